@@ -1,0 +1,185 @@
+/**
+ * The only place in the agent that starts processes. Everything that touches the kernel goes
+ * through a `Runner`, so `--dry-run` can swap in a runner that prints transactions, and tests
+ * can run the real tools inside a network namespace by setting `netns`.
+ *
+ * @module
+ */
+
+/** What a finished command produced. */
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface ExecOptions {
+  /** Text written to the command's standard input (a restore payload). */
+  stdin?: string;
+  /** Run inside this network namespace (`ip netns exec NAME ...`). */
+  netns?: string;
+  /** Exit codes that are not failures (e.g. 1 for "not found" on a delete). Default: [0]. */
+  okCodes?: number[];
+  /** Reads the kernel without changing it: dry-run still executes these. */
+  readOnly?: boolean;
+}
+
+/**
+ * A command that failed: carries argv, exit code and stderr, and for restore-style payloads
+ * the input line the tool complained about, so an operator sees exactly what was rejected.
+ */
+export class ExecError extends Error {
+  readonly argv: readonly string[];
+  readonly code: number;
+  readonly stderr: string;
+  /** 1-based line of stdin the tool named, and its text. */
+  readonly offendingLine?: { number: number; text: string };
+
+  constructor(
+    argv: readonly string[],
+    code: number,
+    stderr: string,
+    stdin?: string,
+    options?: ErrorOptions,
+  ) {
+    const line = stdin === undefined ? undefined : findOffendingLine(stderr, stdin);
+    const where = line ? ` at input line ${line.number}: ${JSON.stringify(line.text)}` : "";
+    super(
+      `${argv.join(" ")} exited with ${code}${where}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`,
+      options,
+    );
+    this.name = "ExecError";
+    this.argv = argv;
+    this.code = code;
+    this.stderr = stderr;
+    this.offendingLine = line;
+  }
+}
+
+/**
+ * Finds the stdin line a batch tool named in its error message. Each tool words it its own way:
+ * iptables-restore "line 7 failed", ipset "Error in line 3:", ip -batch "Command failed -:4",
+ * nft "/dev/stdin:12:5-9:" or "-:12:", ipvsadm-restore names no line.
+ */
+export function findOffendingLine(
+  stderr: string,
+  stdin: string,
+): { number: number; text: string } | undefined {
+  const patterns = [
+    /line:? (\d+) failed/i,
+    /error in line (\d+)/i,
+    /Command failed -:(\d+)/,
+    /(?:\/dev\/stdin|-):(\d+):/,
+    /line (\d+):/i,
+  ];
+  for (const re of patterns) {
+    const m = re.exec(stderr);
+    if (m) {
+      const n = Number(m[1]);
+      const lines = stdin.split("\n");
+      if (n >= 1 && n <= lines.length) return { number: n, text: lines[n - 1] };
+    }
+  }
+  return undefined;
+}
+
+/** Runs commands; the single seam between the agent and the processes it starts. */
+export interface Runner {
+  run(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+}
+
+function withNetns(argv: readonly string[], netns?: string): string[] {
+  return netns ? ["ip", "netns", "exec", netns, ...argv] : [...argv];
+}
+
+/** Runs the real tools through `Deno.Command`. */
+export class CommandRunner implements Runner {
+  /** Every command started, for metrics and tests that count process launches. */
+  launched = 0;
+
+  constructor(private readonly defaultNetns?: string) {}
+
+  async run(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const full = withNetns(argv, options.netns ?? this.defaultNetns);
+    this.launched++;
+    let child: Deno.ChildProcess;
+    try {
+      child = new Deno.Command(full[0], {
+        args: full.slice(1),
+        stdin: options.stdin === undefined ? "null" : "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    } catch (e) {
+      throw new ExecError(full, -1, `cannot start ${full[0]}: ${(e as Error).message}`, undefined, {
+        cause: e,
+      });
+    }
+    if (options.stdin !== undefined) {
+      const writer = child.stdin.getWriter();
+      try {
+        await writer.write(new TextEncoder().encode(options.stdin));
+        await writer.close();
+      } catch {
+        // The tool exited before reading all input; its exit status and stderr say why.
+      }
+    }
+    const out = await child.output();
+    const result: ExecResult = {
+      code: out.code,
+      stdout: new TextDecoder().decode(out.stdout),
+      stderr: new TextDecoder().decode(out.stderr),
+    };
+    if (!(options.okCodes ?? [0]).includes(result.code)) {
+      throw new ExecError(full, result.code, result.stderr, options.stdin);
+    }
+    return result;
+  }
+}
+
+/** One transaction the dry-run runner recorded instead of running. */
+export interface RecordedCommand {
+  argv: string[];
+  stdin?: string;
+}
+
+/**
+ * `--dry-run`: read-only commands run for real when `inner` is given (so diffs are against the
+ * real kernel) and answer "empty" otherwise; every command that would change the kernel is
+ * recorded and handed to `print` instead of being run.
+ */
+export class DryRunRunner implements Runner {
+  readonly recorded: RecordedCommand[] = [];
+
+  constructor(
+    private readonly print: (cmd: RecordedCommand) => void = () => {},
+    private readonly inner?: Runner,
+  ) {}
+
+  async run(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    if (options.readOnly) {
+      if (this.inner) {
+        try {
+          return await this.inner.run(argv, options);
+        } catch {
+          // A tool that is missing or needs privileges reads as an empty kernel in dry-run.
+        }
+      }
+      return { code: 0, stdout: "", stderr: "" };
+    }
+    const cmd: RecordedCommand = { argv: withNetns(argv, options.netns), stdin: options.stdin };
+    this.recorded.push(cmd);
+    this.print(cmd);
+    return { code: 0, stdout: "", stderr: "" };
+  }
+}
+
+/** Formats a recorded transaction as an operator would type it. */
+export function formatCommand(cmd: RecordedCommand): string {
+  const head = `# ${cmd.argv.map(shellQuote).join(" ")}`;
+  return cmd.stdin === undefined ? head : `${head} <<'EOF'\n${cmd.stdin.replace(/\n?$/, "\n")}EOF`;
+}
+
+function shellQuote(s: string): string {
+  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Builds the real kube-apiserver and etcd used by the integration tests, from the Go module
+# proxy, into a cache directory so a second run is instant. Prints the bin directory.
+#
+# kube-apiserver lives in k8s.io/kubernetes, whose go.mod points its k8s.io/* staging modules
+# at ./staging/...; outside that tree each must be replaced by the published k8s.io/X of the
+# same release (v1.A.B -> v0.A.B). We derive that list from the module's own go.mod.
+set -euo pipefail
+K8S_VERSION=${K8S_VERSION:-v1.32.13}
+ETCD_VERSION=${ETCD_VERSION:-v3.5.35}
+CACHE=${KR_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-router-deno}
+BIN="$CACHE/bin-$K8S_VERSION-$ETCD_VERSION"
+mkdir -p "$BIN"
+export GOFLAGS=-buildvcs=false CGO_ENABLED=0
+
+if [ ! -x "$BIN/etcd" ]; then
+  echo "building etcd $ETCD_VERSION" >&2
+  # etcd's server module carries replace directives, so `go install mod@v` refuses it; a
+  # three-line main of our own that calls etcdmain builds the same server.
+  mod="$CACHE/etcd-mod-$ETCD_VERSION"
+  rm -rf "$mod"; mkdir -p "$mod"; cd "$mod"
+  go mod init kube-router-deno/etcd >/dev/null 2>&1
+  printf 'package main\nimport (\n"os"\n"go.etcd.io/etcd/server/v3/etcdmain"\n)\nfunc main() { etcdmain.Main(os.Args) }\n' > main.go
+  go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION" >&2
+  go mod tidy >&2
+  go build -trimpath -ldflags=-s -o "$BIN/etcd" .
+fi
+
+if [ ! -x "$BIN/kube-apiserver" ]; then
+  echo "building kube-apiserver $K8S_VERSION" >&2
+  mod="$CACHE/apiserver-mod-$K8S_VERSION"
+  rm -rf "$mod"; mkdir -p "$mod"; cd "$mod"
+  go mod init kube-router-deno/testservers >/dev/null 2>&1
+  gomod=$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')
+  staging_version="v0.${K8S_VERSION#v1.}"
+  for m in $(grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging/' "$gomod" | awk '{print $1}' | sort -u); do
+    go mod edit -replace "$m=$m@$staging_version"
+  done
+  printf 'package main\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver/app"\nfunc main() {}\n' > tools.go
+  go get "k8s.io/kubernetes@$K8S_VERSION" >&2
+  go mod tidy >&2
+  go build -trimpath -ldflags=-s -o "$BIN/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+fi
+echo "$BIN"

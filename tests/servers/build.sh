@@ -39,6 +39,12 @@ if [ ! -x "$BIN/kube-apiserver" ]; then
   printf 'package main\nimport _ "k8s.io/kubernetes/cmd/kube-apiserver/app"\nfunc main() {}\n' > tools.go
   go get "k8s.io/kubernetes@$K8S_VERSION" >&2
   go mod tidy >&2
-  go build -trimpath -ldflags=-s -o "$BIN/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
+  # Stamp the release into the binary (a plain `go build` reports v0.0.0-master, which makes
+  # kubectl warn about version skew and clients that parse the server version misjudge it).
+  v=k8s.io/component-base/version
+  minor=${K8S_VERSION#v1.}; minor=${minor%%.*}
+  go build -trimpath -ldflags="-s -X $v.gitVersion=$K8S_VERSION -X $v.gitMajor=1 -X $v.gitMinor=$minor \
+    -X $v.gitTreeState=clean -X $v.buildDate=1970-01-01T00:00:00Z" \
+    -o "$BIN/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
 fi
 echo "$BIN"

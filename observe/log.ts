@@ -1,0 +1,97 @@
+/**
+ * Logging through `@logtape/logtape`, formatted like klog (`I1125 09:30:00.123456 4242 proxy] msg k=v`)
+ * by default or as one JSON object per line with `--log-format=json`.
+ *
+ * Secrets never reach a sink: any property whose name looks like a password, token or key is
+ * replaced by "<redacted>" in the formatter itself, so a careless call site cannot leak one.
+ *
+ * @module
+ */
+import { configure, getLogger, type Logger, type LogLevel, type LogRecord, reset } from "@logtape/logtape";
+
+export type { Logger };
+
+const SECRET_KEY = /pass(word)?s?$|token|secret|credential|authorization|^key$/i;
+
+/** Replaces secret-looking properties, recursively, before anything is formatted. */
+export function redact(value: unknown, key = ""): unknown {
+  if (key !== "" && SECRET_KEY.test(key)) return "<redacted>";
+  if (Array.isArray(value)) return value.map((v) => redact(v));
+  if (value && typeof value === "object" && !(value instanceof Error)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redact(v, k)]));
+  }
+  return value;
+}
+
+const klogLetter: Record<LogLevel, string> = {
+  trace: "I",
+  debug: "I",
+  info: "I",
+  warning: "W",
+  error: "E",
+  fatal: "F",
+};
+
+function pad(n: number, w = 2): string {
+  return String(n).padStart(w, "0");
+}
+
+function renderMessage(record: LogRecord): string {
+  return record.message.map((part) => typeof part === "string" ? part : formatValue(redact(part))).join("");
+}
+
+function formatValue(v: unknown): string {
+  if (v instanceof Error) return v.message;
+  if (typeof v === "string") return /[\s"=]/.test(v) ? JSON.stringify(v) : v;
+  return JSON.stringify(v) ?? String(v);
+}
+
+/** klog's header: severity letter, MMDD, time with microseconds, pid, then the category. */
+export function formatKlog(record: LogRecord): string {
+  const d = new Date(record.timestamp);
+  const head = `${klogLetter[record.level]}${pad(d.getUTCMonth() + 1)}${pad(d.getUTCDate())} ` +
+    `${pad(d.getUTCHours())}:${pad(d.getUTCMinutes())}:${pad(d.getUTCSeconds())}.` +
+    `${pad(d.getUTCMilliseconds(), 3)}000 ${Deno.pid} ${record.category.slice(1).join("/") || "main"}]`;
+  const props = Object.entries(redact(record.properties) as Record<string, unknown>)
+    .filter(([k]) => !record.rawMessage.includes(`{${k}}`))
+    .map(([k, v]) => ` ${k}=${formatValue(v)}`).join("");
+  return `${head} ${renderMessage(record)}${props}\n`;
+}
+
+export function formatJson(record: LogRecord): string {
+  return JSON.stringify({
+    ts: new Date(record.timestamp).toISOString(),
+    level: record.level,
+    logger: record.category.join("."),
+    msg: renderMessage(record),
+    ...(redact(record.properties) as Record<string, unknown>),
+  }) + "\n";
+}
+
+/** klog verbosity to a logtape level: 0 → info, 1–3 → debug, ≥4 → trace. */
+export function levelForVerbosity(v: number): LogLevel {
+  return v >= 4 ? "trace" : v >= 1 ? "debug" : "info";
+}
+
+/** Configures the process-wide logger; call once from main. Output goes to stderr. */
+export async function setupLogging(
+  opts: { verbosity: number; format: "text" | "json"; write?: (line: string) => void },
+): Promise<void> {
+  const encoder = new TextEncoder();
+  const write = opts.write ?? ((line: string) => Deno.stderr.writeSync(encoder.encode(line)));
+  const formatter = opts.format === "json" ? formatJson : formatKlog;
+  await reset();
+  await configure({
+    reset: true,
+    sinks: { stderr: (record: LogRecord) => write(formatter(record)) },
+    loggers: [
+      { category: ["kube-router"], lowestLevel: levelForVerbosity(opts.verbosity), sinks: ["stderr"] },
+      { category: ["logtape", "meta"], lowestLevel: "warning", sinks: ["stderr"] },
+    ],
+  });
+}
+
+/** The logger of one component, e.g. `logger("firewall")`. */
+export function logger(...component: string[]): Logger {
+  return getLogger(["kube-router", ...component]);
+}

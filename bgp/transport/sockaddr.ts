@@ -1,0 +1,163 @@
+/**
+ * IP address text ⇄ bytes and `struct sockaddr_in`/`sockaddr_in6` encoding, pure and
+ * unit-tested, so the FFI layer only moves bytes.
+ *
+ * @module
+ */
+import { C } from "./libc.ts";
+
+/** A parsed IP address: 4 or 16 bytes, and an optional IPv6 zone (`fe80::1%eth0`). */
+export interface IpAddr {
+  family: 4 | 6;
+  bytes: Uint8Array;
+  zone?: string;
+}
+
+/** Parses dotted IPv4 or RFC 4291 IPv6 text (with `::` and an embedded IPv4 tail); null if invalid. */
+export function parseIp(text: string): IpAddr | null {
+  const v4 = parseIpv4(text);
+  if (v4) return { family: 4, bytes: v4 };
+  let zone: string | undefined;
+  let s = text;
+  const pct = s.indexOf("%");
+  if (pct >= 0) {
+    zone = s.slice(pct + 1);
+    s = s.slice(0, pct);
+    if (!zone) return null;
+  }
+  if (s.startsWith("[") && s.endsWith("]")) s = s.slice(1, -1);
+  const v6 = parseIpv6(s);
+  if (!v6) return null;
+  return zone === undefined ? { family: 6, bytes: v6 } : { family: 6, bytes: v6, zone };
+}
+
+function parseIpv4(s: string): Uint8Array | null {
+  const parts = s.split(".");
+  if (parts.length !== 4) return null;
+  const out = new Uint8Array(4);
+  for (let i = 0; i < 4; i++) {
+    if (!/^(0|[1-9][0-9]{0,2})$/.test(parts[i])) return null;
+    const n = Number(parts[i]);
+    if (n > 255) return null;
+    out[i] = n;
+  }
+  return out;
+}
+
+function parseIpv6(s: string): Uint8Array | null {
+  if (s.length === 0 || s.length > 45) return null;
+  const dbl = s.indexOf("::");
+  if (dbl >= 0 && s.indexOf("::", dbl + 1) >= 0) return null;
+  const head = dbl >= 0 ? s.slice(0, dbl) : s;
+  const tail = dbl >= 0 ? s.slice(dbl + 2) : "";
+  const groups = (part: string): number[] | null => {
+    if (part === "") return [];
+    const out: number[] = [];
+    const items = part.split(":");
+    for (let i = 0; i < items.length; i++) {
+      const it = items[i];
+      if (i === items.length - 1 && it.includes(".")) {
+        const v4 = parseIpv4(it);
+        if (!v4) return null;
+        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
+      } else {
+        if (!/^[0-9a-fA-F]{1,4}$/.test(it)) return null;
+        out.push(parseInt(it, 16));
+      }
+    }
+    return out;
+  };
+  const h = groups(head);
+  const t = groups(tail);
+  if (!h || !t) return null;
+  if (dbl < 0 && h.length !== 8) return null;
+  if (dbl >= 0 && h.length + t.length > 7) return null;
+  const all = [...h, ...new Array(8 - h.length - t.length).fill(0), ...t];
+  const out = new Uint8Array(16);
+  all.forEach((g, i) => {
+    out[2 * i] = g >> 8;
+    out[2 * i + 1] = g & 0xff;
+  });
+  return out;
+}
+
+/** Canonical text (RFC 5952 for IPv6: lower case, longest zero run of ≥2 groups as `::`). */
+export function formatIp(a: IpAddr): string {
+  if (a.family === 4) return Array.from(a.bytes).join(".");
+  const g: number[] = [];
+  for (let i = 0; i < 8; i++) g.push((a.bytes[2 * i] << 8) | a.bytes[2 * i + 1]);
+  let best = -1, bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (g[i] !== 0) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < 8 && g[j] === 0) j++;
+    if (j - i > bestLen && j - i >= 2) [best, bestLen] = [i, j - i];
+    i = j;
+  }
+  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(":");
+  const text = best < 0 ? hex(g) : `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+  return a.zone ? `${text}%${a.zone}` : text;
+}
+
+/** `::ffff:a.b.c.d` → the IPv4 address; anything else unchanged. */
+export function unmapV4(a: IpAddr): IpAddr {
+  if (a.family !== 6) return a;
+  const b = a.bytes;
+  for (let i = 0; i < 10; i++) if (b[i] !== 0) return a;
+  if (b[10] !== 0xff || b[11] !== 0xff) return a;
+  return { family: 4, bytes: b.slice(12) };
+}
+
+/** IPv4 → `::ffff:a.b.c.d` (how a dual-stack IPv6 socket names an IPv4 peer). */
+export function mapV4(a: IpAddr): IpAddr {
+  if (a.family === 6) return a;
+  const b = new Uint8Array(16);
+  b[10] = 0xff;
+  b[11] = 0xff;
+  b.set(a.bytes, 12);
+  return { family: 6, bytes: b };
+}
+
+/** Size of `struct sockaddr_storage`. */
+export const SOCKADDR_STORAGE = 128;
+
+/**
+ * Encodes `struct sockaddr_in` (16 bytes) or `sockaddr_in6` (28 bytes) into `out` (or a new
+ * 128-byte buffer) and returns the buffer and the length to pass to the kernel.
+ * `scopeId` is the interface index of a link-local IPv6 address.
+ */
+export function encodeSockaddr(
+  a: IpAddr,
+  port: number,
+  scopeId = 0,
+  out = new Uint8Array(SOCKADDR_STORAGE),
+): { buf: Uint8Array; len: number } {
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  out.fill(0);
+  if (a.family === 4) {
+    dv.setUint16(0, C.AF_INET, true);
+    dv.setUint16(2, port, false);
+    out.set(a.bytes, 4);
+    return { buf: out, len: 16 };
+  }
+  dv.setUint16(0, C.AF_INET6, true);
+  dv.setUint16(2, port, false);
+  out.set(a.bytes, 8);
+  dv.setUint32(24, scopeId, true);
+  return { buf: out, len: 28 };
+}
+
+/** Decodes a sockaddr written by the kernel; null for a family other than IPv4/IPv6. */
+export function decodeSockaddr(buf: Uint8Array): { addr: IpAddr; port: number; scopeId: number } | null {
+  const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  const family = dv.getUint16(0, true);
+  const port = dv.getUint16(2, false);
+  if (family === C.AF_INET) return { addr: { family: 4, bytes: buf.slice(4, 8) }, port, scopeId: 0 };
+  if (family === C.AF_INET6) {
+    return { addr: { family: 6, bytes: buf.slice(8, 24) }, port, scopeId: dv.getUint32(24, true) };
+  }
+  return null;
+}

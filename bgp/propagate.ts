@@ -93,7 +93,7 @@ export function exportAttrs(
     ) return null;
   }
   const self = afi === AFI.IPv4 ? to.selfV4 : to.selfV6;
-  let out: RibAttrs = { ...attrs };
+  const out: RibAttrs = { ...attrs };
   if (to.ebgp) {
     out.asPath = prependAsns(attrs.asPath, [local.asn]);
     delete out.localPref;

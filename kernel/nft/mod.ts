@@ -1,0 +1,133 @@
+/**
+ * nftables: one `nft -f -` per transaction, and the JSON listing (`nft -j list ...`) parsed into
+ * the few facts callers need (tables, chains, sets, rule counts).
+ *
+ * @module
+ */
+import type { Runner } from "../exec.ts";
+
+/** Options for every call (a network namespace for tests). */
+export interface NftTool {
+  netns?: string;
+}
+
+/** nft address family of a table. */
+export type NftFamily = "ip" | "ip6" | "inet" | "arp" | "bridge" | "netdev";
+
+export interface NftTable {
+  family: NftFamily;
+  name: string;
+}
+
+export interface NftChain extends NftTable {
+  table: string;
+  hook?: string;
+  type?: string;
+  prio?: number;
+}
+
+export interface NftSet {
+  family: NftFamily;
+  table: string;
+  name: string;
+  type: string | string[];
+  /** Elements as nft prints them in JSON (strings, prefixes, ranges as objects). */
+  elem: unknown[];
+}
+
+export interface NftRuleset {
+  tables: NftTable[];
+  chains: NftChain[];
+  sets: NftSet[];
+  /** Rule count per `family table chain`. */
+  ruleCounts: Map<string, number>;
+}
+
+/** Applies one script atomically with `nft -f -`. Throws `ExecError` naming the offending line. */
+export async function apply(runner: Runner, script: string, tool: NftTool = {}): Promise<void> {
+  if (script.trim() === "") return;
+  await runner.run(["nft", "-f", "-"], { stdin: script, netns: tool.netns });
+}
+
+/** Parses `nft -j list ruleset|table ...` output. */
+export function parseJson(text: string): NftRuleset {
+  const out: NftRuleset = { tables: [], chains: [], sets: [], ruleCounts: new Map() };
+  if (text.trim() === "") return out;
+  const doc = JSON.parse(text) as { nftables?: Array<Record<string, Record<string, unknown>>> };
+  for (const item of doc.nftables ?? []) {
+    if (item.table) {
+      out.tables.push({ family: item.table.family as NftFamily, name: String(item.table.name) });
+    } else if (item.chain) {
+      const c = item.chain;
+      out.chains.push({
+        family: c.family as NftFamily,
+        table: String(c.table),
+        name: String(c.name),
+        hook: c.hook as string | undefined,
+        type: c.type as string | undefined,
+        prio: c.prio as number | undefined,
+      });
+    } else if (item.set) {
+      const s = item.set;
+      out.sets.push({
+        family: s.family as NftFamily,
+        table: String(s.table),
+        name: String(s.name),
+        type: s.type as string | string[],
+        elem: (s.elem as unknown[]) ?? [],
+      });
+    } else if (item.rule) {
+      const r = item.rule;
+      const key = `${r.family} ${r.table} ${r.chain}`;
+      out.ruleCounts.set(key, (out.ruleCounts.get(key) ?? 0) + 1);
+    }
+  }
+  return out;
+}
+
+/** `nft -j list tables`. */
+export async function listTables(runner: Runner, tool: NftTool = {}): Promise<NftTable[]> {
+  const r = await runner.run(["nft", "-j", "list", "tables"], { readOnly: true, netns: tool.netns });
+  return parseJson(r.stdout).tables;
+}
+
+/** `nft -j list table FAMILY NAME`; `undefined` when the table does not exist. */
+export async function listTable(
+  runner: Runner,
+  family: NftFamily,
+  name: string,
+  tool: NftTool = {},
+): Promise<NftRuleset | undefined> {
+  const r = await runner.run(["nft", "-j", "list", "table", family, name], {
+    readOnly: true,
+    netns: tool.netns,
+    okCodes: [0, 1],
+  });
+  if (r.code !== 0) return undefined;
+  return parseJson(r.stdout);
+}
+
+/** `nft -j list ruleset`, parsed. */
+export async function listRuleset(runner: Runner, tool: NftTool = {}): Promise<NftRuleset> {
+  const r = await runner.run(["nft", "-j", "list", "ruleset"], { readOnly: true, netns: tool.netns });
+  return parseJson(r.stdout);
+}
+
+/** Deletes tables that exist, in one transaction ("not found" is success). */
+export async function deleteTables(
+  runner: Runner,
+  tables: readonly NftTable[],
+  tool: NftTool = {},
+): Promise<void> {
+  if (tables.length === 0) return;
+  const present = new Set((await listTables(runner, tool)).map((t) => `${t.family} ${t.name}`));
+  const lines = tables.filter((t) => present.has(`${t.family} ${t.name}`)).map((t) =>
+    `delete table ${t.family} ${t.name}`
+  );
+  if (lines.length) await apply(runner, lines.join("\n") + "\n", tool);
+}
+
+/** Quotes an nft identifier or string when it needs it. */
+export function nftQuote(s: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_.\-]*$/.test(s) ? s : `"${s.replaceAll('"', '\\"')}"`;
+}

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { type Prefix } from "../../bgp/codec/types.ts";
+import type { Prefix } from "../../bgp/codec/types.ts";
 import { parsePrefix } from "../../bgp/prefix.ts";
 import type { Policy, PolicyActions, PolicyStatement } from "../../bgp/policy.ts";
 import type { Advertisement } from "./advertise.ts";

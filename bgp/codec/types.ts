@@ -68,6 +68,20 @@ export interface OpenMessage {
   /** BGP identifier as dotted quad. */
   routerId: string;
   capabilities: Capability[];
+  /**
+   * Set by the decoder only when the received OPEN grouped its capabilities differently from what
+   * `encode` writes by default (all in one Capabilities parameter, RFC 9072 form only when needed),
+   * so that a decoded OPEN re-encodes byte-exact. Senders leave it unset.
+   */
+  layout?: OpenLayout;
+}
+
+/** How a received OPEN laid out its optional parameters (see `OpenMessage.layout`). */
+export interface OpenLayout {
+  /** Number of capabilities in each Capabilities optional parameter, in order. */
+  capabilitiesPerParameter: number[];
+  /** The RFC 9072 extended optional parameters length form was used. */
+  extendedLength: boolean;
 }
 
 export const AsPathSegmentType = {
@@ -161,6 +175,21 @@ export interface UpdateMessage {
   treatAsWithdraw?: boolean;
   /** Attributes the decoder discarded per RFC 7606 ("attribute discard"), for logging. */
   discarded?: number[];
+  /**
+   * Set by the decoder only when the received attributes were ordered or flagged differently from
+   * what `encode` writes by default (MP_REACH, MP_UNREACH, then ascending type code; canonical
+   * flags; extended length only above 255 octets), so that a decoded UPDATE re-encodes
+   * byte-exact. Senders leave it unset.
+   */
+  layout?: AttributeLayout;
+}
+
+/** Order and flag octets of a received UPDATE's attributes (see `UpdateMessage.layout`). */
+export interface AttributeLayout {
+  /** Attribute type codes in wire order (first occurrence of each). */
+  codes: number[];
+  /** The flag octet of each, parallel to `codes`. */
+  flags: number[];
 }
 
 export interface NotificationMessage {

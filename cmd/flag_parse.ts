@@ -1,0 +1,268 @@
+/**
+ * A parser that reads arguments the way spf13/pflag does, so upstream DaemonSet args work
+ * unchanged:
+ * - `--flag=value` and `--flag value`; booleans are bare (`--flag`) or `--flag=false` (pflag
+ *   does not take `--bool false`: the `false` is a positional argument there, and here too);
+ * - shorthands `-v 3`, `-v=3`, `-v3`, and bool shorthands `-V`, `-h`;
+ * - slices take comma lists and repeats; the first use replaces the default, later uses append;
+ * - Go durations (`1m0s`, `2h22m`, `300ms`, `1.5h`);
+ * - `--` ends the flags.
+ *
+ * Errors are `ConfigError`s whose one-line message names the flag and the accepted form.
+ *
+ * @module
+ */
+import {
+  type AgentOptions,
+  camelCase,
+  FLAG_BY_NAME,
+  FLAG_BY_SHORTHAND,
+  type FlagSpec,
+} from "./flag_table.ts";
+import { defaultOptions } from "./options.ts";
+import { ConfigError } from "./errors.ts";
+
+const DURATION_UNITS: Record<string, number> = {
+  ns: 1e-6,
+  us: 1e-3,
+  "µs": 1e-3,
+  "μs": 1e-3,
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+};
+
+/** Parses a Go duration (`time.ParseDuration`) into milliseconds. */
+export function parseGoDuration(text: string): number {
+  const s = text.trim();
+  if (s === "0") return 0;
+  const m = /^([-+]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.exec(s);
+  if (!m) throw new Error(`invalid duration ${JSON.stringify(text)}`);
+  let total = 0;
+  for (const part of s.replace(/^[-+]/, "").matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
+    total += Number(part[1]) * DURATION_UNITS[part[2]];
+  }
+  return m[1] === "-" ? -total : total;
+}
+
+/** Formats milliseconds as Go prints a `time.Duration` (`5m0s`, `1m30s`, `300ms`, `0s`). */
+export function formatGoDuration(ms: number): string {
+  if (ms === 0) return "0s";
+  const neg = ms < 0;
+  let rest = Math.abs(ms);
+  if (rest < 1000) return `${neg ? "-" : ""}${rest}ms`;
+  const h = Math.floor(rest / 3_600_000);
+  rest -= h * 3_600_000;
+  const m = Math.floor(rest / 60_000);
+  rest -= m * 60_000;
+  const s = rest / 1000;
+  return `${neg ? "-" : ""}${h ? `${h}h` : ""}${h || m ? `${m}m` : ""}${s}s`;
+}
+
+const UINT_MAX: Record<string, number> = {
+  uint: 2 ** 64 - 1,
+  uint8: 255,
+  uint16: 65535,
+  uint32: 4294967295,
+  uintSlice: 2 ** 64 - 1,
+};
+
+function parseUint(flag: FlagSpec, text: string): number {
+  // pflag's uint flags use strconv.ParseUint(s, 0, bits): decimal, 0x hex, 0o/0 octal, 0b binary.
+  const t = text.trim();
+  let n: number;
+  if (/^0[xX][0-9a-fA-F]+$/.test(t)) n = parseInt(t.slice(2), 16);
+  else if (/^0[bB][01]+$/.test(t)) n = parseInt(t.slice(2), 2);
+  else if (/^0[oO]?[0-7]+$/.test(t)) n = parseInt(t.replace(/^0[oO]?/, ""), 8);
+  else if (/^\d+$/.test(t)) n = Number(t);
+  else n = NaN;
+  const max = UINT_MAX[flag.type];
+  if (!Number.isFinite(n) || n < 0 || n > max) {
+    throw new ConfigError(
+      `invalid argument ${
+        JSON.stringify(text)
+      } for "--${flag.name}" flag: expected an unsigned integer from 0 to ${max}`,
+    );
+  }
+  return n;
+}
+
+function parseBool(flag: FlagSpec, text: string): boolean {
+  // strconv.ParseBool
+  if (["1", "t", "T", "TRUE", "true", "True"].includes(text)) return true;
+  if (["0", "f", "F", "FALSE", "false", "False"].includes(text)) return false;
+  throw new ConfigError(
+    `invalid argument ${JSON.stringify(text)} for "--${flag.name}" flag: expected true or false`,
+  );
+}
+
+/** pflag reads slices as one CSV record: quotes allow commas inside a value. */
+function splitCsv(text: string): string[] {
+  if (text === "") return [];
+  const out: string[] = [];
+  let cur = "";
+  let quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      if (quoted && text[i + 1] === '"') {
+        cur += '"';
+        i++;
+      } else quoted = !quoted;
+    } else if (c === "," && !quoted) {
+      out.push(cur);
+      cur = "";
+    } else cur += c;
+  }
+  out.push(cur);
+  return out;
+}
+
+export function isIP(text: string): boolean {
+  return isIPv4(text) || isIPv6(text);
+}
+
+export function isIPv4(text: string): boolean {
+  const parts = text.split(".");
+  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+}
+
+export function isIPv6(text: string): boolean {
+  if (!text.includes(":") || !/^[0-9a-fA-F:.]+$/.test(text)) return false;
+  try {
+    new URL(`http://[${text}]/`);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Converts one textual value into the flag's type. */
+export function parseValue(flag: FlagSpec, text: string): unknown {
+  switch (flag.type) {
+    case "bool":
+      return parseBool(flag, text);
+    case "string":
+      if (flag.choices && !flag.choices.includes(text)) {
+        throw new ConfigError(
+          `invalid argument ${JSON.stringify(text)} for "--${flag.name}" flag: accepted values are ${
+            flag.choices.join(", ")
+          }`,
+        );
+      }
+      return text;
+    case "duration":
+      try {
+        return parseGoDuration(text);
+      } catch {
+        throw new ConfigError(
+          `invalid argument ${
+            JSON.stringify(text)
+          } for "--${flag.name}" flag: expected a Go duration such as 30s, 5m or 1h30m`,
+        );
+      }
+    case "uint":
+    case "uint8":
+    case "uint16":
+    case "uint32":
+      return parseUint(flag, text);
+    case "stringSlice":
+      return splitCsv(text);
+    case "ipSlice":
+      return splitCsv(text).map((ip) => {
+        const t = ip.trim();
+        if (!isIP(t)) {
+          throw new ConfigError(
+            `invalid argument ${
+              JSON.stringify(ip)
+            } for "--${flag.name}" flag: expected IP addresses separated by commas`,
+          );
+        }
+        return t;
+      });
+    case "uintSlice":
+      return splitCsv(text).map((v) => parseUint(flag, v));
+  }
+}
+
+export interface ParsedArgs {
+  options: AgentOptions;
+  /** Names of the flags given on the command line (or from their env fallback). */
+  set: Set<string>;
+  /** Arguments that are not flags, in order. */
+  positionals: string[];
+}
+
+/**
+ * Parses argv (without the program name) into options. Unknown flags and bad values throw a
+ * `ConfigError`. Env fallbacks from the flag table apply when the flag is not given.
+ */
+export function parseFlags(
+  argv: readonly string[],
+  env: (name: string) => string | undefined = () => undefined,
+): ParsedArgs {
+  const options = defaultOptions() as unknown as Record<string, unknown>;
+  const set = new Set<string>();
+  const positionals: string[] = [];
+
+  const assign = (flag: FlagSpec, text: string) => {
+    const key = camelCase(flag.name);
+    const value = parseValue(flag, text);
+    if (flag.type.endsWith("Slice") && set.has(flag.name)) {
+      options[key] = [...(options[key] as unknown[]), ...(value as unknown[])];
+    } else {
+      options[key] = value;
+    }
+    set.add(flag.name);
+  };
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (arg.startsWith("--")) {
+      const eq = arg.indexOf("=");
+      const name = arg.slice(2, eq < 0 ? undefined : eq);
+      const flag = FLAG_BY_NAME.get(name);
+      if (!flag) throw new ConfigError(`unknown flag: --${name} (see --help for the accepted flags)`);
+      if (eq >= 0) assign(flag, arg.slice(eq + 1));
+      else if (flag.type === "bool") assign(flag, "true");
+      else if (i + 1 < argv.length) assign(flag, argv[++i]);
+      else throw new ConfigError(`flag needs an argument: --${name}`);
+      continue;
+    }
+    if (arg.startsWith("-") && arg.length > 1) {
+      // A group of shorthands: "-Vh", or one with its value attached: "-v3", "-v=3".
+      for (let j = 1; j < arg.length; j++) {
+        const flag = FLAG_BY_SHORTHAND.get(arg[j]);
+        if (!flag) throw new ConfigError(`unknown shorthand flag: '${arg[j]}' in ${arg}`);
+        if (flag.type === "bool") {
+          if (arg[j + 1] === "=") {
+            assign(flag, arg.slice(j + 2));
+            break;
+          }
+          assign(flag, "true");
+          continue;
+        }
+        const rest = arg.slice(j + 1).replace(/^=/, "");
+        if (rest !== "") assign(flag, rest);
+        else if (i + 1 < argv.length) assign(flag, argv[++i]);
+        else throw new ConfigError(`flag needs an argument: '${arg[j]}' in -${arg[j]}`);
+        break;
+      }
+      continue;
+    }
+    positionals.push(arg);
+  }
+
+  for (const flag of FLAG_BY_NAME.values()) {
+    if (flag.env && !set.has(flag.name)) {
+      const v = env(flag.env);
+      if (v !== undefined && v !== "") assign(flag, v);
+    }
+  }
+  return { options: options as unknown as AgentOptions, set, positionals };
+}

@@ -351,8 +351,9 @@ function attributeWriters(
     const path = a.asPath;
     add(AttrCode.AsPath, (w) => encodeAsPath(w, path, four ? 4 : 2));
     // RFC 6793 §4.2.2: towards a 2-octet speaker, a path with 4-octet ASNs also goes in AS4_PATH.
-    if (!four && hasFourOctetAsn(path)) {
-      const p4 = as4PathOf(path);
+    // Confederation segments stay out of AS4_PATH, so only a 4-octet ASN outside them needs it.
+    const p4 = four ? [] : as4PathOf(path);
+    if (!four && hasFourOctetAsn(p4)) {
       add(AttrCode.As4Path, (w) => encodeAsPath(w, p4, 4));
     }
   }

@@ -67,15 +67,21 @@ export function attrsKey(a: RibAttrs): string {
 /** Interning table for attribute sets, reference counted so churn does not leak. */
 export class AttrTable {
   #byKey = new Map<string, AttrEntry>();
+  // The codec hands out one frozen object per distinct attribute bytes; remembering which entry an
+  // object interned to skips building the key for every UPDATE of a full-table feed.
+  #byObject = new WeakMap<object, AttrEntry>();
   #next = 1;
 
   intern(attrs: RibAttrs): AttrEntry {
+    const seen = this.#byObject.get(attrs);
+    if (seen && this.#byKey.get(seen.key) === seen) return seen;
     const key = attrsKey(attrs);
     let e = this.#byKey.get(key);
     if (!e) {
       e = { id: this.#next++, key, attrs: Object.freeze({ ...attrs }), refs: 0 };
       this.#byKey.set(key, e);
     }
+    if (Object.isFrozen(attrs)) this.#byObject.set(attrs, e);
     return e;
   }
   retain(e: AttrEntry): void {
@@ -323,6 +329,13 @@ export class Rib {
   /** Start exporting to `t`: every current best path is queued for it. */
   activate(t: Target): void {
     t.active = true;
+    this.#clearMemo(t);
+    for (const [key, entry] of this.#entries) this.#dirtyFor.set(key, entry);
+    this.#fullSync.add(t.id);
+  }
+
+  /** Recompute everything sent to `t` (its export policy changed); only differences are sent. */
+  reexport(t: Target): void {
     this.#clearMemo(t);
     for (const [key, entry] of this.#entries) this.#dirtyFor.set(key, entry);
     this.#fullSync.add(t.id);

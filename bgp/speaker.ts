@@ -1,0 +1,335 @@
+/**
+ * `BgpSpeaker`: the public face of the library (contract in helpers/bgp-api.md). Owns the RIB,
+ * the shared listening sockets and one `PeerSession` per configured peer; coalesces RIB flushes
+ * so a burst of UPDATEs is exported in one pass.
+ *
+ * @module
+ */
+
+import { AFI, type Afi, type PathAttributes, type Prefix, SAFI } from "./codec/types.ts";
+import {
+  ConfigError,
+  type LogFn,
+  type PeerConfig,
+  type SpeakerConfig,
+  validatePeerConfig,
+  validateSpeakerConfig,
+} from "./config.ts";
+import { CeaseSubcode, type FsmState } from "./fsm.ts";
+import { canonicalAddr, parsePrefix } from "./prefix.ts";
+import type { RibAttrs } from "./propagate.ts";
+import { type BestPathListener, Rib, type Route, type Source } from "./rib.ts";
+import { normaliseRemote, PeerSession, rejectConn, type SessionHost } from "./session.ts";
+import { type BgpListener, listenTcp } from "./transport/mod.ts";
+
+/** A peer's status as `peers()` reports it. */
+export interface PeerStatus {
+  address: string;
+  asn: number;
+  state: FsmState;
+  uptimeMs: number;
+  prefixesReceived: number;
+  prefixesAccepted: number;
+  prefixesAdvertised: number;
+  messagesIn: number;
+  messagesOut: number;
+  updatesIn: number;
+  updatesOut: number;
+  lastError?: string;
+  description?: string;
+  routerId?: string;
+  holdTime?: number;
+  families?: Afi[];
+}
+
+const noLog: LogFn = () => {};
+
+/** Attributes a caller may give to `originate`. */
+export type OriginateAttrs = Partial<PathAttributes> & { nextHop?: string; nextHopLinkLocal?: string };
+
+/** The embedded BGP speaker. */
+export class BgpSpeaker {
+  readonly #cfg: SpeakerConfig;
+  readonly #rib: Rib;
+  readonly #local: Source;
+  readonly #peers = new Map<string, PeerSession>();
+  readonly #listeners: BgpListener[] = [];
+  readonly #log: LogFn;
+  readonly #host: SessionHost;
+  #running = false;
+  #flushTimer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(cfg: SpeakerConfig) {
+    const problems = validateSpeakerConfig(cfg);
+    if (problems.length) throw new ConfigError(problems);
+    this.#cfg = cfg;
+    this.#log = cfg.log ?? noLog;
+    this.#rib = new Rib({ asn: cfg.asn, routerId: cfg.routerId, clusterId: cfg.clusterId ?? cfg.routerId });
+    this.#local = this.#rib.newSource({
+      local: true,
+      ebgp: false,
+      asn: cfg.asn,
+      routerId: cfg.routerId,
+      address: "",
+      rrClient: false,
+    });
+    const gr = cfg.gracefulRestart;
+    this.#host = {
+      rib: this.#rib,
+      asn: cfg.asn,
+      routerId: cfg.routerId,
+      gracefulRestart: gr
+        ? { restartTime: gr.restartTime, deferralTime: gr.deferralTime, restarting: !!gr.restarting }
+        : undefined,
+      log: this.#log,
+      scheduleFlush: () => this.#scheduleFlush(),
+      stateChanged: () => {},
+    };
+  }
+
+  /** Open the listening sockets and start every configured peer. */
+  start(): Promise<void> {
+    if (this.#running) return Promise.resolve();
+    const listen = this.#cfg.listen === undefined ? { addresses: ["0.0.0.0"], port: 179 } : this.#cfg.listen;
+    if (listen) {
+      const passwords: Record<string, string> = {};
+      for (const s of this.#peers.values()) if (s.cfg.password) passwords[s.cfg.address] = s.cfg.password;
+      for (const a of listen.addresses) {
+        const l = listenTcp({ hostname: a, port: listen.port, passwords });
+        this.#listeners.push(l);
+        this.#acceptLoop(l);
+        this.#log("info", "bgp listening", { address: l.addr.hostname, port: l.addr.port });
+      }
+    }
+    this.#running = true;
+    for (const s of this.#peers.values()) s.start();
+    return Promise.resolve();
+  }
+
+  /** The listening sockets' addresses (port 0 in the config picks a free one). */
+  get listenAddrs(): Array<{ hostname: string; port: number }> {
+    return this.#listeners.map((l) => l.addr);
+  }
+
+  async #acceptLoop(l: BgpListener): Promise<void> {
+    try {
+      for await (const conn of l) {
+        const from = normaliseRemote(conn.remoteAddr.hostname);
+        const s = this.#peers.get(from);
+        if (!s || !this.#running) {
+          this.#log("info", "bgp connection from unknown address refused", { from });
+          rejectConn(conn, { code: 6, subcode: CeaseSubcode.ConnectionRejected });
+          continue;
+        }
+        s.incoming(conn);
+      }
+    } catch (err) {
+      if (this.#running) this.#log("error", "bgp listener failed", { error: String(err) });
+    }
+  }
+
+  /**
+   * Stop every session and close the listeners. `graceful`: close the TCP connections without a
+   * NOTIFICATION so peers that negotiated graceful restart keep our routes (RFC 4724).
+   */
+  async stop(opts: { graceful?: boolean } = {}): Promise<void> {
+    this.#running = false;
+    for (const l of this.#listeners) l.close();
+    this.#listeners.length = 0;
+    clearTimeout(this.#flushTimer);
+    await Promise.all([...this.#peers.values()].map((s) => s.stop({ graceful: opts.graceful })));
+    for (const s of this.#peers.values()) s.release();
+    this.#flush();
+  }
+
+  /** Add a peer at run time (started at once if the speaker runs). */
+  addPeer(p: PeerConfig): void {
+    const problems = validatePeerConfig(p);
+    if (problems.length) throw new ConfigError(problems);
+    const address = canonicalAddr(p.address);
+    if (this.#peers.has(address)) {
+      throw new ConfigError([`bgp peer ${JSON.stringify(address)}: already configured`]);
+    }
+    const cfg = { ...p, address };
+    const ebgp = p.asn !== this.#cfg.asn;
+    const families = (p.families ?? [{ afi: AFI.IPv4, safi: SAFI.Unicast }]).map((f) => f.afi);
+    const src = this.#rib.newSource({
+      local: false,
+      ebgp,
+      asn: p.asn,
+      routerId: "0.0.0.0",
+      address,
+      rrClient: !!p.routeReflectorClient,
+    }, p.importPolicy);
+    const target = this.#rib.newTarget(
+      {
+        address,
+        asn: p.asn,
+        ebgp,
+        rrClient: !!p.routeReflectorClient,
+        nextHopSelf: !!p.nextHopSelf,
+      },
+      families,
+      p.exportPolicy,
+    );
+    const s = new PeerSession(this.#host, cfg, src, target);
+    this.#peers.set(address, s);
+    if (p.password) { for (const l of this.#listeners) l.setPassword(address, p.password); }
+    if (this.#running) s.start();
+  }
+
+  /**
+   * Change a peer. Policy-only changes apply in place (re-export to the peer, route refresh from
+   * it); anything else resets the session.
+   */
+  updatePeer(p: PeerConfig): void {
+    const address = canonicalAddr(p.address);
+    const s = this.#peers.get(address);
+    if (!s) throw new ConfigError([`bgp peer ${JSON.stringify(address)}: not configured`]);
+    const problems = validatePeerConfig(p);
+    if (problems.length) throw new ConfigError(problems);
+    const { importPolicy: _i, exportPolicy: _e, description: _d, ...rest } = { ...p, address };
+    const { importPolicy: _i2, exportPolicy: _e2, description: _d2, ...old } = s.cfg;
+    if (JSON.stringify(sortKeys(rest)) === JSON.stringify(sortKeys(old))) {
+      s.cfg = { ...p, address };
+      if (s.src.importPolicy !== p.importPolicy) {
+        s.src.importPolicy = p.importPolicy;
+        s.requestRefresh();
+      }
+      if (s.target.exportPolicy !== p.exportPolicy) {
+        s.target.exportPolicy = p.exportPolicy;
+        if (s.target.active) this.#rib.reexport(s.target);
+      }
+      this.#scheduleFlush();
+      return;
+    }
+    this.removePeer(address).then(() => this.addPeer(p));
+  }
+
+  /** Remove a peer: Cease/Peer De-configured, its routes withdrawn from everyone. */
+  async removePeer(address: string): Promise<void> {
+    const a = canonicalAddr(address);
+    const s = this.#peers.get(a);
+    if (!s) return;
+    this.#peers.delete(a);
+    await s.stop({ notify: { code: 6, subcode: CeaseSubcode.PeerDeconfigured } });
+    s.release();
+    for (const l of this.#listeners) {
+      if (s.cfg.password) l.setPassword(a, null);
+    }
+    this.#scheduleFlush();
+  }
+
+  /** Originate (or change) a prefix from this speaker. Without `nextHop`, peers get our session address. */
+  originate(prefix: Prefix | string, attrs: OriginateAttrs = {}): void {
+    const p = typeof prefix === "string" ? parsePrefix(prefix) : prefix;
+    if (!p) throw new ConfigError([`bgp originate: prefix ${JSON.stringify(prefix)} is not addr/len`]);
+    const a: RibAttrs = { origin: 0, asPath: [], ...attrs, nextHop: attrs.nextHop ?? "" };
+    this.#rib.announce(this.#local, [p], a);
+    this.#scheduleFlush();
+  }
+
+  /** Withdraw a prefix this speaker originated. */
+  withdraw(prefix: Prefix | string): void {
+    const p = typeof prefix === "string" ? parsePrefix(prefix) : prefix;
+    if (!p) throw new ConfigError([`bgp withdraw: prefix ${JSON.stringify(prefix)} is not addr/len`]);
+    this.#rib.withdraw(this.#local, [p]);
+    this.#scheduleFlush();
+  }
+
+  /** Subscribe to best-path changes; returns the unsubscribe function. */
+  onBestPathChange(cb: BestPathListener): () => void {
+    return this.#rib.onBestPathChange(cb);
+  }
+
+  /** Ask a peer to resend its routes (ROUTE-REFRESH). False when not Established or not supported. */
+  refresh(address: string): boolean {
+    return this.#peers.get(canonicalAddr(address))?.requestRefresh() ?? false;
+  }
+
+  /**
+   * Bring a session down at once from outside the protocol (BFD reported the path down, RFC 5882):
+   * NOTIFICATION Cease and a reset; the session restarts after its back-off.
+   */
+  peerDown(address: string, reason: string): void {
+    const s = this.#peers.get(canonicalAddr(address));
+    if (!s) return;
+    s.dispatch({ type: "AutomaticStop", reason });
+  }
+
+  peers(): PeerStatus[] {
+    const now = performance.now();
+    return [...this.#peers.values()].map((s) => {
+      const st: PeerStatus = {
+        address: s.cfg.address,
+        asn: s.cfg.asn,
+        state: s.state,
+        uptimeMs: s.fsm.establishedAt !== undefined ? Math.round(now - s.fsm.establishedAt) : 0,
+        prefixesReceived: s.src.adjIn.size, // after import policy; rejected prefixes are not kept
+        prefixesAccepted: s.src.adjIn.size,
+        prefixesAdvertised: s.target.adjOut.size,
+        messagesIn: s.counters.messagesIn,
+        messagesOut: s.counters.messagesOut,
+        updatesIn: s.counters.updatesIn,
+        updatesOut: s.counters.updatesOut,
+      };
+      if (s.lastError) st.lastError = s.lastError;
+      if (s.cfg.description) st.description = s.cfg.description;
+      if (s.neg) {
+        st.routerId = s.neg.peerRouterId;
+        st.holdTime = s.fsm.holdTime;
+        st.families = s.neg.families.map((f) => f.afi);
+      }
+      return st;
+    });
+  }
+
+  /** Loc-RIB: the best route of every prefix. */
+  locRib(): Route[] {
+    return [...this.#rib.bestRoutes()];
+  }
+
+  /** Number of prefixes in Loc-RIB (cheap; for polling). */
+  get locRibSize(): number {
+    return this.#rib.size;
+  }
+
+  /** The best route for one prefix, or null. */
+  bestRoute(prefix: Prefix | string): Route | null {
+    const p = typeof prefix === "string" ? parsePrefix(prefix) : prefix;
+    return p ? this.#rib.best(p) : null;
+  }
+
+  adjRibIn(address: string): Route[] {
+    const s = this.#peers.get(canonicalAddr(address));
+    return s ? [...this.#rib.sourceRoutes(s.src)] : [];
+  }
+
+  adjRibOut(address: string): Route[] {
+    const s = this.#peers.get(canonicalAddr(address));
+    return s ? [...this.#rib.targetRoutes(s.target)] : [];
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushTimer !== undefined) return;
+    this.#flushTimer = setTimeout(() => {
+      this.#flushTimer = undefined;
+      this.#flush();
+    }, 0);
+  }
+
+  #flush(): void {
+    if (!this.#rib.pending && ![...this.#peers.values()].some((s) => s.needsFlushCall)) return;
+    const out = this.#rib.flush();
+    for (const s of this.#peers.values()) {
+      const b = out.get(s.target);
+      if (b || s.needsFlushCall) s.sendBatches(b);
+    }
+  }
+}
+
+function sortKeys(o: object): unknown {
+  return Object.fromEntries(
+    Object.entries(o).filter(([, v]) => v !== undefined).sort(([a], [b]) => a < b ? -1 : 1),
+  );
+}

@@ -1,0 +1,49 @@
+/**
+ * The session's view of the codec (`bgp/codec/mod.ts`): frame, decode and encode whole messages
+ * with the session's context, sharing one attribute cache. Kept in one place so the session does
+ * not depend on the codec's option shapes.
+ *
+ * @module
+ */
+
+import {
+  AttributeCache,
+  type BgpError,
+  type BgpMessage,
+  type CodecContext,
+  decode,
+  encode,
+  frame,
+  type FrameResult,
+  maxMessageLength,
+  MessageType,
+} from "./codec/mod.ts";
+
+export type { FrameResult };
+
+/** Check the header at the start of `b`: a whole message, more bytes needed, or a header error. */
+export function frameMessage(b: Uint8Array, ctx: CodecContext): FrameResult {
+  return frame(b, ctx);
+}
+
+/** Largest UPDATE the session may send. */
+export function maxLength(ctx: CodecContext): number {
+  return maxMessageLength(MessageType.Update, ctx);
+}
+
+// One attribute cache per process: identical attribute bytes from any peer decode to one frozen
+// object, which also makes the RIB's interning cheap (see AttrTable's identity cache).
+const attrCache = new AttributeCache(200_000);
+
+/** Decode one whole framed message. Never throws on peer input (the codec's contract). */
+export function decodeMessage(
+  b: Uint8Array,
+  ctx: CodecContext,
+): { ok: true; msg: BgpMessage } | { ok: false; error: BgpError } {
+  return decode(b, ctx, { attrCache });
+}
+
+/** Encode one message. */
+export function encodeMessage(m: BgpMessage, ctx: CodecContext): Uint8Array {
+  return encode(m, ctx);
+}

@@ -62,7 +62,10 @@ export function runController(
   const { initialMs, maxMs } = opts.backoff ?? { initialMs: 1000, maxMs: 60_000 };
   let running = false;
   let pending = false;
+  /** The next periodic resync or retry. */
   let timer: TimerId | undefined;
+  /** Wakes a pending sync once `minIntervalMs` has passed since the last start. */
+  let delayTimer: TimerId | undefined;
   let lastStart = -Infinity;
   let retryDelay = initialMs;
   let syncs = 0;
@@ -85,9 +88,9 @@ export function runController(
     if (opts.signal.aborted || running || !started || !pending) return;
     const wait = lastStart + minInterval - clock.now();
     if (wait > 0) {
-      if (timer === undefined) {
-        timer = clock.setTimeout(() => {
-          timer = undefined;
+      if (delayTimer === undefined) {
+        delayTimer = clock.setTimeout(() => {
+          delayTimer = undefined;
           kick();
         }, wait);
       }
@@ -127,6 +130,7 @@ export function runController(
   opts.signal.addEventListener("abort", () => {
     unsubscribe();
     if (timer !== undefined) clock.clearTimeout(timer);
+    if (delayTimer !== undefined) clock.clearTimeout(delayTimer);
     if (!running) resolveDone();
   }, { once: true });
 

@@ -1,0 +1,246 @@
+import assert from "node:assert/strict";
+import fc from "fast-check";
+import { formatGoDuration, parseFlags, parseGoDuration } from "./flag_parse.ts";
+import { FLAGS } from "./flag_table.ts";
+import { validateOptions } from "./validate.ts";
+import { ConfigError } from "./errors.ts";
+import { usage } from "./help.ts";
+
+/** Argument lists as they appear in upstream's published DaemonSets and common installs. */
+const DAEMONSETS: Array<{ name: string; args: string[]; expect: Record<string, unknown> }> = [
+  {
+    name: "generic all features, advertise routes",
+    args: [
+      "--run-router=true",
+      "--run-firewall=true",
+      "--run-service-proxy=true",
+      "--kubeconfig=/var/lib/kube-router/kubeconfig",
+      "--peer-router-ips=10.1.201.254",
+      "--peer-router-asns=64512",
+      "--cluster-asn=64512",
+      "--advertise-cluster-ip=true",
+    ],
+    expect: {
+      runRouter: true,
+      kubeconfig: "/var/lib/kube-router/kubeconfig",
+      peerRouterIps: ["10.1.201.254"],
+      peerRouterAsns: [64512],
+      clusterAsn: 64512,
+      advertiseClusterIp: true,
+    },
+  },
+  {
+    name: "kubeadm all features with graceful restart and CRI runtime",
+    args: [
+      "--run-router=true",
+      "--run-firewall=true",
+      "--run-service-proxy=true",
+      "--bgp-graceful-restart=true",
+      "--kubeconfig=/var/lib/kube-router/kubeconfig",
+      "--runtime-endpoint=unix:///run/containerd/containerd.sock",
+    ],
+    expect: { bgpGracefulRestart: true, runtimeEndpoint: "unix:///run/containerd/containerd.sock" },
+  },
+  {
+    name: "proxy only DaemonSet (kube-router-proxy-daemonset)",
+    args: [
+      "--run-router=false",
+      "--run-firewall=false",
+      "--run-service-proxy=true",
+      "--kubeconfig=/var/lib/kube-router/kubeconfig",
+    ],
+    expect: { runRouter: false, runFirewall: false, runServiceProxy: true },
+  },
+  {
+    name: "space-separated values, repeated slices, durations and -v",
+    args: [
+      "--peer-router-ips",
+      "192.0.2.1,192.0.2.2",
+      "--peer-router-ips=192.0.2.3",
+      "--peer-router-asns=65001,65002",
+      "--peer-router-asns",
+      "65003",
+      "--iptables-sync-period=1m0s",
+      "--ipvs-sync-period",
+      "2h22m",
+      "--routes-sync-period=30s",
+      "-v",
+      "3",
+      "--service-cluster-ip-range=10.96.0.0/12",
+      "--service-cluster-ip-range=fd00:10:96::/108",
+      "--excluded-cidrs=10.0.0.0/8,192.168.0.0/16",
+      "--metrics-port=8080",
+      "--bgp-holdtime=1m",
+    ],
+    expect: {
+      peerRouterIps: ["192.0.2.1", "192.0.2.2", "192.0.2.3"],
+      peerRouterAsns: [65001, 65002, 65003],
+      iptablesSyncPeriod: 60_000,
+      ipvsSyncPeriod: 2 * 3_600_000 + 22 * 60_000,
+      routesSyncPeriod: 30_000,
+      v: "3",
+      serviceClusterIpRange: ["10.96.0.0/12", "fd00:10:96::/108"],
+      excludedCidrs: ["10.0.0.0/8", "192.168.0.0/16"],
+      metricsPort: 8080,
+      bgpHoldtime: 60_000,
+    },
+  },
+  {
+    name: "k3s-style embedded netpol flags and shorthand forms",
+    args: [
+      "--run-router=false",
+      "--run-service-proxy=false",
+      "--netpol-default-deny",
+      "-v5",
+      "--hostname-override=node-a",
+    ],
+    expect: { netpolDefaultDeny: true, v: "5", hostnameOverride: "node-a", runFirewall: true },
+  },
+];
+
+for (const ds of DAEMONSETS) {
+  Deno.test(`flags: ${ds.name}`, () => {
+    const { options, positionals } = parseFlags(ds.args);
+    assert.deepEqual(positionals, []);
+    for (const [k, v] of Object.entries(ds.expect)) {
+      assert.deepEqual((options as unknown as Record<string, unknown>)[k], v, k);
+    }
+    validateOptions(options);
+  });
+}
+
+Deno.test("flags: defaults are upstream's", () => {
+  const { options: o } = parseFlags([]);
+  assert.equal(o.runRouter && o.runFirewall && o.runServiceProxy, true);
+  assert.equal(o.runLoadbalancer, false);
+  assert.equal(o.iptablesSyncPeriod, 300_000);
+  assert.equal(o.ipvsSyncPeriod, 300_000);
+  assert.equal(o.routesSyncPeriod, 300_000);
+  assert.equal(o.injectedRoutesSyncPeriod, 60_000);
+  assert.equal(o.cacheSyncTimeout, 60_000);
+  assert.equal(o.healthPort, 20244);
+  assert.equal(o.bgpPort, 179);
+  assert.equal(o.bgpHoldtime, 90_000);
+  assert.deepEqual(o.serviceClusterIpRange, ["10.96.0.0/12"]);
+  assert.equal(o.serviceNodePortRange, "30000-32767");
+  assert.equal(o.overlayType, "subnet");
+  assert.equal(o.overlayEncap, "ipip");
+  assert.equal(o.gobgpAdminPort, 50051);
+  assert.equal(o.metricsPath, "/metrics");
+  assert.equal(o.v, "0");
+});
+
+Deno.test("flags: pflag details (bool takes no separate value, -- ends flags, bool shorthand groups)", () => {
+  const a = parseFlags(["--run-router", "false"]);
+  assert.equal(a.options.runRouter, true, "pflag reads `--bool false` as --bool plus a positional");
+  assert.deepEqual(a.positionals, ["false"]);
+  assert.deepEqual(parseFlags(["--", "--run-router=false"]).positionals, ["--run-router=false"]);
+  const b = parseFlags(["-Vh"]);
+  assert.equal(b.options.version && b.options.help, true);
+  assert.equal(parseFlags(["--cluster-asn=0x10000"]).options.clusterAsn, 65536);
+  assert.equal(parseFlags(["--enable-ipv6=T"]).options.enableIpv6, true);
+});
+
+Deno.test("flags: env fallback NODE_NAME for --hostname-override, the flag wins", () => {
+  const env = (n: string) => (n === "NODE_NAME" ? "from-env" : undefined);
+  assert.equal(parseFlags([], env).options.hostnameOverride, "from-env");
+  assert.equal(parseFlags(["--hostname-override=flag"], env).options.hostnameOverride, "flag");
+});
+
+function configError(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (e) {
+    assert.ok(e instanceof ConfigError, `expected a ConfigError, got ${e}`);
+    return e.message;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+Deno.test("flags: bad input names the flag and the accepted form", () => {
+  assert.match(configError(() => parseFlags(["--no-such-flag=1"])), /unknown flag: --no-such-flag/);
+  assert.match(
+    configError(() => parseFlags(["--iptables-sync-period=5 minutes"])),
+    /--iptables-sync-period.*Go duration/,
+  );
+  assert.match(configError(() => parseFlags(["--health-port=70000"])), /--health-port.*0 to 65535/);
+  assert.match(
+    configError(() => parseFlags(["--peer-router-ips=10.0.0.300"])),
+    /--peer-router-ips.*IP addresses/,
+  );
+  assert.match(configError(() => parseFlags(["--run-router=maybe"])), /--run-router.*true or false/);
+  assert.match(configError(() => parseFlags(["--overlay-type=partial"])), /--overlay-type.*subnet, full/);
+  assert.match(configError(() => parseFlags(["--kubeconfig"])), /needs an argument: --kubeconfig/);
+  const v = (args: string[]) => configError(() => validateOptions(parseFlags(args).options));
+  assert.match(
+    v(["--iptables-sync-period=-5m"]),
+    /--iptables-sync-period: must be a duration greater than 0/,
+  );
+  assert.match(v(["--routes-sync-period=0s"]), /--routes-sync-period/);
+  assert.match(v(["--service-cluster-ip-range=10.96.0.0/33"]), /--service-cluster-ip-range: expected CIDRs/);
+  assert.match(v(["--cluster-asn=100"]), /--cluster-asn: a private ASN/);
+  assert.match(v(["--cluster-asn=4294967295"]), /--cluster-asn/);
+  assert.match(
+    v(["--peer-router-ips=192.0.2.1,192.0.2.2", "--peer-router-asns=65000"]),
+    /2 entries but --peer-router-asns has 1/,
+  );
+  assert.match(v(["--peer-router-ips=192.0.2.1", "--peer-router-asns=23456"]), /--peer-router-asns/);
+  assert.match(v(["--bgp-holdtime=2s"]), /--bgp-holdtime: a duration from 3s to 18h12m16s/);
+  assert.match(v(["--bgp-graceful-restart-time=4096s"]), /--bgp-graceful-restart-time/);
+  assert.match(v(["--service-node-port-range=32767-30000"]), /--service-node-port-range/);
+  assert.match(v(["--router-id=not-an-ip"]), /--router-id/);
+  // Every problem at once, one per line.
+  assert.equal(v(["--cluster-asn=1", "--bgp-holdtime=1s"]).split("\n").length, 2);
+});
+
+Deno.test("flags: Go durations parse and print like time.Duration", () => {
+  for (
+    const [text, ms] of [
+      ["1m0s", 60_000],
+      ["300ms", 300],
+      ["1.5h", 5_400_000],
+      ["1h2m3s", 3_723_000],
+      ["0", 0],
+      ["90s", 90_000],
+      ["1500us", 1.5],
+    ] as const
+  ) {
+    assert.equal(parseGoDuration(text), ms, text);
+  }
+  assert.equal(formatGoDuration(300_000), "5m0s");
+  assert.equal(formatGoDuration(90_000), "1m30s");
+  assert.equal(formatGoDuration(0), "0s");
+  assert.equal(formatGoDuration(7_200_000), "2h0m0s");
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 0, max: 10 ** 9 }),
+      (s) => parseGoDuration(formatGoDuration(s * 1000)) === s * 1000,
+    ),
+  );
+  assert.throws(() => parseGoDuration("5"), /invalid duration/);
+  assert.throws(() => parseGoDuration("5 m"), /invalid duration/);
+});
+
+Deno.test("flags: --help lists every flag with its default", () => {
+  const text = usage();
+  for (const f of FLAGS) assert.ok(text.includes(`--${f.name}`), f.name);
+  assert.match(text, /--iptables-sync-period duration\s+.*\(default 5m0s\)/);
+  assert.match(text, /--health-port uint16\s+.*\(default 20244\)/);
+  assert.match(text, /--service-cluster-ip-range strings\s+.*\(default \[10\.96\.0\.0\/12\]\)/);
+});
+
+Deno.test("flags: random argument lists never throw anything but ConfigError", () => {
+  const names = FLAGS.map((f) => f.name);
+  const arg = fc.oneof(
+    fc.constantFrom(...names).map((n) => `--${n}`),
+    fc.tuple(fc.constantFrom(...names), fc.string()).map(([n, v]) => `--${n}=${v}`),
+    fc.string(),
+  );
+  fc.assert(fc.property(fc.array(arg, { maxLength: 8 }), (args) => {
+    try {
+      validateOptions(parseFlags(args).options);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+    }
+  }));
+});

@@ -1,0 +1,211 @@
+/**
+ * `kube-router run` (and `proxy`, `firewall`, `router`): the agent's life cycle, in upstream's
+ * start order: health server → cluster source (wait for the initial lists, bounded by
+ * `--cache-sync-timeout`) → metrics → controllers, each driven by its own runner. SIGTERM and
+ * SIGINT arrive as the abort `signal`; controllers stop, servers close, and `run` returns.
+ *
+ * @module
+ */
+import type { AgentOptions } from "./options.ts";
+import { ConfigError } from "./errors.ts";
+import type { Controller, ControllerContext } from "../controllers/controller.ts";
+import { runController } from "../controllers/runner.ts";
+import { type ControllerName, CONTROLLERS } from "../controllers/registry.ts";
+import { CommandRunner, DryRunRunner, formatCommand, type Runner } from "../kernel/exec.ts";
+import { healthRoute, HealthTracker, serveHttp } from "../observe/health.ts";
+import { logger } from "../observe/log.ts";
+import { MetricsRegistry } from "../observe/metrics.ts";
+import { apiSource, loadKubeConfig } from "../watch/api.ts";
+import { manifestSource } from "../watch/manifests.ts";
+import type { SnapshotSource } from "../watch/store.ts";
+import { VERSION } from "./version.ts";
+
+/** Which controllers a subcommand runs, before the `--run-*` flags are applied. */
+export function enabledControllers(subcommand: string, o: AgentOptions): ControllerName[] {
+  switch (subcommand) {
+    case "proxy":
+      return ["proxy"];
+    case "firewall":
+      return ["firewall"];
+    case "router":
+      return ["router"];
+    default: {
+      const out: ControllerName[] = [];
+      if (o.runRouter) out.push("router");
+      if (o.runServiceProxy) out.push("proxy");
+      if (o.runFirewall) out.push("firewall");
+      if (o.runLoadbalancer) out.push("loadbalancer");
+      return out;
+    }
+  }
+}
+
+/** `--hostname-override`, else `NODE_NAME` (applied by the flag table's env fallback), else the hostname. */
+export function nodeName(o: AgentOptions): string {
+  return o.hostnameOverride || Deno.hostname();
+}
+
+export interface RunIO {
+  /** Where `--dry-run` prints transactions (stdout). */
+  print: (text: string) => void;
+}
+
+async function openSource(o: AgentOptions, log: ReturnType<typeof logger>): Promise<SnapshotSource> {
+  if (o.manifests) {
+    return await manifestSource(o.manifests, { onProblem: (m) => log.warn(m) });
+  }
+  return await apiSource({
+    kubeconfig: o.kubeconfig,
+    master: o.master,
+    log: (level, m) => level === "error" ? log.error(m) : level === "warning" ? log.warn(m) : log.info(m),
+  });
+}
+
+async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not complete within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+export function makeRunner(o: AgentOptions, io: RunIO): Runner {
+  if (!o.dryRun) return new CommandRunner();
+  // Reads run for real where they can (so the plan is diffed against this machine), writes are printed.
+  return new DryRunRunner((cmd) => io.print(formatCommand(cmd) + "\n"), new CommandRunner());
+}
+
+export async function runAgent(
+  o: AgentOptions,
+  enabled: ControllerName[],
+  signal: AbortSignal,
+  io: RunIO,
+): Promise<void> {
+  const log = logger("agent");
+  const name = nodeName(o);
+  if (enabled.length === 0) throw new ConfigError("no controller is enabled: every --run-* flag is false");
+  log.info("kube-router {version} starting on node {node} with {controllers}", {
+    version: VERSION,
+    node: name,
+    controllers: enabled.join(","),
+  });
+
+  const metrics = new MetricsRegistry();
+  metrics.gauge("kube_router_build_info", "Build information").set(1, {
+    version: VERSION,
+    goversion: "deno",
+  });
+  const health = new HealthTracker(Date.now());
+  const servers: Deno.HttpServer[] = [];
+  const httpAbort = new AbortController();
+  const stopHttp = () => httpAbort.abort();
+  signal.addEventListener("abort", stopHttp, { once: true });
+
+  if (o.healthPort !== 0 && !o.dryRun) {
+    servers.push(serveHttp(
+      { hostname: o.healthAddr, port: o.healthPort, signal: httpAbort.signal },
+      { "/healthz": healthRoute(health) },
+    ));
+  }
+
+  const source = await openSource(o, log);
+  try {
+    await withTimeout(
+      source.ready,
+      o.cacheSyncTimeout,
+      "initial list of cluster objects (--cache-sync-timeout)",
+    );
+    if (o.metricsPort > 0 && o.metricsPort < 65535 && !o.dryRun) {
+      servers.push(serveHttp(
+        { hostname: o.metricsAddr, port: o.metricsPort, signal: httpAbort.signal },
+        {
+          [o.metricsPath]: () =>
+            new Response(metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4" } }),
+        },
+      ));
+    }
+
+    const runner = makeRunner(o, io);
+    const api = o.manifests ? undefined : loadKubeConfig({ kubeconfig: o.kubeconfig, master: o.master });
+    const controllers: Controller[] = [];
+    for (const c of enabled) {
+      const ctx: ControllerContext = {
+        options: o,
+        runner,
+        nodeName: name,
+        log: logger(c),
+        metrics,
+        dryRun: o.dryRun,
+        api,
+      };
+      controllers.push((await CONTROLLERS[c].load()).create(ctx));
+    }
+
+    if (o.dryRun) {
+      // One pass: each controller plans against the snapshot and prints its transactions.
+      const snapshot = source.current();
+      for (const c of controllers) {
+        io.print(`### ${c.name}: transactions for node ${name} (dry run, nothing was changed)\n`);
+        await c.sync(snapshot, signal);
+      }
+      return;
+    }
+
+    const syncTime = metrics.histogram(
+      "kube_router_controller_sync_time",
+      "Time of one controller sync (seconds)",
+    );
+    const handles = [];
+    for (const c of controllers) {
+      health.register(c.name, c.syncPeriodMs);
+      await c.start?.(signal);
+      handles.push(runController(c, source, {
+        signal,
+        onSynced: (n, at) => health.beat(n, at),
+        onSyncDuration: (_n, s) => syncTime.observe(s),
+        onError: (n, err, retry) =>
+          logger(n).error("sync failed, retrying in {retry} ms: {error}", {
+            retry,
+            error: err instanceof Error ? err.message : String(err),
+          }),
+      }));
+    }
+    await Promise.all(handles.map((h) => h.done));
+    for (const c of controllers) await c.stop?.();
+  } finally {
+    stopHttp();
+    await Promise.allSettled(servers.map((s) => s.finished));
+    await source.close();
+    log.info("kube-router stopped");
+  }
+}
+
+/** `kube-router cleanup` / `--cleanup-config`: every controller's cleanup, all attempted even if one fails. */
+export async function runCleanup(o: AgentOptions, io: RunIO): Promise<void> {
+  const runner = makeRunner(o, io);
+  const metrics = new MetricsRegistry();
+  const failures: string[] = [];
+  for (const c of ["loadbalancer", "firewall", "proxy", "router"] as ControllerName[]) {
+    const ctx: ControllerContext = {
+      options: o,
+      runner,
+      nodeName: nodeName(o),
+      log: logger(c),
+      metrics,
+      dryRun: o.dryRun,
+    };
+    try {
+      await (await CONTROLLERS[c].load()).cleanup(ctx);
+      logger("cleanup").info("{controller}: removed everything it had programmed", { controller: c });
+    } catch (e) {
+      failures.push(`${c}: ${(e as Error).message}`);
+    }
+  }
+  if (failures.length) throw new Error(`cleanup incomplete: ${failures.join("; ")}`);
+}

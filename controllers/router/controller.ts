@@ -1,0 +1,427 @@
+/**
+ * The routing controller: plan → host (bridge, sysctls, CNI, netfilter) → speaker (peers,
+ * originations, policies) → kernel routes from the speaker's best paths.
+ *
+ * - Node annotation changes take effect at once (upstream needs a restart): each sync re-plans
+ *   and peers are added, updated or removed on the running speaker; only a change of the
+ *   speaker's own identity (ASN, router id, listen addresses/port, GR, cluster id) restarts it.
+ * - Best-path events are coalesced into one `ip -batch` per burst, diffed against what was last
+ *   applied; `--injected-routes-sync-period` re-reads the kernel and repairs drift.
+ * - After a restart, routes of our protocol already in the kernel are kept (not deleted) until
+ *   the speaker has had time to relearn them (all peers Established for a few seconds, or the
+ *   GR restart time): traffic keeps flowing across an agent restart.
+ *
+ * @module
+ */
+import { BgpSpeaker, type PeerConfig, type SpeakerConfig } from "../../bgp/mod.ts";
+import { formatPrefix } from "../../bgp/prefix.ts";
+import type { IptablesBackend } from "../../kernel/iptables/mod.ts";
+import { cniConfPath, ensureCniConf } from "../../kernel/cni/conf.ts";
+import { ensureSysctls } from "../../kernel/sysctl.ts";
+import { ipBatch } from "../../kernel/ip/mod.ts";
+import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
+import type { Controller, ControllerContext } from "../controller.ts";
+import { serveAdmin } from "./admin.ts";
+import {
+  BRIDGE,
+  bridgeLines,
+  gatewayOf,
+  type HostFacts,
+  linkOfAddress,
+  localSubnets,
+  readHostFacts,
+  vxlanLines,
+  vxlanSpec,
+} from "./host.ts";
+import { problemText } from "./identity.ts";
+import { applyKernelPlan, type KernelState, readKernelState } from "./kernel_apply.ts";
+import { applyNetfilter } from "./netfilter.ts";
+import { type PeerPlan, planRouter, type RouterPlan } from "./plan.ts";
+import {
+  IPIP_OVERHEAD,
+  isOurLink,
+  kernelPlan,
+  type LearnedRoute,
+  type OverlayConfig,
+  type RouteContext,
+  VXLAN_OVERHEAD,
+} from "./routes.ts";
+
+/** Injection points for tests and the lab (everything has a production default). */
+export interface RouterDeps {
+  /** CNI config path (default: `KUBE_ROUTER_CNI_CONF_FILE` or /etc/cni/net.d/10-kuberouter.conf). */
+  cniConfPath?: string;
+  /** iptables backend for our chains (default nft, Debian's default). */
+  iptablesBackend?: IptablesBackend;
+  /** Builds the speaker (default `new BgpSpeaker`). */
+  speakerFactory?: (cfg: SpeakerConfig) => BgpSpeaker;
+  /** Reads `--peer-router-passwords-file`. */
+  readTextFile?: (path: string) => Promise<string>;
+  /** Coalescing delay for best-path bursts, ms (default 2). */
+  routeBatchDelayMs?: number;
+  /** How long all peers must be Established before stale kernel routes may go, ms (default 5000). */
+  settleMs?: number;
+}
+
+const INTERESTING: ReadonlySet<ResourceKind> = new Set<ResourceKind>(["Node", "Service", "EndpointSlice"]);
+
+export class RouterController implements Controller {
+  readonly name = "router";
+  readonly syncPeriodMs: number;
+  #speaker: BgpSpeaker | null = null;
+  #speakerKey = "";
+  #peers = new Map<string, string>();
+  #origins = new Map<string, string>();
+  #learned = new Map<string, LearnedRoute>();
+  #routeCtx: RouteContext | null = null;
+  #kernel: KernelState | null = null;
+  #routeTimer: ReturnType<typeof setTimeout> | undefined;
+  #routesRunning: Promise<void> | null = null;
+  #routesDirty = false;
+  #injectTimer: ReturnType<typeof setInterval> | undefined;
+  #holdStale = true;
+  #holdTimer: ReturnType<typeof setTimeout> | undefined;
+  #holdDeadline = 0;
+  #allUpSince = 0;
+  #lastProblems = new Set<string>();
+  #admin: Deno.HttpServer | null = null;
+  #abort = new AbortController();
+  #families: Array<4 | 6>;
+  /** Last error from applying learned routes (surfaced by the next sync). */
+  lastRouteError: Error | null = null;
+  /** Counters for tests and benchmarks. */
+  readonly stats = { routeApplies: 0, routeLines: 0, lastRouteApplyAt: 0 };
+
+  constructor(readonly ctx: ControllerContext, readonly deps: RouterDeps = {}) {
+    this.syncPeriodMs = ctx.options.routesSyncPeriod;
+    this.#families = [
+      ...(ctx.options.enableIpv4 ? [4 as const] : []),
+      ...(ctx.options.enableIpv6 ? [6 as const] : []),
+    ];
+  }
+
+  interestedIn(kinds: ReadonlySet<ResourceKind>): boolean {
+    return [...kinds].some((k) => INTERESTING.has(k));
+  }
+
+  /** The running speaker (admin API, tests). */
+  get speaker(): BgpSpeaker | null {
+    return this.#speaker;
+  }
+
+  start(signal: AbortSignal): Promise<void> {
+    signal.addEventListener("abort", () => this.#abort.abort(), { once: true });
+    const o = this.ctx.options;
+    if (!this.ctx.dryRun) {
+      try {
+        this.#admin = serveAdmin(
+          o.gobgpAdminAddress,
+          o.gobgpAdminPort,
+          () => this.#speaker,
+          this.#abort.signal,
+        );
+      } catch (e) {
+        this.ctx.log.warn("router: admin API not served on {address}:{port}: {error}", {
+          address: o.gobgpAdminAddress,
+          port: o.gobgpAdminPort,
+          error: (e as Error).message,
+        });
+      }
+    }
+    const period = o.injectedRoutesSyncPeriod;
+    if (period > 0) {
+      this.#injectTimer = setInterval(() => {
+        this.#kernel = null; // re-read the kernel: repairs drift
+        this.#scheduleRoutes(0);
+      }, period);
+    }
+    return Promise.resolve();
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#injectTimer);
+    clearTimeout(this.#routeTimer);
+    clearTimeout(this.#holdTimer);
+    this.#routeCtx = null;
+    this.#abort.abort();
+    if (this.#admin) await this.#admin.finished.catch(() => {});
+    if (this.#speaker) {
+      // With GR the peers keep our routes while we are gone (upstream keeps BGP up likewise).
+      await this.#speaker.stop({ graceful: this.ctx.options.bgpGracefulRestart });
+      this.#speaker = null;
+    }
+    if (this.#routesRunning) await this.#routesRunning.catch(() => {});
+  }
+
+  async sync(snapshot: ClusterSnapshot, _signal: AbortSignal): Promise<void> {
+    const o = this.ctx.options;
+    let passwordsFileText: string | undefined;
+    if (o.peerRouterPasswordsFile && o.peerRouterPasswords.length === 0) {
+      passwordsFileText = await (this.deps.readTextFile ?? Deno.readTextFile)(o.peerRouterPasswordsFile);
+    }
+    const plan = planRouter({ snapshot, options: o, nodeName: this.ctx.nodeName, passwordsFileText });
+    this.#reportProblems(plan);
+    if (!plan.local) return;
+
+    const facts = await readHostFacts(this.ctx.runner);
+    const nodeIp4 = plan.local.ipv4, nodeIp6 = plan.local.ipv6;
+    const underlay = linkOfAddress(facts, nodeIp4 ?? nodeIp6 ?? "");
+    const overlay = this.#overlayConfig();
+    const overhead = !overlay.enabled ? 0 : overlay.encap === "vxlan" ? VXLAN_OVERHEAD : IPIP_OVERHEAD;
+    const podMtu = o.autoMtu && underlay ? underlay.mtu - overhead : undefined;
+
+    // 1. Host: kube-bridge, overlay device, sysctls.
+    const gateways = plan.local.podCIDRs.map(gatewayOf).filter((g): g is string => !!g);
+    const vx = overlay.enabled && overlay.encap === "vxlan" && nodeIp4
+      ? vxlanSpec(nodeIp4, underlay ? underlay.mtu - VXLAN_OVERHEAD : undefined, underlay?.name)
+      : null;
+    await ipBatch(this.ctx.runner, [
+      ...bridgeLines(facts, { mtu: podMtu, gateways }),
+      ...vxlanLines(facts, vx),
+    ]);
+    const sysctls = new Map<string, string>([["net.ipv4.ip_forward", "1"]]);
+    sysctls.set("net.bridge.bridge-nf-call-iptables", "1");
+    if (o.enableIpv6) {
+      sysctls.set("net.bridge.bridge-nf-call-ip6tables", "1");
+      sysctls.set("net.ipv6.conf.all.disable_ipv6", "0");
+      sysctls.set("net.ipv6.conf.all.forwarding", "1");
+    }
+    await ensureSysctls(this.ctx.runner, sysctls);
+
+    // 2. CNI config.
+    if (o.enableCni && !this.ctx.dryRun) {
+      const path = this.deps.cniConfPath ?? cniConfPath();
+      const r = await ensureCniConf(path, { podCidrs: plan.local.podCIDRs, mtu: podMtu });
+      if (r.written) this.ctx.log.info("router: wrote CNI config {path}", { path: r.path });
+    }
+
+    // 3. Our iptables chains and ipsets, per family.
+    for (const fam of this.#families) {
+      const v6 = fam === 6;
+      await applyNetfilter(this.ctx.runner, this.deps.iptablesBackend ?? "nft", {
+        v6,
+        podEgress: o.enablePodEgress,
+        bridge: BRIDGE,
+        podCidrs: plan.allPodCidrs.filter((c) => c.includes(":") === v6),
+        nodeIps: plan.allNodeIps.filter((c) => c.includes(":") === v6),
+      });
+    }
+
+    // 4. Speaker.
+    if (plan.speaker) await this.#reconcileSpeaker(plan);
+
+    // 5. Kernel routes: context for next-hop decisions, then a full (kernel-read) apply.
+    this.#routeCtx = {
+      overlay,
+      localSubnets: localSubnets(facts, (dev) => dev === BRIDGE || isOurLink(dev)),
+      nodeIp: { v4: nodeIp4, v6: nodeIp6 },
+      nodeIps: new Set(plan.remoteNodes.flatMap((n) => [n.ipv4, n.ipv6]).filter((x): x is string => !!x)),
+      localPodCidrs: plan.local.podCIDRs,
+    };
+    this.#kernel = null;
+    await this.#applyRoutesNow();
+    if (this.lastRouteError) throw this.lastRouteError;
+  }
+
+  #overlayConfig(): OverlayConfig {
+    const o = this.ctx.options;
+    return {
+      enabled: o.enableOverlay,
+      type: o.overlayType === "full" ? "full" : "subnet",
+      encap: o.overlayEncap === "vxlan" ? "vxlan" : o.overlayEncap === "fou" ? "fou" : "ipip",
+      encapPort: o.overlayEncapPort,
+    };
+  }
+
+  #reportProblems(plan: RouterPlan): void {
+    const now = new Set(plan.problems.map(problemText));
+    for (const p of now) {
+      if (!this.#lastProblems.has(p)) this.ctx.log.error("router: {problem}", { problem: p });
+    }
+    this.#lastProblems = now;
+  }
+
+  async #reconcileSpeaker(plan: RouterPlan): Promise<void> {
+    const sp = plan.speaker!;
+    const cfg: SpeakerConfig = {
+      asn: sp.asn,
+      routerId: sp.routerId,
+      listen: { addresses: sp.listenAddresses, port: sp.port },
+      ...(sp.gracefulRestart ? { gracefulRestart: sp.gracefulRestart } : {}),
+      ...(sp.clusterId ? { clusterId: sp.clusterId } : {}),
+    };
+    const key = JSON.stringify(cfg);
+    if (this.#speaker && key !== this.#speakerKey) {
+      this.ctx.log.info("router: speaker identity changed, restarting it", {});
+      await this.#speaker.stop();
+      this.#speaker = null;
+    }
+    if (!this.#speaker) {
+      const log = this.ctx.log;
+      const first = this.#kernel === null && this.#speakerKey === "";
+      let restarting = false;
+      if (first && cfg.gracefulRestart) {
+        // Our routes already in the kernel mean a previous instance ran: announce the restart.
+        const st = await readKernelState(this.ctx.runner, this.#families);
+        restarting = st.routes.length > 0;
+      }
+      const full: SpeakerConfig = {
+        ...cfg,
+        ...(cfg.gracefulRestart ? { gracefulRestart: { ...cfg.gracefulRestart, restarting } } : {}),
+        log: (level, msg, fields) => {
+          const f = fields ?? {};
+          if (level === "error") log.error(`bgp: ${msg}`, f);
+          else if (level === "warning") log.warn(`bgp: ${msg}`, f);
+          else if (level === "info") log.info(`bgp: ${msg}`, f);
+          else log.debug(`bgp: ${msg}`, f);
+        },
+      };
+      const s = (this.deps.speakerFactory ?? ((c) => new BgpSpeaker(c)))(full);
+      s.onBestPathChange((ev) => {
+        const k = formatPrefix(ev.prefix);
+        if (ev.best && ev.best.source !== "local" && ev.best.nextHop) {
+          this.#learned.set(k, { prefix: k, nextHop: ev.best.nextHop });
+        } else this.#learned.delete(k);
+        this.#scheduleRoutes(this.deps.routeBatchDelayMs ?? 2);
+      });
+      this.#peers.clear();
+      this.#origins.clear();
+      this.#learned.clear();
+      this.#holdStale = true;
+      this.#allUpSince = 0;
+      this.#holdDeadline = Date.now() + Math.max(10_000, (cfg.gracefulRestart?.restartTime ?? 0) * 1000);
+      await s.start();
+      this.#speaker = s;
+      this.#speakerKey = key;
+    }
+    const s = this.#speaker;
+    // Peers.
+    const want = new Map(plan.peers.map((p) => [p.address, peerConfig(p, plan)]));
+    for (const addr of [...this.#peers.keys()]) {
+      if (!want.has(addr)) {
+        await s.removePeer(addr);
+        this.#peers.delete(addr);
+        this.ctx.log.info("router: removed peer {address}", { address: addr });
+      }
+    }
+    for (const [addr, pc] of want) {
+      const k = JSON.stringify(pc);
+      const cur = this.#peers.get(addr);
+      if (cur === k) continue;
+      try {
+        if (cur === undefined) s.addPeer(pc);
+        else s.updatePeer(pc);
+        this.#peers.set(addr, k);
+        if (cur === undefined) {
+          this.ctx.log.info("router: added peer {address} AS{asn}", { address: addr, asn: pc.asn });
+        }
+      } catch (e) {
+        this.ctx.log.error("router: peer {address}: {error}", { address: addr, error: (e as Error).message });
+      }
+    }
+    // Originations.
+    const wantO = new Map(plan.advertisements.map((a) => [a.prefix, a.nextHop]));
+    for (const [prefix] of this.#origins) {
+      if (!wantO.has(prefix)) {
+        s.withdraw(prefix);
+        this.#origins.delete(prefix);
+      }
+    }
+    for (const [prefix, nextHop] of wantO) {
+      if (this.#origins.get(prefix) === nextHop) continue;
+      s.originate(prefix, { nextHop, origin: 0 });
+      this.#origins.set(prefix, nextHop);
+    }
+  }
+
+  #scheduleRoutes(delay: number): void {
+    this.#routesDirty = true;
+    if (this.#routeTimer !== undefined || !this.#routeCtx) return;
+    this.#routeTimer = setTimeout(() => {
+      this.#routeTimer = undefined;
+      this.#applyRoutesNow().catch(() => {});
+    }, delay);
+  }
+
+  #updateHold(): void {
+    if (!this.#holdStale) return;
+    const s = this.#speaker;
+    const now = Date.now();
+    const peers = s?.peers() ?? [];
+    const allUp = peers.length > 0 && peers.every((p) => p.state === "Established");
+    if (allUp) {
+      if (this.#allUpSince === 0) this.#allUpSince = now;
+    } else this.#allUpSince = 0;
+    const settled = (allUp && now - this.#allUpSince >= (this.deps.settleMs ?? 5000)) || peers.length === 0;
+    if (settled || now >= this.#holdDeadline) {
+      this.#holdStale = false;
+      this.#kernel = null;
+    } else {
+      // Re-check later so stale routes do go eventually.
+      if (this.#holdTimer === undefined) {
+        this.#holdTimer = setTimeout(() => {
+          this.#holdTimer = undefined;
+          this.#scheduleRoutes(0);
+        }, 1000);
+      }
+    }
+  }
+
+  /** Applies learned routes now (serialised; a request during a run triggers one more run). */
+  async #applyRoutesNow(): Promise<void> {
+    if (this.#routesRunning) {
+      this.#routesDirty = true;
+      return await this.#routesRunning;
+    }
+    const run = (async () => {
+      while (this.#routesDirty || this.#kernel === null) {
+        this.#routesDirty = false;
+        const ctx = this.#routeCtx;
+        if (!ctx) return;
+        this.#updateHold();
+        const kp = kernelPlan(this.#learned.values(), ctx);
+        try {
+          const cur = this.#kernel ?? await readKernelState(this.ctx.runner, this.#families);
+          const { state, lines } = await applyKernelPlan(this.ctx.runner, kp, cur, this.#holdStale);
+          this.#kernel = state;
+          this.stats.routeApplies++;
+          this.stats.routeLines += lines;
+          this.stats.lastRouteApplyAt = performance.now();
+          this.lastRouteError = null;
+        } catch (e) {
+          this.#kernel = null;
+          this.lastRouteError = e as Error;
+          this.ctx.log.error("router: applying learned routes failed: {error}", {
+            error: (e as Error).message,
+          });
+          return;
+        }
+      }
+    })();
+    this.#routesRunning = run;
+    try {
+      await run;
+    } finally {
+      this.#routesRunning = null;
+    }
+  }
+
+  /** Waits until queued route work is applied (tests, benchmarks). */
+  async flushRoutes(): Promise<void> {
+    while (this.#routeTimer !== undefined || this.#routesRunning) {
+      await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+}
+
+function peerConfig(p: PeerPlan, plan: RouterPlan): PeerConfig {
+  const { kind: _k, origin: _o, ...rest } = p;
+  const pc: PeerConfig = { ...rest };
+  // Dual-stack over one session: announce each family's own next hop.
+  if (plan.local?.ipv4 && p.address.includes(":")) pc.nextHopIpv4 = plan.local.ipv4;
+  if (plan.local?.ipv6 && !p.address.includes(":")) pc.nextHopIpv6 = plan.local.ipv6;
+  return pc;
+}
+
+/** Re-exported for `mod.ts`. */
+export type { HostFacts };

@@ -1,0 +1,144 @@
+/**
+ * Applies a `KernelPlan` (learned routes, overlay neighbours/FDB, tunnels, table-77 rules):
+ * one `bridge -batch` for FDB entries and one `ip -batch` for everything else, computed as a
+ * diff against what was last applied (event path) or against what the kernel reports (periodic
+ * repair and first run). Nothing runs when nothing differs.
+ *
+ * @module
+ */
+import type { Runner } from "../../kernel/exec.ts";
+import {
+  bridgeBatch,
+  diffRoutes,
+  diffRules,
+  type FdbEntry,
+  ipBatch,
+  ipRead,
+  listLinksArgv,
+  listRulesArgv,
+  type Neighbour,
+  OVERLAY_TABLE,
+  parseFdb,
+  parseLinks,
+  parseNeighbours,
+  parseRules,
+  readOurRoutes,
+  renderFdbDel,
+  renderFdbReplace,
+  renderLinkDel,
+  renderLinkUp,
+  renderNeighDel,
+  renderNeighReplace,
+  renderRouteDel,
+  renderRouteReplace,
+  renderRuleAdd,
+  renderRuleDel,
+  renderTunnelAdd,
+  type Route,
+  type Rule,
+} from "../../kernel/ip/mod.ts";
+import { isOurLink, type KernelPlan, VXLAN_DEV } from "./routes.ts";
+
+/** What we believe the kernel holds of ours. */
+export interface KernelState {
+  routes: Route[];
+  neighbours: Neighbour[];
+  fdb: FdbEntry[];
+  rules: Rule[];
+  tunnels: string[];
+}
+
+/** Reads our state from the kernel. */
+export async function readKernelState(runner: Runner, families: ReadonlyArray<4 | 6>): Promise<KernelState> {
+  const links = parseLinks(await ipRead(runner, listLinksArgv()));
+  const hasVx = links.some((l) => l.name === VXLAN_DEV);
+  const routes = await readOurRoutes(runner, families);
+  const neighbours = hasVx
+    ? parseNeighbours(await ipRead(runner, ["ip", "-j", "neigh", "show", "dev", VXLAN_DEV]), VXLAN_DEV)
+    : [];
+  const fdb = hasVx
+    ? parseFdb(await ipRead(runner, ["bridge", "-j", "fdb", "show", "dev", VXLAN_DEV]), VXLAN_DEV)
+    : [];
+  const rules: Rule[] = [];
+  for (const f of families) rules.push(...parseRules(await ipRead(runner, listRulesArgv(f))));
+  return {
+    routes,
+    neighbours,
+    fdb,
+    rules: rules.filter((r) => r.table === OVERLAY_TABLE),
+    tunnels: links.filter((l) => isOurLink(l.name) && l.name !== VXLAN_DEV).map((l) => l.name),
+  };
+}
+
+const nKey = (n: Neighbour) => `${n.dev}|${n.ip}`;
+const fKey = (f: FdbEntry) => `${f.dev}|${f.mac}|${f.dst}`;
+
+/** The batches that move `cur` to `want` (pure). `keepStale` leaves extra routes in place. */
+export function kernelBatches(
+  want: KernelPlan,
+  cur: KernelState,
+  keepStale = false,
+): { ip: string[]; bridge: string[] } {
+  const ip: string[] = [];
+  const bridge: string[] = [];
+  // Tunnels first (routes reference them).
+  const haveT = new Set(cur.tunnels);
+  for (const t of want.tunnels) {
+    if (!haveT.has(t.name)) {
+      ip.push(renderTunnelAdd(t), renderLinkUp(t.name));
+    }
+  }
+  // FDB and neighbours for the VXLAN overlay.
+  const wantF = new Map(want.fdb.map((f) => [fKey(f), f]));
+  const haveF = new Map(cur.fdb.map((f) => [fKey(f), f]));
+  for (const [k, f] of wantF) if (!haveF.has(k)) bridge.push(renderFdbReplace(f));
+  for (const [k, f] of haveF) if (!wantF.has(k)) bridge.push(renderFdbDel(f));
+  const wantN = new Map(want.neighbours.map((n) => [nKey(n), n]));
+  const haveN = new Map(cur.neighbours.map((n) => [nKey(n), n]));
+  for (const [k, n] of wantN) if (haveN.get(k)?.mac !== n.mac) ip.push(renderNeighReplace(n));
+  const d = diffRoutes(want.routes, cur.routes);
+  if (!keepStale) ip.push(...d.remove.map(renderRouteDel));
+  ip.push(...d.replace.map(renderRouteReplace));
+  const rd = diffRules(want.rules, cur.rules, new Set([OVERLAY_TABLE]));
+  ip.push(...rd.add.map(renderRuleAdd), ...rd.remove.map(renderRuleDel));
+  if (!keepStale) {
+    for (const [k, n] of haveN) if (!wantN.has(k)) ip.push(renderNeighDel(n));
+    const wantT = new Set(want.tunnels.map((t) => t.name));
+    for (const t of cur.tunnels) if (!wantT.has(t)) ip.push(renderLinkDel(t));
+  }
+  return { ip, bridge };
+}
+
+/**
+ * Applies the plan and returns the new believed state. On failure the error propagates and the
+ * caller re-reads the kernel on the next attempt.
+ */
+export async function applyKernelPlan(
+  runner: Runner,
+  want: KernelPlan,
+  cur: KernelState,
+  keepStale = false,
+): Promise<{ state: KernelState; lines: number }> {
+  const b = kernelBatches(want, cur, keepStale);
+  // FDB before neighbours/routes so the first packet already finds its VTEP.
+  await bridgeBatch(runner, b.bridge);
+  await ipBatch(runner, b.ip);
+  const state: KernelState = {
+    routes: keepStale ? mergeRoutes(want.routes, cur.routes) : want.routes,
+    neighbours: keepStale
+      ? [...new Map([...cur.neighbours, ...want.neighbours].map((n) => [nKey(n), n])).values()]
+      : want.neighbours,
+    fdb: want.fdb,
+    rules: want.rules,
+    tunnels: keepStale
+      ? [...new Set([...cur.tunnels, ...want.tunnels.map((t) => t.name)])]
+      : want.tunnels.map((t) => t.name),
+  };
+  return { state, lines: b.ip.length + b.bridge.length };
+}
+
+function mergeRoutes(want: Route[], cur: Route[]): Route[] {
+  const d = diffRoutes(want, cur);
+  const removed = new Set(d.remove);
+  return [...want, ...cur.filter((r) => removed.has(r))];
+}

@@ -1,0 +1,82 @@
+/**
+ * The routing controller's public surface: `createRouterController`, `routerCleanup`, and the
+ * `kube-router bgp ...` status subcommand.
+ *
+ * @module
+ */
+import { cniConfPath, removeManagedConf } from "../../kernel/cni/conf.ts";
+import {
+  ipBatch,
+  ipRead,
+  listLinksArgv,
+  listRulesArgv,
+  OVERLAY_TABLE,
+  parseLinks,
+  parseRules,
+  renderAddrDel,
+  renderLinkDel,
+  renderRuleDel,
+  syncRoutes,
+} from "../../kernel/ip/mod.ts";
+import type { IptablesBackend } from "../../kernel/iptables/mod.ts";
+import type { CleanupFn, Controller, ControllerContext } from "../controller.ts";
+import { RouterController, type RouterDeps } from "./controller.ts";
+import { BRIDGE, isGatewayAddress, readHostFacts } from "./host.ts";
+import { cleanupNetfilter } from "./netfilter.ts";
+import { isOurLink } from "./routes.ts";
+
+export { RouterController, type RouterDeps } from "./controller.ts";
+export { planRouter, type RouterPlan } from "./plan.ts";
+export { runBgpStatus } from "./status_cli.ts";
+
+/** Builds the routing controller. */
+export function createRouterController(ctx: ControllerContext, deps: RouterDeps = {}): Controller {
+  return new RouterController(ctx, deps);
+}
+
+/** Options of `routerCleanupWith` (tests point the CNI path and iptables backend elsewhere). */
+export interface RouterCleanupOptions {
+  cniConfPath?: string;
+  iptablesBackend?: IptablesBackend;
+}
+
+/**
+ * Removes what the router programs and nothing else: routes of protocol 17 (both families, every
+ * table), `from … lookup 77` rules, our tunnels and the VXLAN device, the pod-CIDR gateway
+ * addresses on kube-bridge (the bridge itself stays: pods may still be attached), our iptables
+ * chains and jumps, our ipsets, and the CNI config if we created it. Idempotent.
+ */
+export async function routerCleanupWith(ctx: ControllerContext, o: RouterCleanupOptions = {}): Promise<void> {
+  const runner = ctx.runner;
+  await syncRoutes(runner, [], [4, 6]);
+  const lines: string[] = [];
+  for (const fam of [4, 6] as const) {
+    for (const r of parseRules(await ipRead(runner, listRulesArgv(fam)))) {
+      if (r.table === OVERLAY_TABLE) lines.push(renderRuleDel(r));
+    }
+  }
+  for (const l of parseLinks(await ipRead(runner, listLinksArgv()))) {
+    if (isOurLink(l.name)) lines.push(renderLinkDel(l.name));
+  }
+  const facts = await readHostFacts(runner);
+  for (const a of facts.addresses) {
+    if (a.dev === BRIDGE && isGatewayAddress(a.cidr)) lines.push(renderAddrDel(a));
+  }
+  await ipBatch(runner, lines);
+  for (const v6 of [false, true]) {
+    try {
+      await cleanupNetfilter(runner, o.iptablesBackend ?? "nft", v6);
+    } catch (e) {
+      ctx.log.warn("router cleanup: netfilter ({family}): {error}", {
+        family: v6 ? "IPv6" : "IPv4",
+        error: (e as Error).message,
+      });
+    }
+  }
+  if (!ctx.dryRun && await removeManagedConf(o.cniConfPath ?? cniConfPath())) {
+    ctx.log.info("router cleanup: removed the CNI config we created", {});
+  }
+}
+
+/** `kube-router cleanup` for the router. */
+export const routerCleanup: CleanupFn = (ctx) => routerCleanupWith(ctx);

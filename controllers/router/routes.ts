@@ -1,0 +1,154 @@
+/**
+ * From best paths to kernel state (pure): which routes, overlay neighbours, FDB entries, tunnels
+ * and policy rules the learned routes need.
+ *
+ * Decision per learned route (upstream's, reference §3.3), next hop NH:
+ * - overlay needed (`--overlay-type=full`, or `subnet` and NH outside every local subnet) and NH
+ *   is a cluster node ⇒ through the overlay: VXLAN (`dst via NH dev kube-vxlan onlink`) or, as
+ *   upstream, an IPIP/FoU tunnel `tun-<11 hex of sha256(NH without separators)>`;
+ * - else NH inside a local subnet ⇒ `dst via NH`;
+ * - else nothing (left to the underlay's routing), as upstream.
+ * Policy routing: `from <local pod CIDR> lookup 77`, and in table 77 `NH/32` through the overlay,
+ * so pod traffic to a remote node's own address is encapsulated too.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import type { Prefix } from "../../bgp/codec/types.ts";
+import { parsePrefix, prefixContains } from "../../bgp/prefix.ts";
+import type { FdbEntry, Neighbour } from "../../kernel/ip/neigh.ts";
+import { vtepMac } from "../../kernel/ip/neigh.ts";
+import { OVERLAY_TABLE, type Route } from "../../kernel/ip/route.ts";
+import type { Rule } from "../../kernel/ip/rule.ts";
+
+/** The single VXLAN device of `--overlay-encap=vxlan`. */
+export const VXLAN_DEV = "kube-vxlan";
+/** VNI of the overlay (any fixed value works: every node uses the same). */
+export const VXLAN_VNI = 4097;
+/** IANA VXLAN port; `--overlay-encap-port` stays FoU's (upstream's meaning). */
+export const VXLAN_PORT = 4789;
+/** Bytes VXLAN adds (outer IPv4 20 + UDP 8 + VXLAN 8 + inner Ethernet 14). */
+export const VXLAN_OVERHEAD = 50;
+/** Bytes IPIP adds. */
+export const IPIP_OVERHEAD = 20;
+
+/** Upstream's tunnel name: `tun-` + first 11 hex chars of sha256(IP with `.`/`:` removed). */
+export function tunnelName(ip: string): string {
+  return "tun-" +
+    createHash("sha256").update(ip.replaceAll(".", "").replaceAll(":", "")).digest("hex").slice(0, 11);
+}
+
+/** Whether a link name is one of our tunnels or the VXLAN device. */
+export function isOurLink(name: string): boolean {
+  return name === VXLAN_DEV || /^tun-[0-9a-f]{11}$/.test(name);
+}
+
+/** A best path as the speaker reports it, reduced to what the kernel needs. */
+export interface LearnedRoute {
+  prefix: string;
+  nextHop: string;
+}
+
+export interface OverlayConfig {
+  enabled: boolean;
+  type: "subnet" | "full";
+  encap: "ipip" | "fou" | "vxlan";
+  encapPort: number;
+}
+
+export interface RouteContext {
+  overlay: OverlayConfig;
+  /** Subnets of the node's own interfaces (not kube-bridge/overlay devices). */
+  localSubnets: readonly string[];
+  /** Underlay IP of this node per family (tunnel local end, route `src`). */
+  nodeIp: { v4?: string; v6?: string };
+  /** Cluster node IPs (tunnels only go to nodes). */
+  nodeIps: ReadonlySet<string>;
+  /** This node's pod CIDRs (policy rules for table 77). */
+  localPodCidrs: readonly string[];
+}
+
+export interface KernelPlan {
+  routes: Route[];
+  neighbours: Neighbour[];
+  fdb: FdbEntry[];
+  tunnels: Array<{ name: string; remote: string; local: string; encap: "ipip" | "fou"; encapPort: number }>;
+  rules: Rule[];
+  /** Whether the VXLAN device must exist. */
+  vxlan: boolean;
+  /** Learned routes that got no kernel route (next hop unreachable without overlay). */
+  skipped: LearnedRoute[];
+}
+
+function inAny(ip: string, subnets: readonly Prefix[]): boolean {
+  const p = parsePrefix(ip);
+  return !!p && subnets.some((s) => prefixContains(s, p));
+}
+
+/** Whether traffic to next hop `nh` goes through the overlay. */
+export function needsOverlay(nh: string, ctx: RouteContext, subnets?: Prefix[]): boolean {
+  if (!ctx.overlay.enabled || !ctx.nodeIps.has(nh)) return false;
+  if (ctx.overlay.type === "full") return true;
+  return !inAny(nh, subnets ?? ctx.localSubnets.map((s) => parsePrefix(s)!).filter(Boolean));
+}
+
+/** Kernel state for a set of learned best paths (sorted, deterministic). */
+export function kernelPlan(learned: Iterable<LearnedRoute>, ctx: RouteContext): KernelPlan {
+  const subnets = ctx.localSubnets.map((s) => parsePrefix(s)).filter((p): p is Prefix => !!p);
+  const routes: Route[] = [];
+  const skipped: LearnedRoute[] = [];
+  const overlayHops = new Set<string>();
+  for (const l of learned) {
+    const v6 = l.nextHop.includes(":");
+    const src = v6 ? ctx.nodeIp.v6 : ctx.nodeIp.v4;
+    if (needsOverlay(l.nextHop, ctx, subnets)) {
+      overlayHops.add(l.nextHop);
+      const dev = ctx.overlay.encap === "vxlan" ? VXLAN_DEV : tunnelName(l.nextHop);
+      routes.push({ dst: l.prefix, via: l.nextHop, dev, onlink: true, ...(src ? { src } : {}) });
+    } else if (inAny(l.nextHop, subnets)) {
+      routes.push({ dst: l.prefix, via: l.nextHop });
+    } else skipped.push(l);
+  }
+  const neighbours: Neighbour[] = [];
+  const fdb: FdbEntry[] = [];
+  const tunnels: KernelPlan["tunnels"] = [];
+  for (const nh of [...overlayHops].sort()) {
+    const local = nh.includes(":") ? ctx.nodeIp.v6 : ctx.nodeIp.v4;
+    if (ctx.overlay.encap === "vxlan") {
+      neighbours.push({ ip: nh, mac: vtepMac(nh), dev: VXLAN_DEV });
+      fdb.push({ mac: vtepMac(nh), dev: VXLAN_DEV, dst: nh });
+      routes.push({
+        dst: `${nh}/${nh.includes(":") ? 128 : 32}`,
+        via: nh,
+        dev: VXLAN_DEV,
+        onlink: true,
+        table: OVERLAY_TABLE,
+      });
+    } else {
+      const name = tunnelName(nh);
+      if (local) {
+        tunnels.push({
+          name,
+          remote: nh,
+          local,
+          encap: ctx.overlay.encap as "ipip" | "fou",
+          encapPort: ctx.overlay.encapPort,
+        });
+      }
+      routes.push({ dst: `${nh}/${nh.includes(":") ? 128 : 32}`, dev: name, table: OVERLAY_TABLE });
+    }
+  }
+  const rules: Rule[] = ctx.overlay.enabled
+    ? ctx.localPodCidrs.map((c) => ({ from: c, table: OVERLAY_TABLE }))
+    : [];
+  routes.sort((a, b) => `${a.table ?? 254} ${a.dst}`.localeCompare(`${b.table ?? 254} ${b.dst}`));
+  return {
+    routes,
+    neighbours,
+    fdb,
+    tunnels,
+    rules,
+    vxlan: ctx.overlay.enabled && ctx.overlay.encap === "vxlan",
+    skipped,
+  };
+}

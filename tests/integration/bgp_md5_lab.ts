@@ -252,9 +252,9 @@ export class Lab {
     return cli;
   }
 
-  /** Starts the agent (our sockets) in `ns` with the given JSON options. */
-  agent(ns: string, opts: Record<string, unknown>): Agent {
-    const script = new URL("./bgp_md5_agent.ts", import.meta.url).pathname;
+  /** Starts an agent script (default: bgp_md5_agent.ts, our sockets) in `ns` with JSON options. */
+  agent(ns: string, opts: Record<string, unknown>, scriptName = "bgp_md5_agent.ts"): Agent {
+    const script = new URL(`./${scriptName}`, import.meta.url).pathname;
     const p = new Deno.Command("ip", {
       args: [
         "netns",

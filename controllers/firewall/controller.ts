@@ -1,0 +1,138 @@
+/**
+ * The network policy firewall controller: plans from each snapshot and applies through the
+ * iptables/ipset backend (default) or the nftables backend (`--use-nftables-for-netpol`).
+ * At its first sync it removes the other backend's state, as upstream does.
+ *
+ * @module
+ */
+import type { CleanupFn, Controller, ControllerContext } from "../controller.ts";
+import type { Runner } from "../../kernel/exec.ts";
+import type { IptablesBackend } from "../../kernel/iptables/mod.ts";
+import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
+import { cleanupIptables, IptablesApplier } from "./apply.ts";
+import { cleanupNft, NftApplier } from "./apply_nft.ts";
+import { type FirewallPlan, planFirewall } from "./plan.ts";
+import type { Family } from "./net.ts";
+
+const KINDS: ReadonlySet<ResourceKind> = new Set(["Pod", "Namespace", "NetworkPolicy", "Node"]);
+
+/** Options beyond the agent's flags (for tests and the benchmark). */
+export interface FirewallControllerExtras {
+  /** iptables backend; default: what `iptables -V` reports (nf_tables or legacy). */
+  iptablesBackend?: IptablesBackend;
+}
+
+/** Which iptables backend the host's default `iptables` uses. */
+export async function detectIptablesBackend(runner: Runner): Promise<IptablesBackend> {
+  try {
+    const r = await runner.run(["iptables", "-V"], { readOnly: true });
+    return /legacy/.test(r.stdout) ? "legacy" : "nft";
+  } catch {
+    return "nft";
+  }
+}
+
+function families(ctx: ControllerContext): Family[] {
+  const out: Family[] = [];
+  if (ctx.options.enableIpv4) out.push("ipv4");
+  if (ctx.options.enableIpv6) out.push("ipv6");
+  return out;
+}
+
+/** The firewall controller. */
+export class FirewallController implements Controller {
+  readonly name = "firewall";
+  readonly syncPeriodMs: number;
+  private applier: IptablesApplier | NftApplier | undefined;
+  private lastRevision = -1;
+  private lastVerify = 0;
+  private reported = new Set<string>();
+  /** The last plan applied (for tests and debugging). */
+  lastPlan: FirewallPlan | undefined;
+
+  constructor(
+    private readonly ctx: ControllerContext,
+    private readonly extras: FirewallControllerExtras = {},
+  ) {
+    this.syncPeriodMs = ctx.options.iptablesSyncPeriod;
+  }
+
+  interestedIn(kinds: ReadonlySet<ResourceKind>): boolean {
+    for (const k of kinds) if (KINDS.has(k)) return true;
+    return false;
+  }
+
+  private async init(): Promise<IptablesApplier | NftApplier> {
+    const { runner, options, log } = this.ctx;
+    const backend = this.extras.iptablesBackend ?? await detectIptablesBackend(runner);
+    if (options.useNftablesForNetpol) {
+      const removed = await cleanupIptables(runner, backend, families(this.ctx));
+      if (removed.chains || removed.sets) {
+        log.info("removed iptables netpol state of the other backend {removed}", { removed });
+      }
+      return new NftApplier(runner);
+    }
+    const removed = await cleanupNft(runner);
+    if (removed) log.info("removed {removed} nftables netpol tables of the other backend", { removed });
+    return new IptablesApplier(runner, { backend });
+  }
+
+  async sync(snapshot: ClusterSnapshot, _signal: AbortSignal): Promise<void> {
+    const { options, nodeName, log, metrics } = this.ctx;
+    const start = performance.now();
+    this.applier ??= await this.init();
+    // A sync without a new snapshot is the periodic resync: check the kernel for drift first.
+    const now = Date.now();
+    if (snapshot.revision === this.lastRevision || now - this.lastVerify >= this.syncPeriodMs) {
+      this.lastVerify = now;
+      const drifted = await this.applier.verify();
+      if (drifted.length) log.warn("firewall state drifted, repairing {drifted}", { drifted });
+    }
+    const plan = planFirewall(snapshot, options, nodeName);
+    for (const p of plan.problems) {
+      const key = `${p.object} ${p.field} ${p.value}`;
+      if (this.reported.has(key)) continue;
+      this.reported.add(key);
+      log.warn("{object}: {field} {value}: {reason}", { ...p });
+    }
+    const stats = await this.applier.apply(plan);
+    this.lastPlan = plan;
+    this.lastRevision = snapshot.revision;
+    const seconds = (performance.now() - start) / 1000;
+    metrics.histogram("kube_router_controller_iptables_sync_time", "Time to sync the network policy firewall")
+      .observe(seconds);
+    metrics.gauge("kube_router_controller_policy_chains", "Active policy chains").set(
+      plan.families.reduce((n, f) => n + f.chains.size, 0),
+    );
+    metrics.gauge("kube_router_controller_policy_ipsets", "Active policy ipsets").set(
+      plan.families.reduce((n, f) => n + f.sets.size, 0),
+    );
+    if (stats.restores > 0) {
+      log.debug("firewall applied {stats} in {seconds}s", { stats, seconds });
+    }
+  }
+}
+
+/** Creates the firewall controller. */
+export function createFirewallController(
+  ctx: ControllerContext,
+  extras: FirewallControllerExtras = {},
+): FirewallController {
+  return new FirewallController(ctx, extras);
+}
+
+/**
+ * Removes every chain, jump rule, ipset and nftables table this controller creates, for both
+ * backends, and nothing else. Idempotent; needs no snapshot.
+ */
+export const firewallCleanup: CleanupFn = async (ctx) => {
+  const backend = await detectIptablesBackend(ctx.runner);
+  const fams: Family[] = ["ipv4", "ipv6"];
+  const r = await cleanupIptables(ctx.runner, backend, fams);
+  const t = await cleanupNft(ctx.runner);
+  ctx.log.info("firewall cleanup removed {chains} chains, {sets} sets, {tables} nft tables", {
+    chains: r.chains,
+    sets: r.sets,
+    tables: t,
+  });
+};

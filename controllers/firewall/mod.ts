@@ -1,0 +1,17 @@
+/**
+ * The network policy firewall: NetworkPolicy v1 for this node's pods, on iptables + ipset or
+ * nftables. See README.md for the kernel layout.
+ *
+ * @module
+ */
+export {
+  createFirewallController,
+  detectIptablesBackend,
+  firewallCleanup,
+  FirewallController,
+  type FirewallControllerExtras,
+} from "./controller.ts";
+export { type FirewallPlan, type FirewallPlanOptions, planFirewall, type PlanProblem } from "./plan.ts";
+export { type ApplyStats, cleanupIptables, IptablesApplier } from "./apply.ts";
+export { cleanupNft, NftApplier } from "./apply_nft.ts";
+export { isOurChain, isOurNftTable, isOurSet } from "./names.ts";

@@ -161,7 +161,15 @@ export class RouterController implements Controller {
     }
     const plan = planRouter({ snapshot, options: o, nodeName: this.ctx.nodeName, passwordsFileText });
     this.#reportProblems(plan);
-    if (!plan.local) return;
+    if (!plan.local || !plan.speaker) {
+      // This node is gone from the cluster (or cannot be identified): stop announcing anything.
+      if (this.#speaker) {
+        await this.#speaker.stop();
+        this.#speaker = null;
+        this.#speakerKey = "";
+      }
+      if (!plan.local) return;
+    }
 
     const facts = await readHostFacts(this.ctx.runner);
     const nodeIp4 = plan.local.ipv4, nodeIp6 = plan.local.ipv6;

@@ -1,0 +1,259 @@
+/**
+ * End-to-end: the routing controller in a three-node lab with a real (private) API server.
+ *
+ * Address conventions (the lab's): subnet a = 10.250.0.0/24 (node-1 .1, node-2 .2, BIRD client
+ * .100), subnet b = 10.250.1.0/24 (node-3 .1), lab router .254 on both; pod CIDRs 10.251.N.0/24
+ * (gateway .1 on kube-bridge, pods from .2); service ClusterIP from 10.96.0.0/12. Node names
+ * carry a random suffix. Namespaces are named `rt-<id>-<role>`.
+ *
+ * Each node runs `tests/e2e/router_agent.ts` (the routing controller with API informers) under
+ * `ip netns exec`, reaching the API through `tests/fixtures/api_bridge.ts`. Nodes on subnet a
+ * route directly; node-3 is reached over the VXLAN overlay (`--overlay-encap=vxlan`). BIRD (AS
+ * 64600, on the lab's client) peers with every node (multihop for node-3) through the
+ * `kube-router.io/peers` annotation.
+ */
+import assert from "node:assert/strict";
+import { bridgeApiInto } from "../fixtures/api_bridge.ts";
+import { type ApiServer, startApiServer } from "../fixtures/apiserver.ts";
+import { createNodeObject } from "../fixtures/cluster.ts";
+import { createLab, type Lab } from "../fixtures/lab.ts";
+import type { ServerProcess } from "../fixtures/process.ts";
+
+const AGENT = new URL("./router_agent.ts", import.meta.url).pathname;
+const BIRD_ASN = 64600;
+
+async function waitUntil(what: string, ms: number, check: () => Promise<boolean>): Promise<number> {
+  const t0 = Date.now();
+  let last: unknown;
+  while (Date.now() - t0 < ms) {
+    try {
+      if (await check()) return Date.now() - t0;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+}
+
+function birdConf(nodes: Array<{ name: string; ip: string; multihop: boolean }>, birdIp: string): string {
+  const peers = nodes.map((n) =>
+    `protocol bgp ${n.name.replaceAll("-", "_")} from nodes { neighbor ${n.ip} as 64512;${
+      n.multihop ? " multihop 4;" : ""
+    } }`
+  ).join("\n");
+  return `router id ${birdIp};
+log stderr all;
+protocol device { scan time 2; }
+protocol kernel { ipv4 { import none; export none; }; }
+template bgp nodes {
+  local ${birdIp} as ${BIRD_ASN};
+  hold time 9;
+  connect retry time 1;
+  ipv4 { import all; export none; };
+}
+${peers}
+`;
+}
+
+async function birdRoutes(lab: Lab, ctl: string): Promise<string[]> {
+  const out = await lab.exec("bird", ["birdc", "-s", ctl, "show", "route"]);
+  return [...out.stdout.matchAll(/^(\d+\.\d+\.\d+\.\d+\/\d+)/gm)].map((m) => m[1]).sort();
+}
+
+async function ourRoutes(lab: Lab, node: string): Promise<Array<{ dst: string; dev?: string; gateway?: string }>> {
+  const out = await lab.exec(node, ["ip", "-j", "route", "show", "proto", "17"]);
+  return JSON.parse(out.stdout || "[]");
+}
+
+Deno.test({
+  name: "router e2e: BGP pod routing across 3 nodes (VXLAN cross-subnet), BIRD peer, GR restart, live annotations",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const api: ApiServer = await startApiServer();
+    const lab = await createLab({
+      prefix: "rt",
+      nodes: [{ name: "node-1", subnet: "a" }, { name: "node-2", subnet: "a" }, { name: "node-3", subnet: "b" }],
+      subnets: { a: "10.250.0.0/24", b: "10.250.1.0/24" },
+      staticPodRoutes: false,
+    });
+    const bridges: Array<{ close(): Promise<void> }> = [];
+    const agents = new Map<string, ServerProcess>();
+    const tmp = await Deno.makeTempDir({ prefix: "kr-rt-e2e-" });
+    try {
+      const bird = await lab.addClient("bird", { subnet: "a" });
+      const nodes = [...lab.nodes.values()];
+      const peersYaml = `- remoteip: ${bird.ip}\n  remoteasn: ${BIRD_ASN}\n`;
+      for (const n of nodes) {
+        await createNodeObject(api, {
+          name: n.name,
+          ip: n.ip,
+          podCidr: n.podCidr,
+          annotations: { "kube-router.io/peers": peersYaml },
+        });
+      }
+      // Pods: one per node, serving TCP 8080.
+      for (const n of nodes) {
+        await lab.addPod(n.name, { name: `pod-${n.name}` });
+        await lab.serve(`pod-${n.name}`, { tcp: [8080] });
+      }
+      // BIRD on the client.
+      const ctl = `${tmp}/bird.ctl`;
+      await Deno.writeTextFile(
+        `${tmp}/bird.conf`,
+        birdConf(nodes.map((n) => ({ name: n.name, ip: n.ip, multihop: n.subnet !== "a" })), bird.ip),
+      );
+      await lab.spawn("bird", ["bird", "-f", "-c", `${tmp}/bird.conf`, "-s", ctl, "-P", `${tmp}/bird.pid`], {
+        name: "bird",
+      });
+
+      const agentArgs = (n: string, kubeconfig: string) => [
+        "env",
+        `KUBE_ROUTER_CNI_CONF_FILE=${tmp}/${n}-cni/10-kuberouter.conf`,
+        Deno.execPath(),
+        "run",
+        "-A",
+        AGENT,
+        `--kubeconfig=${kubeconfig}`,
+        `--hostname-override=${n}`,
+        "--enable-overlay=true",
+        "--overlay-encap=vxlan",
+        "--peer-router-multihop-ttl=4",
+        "--advertise-cluster-ip=true",
+        "--bgp-graceful-restart=true",
+        "--bgp-graceful-restart-time=30s",
+        "--injected-routes-sync-period=2s",
+        "--routes-sync-period=10s",
+        "--gobgp-admin-port=50051",
+        "--v=2",
+      ];
+      const kubeconfigs = new Map<string, string>();
+      for (const n of nodes) {
+        const b = await bridgeApiInto(n.netns, api, { dir: tmp });
+        bridges.push(b);
+        kubeconfigs.set(n.name, b.kubeconfigPath);
+      }
+      const startAgent = async (n: string) => {
+        agents.set(n, await lab.spawn(n, agentArgs(n, kubeconfigs.get(n)!), { name: `agent-${n}-${Date.now()}` }));
+      };
+      for (const n of nodes) await startAgent(n.name);
+
+      // 1. Every node learns the other nodes' pod CIDRs, with proto 17; node-3 via kube-vxlan.
+      const podCidrs = nodes.map((n) => n.podCidr).sort();
+      const learnedAll = await waitUntil("every node to install the other pod CIDRs", 60_000, async () => {
+        for (const n of nodes) {
+          const dsts = (await ourRoutes(lab, n.name)).map((r) => r.dst);
+          for (const c of podCidrs) if (c !== n.podCidr && !dsts.includes(c)) return false;
+        }
+        return true;
+      });
+      console.log(`routes learned by all nodes after ${learnedAll} ms`);
+      const r1 = await ourRoutes(lab, "node-1");
+      assert.equal(r1.find((r) => r.dst === lab.node("node-2").podCidr)?.gateway, lab.node("node-2").ip);
+      assert.equal(r1.find((r) => r.dst === lab.node("node-3").podCidr)?.dev, "kube-vxlan");
+      const r3 = await ourRoutes(lab, "node-3");
+      assert.equal(r3.find((r) => r.dst === lab.node("node-1").podCidr)?.dev, "kube-vxlan");
+
+      // 2. Pods reach each other: ping and TCP, every pair.
+      const pods = nodes.map((n) => lab.host(`pod-${n.name}`));
+      for (const a of pods) {
+        for (const b of pods) {
+          if (a === b) continue;
+          await lab.exec(a.name, ["ping", "-c", "1", "-W", "2", b.ip]);
+          const p = await lab.tcpProbe(a.name, b.ip, 8080, 2000);
+          assert.equal(p.status, "connected", `${a.name} → ${b.name} TCP: ${JSON.stringify(p)}`);
+        }
+      }
+
+      // 3. BIRD learns every pod CIDR and the advertised ClusterIP; loses the VIP when the service goes.
+      await api.kubectl(["create", "namespace", "rt-e2e"], { okCodes: [0, 1] });
+      await api.kubectl(["-n", "rt-e2e", "create", "service", "clusterip", "web", "--tcp=80:8080"]);
+      const svc = JSON.parse((await api.kubectl(["-n", "rt-e2e", "get", "service", "web", "-o", "json"])).stdout);
+      const vip = `${svc.spec.clusterIP}/32`;
+      await waitUntil("BIRD to learn every pod CIDR and the ClusterIP", 30_000, async () => {
+        const rs = await birdRoutes(lab, ctl);
+        return podCidrs.every((c) => rs.includes(c)) && rs.includes(vip);
+      });
+      await api.kubectl(["-n", "rt-e2e", "delete", "service", "web"]);
+      await waitUntil("BIRD to lose the ClusterIP", 30_000, async () => !(await birdRoutes(lab, ctl)).includes(vip));
+
+      // 4. The operator view: `kube-router bgp peers --json` inside node-1's namespace.
+      const cli = new URL("../../controllers/router/status_cli.ts", import.meta.url).pathname;
+      const out = await lab.exec("node-1", [
+        Deno.execPath(),
+        "eval",
+        `import { runBgpStatus } from "${cli}"; Deno.exit(await runBgpStatus(["peers", "--json"]));`,
+      ]);
+      const peersJson = JSON.parse(out.stdout) as Array<{ address: string; state: string }>;
+      assert.deepEqual(
+        peersJson.map((p) => `${p.address} ${p.state}`).sort(),
+        [bird.ip, lab.node("node-2").ip, lab.node("node-3").ip].map((a) => `${a} Established`).sort(),
+      );
+      const table = await lab.exec("node-1", [
+        Deno.execPath(),
+        "eval",
+        `import { runBgpStatus } from "${cli}"; Deno.exit(await runBgpStatus(["peers"]));`,
+      ]);
+      console.log(table.stdout);
+      assert.match(table.stdout, /^PEER\s+ASN\s+STATE\s+UPTIME\s+RECEIVED\s+ACCEPTED\s+ADVERTISED/);
+
+      // 5. Crash node-2's agent (SIGKILL) with graceful restart: traffic keeps flowing, then restart.
+      await agents.get("node-2")!.stop("SIGKILL", 0);
+      const from = "pod-node-1", to = lab.host("pod-node-2").ip;
+      for (let i = 0; i < 8; i++) {
+        const p = await lab.tcpProbe(from, to, 8080, 1500);
+        assert.equal(p.status, "connected", `traffic during node-2 agent outage (probe ${i}): ${JSON.stringify(p)}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      assert.ok(
+        (await ourRoutes(lab, "node-1")).some((r) => r.dst === lab.node("node-2").podCidr),
+        "node-1 keeps node-2's route (GR helper)",
+      );
+      await startAgent("node-2");
+      await waitUntil("node-2 to relearn routes after restart", 60_000, async () => {
+        const dsts = (await ourRoutes(lab, "node-2")).map((r) => r.dst);
+        return dsts.includes(lab.node("node-1").podCidr) && dsts.includes(lab.node("node-3").podCidr);
+      });
+      for (const a of pods) {
+        for (const b of pods) {
+          if (a === b) continue;
+          const p = await lab.tcpProbe(a.name, b.ip, 8080, 2000);
+          assert.equal(p.status, "connected", `after restart ${a.name} → ${b.name}: ${JSON.stringify(p)}`);
+        }
+      }
+
+      // 6. Annotations at run time: node-1 becomes route reflector, node-2/3 clients; node-2 and
+      //    node-3 drop their direct session, routes still flow through node-1.
+      await api.kubectl(["annotate", "node", "node-1", "kube-router.io/rr.server=42", "--overwrite"]);
+      await api.kubectl(["annotate", "node", "node-2", "kube-router.io/rr.client=42", "--overwrite"]);
+      await api.kubectl(["annotate", "node", "node-3", "kube-router.io/rr.client=42", "--overwrite"]);
+      await waitUntil("node-2 to peer only with node-1 among nodes", 30_000, async () => {
+        const out = await lab.exec("node-2", ["ss", "-Htn", "state", "established", "( dport = :179 or sport = :179 )"]);
+        return !out.stdout.includes(lab.node("node-3").ip) && out.stdout.includes(lab.node("node-1").ip);
+      });
+      await new Promise((r) => setTimeout(r, 3000));
+      for (const [a, b] of [["pod-node-2", "pod-node-3"], ["pod-node-3", "pod-node-2"]]) {
+        const p = await lab.tcpProbe(a, lab.host(b).ip, 8080, 2000);
+        assert.equal(p.status, "connected", `via route reflector ${a} → ${b}: ${JSON.stringify(p)}`);
+      }
+
+      // 7. A node goes away: its agent stops (no GR on SIGTERM? GR keeps routes for restartTime),
+      //    delete the Node; BIRD loses its pod CIDR once the session is gone.
+      await agents.get("node-3")!.stop("SIGKILL", 0);
+      await api.kubectl(["delete", "node", "node-3"]);
+      await waitUntil("BIRD to lose node-3's pod CIDR", 45_000, async () => {
+        return !(await birdRoutes(lab, ctl)).includes(lab.node("node-3").podCidr);
+      });
+    } catch (e) {
+      for (const [n, a] of agents) console.error(`--- agent ${n} log:\n${await a.logTail(40)}`);
+      throw e;
+    } finally {
+      for (const a of agents.values()) await a.stop("SIGTERM", 2000).catch(() => {});
+      for (const b of bridges) await b.close();
+      await lab.teardown();
+      await api.stop();
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});

@@ -143,3 +143,33 @@ Deno.test({
     await assert.rejects(api.restart(), /startApiServer/);
   },
 });
+
+Deno.test({
+  name: "apiserver: Services get cluster IPs from 10.96.0.0/12, dual-stack ones also from 2001:db8:96::/112",
+  ...shared,
+  async fn() {
+    const api = await sharedApiServer();
+    const ns = `fx-svc-${suffix}`;
+    await api.kubectl(["create", "namespace", ns]);
+    const svc = (name: string, policy: string) => ({
+      apiVersion: "v1",
+      kind: "Service",
+      metadata: { name, namespace: ns },
+      spec: { ipFamilyPolicy: policy, selector: { app: name }, ports: [{ port: 80, protocol: "TCP" }] },
+    });
+    await api.kubectl(["apply", "-f", "-"], {
+      stdin: JSON.stringify({
+        apiVersion: "v1",
+        kind: "List",
+        items: [svc("v4", "SingleStack"), svc("ds", "RequireDualStack")],
+      }),
+    });
+    const get = async (name: string) =>
+      JSON.parse((await api.kubectl(["get", "service", name, "-n", ns, "-o", "json"])).stdout).spec;
+    const v4 = await get("v4");
+    assert.match(v4.clusterIP, /^10\.(9[6-9]|10[0-9]|11[01])\./);
+    const ds = await get("ds");
+    assert.deepEqual(ds.ipFamilies, ["IPv4", "IPv6"]);
+    assert.match(ds.clusterIPs[1], /^2001:db8:96::/);
+  },
+});

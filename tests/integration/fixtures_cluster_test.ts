@@ -22,7 +22,10 @@ Deno.test({
   sanitizeOps: false,
   async fn() {
     const api = await sharedApiServer();
-    await using lab = await createLab({ nodes: [{ name: `n1-${suffix}` }, { name: `n2-${suffix}` }] });
+    await using lab = await createLab({
+      ipv6: true,
+      nodes: [{ name: `n1-${suffix}` }, { name: `n2-${suffix}` }],
+    });
     await lab.addPod(`n1-${suffix}`, { name: "web" });
     await lab.addPod(`n2-${suffix}`, { name: "db" });
     const ns = `fx-cluster-${suffix}`;
@@ -33,12 +36,17 @@ Deno.test({
 
     const node = JSON.parse((await api.kubectl(["get", "node", `n2-${suffix}`, "-o", "json"])).stdout);
     assert.equal(node.spec.podCIDR, "10.251.2.0/24");
-    assert.deepEqual(node.status.addresses[0], { type: "InternalIP", address: "10.250.0.2" });
+    assert.deepEqual(node.spec.podCIDRs, ["10.251.2.0/24", "2001:db8:251:2::/64"]);
+    assert.deepEqual(node.status.addresses.slice(0, 2), [
+      { type: "InternalIP", address: "10.250.0.2" },
+      { type: "InternalIP", address: "2001:db8:250::2" },
+    ]);
     assert.equal(node.status.conditions.find((c: Json) => c.type === "Ready").status, "True");
 
     const pods = JSON.parse((await api.kubectl(["get", "pods", "-n", ns, "-o", "json"])).stdout).items;
     const byName = Object.fromEntries(pods.map((p: Json) => [p.metadata.name, p]));
     assert.equal(byName.web.status.podIP, "10.251.1.2");
+    assert.deepEqual(byName.web.status.podIPs, [{ ip: "10.251.1.2" }, { ip: "2001:db8:251:1::2" }]);
     assert.equal(byName.web.status.hostIP, "10.250.0.1");
     assert.equal(byName.web.spec.nodeName, `n1-${suffix}`);
     assert.equal(byName.web.spec.containers[0].ports[0].containerPort, 80);

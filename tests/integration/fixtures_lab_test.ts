@@ -221,3 +221,33 @@ Deno.test("lab: spawned daemons run inside their host's namespace and stop at te
   assert.equal(await Deno.stat(`/proc/${pid}`).then(() => "alive", () => "gone"), "gone");
   assert.equal(await Deno.stat(lab.logDir).then(() => "kept", () => "removed"), "removed");
 });
+
+Deno.test("lab: a dual-stack lab carries IPv6 between pods, across nodes and through the router", async () => {
+  await using lab = await createLab({
+    ipv6: true,
+    nodes: [{ name: "node-1" }, { name: "node-2" }, { name: "node-3", subnet: "b" }],
+  });
+  const a = await lab.addPod("node-1", { name: "a" });
+  const b = await lab.addPod("node-1", { name: "b" });
+  const c = await lab.addPod("node-2", { name: "c" });
+  const d = await lab.addPod("node-3", { name: "d" });
+  const out = await lab.addClient("out");
+  assert.equal(a.ip6, "2001:db8:251:1::2");
+  assert.equal(lab.node("node-3").podCidr6, "2001:db8:251:3::/64");
+  assert.equal(out.ip6, "2001:db8:250::100"); // RFC 5952 form, as the kernel and Deno print it
+  for (const p of [b, c, d]) await lab.serve(p.name, { tcp: [80], udp: [53] });
+  const probes = [b, c, d].flatMap((to) => [
+    { from: "a", proto: "tcp" as const, ip: to.ip6!, port: 80 },
+    { from: "a", proto: "udp" as const, ip: to.ip6!, port: 53 },
+    { from: "a", proto: "tcp" as const, ip: to.ip, port: 80 },
+  ]);
+  probes.push({ from: "out", proto: "tcp", ip: d.ip6!, port: 80 });
+  const r = await lab.probeMany(probes);
+  assert.deepEqual(r.map((x) => x.status), Array(r.length).fill("connected"), JSON.stringify(r));
+  assert.deepEqual(r.map((x) => x.server), ["b", "b", "b", "c", "c", "c", "d", "d", "d", "d"]);
+  // Each server saw the family it was reached with, and the client's own address.
+  assert.deepEqual(r.map((x) => x.clientIp), [
+    ...Array(3).fill([a.ip6, a.ip6, a.ip]).flat(),
+    out.ip6,
+  ]);
+});

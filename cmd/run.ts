@@ -182,7 +182,11 @@ export async function runAgent(
     stopHttp();
     await Promise.allSettled(servers.map((s) => s.finished));
     await source.close();
-    log.info("kube-router stopped");
+    log.info("kube-router stopped ({reason})", {
+      reason: signal.aborted
+        ? String((signal.reason as Error)?.message ?? signal.reason)
+        : "controllers finished",
+    });
   }
 }
 

@@ -1,0 +1,94 @@
+/**
+ * Entry point: parse, dispatch, map errors to exit codes. The only module that calls `Deno.exit`.
+ *
+ * Exit codes: 0 success, 1 runtime failure, 2 bad usage (unknown flag, malformed value,
+ * invalid annotation).
+ *
+ * @module
+ */
+import "./observe/quiet_node.ts";
+import { ConfigError } from "./cmd/errors.ts";
+import { parseFlags } from "./cmd/flag_parse.ts";
+import { usage } from "./cmd/help.ts";
+import { validateOptions } from "./cmd/validate.ts";
+import { VERSION } from "./cmd/version.ts";
+import { setupLogging } from "./observe/log.ts";
+
+const SUBCOMMANDS = ["run", "proxy", "firewall", "router", "cleanup", "annotate", "bgp", "version", "help"];
+
+const encoder = new TextEncoder();
+const print = (text: string) => Deno.stdout.writeSync(encoder.encode(text));
+
+/** Runs the CLI; returns the exit code. `signal` is aborted on SIGTERM/SIGINT. */
+export async function main(argv: string[], signal: AbortSignal): Promise<number> {
+  // Upstream has no subcommands: `kube-router --run-router=false ...` is `run`.
+  const sub = SUBCOMMANDS.includes(argv[0]) ? argv[0] : "run";
+  const rest = SUBCOMMANDS.includes(argv[0]) ? argv.slice(1) : argv;
+
+  if (sub === "version") {
+    print(`kube-router ${VERSION} (deno ${Deno.version.deno})\n`);
+    return 0;
+  }
+  if (sub === "help") {
+    print(usage() + "\n");
+    return 0;
+  }
+  if (sub === "annotate") {
+    const { runAnnotate } = await import("./cmd/annotate.ts");
+    return await runAnnotate(rest, print);
+  }
+  if (sub === "bgp") {
+    const { runBgpStatus } = await import("./controllers/router/status_cli.ts");
+    return await runBgpStatus(rest);
+  }
+
+  const parsed = parseFlags(rest, (name) => Deno.env.get(name));
+  if (parsed.options.help) {
+    print(usage() + "\n");
+    return 0;
+  }
+  if (parsed.options.version) {
+    print(`kube-router ${VERSION} (deno ${Deno.version.deno})\n`);
+    return 0;
+  }
+  if (parsed.positionals.length) {
+    throw new ConfigError(
+      `unexpected argument ${
+        JSON.stringify(parsed.positionals[0])
+      }: flags take the form --name=value; subcommands are ${SUBCOMMANDS.join(", ")} and come first`,
+    );
+  }
+  validateOptions(parsed.options);
+  await setupLogging({
+    verbosity: Number(parsed.options.v),
+    format: parsed.options.logFormat as "text" | "json",
+  });
+
+  const { enabledControllers, runAgent, runCleanup } = await import("./cmd/run.ts");
+  if (sub === "cleanup" || parsed.options.cleanupConfig) {
+    await runCleanup(parsed.options, { print });
+    return 0;
+  }
+  await runAgent(parsed.options, enabledControllers(sub, parsed.options), signal, { print });
+  return 0;
+}
+
+if (import.meta.main) {
+  const abort = new AbortController();
+  for (const sig of ["SIGTERM", "SIGINT"] as const) {
+    Deno.addSignalListener(sig, () => abort.abort(new Error(`received ${sig}`)));
+  }
+  let code: number;
+  try {
+    code = await main(Deno.args, abort.signal);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      console.error(`kube-router: ${e.message.replaceAll("\n", "\nkube-router: ")}`);
+      code = 2;
+    } else {
+      console.error(`kube-router: ${e instanceof Error ? e.message : String(e)}`);
+      code = 1;
+    }
+  }
+  Deno.exit(code);
+}

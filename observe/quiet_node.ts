@@ -1,0 +1,10 @@
+/**
+ * node-fetch (inside @kubernetes/client-node 1.x) loads Node's deprecated `punycode` module,
+ * which prints a DeprecationWarning on every start. Operators read our stderr as the agent's
+ * log, so silence Node deprecation warnings before any npm module loads.
+ *
+ * @module
+ */
+import process from "node:process";
+
+(process as unknown as { noDeprecation: boolean }).noDeprecation = true;

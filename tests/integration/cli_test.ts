@@ -1,0 +1,179 @@
+/**
+ * The `kube-router` command as an operator runs it: exit codes, help, the README's dry-run
+ * main command, the bundled single-file artifact, health and SIGTERM, cleanup.
+ * Addresses: the example cluster's (192.0.2.0/24, 198.51.100.0/24, 10.244.0.0/16) exist only as
+ * manifest data; every agent run that could touch the kernel runs inside a fresh network
+ * namespace `krcli-<random>` that the test removes.
+ */
+import assert from "node:assert/strict";
+import { CommandRunner } from "../../kernel/exec.ts";
+
+const root = new URL("../../", import.meta.url).pathname;
+const deno = Deno.execPath();
+const EXAMPLE = `${root}manifests/examples/cluster.yaml`;
+const sh = new CommandRunner();
+
+async function kr(args: string[], opts: { netns?: string; script?: string } = {}) {
+  const argv = [deno, "run", "-A", opts.script ?? `${root}main.ts`, ...args];
+  const full = opts.netns ? ["ip", "netns", "exec", opts.netns, ...argv] : argv;
+  const out = await new Deno.Command(full[0], {
+    args: full.slice(1),
+    stdout: "piped",
+    stderr: "piped",
+    cwd: root,
+  }).output();
+  return {
+    code: out.code,
+    stdout: new TextDecoder().decode(out.stdout),
+    stderr: new TextDecoder().decode(out.stderr),
+  };
+}
+
+async function withNetns<T>(fn: (ns: string) => Promise<T>): Promise<T> {
+  const ns = `krcli-${crypto.randomUUID().slice(0, 8)}`;
+  await sh.run(["ip", "netns", "add", ns]);
+  try {
+    await sh.run(["ip", "-n", ns, "link", "set", "lo", "up"]);
+    return await fn(ns);
+  } finally {
+    await sh.run(["ip", "netns", "del", ns], { okCodes: [0, 1] });
+  }
+}
+
+async function kernelState(ns: string): Promise<string> {
+  const ipt = await sh.run(["iptables-save"], { netns: ns });
+  const sets = await sh.run(["ipset", "list", "-n"], { netns: ns });
+  const nft = await sh.run(["nft", "list", "ruleset"], { netns: ns });
+  const links = await sh.run(["ip", "-o", "link", "show"], { netns: ns });
+  return [
+    ipt.stdout.replace(/^#.*$/gm, ""),
+    sets.stdout,
+    nft.stdout,
+    links.stdout.replace(/link\/\S+ [0-9a-f:]+/g, ""),
+  ].join("\n---\n");
+}
+
+Deno.test("cli: bad usage exits 2 with one line naming the flag", async () => {
+  const cases: Array<[string[], RegExp]> = [
+    [["--no-such-flag"], /unknown flag: --no-such-flag/],
+    [["run", "--iptables-sync-period=fast"], /--iptables-sync-period.*Go duration/],
+    [["--iptables-sync-period=-1m"], /--iptables-sync-period: must be a duration greater than 0/],
+    [["--cluster-asn=1"], /--cluster-asn: a private ASN/],
+    [["--service-cluster-ip-range=10.96.0.0/40"], /--service-cluster-ip-range/],
+    [["--peer-router-ips=192.0.2.1"], /--peer-router-ips has 1 entries but --peer-router-asns has 0/],
+    [["proxy", "extra-arg"], /unexpected argument "extra-arg"/],
+  ];
+  for (const [args, re] of cases) {
+    const r = await kr(args);
+    assert.equal(r.code, 2, `${args.join(" ")}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/, "no stack trace for bad usage");
+  }
+});
+
+Deno.test("cli: --help, version, and the legacy spellings", async () => {
+  const help = await kr(["--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /--peer-router-ips ipSlice/);
+  assert.match(help.stdout, /--run-router\s+Enables Pod Networking.*\(default true\)/);
+  const v = await kr(["version"]);
+  assert.equal(v.code, 0);
+  assert.match(v.stdout, /^kube-router v/);
+  assert.equal((await kr(["-V"])).code, 0);
+});
+
+Deno.test("cli: the README's dry-run prints every controller's plan and changes nothing", async () => {
+  await withNetns(async (ns) => {
+    const before = await kernelState(ns);
+    const r = await kr(["run", "--dry-run", "--manifests", EXAMPLE, "--hostname-override", "node-1"], {
+      netns: ns,
+    });
+    assert.equal(r.code, 0, r.stderr);
+    for (const c of ["router", "proxy", "firewall"]) {
+      assert.match(r.stdout, new RegExp(`### ${c}: transactions for node node-1`));
+    }
+    assert.match(r.stdout, /iptables(-nft)?-restore --noflush/);
+    assert.match(r.stdout, /KUBE-POD-FW-/);
+    assert.match(r.stdout, /ipset restore/);
+    assert.equal(await kernelState(ns), before, "dry-run changed the kernel");
+  });
+});
+
+Deno.test("cli: the bundled single-file artifact runs", async () => {
+  const out = `${await Deno.makeTempDir()}/kube-router.js`;
+  const b = await new Deno.Command(deno, {
+    args: ["bundle", "--platform=deno", "-o", out, `${root}main.ts`],
+    cwd: root,
+  }).output();
+  assert.equal(b.code, 0, new TextDecoder().decode(b.stderr));
+  const help = await kr(["--help"], { script: out });
+  assert.equal(help.code, 0, help.stderr);
+  assert.match(help.stdout, /--iptables-sync-period/);
+  const dry = await kr(["firewall", "--dry-run", "--manifests", EXAMPLE, "--hostname-override", "node-1"], {
+    script: out,
+  });
+  assert.equal(dry.code, 0, dry.stderr);
+  assert.match(dry.stdout, /### firewall: transactions for node node-1/);
+});
+
+Deno.test("cli: health turns OK after the first sync, SIGTERM stops cleanly, cleanup removes everything", async () => {
+  await withNetns(async (ns) => {
+    const before = await kernelState(ns);
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const child = new Deno.Command("ip", {
+      args: [
+        "netns",
+        "exec",
+        ns,
+        deno,
+        "run",
+        "-A",
+        `${root}main.ts`,
+        "firewall",
+        "--manifests",
+        EXAMPLE,
+        "--hostname-override",
+        "node-1",
+        `--health-port=${port}`,
+        "--iptables-sync-period=1m",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    try {
+      let status = "";
+      for (let i = 0; i < 100 && status !== "200"; i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        const c = await sh.run([
+          "curl",
+          "-s",
+          "-o",
+          "/dev/null",
+          "-w",
+          "%{http_code}",
+          `http://127.0.0.1:${port}/healthz`,
+        ], {
+          netns: ns,
+          okCodes: [0, 7],
+        });
+        status = c.stdout;
+      }
+      assert.equal(status, "200", "healthz never became OK");
+      assert.match(
+        (await sh.run(["iptables", "-S", "KUBE-ROUTER-FORWARD"], { netns: ns })).stdout,
+        /KUBE-POD-FW-/,
+      );
+    } finally {
+      child.kill("SIGTERM");
+    }
+    const t0 = Date.now();
+    const out = await child.output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    assert.ok(Date.now() - t0 < 10_000, "SIGTERM took too long");
+    assert.match(new TextDecoder().decode(out.stderr), /kube-router stopped/);
+
+    const clean = await kr(["--cleanup-config", "--run-router=false"], { netns: ns });
+    assert.equal(clean.code, 0, clean.stderr);
+    assert.equal(await kernelState(ns), before, "cleanup left state behind");
+  });
+});

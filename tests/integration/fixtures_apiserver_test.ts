@@ -124,7 +124,7 @@ Deno.test({
       assert.equal(after.metadata.uid, before.metadata.uid);
       assert.equal(after.metadata.resourceVersion, before.metadata.resourceVersion);
 
-      await api.restart({ downMs: 200 });
+      await api.restart({ downMs: 200, signal: "SIGKILL" }); // a crash, not a shutdown
       assert.equal(
         (await api.kubectl(["get", "pod", "keep", "-n", ns, "-o", "name"])).stdout.trim(),
         "pod/keep",

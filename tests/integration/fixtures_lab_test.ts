@@ -9,7 +9,7 @@
 
 import assert from "node:assert/strict";
 import { CommandRunner } from "../../kernel/exec.ts";
-import { createLab, type Lab } from "../fixtures/lab.ts";
+import { createLab, type Lab, removeStaleLabs } from "../fixtures/lab.ts";
 
 async function liveNamespaces(): Promise<Set<string>> {
   const out = (await new CommandRunner().run(["ip", "netns", "list"], { readOnly: true })).stdout;
@@ -250,4 +250,24 @@ Deno.test("lab: a dual-stack lab carries IPv6 between pods, across nodes and thr
     ...Array(3).fill([a.ip6, a.ip6, a.ip]).flat(),
     out.ip6,
   ]);
+});
+
+Deno.test("lab: removeStaleLabs deletes labs whose owner process is gone and keeps live ones", async () => {
+  // A prefix of this test's own, so labs of other tests running at the same time are never candidates.
+  const live = await createLab({ prefix: "labst", nodes: [{ name: "node-1" }] });
+  const dead = await createLab({ prefix: "labst", nodes: [{ name: "node-1" }] });
+  try {
+    // Make `dead` look orphaned: its owner file now names a process that has exited.
+    const gone = new Deno.Command("true").spawn();
+    await gone.status;
+    await Deno.writeTextFile(`/tmp/kr-lab-owners/labst-${dead.id}`, `${gone.pid}\n`);
+    const removed = await removeStaleLabs("labst");
+    assert.deepEqual(removed.sort(), [...dead.namespaces].sort());
+    await assertGone(dead.namespaces);
+    const now = await liveNamespaces();
+    for (const n of live.namespaces) assert.ok(now.has(n), `${n} (live owner) was kept`);
+  } finally {
+    await dead.teardown(); // "already gone" is fine
+    await live.teardown();
+  }
 });

@@ -26,40 +26,32 @@ Deno.test("bfd packet: encode layout matches RFC 5880 §4.1", () => {
   assert.deepEqual([...b.subarray(12, 24)], [0x00, 0x0f, 0x42, 0x40, 0x00, 0x04, 0x93, 0xe0, 0, 0, 0, 0]);
 });
 
-Deno.test("bfd packet: a Down packet with an echo interval decodes field by field", () => {
-  // Hand-built: version 1, state Down, mult 3, my discr 0x4c5a1b2f, desired 1 s, required 300 ms.
-  const bytes = new Uint8Array([
-    0x20,
-    0x40,
-    0x03,
-    0x18,
-    0x4c,
-    0x5a,
-    0x1b,
-    0x2f,
-    0,
-    0,
-    0,
-    0,
-    0x00,
-    0x0f,
-    0x42,
-    0x40,
-    0x00,
-    0x04,
-    0x93,
-    0xe0,
-    0x00,
-    0x00,
-    0xc3,
-    0x50,
-  ]);
-  const r = decodeControl(bytes);
+const hex = (h: string) => new Uint8Array(h.replaceAll(" ", "").match(/../g)!.map((x) => parseInt(x, 16)));
+
+Deno.test("bfd packet: real packets captured from FRR 8.4 bfdd (tcpdump in the interop lab) decode", () => {
+  // bfdd → us, its first reply: Init, your-discr = ours, 1 s / 1 s while not Up, echo 50 ms.
+  const init = decodeControl(hex("2080 0318 5514 708b 2768 9616 000f 4240 000f 4240 0000 c350"));
+  assert.ok(init.ok);
+  assert.equal(init.packet.state, State.Init);
+  assert.equal(init.packet.myDiscr, 0x5514708b);
+  assert.equal(init.packet.yourDiscr, 0x27689616);
+  assert.equal(init.packet.desiredMinTxUs, 1_000_000);
+  assert.equal(init.packet.requiredMinEchoRxUs, 50_000);
+  // bfdd → us once Up: Poll to move to its configured 100 ms.
+  const poll = decodeControl(hex("20e0 0318 5514 708b 2768 9616 0001 86a0 0001 86a0 0000 c350"));
+  assert.ok(poll.ok);
+  assert.equal(poll.packet.state, State.Up);
+  assert.ok(poll.packet.poll && !poll.packet.final);
+  assert.equal(poll.packet.desiredMinTxUs, 100_000);
+});
+
+Deno.test("bfd packet: our encoding is byte-identical to what the capture showed us sending", () => {
+  // us → bfdd: Up + Final answering its Poll.
+  const wire = hex("20d0 0318 2768 9616 5514 708b 0001 86a0 0001 86a0 0000 0000");
+  const r = decodeControl(wire);
   assert.ok(r.ok);
-  assert.equal(r.packet.state, State.Down);
-  assert.equal(r.packet.myDiscr, 0x4c5a1b2f);
-  assert.equal(r.packet.requiredMinRxUs, 300_000);
-  assert.equal(r.packet.requiredMinEchoRxUs, 50_000);
+  assert.deepEqual(encodeControl(r.packet), wire);
+  assert.ok(r.packet.final && !r.packet.poll);
 });
 
 Deno.test("bfd packet: §6.8.6 discards", () => {

@@ -136,3 +136,26 @@ Deno.test("plain: no password/ttl uses Deno sockets", async () => {
     l.close();
   }
 });
+
+Deno.test("ffi: a dual-stack [::] listener holds an IPv4 peer's MD5 key (as ::ffff:a.b.c.d)", async () => {
+  const l = listenTcp({ hostname: "::", port: 0, passwords: { "127.0.0.1": "mapped" } });
+  try {
+    const it = l[Symbol.asyncIterator]();
+    const c = await connectTcp({ hostname: "127.0.0.1", port: l.addr.port, password: "mapped" });
+    const s = (await it.next()).value!;
+    assert.equal(s.remoteAddr.hostname, "127.0.0.1", "mapped address reported as IPv4");
+    c.close();
+    s.close();
+    await assert.rejects(
+      connectTcp({
+        hostname: "127.0.0.1",
+        port: l.addr.port,
+        password: "nope",
+        signal: AbortSignal.timeout(1000),
+      }),
+      (e: Error) => e.name === "TimeoutError",
+    );
+  } finally {
+    l.close();
+  }
+});

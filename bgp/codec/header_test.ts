@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { BgpError } from "./errors.ts";
+import type { BgpError } from "./errors.ts";
 import { frame } from "./header.ts";
 import { decode, encode, MessageReader } from "./message.ts";
 import { defaultCodecContext as ctx } from "./types.ts";

@@ -67,6 +67,7 @@ export interface BfdManagerOptions {
 interface Entry {
   peer: string;
   port: number;
+  local: string;
   session: BfdSession;
   tx: UdpSocket;
   timer?: ReturnType<typeof setTimeout>;
@@ -109,7 +110,8 @@ export class BfdManager {
 
   /**
    * Starts a session with `peer` (an IP address). Throws RangeError for bad options and
-   * TransportError when a socket cannot be bound. Adding an existing peer updates its timing.
+   * TransportError when a socket cannot be bound. Adding an existing peer updates its timing in
+   * place, or restarts the session when its port or local address changed.
    */
   add(peer: string, o: BfdPeerOptions = {}): void {
     if (this.#closed) throw new Error("bfd: manager is closed");
@@ -117,13 +119,15 @@ export class BfdManager {
     if (!a) throw new RangeError(`bfd: peer ${JSON.stringify(peer)} is not an IPv4 or IPv6 address`);
     const key = formatIp(a);
     const timing = resolveTiming(o);
+    const port = o.port ?? 3784;
+    const local = o.localAddress ?? (a.family === 4 ? "0.0.0.0" : "::");
     const existing = this.#entries.get(key);
-    if (existing) {
+    if (existing && existing.port === port && existing.local === local) {
+      // Same sockets: a timing change goes through the machine (Poll Sequence when Up).
       this.#apply(existing, step(existing.session, { kind: "configure", timing }, now(), this.#random));
       return;
     }
-    const port = o.port ?? 3784;
-    const local = o.localAddress ?? (a.family === 4 ? "0.0.0.0" : "::");
+    if (existing) this.remove(key);
     this.#rxSocket(local, port);
     const tx = this.#txSocket(local);
     let discr = 0;
@@ -133,6 +137,7 @@ export class BfdManager {
     const e: Entry = {
       peer: key,
       port,
+      local,
       tx,
       session: newSession(timing, discr, now()),
       packetsIn: 0,

@@ -45,7 +45,8 @@ const h = runController(c, source, {
   signal: abort.signal,
   minIntervalMs: 50,
   backoff: { initialMs: 500, maxMs: 5000 },
-  onError: (_n, e, retry) => log.error("sync failed (retry in {retry} ms): {error}", { retry, error: String(e) }),
+  onError: (_n, e, retry) =>
+    log.error("sync failed (retry in {retry} ms): {error}", { retry, error: String(e) }),
 });
 h.firstSync.then(() => log.info("router: first sync done", {}));
 await new Promise<void>((r) => abort.signal.addEventListener("abort", () => r(), { once: true }));

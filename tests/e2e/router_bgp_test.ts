@@ -33,7 +33,9 @@ async function waitUntil(what: string, ms: number, check: () => Promise<boolean>
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`);
+  throw new Error(
+    `timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`,
+  );
 }
 
 function birdConf(nodes: Array<{ name: string; ip: string; multihop: boolean }>, birdIp: string): string {
@@ -61,20 +63,27 @@ async function birdRoutes(lab: Lab, ctl: string): Promise<string[]> {
   return [...out.stdout.matchAll(/^(\d+\.\d+\.\d+\.\d+\/\d+)/gm)].map((m) => m[1]).sort();
 }
 
-async function ourRoutes(lab: Lab, node: string): Promise<Array<{ dst: string; dev?: string; gateway?: string }>> {
+async function ourRoutes(
+  lab: Lab,
+  node: string,
+): Promise<Array<{ dst: string; dev?: string; gateway?: string }>> {
   const out = await lab.exec(node, ["ip", "-j", "route", "show", "proto", "17"]);
   return JSON.parse(out.stdout || "[]");
 }
 
 Deno.test({
-  name: "router e2e: BGP pod routing across 3 nodes (VXLAN cross-subnet), BIRD peer, GR restart, live annotations",
+  name:
+    "router e2e: BGP pod routing across 3 nodes (VXLAN cross-subnet), BIRD peer, GR restart, live annotations",
   sanitizeOps: false,
   sanitizeResources: false,
   async fn() {
     const api: ApiServer = await startApiServer();
     const lab = await createLab({
       prefix: "rt",
-      nodes: [{ name: "node-1", subnet: "a" }, { name: "node-2", subnet: "a" }, { name: "node-3", subnet: "b" }],
+      nodes: [{ name: "node-1", subnet: "a" }, { name: "node-2", subnet: "a" }, {
+        name: "node-3",
+        subnet: "b",
+      }],
       subnets: { a: "10.250.0.0/24", b: "10.250.1.0/24" },
       staticPodRoutes: false,
     });
@@ -135,7 +144,10 @@ Deno.test({
         kubeconfigs.set(n.name, b.kubeconfigPath);
       }
       const startAgent = async (n: string) => {
-        agents.set(n, await lab.spawn(n, agentArgs(n, kubeconfigs.get(n)!), { name: `agent-${n}-${Date.now()}` }));
+        agents.set(
+          n,
+          await lab.spawn(n, agentArgs(n, kubeconfigs.get(n)!), { name: `agent-${n}-${Date.now()}` }),
+        );
       };
       for (const n of nodes) await startAgent(n.name);
 
@@ -169,14 +181,20 @@ Deno.test({
       // 3. BIRD learns every pod CIDR and the advertised ClusterIP; loses the VIP when the service goes.
       await api.kubectl(["create", "namespace", "rt-e2e"], { okCodes: [0, 1] });
       await api.kubectl(["-n", "rt-e2e", "create", "service", "clusterip", "web", "--tcp=80:8080"]);
-      const svc = JSON.parse((await api.kubectl(["-n", "rt-e2e", "get", "service", "web", "-o", "json"])).stdout);
+      const svc = JSON.parse(
+        (await api.kubectl(["-n", "rt-e2e", "get", "service", "web", "-o", "json"])).stdout,
+      );
       const vip = `${svc.spec.clusterIP}/32`;
       await waitUntil("BIRD to learn every pod CIDR and the ClusterIP", 30_000, async () => {
         const rs = await birdRoutes(lab, ctl);
         return podCidrs.every((c) => rs.includes(c)) && rs.includes(vip);
       });
       await api.kubectl(["-n", "rt-e2e", "delete", "service", "web"]);
-      await waitUntil("BIRD to lose the ClusterIP", 30_000, async () => !(await birdRoutes(lab, ctl)).includes(vip));
+      await waitUntil(
+        "BIRD to lose the ClusterIP",
+        30_000,
+        async () => !(await birdRoutes(lab, ctl)).includes(vip),
+      );
 
       // 4. The operator view: `kube-router bgp peers --json` inside node-1's namespace.
       const cli = new URL("../../controllers/router/status_cli.ts", import.meta.url).pathname;
@@ -203,7 +221,11 @@ Deno.test({
       const from = "pod-node-1", to = lab.host("pod-node-2").ip;
       for (let i = 0; i < 8; i++) {
         const p = await lab.tcpProbe(from, to, 8080, 1500);
-        assert.equal(p.status, "connected", `traffic during node-2 agent outage (probe ${i}): ${JSON.stringify(p)}`);
+        assert.equal(
+          p.status,
+          "connected",
+          `traffic during node-2 agent outage (probe ${i}): ${JSON.stringify(p)}`,
+        );
         await new Promise((r) => setTimeout(r, 500));
       }
       assert.ok(
@@ -229,14 +251,29 @@ Deno.test({
       await api.kubectl(["annotate", "node", "node-2", "kube-router.io/rr.client=42", "--overwrite"]);
       await api.kubectl(["annotate", "node", "node-3", "kube-router.io/rr.client=42", "--overwrite"]);
       await waitUntil("node-2 to peer only with node-1 among nodes", 30_000, async () => {
-        const out = await lab.exec("node-2", ["ss", "-Htn", "state", "established", "( dport = :179 or sport = :179 )"]);
+        const out = await lab.exec("node-2", [
+          "ss",
+          "-Htn",
+          "state",
+          "established",
+          "( dport = :179 or sport = :179 )",
+        ]);
         return !out.stdout.includes(lab.node("node-3").ip) && out.stdout.includes(lab.node("node-1").ip);
       });
-      await new Promise((r) => setTimeout(r, 3000));
-      for (const [a, b] of [["pod-node-2", "pod-node-3"], ["pod-node-3", "pod-node-2"]]) {
-        const p = await lab.tcpProbe(a, lab.host(b).ip, 8080, 2000);
-        assert.equal(p.status, "connected", `via route reflector ${a} → ${b}: ${JSON.stringify(p)}`);
-      }
+      // Sessions re-form (node-1's speaker restarts for its new cluster id); traffic must flow
+      // node-2 ↔ node-3 on routes reflected by node-1.
+      const viaRr = await waitUntil("node-2 ↔ node-3 traffic via the route reflector", 45_000, async () => {
+        for (const [a, b] of [["pod-node-2", "pod-node-3"], ["pod-node-3", "pod-node-2"]]) {
+          const p = await lab.tcpProbe(a, lab.host(b).ip, 8080, 1000);
+          if (p.status !== "connected") return false;
+        }
+        return true;
+      });
+      console.log(`route-reflector topology carrying traffic ${viaRr} ms after the annotations`);
+      const n2peers = JSON.parse(
+        (await lab.exec("node-2", ["curl", "-s", "http://127.0.0.1:50051/peers"])).stdout,
+      ) as Array<{ address: string }>;
+      assert.deepEqual(n2peers.map((p) => p.address).sort(), [bird.ip, lab.node("node-1").ip].sort());
 
       // 7. A node goes away: its agent stops (no GR on SIGTERM? GR keeps routes for restartTime),
       //    delete the Node; BIRD loses its pod CIDR once the session is gone.
@@ -247,6 +284,20 @@ Deno.test({
       });
     } catch (e) {
       for (const [n, a] of agents) console.error(`--- agent ${n} log:\n${await a.logTail(40)}`);
+      for (const n of lab.nodes.keys()) {
+        for (
+          const argv of [
+            ["ip", "route", "show", "table", "all", "proto", "17"],
+            ["ip", "neigh", "show", "dev", "kube-vxlan"],
+            ["bridge", "fdb", "show", "dev", "kube-vxlan"],
+            ["curl", "-s", "http://127.0.0.1:50051/routes?table=loc"],
+            ["curl", "-s", "http://127.0.0.1:50051/peers"],
+          ]
+        ) {
+          const r = await lab.exec(n, argv, { okCodes: [0, 1, 2, 7] }).catch((x) => ({ stdout: String(x) }));
+          console.error(`--- ${n}: ${argv.join(" ")}\n${r.stdout}`);
+        }
+      }
       throw e;
     } finally {
       for (const a of agents.values()) await a.stop("SIGTERM", 2000).catch(() => {});

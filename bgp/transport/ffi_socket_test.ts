@@ -159,3 +159,38 @@ Deno.test("ffi: a dual-stack [::] listener holds an IPv4 peer's MD5 key (as ::ff
     l.close();
   }
 });
+
+Deno.test("ffi: 20 concurrent MD5 connections share the one reactor without mixing data", async () => {
+  const l = listenTcp({ hostname: "127.0.0.1", port: 0, passwords: { "127.0.0.1": "many" } });
+  try {
+    const server = (async () => {
+      const tasks: Promise<void>[] = [];
+      let n = 0;
+      for await (const s of l) {
+        // Echo everything back until EOF.
+        tasks.push((async () => {
+          const buf = new Uint8Array(8192);
+          for (;;) {
+            const r = await s.read(buf);
+            if (r === null) break;
+            await writeAll(s, buf.subarray(0, r));
+          }
+          s.close();
+        })());
+        if (++n === 20) break;
+      }
+      await Promise.all(tasks);
+    })();
+    const size = 256 * 1024;
+    await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+      const c = await connectTcp({ hostname: "127.0.0.1", port: l.addr.port, password: "many" });
+      const data = new Uint8Array(size).map((_, j) => (i * 31 + j) & 0xff);
+      const [, echoed] = await Promise.all([writeAll(c, data), readN(c, size)]);
+      assert.deepEqual(echoed, data);
+      c.close();
+    }));
+    await server;
+  } finally {
+    l.close();
+  }
+});

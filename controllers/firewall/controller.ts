@@ -49,6 +49,10 @@ export class FirewallController implements Controller {
   private reported = new Set<string>();
   /** The last plan applied (for tests and debugging). */
   lastPlan: FirewallPlan | undefined;
+  /** Revision of the last snapshot applied successfully (-1 before the first). */
+  get appliedRevision(): number {
+    return this.lastRevision;
+  }
 
   constructor(
     private readonly ctx: ControllerContext,

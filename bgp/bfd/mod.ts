@@ -13,5 +13,6 @@ export {
   type BfdStateEvent,
   resolveTiming,
 } from "./manager.ts";
+export { bfdOptionsFor, type BfdPeerConfig, bindBfdToBgp, syncPeerBfd } from "./peer.ts";
 export { type BfdSession, type BfdTiming, newSession, step } from "./fsm.ts";
 export { type ControlPacket, decodeControl, Diag, encodeControl, State } from "./packet.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 import { BgpSpeaker, type PeerConfig, type SpeakerConfig } from "../../bgp/mod.ts";
-import { BfdManager, type BfdPeerOptions } from "../../bgp/bfd/mod.ts";
+import { BfdManager, type BfdPeerOptions, bindBfdToBgp } from "../../bgp/bfd/mod.ts";
 
 const o: { speaker: SpeakerConfig; peer: PeerConfig; bfd: BfdPeerOptions } = JSON.parse(Deno.args[0]);
 const emit = (event: string, f: Record<string, unknown> = {}) =>
@@ -23,7 +23,7 @@ const speaker = new BgpSpeaker({
 });
 const bfd = new BfdManager();
 bfd.onStateChange((ev) => emit("bfd", { ...ev }));
-bfd.onDown((peer, diag) => speaker.peerDown(peer, `BFD session down (diag ${diag})`));
+bindBfdToBgp(bfd, speaker);
 await speaker.start();
 speaker.addPeer(o.peer);
 bfd.add(o.peer.address, o.bfd);

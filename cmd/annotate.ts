@@ -24,7 +24,7 @@ import {
   parseScheduler,
 } from "../controllers/proxy/annotations.ts";
 import { SVC_ANN } from "../controllers/router/advertise.ts";
-import { ANN as NODE_ANN, problemText } from "../controllers/router/identity.ts";
+import { ANN as NODE_ANN, isReservedAsn, parseAsn, problemText } from "../controllers/router/identity.ts";
 import { planRouter } from "../controllers/router/plan.ts";
 import { loadKubeConfig } from "../watch/api.ts";
 import { nodeFromApi, serviceFromApi } from "../watch/convert.ts";
@@ -61,12 +61,39 @@ function unknownKeys(annotations: Record<string, string>, known: readonly string
 }
 
 /** Every problem the router would report about this node's annotations. */
-export function validateNode(node: NodeInfo): string[] {
-  const problems = unknownKeys(node.annotations, NODE_KEYS, `node/${node.name}`);
-  const o = { ...defaultOptions(), enableIpv6: true };
+export function validateNode(input: NodeInfo): string[] {
+  const problems = unknownKeys(input.annotations, NODE_KEYS, `node/${input.name}`);
+  // The router skips a node without addresses before reading its peer annotations; a node
+  // that has not reported addresses yet (a new one) is validated as if it had documentation ones.
+  const node = [...input.internalIPs, ...input.externalIPs].length
+    ? input
+    : { ...input, internalIPs: ["192.0.2.1", "2001:db8::1"] };
   const snapshot = { ...emptySnapshot(), revision: 1, nodes: new Map([[node.name, node]]) };
-  const plan = planRouter({ snapshot, options: o, nodeName: node.name });
-  problems.push(...plan.problems.filter((p) => p.object === `node/${node.name}`).map(problemText));
+  // Some keys are read only in one mode (node.asn without full mesh): plan under both, so an
+  // annotation is refused if any mode that reads it would.
+  const found = new Set<string>();
+  for (const nodesFullMesh of [true, false]) {
+    const o = { ...defaultOptions(), enableIpv6: true, nodesFullMesh };
+    const plan = planRouter({ snapshot, options: o, nodeName: node.name });
+    // Only annotation problems: a node without addresses yet is not the annotation's fault.
+    for (const p of plan.problems) {
+      // ...and only about keys the node has ("missing node.asn" is a mode's requirement, not a typo).
+      const keys = p.field.match(/kube-router\.io\/[\w.-]+/g) ?? [];
+      if (p.object === `node/${node.name}` && keys.some((k) => k in node.annotations)) {
+        found.add(problemText(p));
+      }
+    }
+  }
+  problems.push(...found);
+  // Stricter than the agent (which follows upstream's ParseUint): a speaker may not use a
+  // reserved ASN such as AS_TRANS 23456 as its own (RFC 6793 §9, RFC 7300).
+  const asn = input.annotations[NODE_ANN.asn];
+  const parsed = asn === undefined ? null : parseAsn(asn);
+  if (parsed !== null && isReservedAsn(parsed)) {
+    problems.push(
+      `node/${input.name}: annotation ${NODE_ANN.asn}: ${asn} is a reserved ASN and cannot be a node's own AS`,
+    );
+  }
   return problems;
 }
 

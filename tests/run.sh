@@ -30,12 +30,14 @@ if [ "$what" != unit ]; then
 fi
 
 # --- Deno, pinned in package.json
-if [ ! -x node_modules/.bin/deno ]; then
+# (The pin lives in tools/deno/, not at the top: a package.json beside deno.json that depends on
+# the `deno` npm package makes `deno task` run that package's shim instead of itself.)
+if [ ! -x tools/deno/node_modules/.bin/deno ]; then
   log "installing Deno from npm"
-  npm ci --no-audit --no-fund >/dev/null || { echo "tests/run.sh: npm ci failed" >&2; exit 1; }
+  npm ci --prefix tools/deno --no-audit --no-fund >/dev/null || { echo "tests/run.sh: npm ci failed" >&2; exit 1; }
 fi
-DENO=$PWD/node_modules/.bin/deno
-export DENO PATH="$PWD/node_modules/.bin:$PATH"
+DENO=$PWD/tools/deno/node_modules/.bin/deno
+export DENO PATH="$PWD/tools/deno/node_modules/.bin:$PATH"
 
 # --- the real API server
 if [ "$what" != unit ]; then

@@ -1,0 +1,226 @@
+/**
+ * The service proxy controller: plan from the snapshot, then apply through IPVS (default) or
+ * nftables (`--service-proxy-mode=nftables`), flush stale UDP flows, and serve
+ * `healthCheckNodePort`s. Syncs are serialised; a sync whose plan did not change runs no command
+ * that changes anything (and, between periodic verifications, no command at all).
+ *
+ * @module
+ */
+import type { Controller, ControllerContext } from "../controller.ts";
+import { deleteFlows } from "../../kernel/conntrack/mod.ts";
+import type { Runner } from "../../kernel/exec.ts";
+import { type IfAddress, listAddresses } from "../../kernel/ip/address.ts";
+import type { IptablesBackend } from "../../kernel/iptables/mod.ts";
+import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
+import { applyDrain, type DrainState } from "./drain.ts";
+import { HealthServers } from "./health.ts";
+import { canonicalIp, type Family, ipFamily, parseCidr } from "./ip.ts";
+import { IpvsApplier } from "./ipvs_apply.ts";
+import { NftApplier } from "./nft_apply.ts";
+import { plan } from "./plan.ts";
+import { staleUdpFlows } from "./stale_flows.ts";
+import type { NodeIdentity, ProxyPlan } from "./types.ts";
+
+/** Construction options that are not flags (tests and embedding). */
+export interface ProxyControllerExtras {
+  /** Address the healthCheckNodePort servers listen on; default all ("0.0.0.0"). */
+  healthHostname?: string;
+  /** Disable the healthCheckNodePort servers (e.g. when the runner targets another namespace). */
+  healthChecks?: boolean;
+  /** iptables backend for IPVS mode; default: what `iptables -V` reports. */
+  iptablesBackend?: IptablesBackend;
+  /** Clock for drain deadlines and verification (ms). */
+  now?: () => number;
+}
+
+const INTERESTING: ReadonlySet<ResourceKind> = new Set(["Service", "EndpointSlice", "Node", "Pod"]);
+
+/** Links whose addresses NodePorts never bind to (upstream's filter) or that hold our VIPs. */
+const SKIP_LINK = /dummy|kube|docker/;
+
+/** The node as the plan needs it: primary IPs from the Node object, local addresses from the kernel. */
+export function nodeIdentity(
+  snapshot: ClusterSnapshot,
+  nodeName: string,
+  addrs: readonly IfAddress[],
+): NodeIdentity {
+  const node = snapshot.nodes.get(nodeName);
+  const pick = (f: Family) =>
+    [...(node?.internalIPs ?? []), ...(node?.externalIPs ?? [])].map((a) => canonicalIp(a)).find((a) =>
+      a !== undefined && ipFamily(a) === f
+    );
+  const local = addrs
+    .filter((a) => a.dev !== "lo" && !SKIP_LINK.test(a.dev) && a.scope !== "link" && a.scope !== "host")
+    .map((a) => canonicalIp(a.ip))
+    .filter((a): a is string => a !== undefined);
+  return {
+    name: nodeName,
+    ipv4: pick(4),
+    ipv6: pick(6),
+    localAddresses: [...new Set(local)].sort(),
+    podCIDRs: node?.podCIDRs ?? [],
+  };
+}
+
+async function detectBackend(runner: Runner): Promise<IptablesBackend> {
+  try {
+    const r = await runner.run(["iptables", "-V"], { readOnly: true });
+    return /legacy/.test(r.stdout) ? "legacy" : "nft";
+  } catch {
+    return "nft";
+  }
+}
+
+export class ProxyController implements Controller {
+  readonly name = "proxy";
+  readonly syncPeriodMs: number;
+  #families: Family[];
+  #nft?: NftApplier;
+  #ipvs?: IpvsApplier;
+  #health?: HealthServers;
+  #applied?: ProxyPlan;
+  #drain: DrainState = new Map();
+  #addrs?: IfAddress[];
+  #lastVerify = -Infinity;
+  #warned = new Set<string>();
+  #queue: Promise<void> = Promise.resolve();
+  #drainTimer?: ReturnType<typeof setTimeout>;
+  #snapshot?: ClusterSnapshot;
+  #now: () => number;
+
+  constructor(private readonly ctx: ControllerContext, private readonly extras: ProxyControllerExtras = {}) {
+    this.syncPeriodMs = ctx.options.ipvsSyncPeriod;
+    this.#families = [];
+    if (ctx.options.enableIpv4) this.#families.push(4);
+    if (ctx.options.enableIpv6) this.#families.push(6);
+    this.#now = extras.now ?? Date.now;
+    if (extras.healthChecks !== false) {
+      this.#health = new HealthServers(
+        extras.healthHostname ?? "0.0.0.0",
+        (port, e) =>
+          ctx.log.error("healthCheckNodePort {port} cannot listen: {error}", { port, error: String(e) }),
+      );
+    }
+  }
+
+  get mode(): "ipvs" | "nftables" {
+    return this.ctx.options.serviceProxyMode === "nftables" ? "nftables" : "ipvs";
+  }
+
+  /** The plan applied by the last successful sync (tests, metrics). */
+  get applied(): ProxyPlan | undefined {
+    return this.#applied;
+  }
+
+  interestedIn(kinds: ReadonlySet<ResourceKind>): boolean {
+    return [...kinds].some((k) => INTERESTING.has(k));
+  }
+
+  sync(snapshot: ClusterSnapshot, _signal?: AbortSignal): Promise<void> {
+    const run = this.#queue.then(() => this.#sync(snapshot));
+    this.#queue = run.catch(() => {});
+    return run;
+  }
+
+  async #sync(snapshot: ClusterSnapshot): Promise<void> {
+    const t0 = performance.now();
+    const { runner, log, options } = this.ctx;
+    this.#snapshot = snapshot;
+    const now = this.#now();
+    const verify = now - this.#lastVerify >= this.syncPeriodMs;
+    if (verify || !this.#addrs) this.#addrs = await listAddresses(runner);
+    const node = nodeIdentity(snapshot, this.ctx.nodeName, this.#addrs);
+    let p = plan(snapshot, options, node);
+    for (const w of p.warnings) {
+      const key = `${w.service} ${w.field}: ${w.message}`;
+      if (this.#warned.has(key)) continue;
+      this.#warned.add(key);
+      log.warn(w.service ? "service {service} {field}: {message}" : "{field}: {message}", { ...w });
+    }
+    if (this.#warned.size > 10_000) this.#warned.clear();
+
+    if (this.mode === "nftables") {
+      this.#nft ??= new NftApplier(runner, this.#families);
+      if (verify && this.#applied && !(await this.#nft.present())) {
+        log.warn("nftables table kube-router-proxy went missing; rewriting it");
+        this.#nft.invalidate();
+      }
+      const r = await this.#nft.apply(p);
+      if (r.script) {
+        log.debug("nft transaction applied {full} {lines}", {
+          full: r.full,
+          lines: r.script.split("\n").length - 1,
+        });
+      }
+    } else {
+      const d = applyDrain(this.#applied, p, this.#drain, now, {
+        gracefulRemoval: options.ipvsGracefulTermination,
+        gracePeriodMs: options.ipvsGracefulPeriod,
+        podGraceMs: (pod) => {
+          const info = snapshot.pods.get(pod);
+          return info ? info.terminationGracePeriodSeconds * 1000 : undefined;
+        },
+      });
+      p = d.plan;
+      if (!this.#ipvs) {
+        this.#ipvs = new IpvsApplier(runner, {
+          families: this.#families,
+          backend: this.extras.iptablesBackend ?? await detectBackend(runner),
+          excludedCidrs: options.excludedCidrs.map((c) => parseCidr(c)).filter((c) => c !== undefined),
+          options,
+          warn: (m) => log.warn(m),
+        });
+      }
+      const ran = await this.#ipvs.apply(p, verify);
+      if (ran.length) log.debug("ipvs sync ran {steps}", { steps: ran.join(",") });
+      this.#drain = d.state;
+      this.#scheduleDrain(d.nextDeadline, now);
+    }
+    if (verify) this.#lastVerify = now;
+
+    const stale = staleUdpFlows(this.#applied, p);
+    if (stale.length) {
+      const n = await deleteFlows(runner, stale);
+      log.debug("deleted {n} stale UDP flows", { n });
+    }
+    this.#applied = p;
+    this.#health?.update(p.healthChecks);
+    this.ctx.metrics.histogram(
+      "kube_router_controller_ipvs_services_sync_time",
+      "Time to sync the service proxy (s)",
+    )
+      .observe((performance.now() - t0) / 1000);
+    this.ctx.metrics.gauge("kube_router_controller_ipvs_services", "Virtual services programmed").set(
+      p.services.length,
+    );
+  }
+
+  /** A drain deadline needs a sync even if nothing else happens (upstream runs a 5 s ticker). */
+  #scheduleDrain(deadline: number | undefined, now: number): void {
+    if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
+    this.#drainTimer = undefined;
+    if (deadline === undefined) return;
+    this.#drainTimer = setTimeout(() => {
+      this.#drainTimer = undefined;
+      if (this.#snapshot) {
+        this.sync(this.#snapshot).catch((e) =>
+          this.ctx.log.error("drain sync failed: {error}", { error: String(e) })
+        );
+      }
+    }, Math.max(0, deadline - now) + 10);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
+    await this.#queue;
+    await this.#health?.close();
+  }
+}
+
+/** The proxy controller for the agent. */
+export function createProxyController(
+  ctx: ControllerContext,
+  extras: ProxyControllerExtras = {},
+): ProxyController {
+  return new ProxyController(ctx, extras);
+}

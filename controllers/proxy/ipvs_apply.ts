@@ -1,0 +1,242 @@
+/**
+ * Applies IPVS mode: VIPs on `kube-dummy-if` (one `ip -batch`), the proxy's ipsets (one
+ * `ipset restore` swap script), its iptables chains (one `iptables-restore --noflush` per
+ * family), the IPVS table (read `ipvsadm -Sn`, diff, one `ipvsadm -R`), and the IPVS timeouts
+ * (`ipvsadm --set`). Each step runs only when its desired state changed since the last successful
+ * apply, or when a verification pass (periodic resync) re-reads the kernel.
+ *
+ * Only IPVS services we own are edited or deleted: their VIP is in our `kube-router-svip` set (in
+ * the kernel, i.e. we created it) or in what we applied last, their firewall mark is one of our DSR
+ * marks, and their address is not inside `--excluded-cidrs`.
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import { isDeepStrictEqual } from "node:util";
+import type { Runner } from "../../kernel/exec.ts";
+import {
+  applyAddressLines,
+  ensureVipLink,
+  linkAddresses,
+  renderAddressSync,
+} from "../../kernel/ip/address.ts";
+import * as ipset from "../../kernel/ipset/mod.ts";
+import * as iptables from "../../kernel/iptables/mod.ts";
+import {
+  diffTables,
+  type IpvsDestination,
+  type IpvsEntry,
+  type IpvsService,
+  ipvsServiceKey,
+  type IpvsTable,
+  readIpvs,
+  renderBatch,
+  restoreIpvs,
+  setTimeouts,
+} from "../../kernel/ipvs/mod.ts";
+import { anyCidrContains, type Cidr, type Family } from "./ip.ts";
+import { ipsetState, type IptablesFamilyState, iptablesState, setName } from "./iptables_plan.ts";
+import { hostPort } from "./plan.ts";
+import type { ProxyOptions, ProxyPlan } from "./types.ts";
+
+export const DUMMY_IF = "kube-dummy-if";
+
+/** Scheduler flag names of the plan → ipvsadm flag bits. */
+const FLAG_BIT = { "flag-1": 1, "flag-2": 2, "flag-3": 3 } as const;
+
+/** The IPVS table a plan asks for. */
+export function desiredIpvsTable(plan: ProxyPlan): IpvsTable {
+  const t: IpvsTable = new Map();
+  for (const vs of plan.services) {
+    const service: IpvsService = vs.fwmark
+      ? { family: vs.family, fwmark: vs.fwmark, port: 0, scheduler: vs.scheduler, schedFlags: [], ops: false }
+      : {
+        family: vs.family,
+        protocol: vs.protocol.toLowerCase() as IpvsService["protocol"],
+        address: vs.vip,
+        port: vs.port,
+        fwmark: 0,
+        scheduler: vs.scheduler,
+        schedFlags: [],
+        ops: false,
+      };
+    service.schedFlags = vs.schedFlags.map((f) => FLAG_BIT[f]).sort();
+    if (vs.persistence > 0) service.persistence = vs.persistence;
+    const destinations = new Map<string, IpvsDestination>();
+    for (const r of vs.realServers) {
+      destinations.set(hostPort(r.ip, r.port), {
+        address: r.ip,
+        port: r.port,
+        forward: vs.forward,
+        weight: r.weight,
+        upperThreshold: 0,
+        lowerThreshold: 0,
+      });
+    }
+    const key = ipvsServiceKey(service);
+    const existing = t.get(key);
+    // Two DSR services of one family share a mark only on a hash collision; merge their servers.
+    if (existing) { for (const [k, d] of destinations) existing.destinations.set(k, d); }
+    else t.set(key, { service, destinations } satisfies IpvsEntry);
+  }
+  return t;
+}
+
+export interface IpvsApplierOptions {
+  families: readonly Family[];
+  backend: iptables.IptablesBackend;
+  excludedCidrs: readonly Cidr[];
+  options: ProxyOptions;
+  /** Called once when kube-dummy-if had to be a bridge (no dummy driver). */
+  warn(message: string): void;
+}
+
+interface Applied {
+  dummy: string[];
+  sets: ipset.DesiredSet[];
+  iptables: Map<Family, IptablesFamilyState>;
+  table: IpvsTable;
+  timeouts: string;
+}
+
+export class IpvsApplier {
+  #last?: Applied;
+  #linkReady = false;
+
+  constructor(private readonly runner: Runner, private readonly o: IpvsApplierOptions) {}
+
+  /** Forgets what was applied so the next apply re-reads and rewrites everything. */
+  invalidate(): void {
+    this.#last = undefined;
+    this.#linkReady = false;
+  }
+
+  /**
+   * Applies a plan. With `verify`, kernel state is re-read even when the plan did not change.
+   * Returns the names of the steps that ran a mutating command.
+   */
+  async apply(plan: ProxyPlan, verify = false): Promise<string[]> {
+    const ran: string[] = [];
+    const last = verify ? undefined : this.#last;
+    const want: Applied = {
+      dummy: plan.dummyAddresses,
+      sets: this.o.families.flatMap((f) => ipsetState(plan, f)),
+      iptables: new Map(this.o.families.map((f) => [f, iptablesState(plan, this.o.options, f)])),
+      table: desiredIpvsTable(plan),
+      timeouts: JSON.stringify(plan.timeouts),
+    };
+    if (last && isDeepStrictEqual(last, want)) return ran;
+
+    if (!this.#linkReady) {
+      const how = await ensureVipLink(this.runner, DUMMY_IF);
+      if (how === "bridge") {
+        this.o.warn(
+          `${DUMMY_IF}: this kernel has no dummy link type; created a port-less bridge to hold VIPs`,
+        );
+      }
+      if (how !== "exists") ran.push("link");
+      this.#linkReady = true;
+    }
+
+    if (!last || !isDeepStrictEqual(last.dummy, want.dummy)) {
+      const have = (await linkAddresses(this.runner, DUMMY_IF)) ?? [];
+      const lines = renderAddressSync(DUMMY_IF, have, want.dummy, {
+        v4: plan.nodeIps[4],
+        v6: plan.nodeIps[6],
+      });
+      if (lines.length) {
+        await applyAddressLines(this.runner, lines);
+        ran.push("ip");
+      }
+    }
+
+    // Sets before rules: the INPUT jump matches kube-router-svip.
+    if (!last || !isDeepStrictEqual(last.sets, want.sets)) {
+      const headers = await ipset.listHeaders(this.runner);
+      const existing = new Map(headers.map((h) => [h.name, { type: h.type }]));
+      const current = new Map<string, string[]>();
+      if (last) { for (const s of last.sets) current.set(s.name, [...s.entries]); }
+      const changed = want.sets.filter((s) =>
+        !existing.has(s.name) || !last || !isDeepStrictEqual(current.get(s.name), [...s.entries])
+      );
+      const script = ipset.renderSwapScript({ sets: changed, existing, tempName: tempSetName });
+      if (script) {
+        await ipset.restore(this.runner, script);
+        ran.push("ipset");
+      }
+    }
+
+    for (const f of this.o.families) {
+      const st = want.iptables.get(f)!;
+      if (last && isDeepStrictEqual(last.iptables.get(f), st)) continue;
+      const payload = await this.#iptablesPayload(st, !last);
+      if (payload) {
+        await iptables.restoreNoflush(this.runner, {
+          family: f === 4 ? "ipv4" : "ipv6",
+          backend: this.o.backend,
+        }, payload);
+        ran.push(`iptables-v${f}`);
+      }
+    }
+
+    if (!last || !isDeepStrictEqual(last.table, want.table)) {
+      const kernel = await readIpvs(this.runner);
+      const ourVips = await this.#ourVips();
+      const ourMarks = new Set(plan.dsrMarks.map((m) => m.fwmark));
+      for (const e of this.#last?.table.values() ?? []) if (e.service.fwmark) ourMarks.add(e.service.fwmark);
+      const lastKeys = new Set(this.#last?.table.keys() ?? []);
+      const owned = (s: IpvsService) => {
+        if (s.address && anyCidrContains(this.o.excludedCidrs, s.address)) return false;
+        if (s.fwmark) return ourMarks.has(s.fwmark);
+        return lastKeys.has(ipvsServiceKey(s)) || ourVips.has(s.address ?? "");
+      };
+      const batch = renderBatch(diffTables(kernel, want.table, { owned }));
+      if (await restoreIpvs(this.runner, batch)) ran.push("ipvsadm");
+    }
+
+    if (!last || last.timeouts !== want.timeouts) {
+      if (await setTimeouts(this.runner, plan.timeouts)) ran.push("ipvsadm-set");
+    }
+    this.#last = want;
+    return ran;
+  }
+
+  /** VIPs our sets hold in the kernel now (what we created on an earlier run). */
+  async #ourVips(): Promise<Set<string>> {
+    const out = new Set<string>();
+    for (const s of this.#last?.sets ?? []) {
+      if (/kube-router-svip$/.test(s.name)) s.entries.forEach((e) => out.add(e));
+    }
+    const names = await ipset.listNames(this.runner);
+    for (const f of this.o.families) {
+      const n = setName("kube-router-svip", f);
+      if (!names.includes(n)) continue;
+      for (const set of await ipset.save(this.runner, {}, n)) set.entries.forEach((e) => out.add(e));
+    }
+    return out;
+  }
+
+  /** One `--noflush` payload rewriting our chains of every table, plus the missing jumps. */
+  async #iptablesPayload(st: IptablesFamilyState, checkJumps: boolean): Promise<string> {
+    const tool = { family: st.family === 4 ? "ipv4" as const : "ipv6" as const, backend: this.o.backend };
+    const parts: string[] = [];
+    for (const [table, chains] of st.tables) {
+      const edits: string[][] = [];
+      if (checkJumps) {
+        for (const j of st.jumps.filter((x) => x.table === table)) {
+          const rules = (await iptables.listChain(this.runner, tool, table, j.chain)) ?? [];
+          if (!rules.some((r) => r.args.join(" ") === j.args.join(" "))) {
+            edits.push(["-I", j.chain, "1", ...j.args]);
+          }
+        }
+      }
+      parts.push(iptables.renderNoflush({ table, replaceChains: chains, edits }));
+    }
+    return parts.join("");
+  }
+}
+
+/** Temporary set names for the swap script: ours by prefix, ≤ 31 characters. */
+export function tempSetName(name: string): string {
+  return `krp-tmp-${ipset.base32(createHash("sha256").update(name).digest()).slice(0, 16)}`;
+}

@@ -17,7 +17,7 @@
 import { AFI, type Afi, type PathAttributes, type Prefix } from "./codec/types.ts";
 import { type Candidate, selectBest, type SourceFacts } from "./decide.ts";
 import { applyPolicy, type Policy, policyDependsOnPrefix } from "./policy.ts";
-import { prefixKey } from "./prefix.ts";
+import { parsePrefix, prefixKey } from "./prefix.ts";
 import {
   applyNextHopDirective,
   exportAttrs,
@@ -99,10 +99,12 @@ export class AttrTable {
 export interface Source extends SourceFacts {
   readonly id: number;
   importPolicy?: Policy;
-  /** Paths from this source, by prefix key (its Adj-RIB-In after import policy). */
-  readonly adjIn: Map<string, Path>;
-  /** Prefixes received (before policy) currently held. */
-  received: number;
+  /** Paths from this source currently in the RIB (its Adj-RIB-In after import policy). */
+  count: number;
+  /** How many of them are stale (graceful restart). */
+  staleCount: number;
+  /** Prefixes rejected by import policy in the last announcement of each (a count, not a set). */
+  rejected: number;
 }
 
 /** One path in the Loc-RIB candidate set. */
@@ -112,10 +114,16 @@ export interface Path extends Candidate {
   stale: boolean;
 }
 
+/**
+ * One prefix: its candidate paths (at most one per source; the Adj-RIBs-In are these, so a
+ * prefix costs one map entry however many peers send it) and the selected best.
+ */
 interface Entry {
   readonly prefix: Prefix;
+  readonly key: string;
   paths: Path[];
   best: Path | null;
+  dirty: boolean;
 }
 
 /** A peer as an export target. */
@@ -124,9 +132,9 @@ export interface Target extends TargetFacts {
   exportPolicy?: Policy;
   families: Afi[];
   /** Adj-RIB-Out: what the peer was last sent, by prefix key. */
-  readonly adjOut: Map<string, { prefix: Prefix; e: AttrEntry }>;
-  /** Memoised export per "sourceId:attrId" (only when the export policy ignores prefixes). */
-  memo: Map<string, AttrEntry | null>;
+  readonly adjOut: Map<string, AttrEntry>;
+  /** Memoised export per (attribute set, source, family), when the export policy ignores prefixes. */
+  memo: Map<AttrEntry, Array<{ src: Source; afi: Afi; res: AttrEntry | null }>>;
   /** Receives outgoing batches; false while the session is not Established. */
   active: boolean;
 }
@@ -155,16 +163,19 @@ export type BestPathListener = (ev: { prefix: Prefix; best: Route | null }) => v
 
 /** Turn a path into the API's Route. */
 export function toRoute(prefix: Prefix, p: Path): Route {
-  const { nextHop, nextHopLinkLocal, ...attrs } = p.e.attrs;
-  const r: Route = {
-    prefix,
-    attrs: attrs as PathAttributes,
-    nextHop,
-    source: p.src.local ? "local" : p.src.address,
-    sourceAsn: p.src.asn,
-    ebgp: p.src.ebgp,
-    stale: p.stale,
-  };
+  return attrsToRoute(prefix, p.e, p.src.local ? "local" : p.src.address, p.src.asn, p.src.ebgp, p.stale);
+}
+
+function attrsToRoute(
+  prefix: Prefix,
+  e: AttrEntry,
+  source: string,
+  asn: number,
+  ebgp: boolean,
+  stale: boolean,
+): Route {
+  const { nextHop, nextHopLinkLocal, ...attrs } = e.attrs;
+  const r: Route = { prefix, attrs: attrs as PathAttributes, nextHop, source, sourceAsn: asn, ebgp, stale };
   if (nextHopLinkLocal) r.nextHopLinkLocal = nextHopLinkLocal;
   return r;
 }
@@ -173,16 +184,18 @@ export function toRoute(prefix: Prefix, p: Path): Route {
 export class Rib {
   readonly attrs = new AttrTable();
   readonly #entries = new Map<string, Entry>();
-  readonly #dirty = new Map<string, Entry>();
+  #dirty: Entry[] = [];
   readonly #targets = new Map<number, Target>();
   readonly #listeners = new Set<BestPathListener>();
+  /** Targets that get a full pass at the next flush (just activated, or export policy changed). */
+  readonly #fullSync = new Set<number>();
   #nextId = 1;
 
   constructor(public local: LocalFacts) {}
 
   /** A new path source (a peer or local origination). */
   newSource(facts: SourceFacts, importPolicy?: Policy): Source {
-    return { ...facts, id: this.#nextId++, importPolicy, adjIn: new Map(), received: 0 };
+    return { ...facts, id: this.#nextId++, importPolicy, count: 0, staleCount: 0, rejected: 0 };
   }
 
   /** Register an export target; it starts inactive (call `activate` when the session is Established). */
@@ -230,19 +243,19 @@ export class Rib {
     if (!policyDependsOnPrefix(src.importPolicy)) {
       const r = applyPolicy(src.importPolicy, prefixes[0], normalised, src.address);
       if (!r.accept) {
-        this.withdraw(src, prefixes, true);
+        this.withdraw(src, prefixes);
+        src.rejected += prefixes.length;
         return 0;
       }
       const e = this.attrs.intern(withNextHop(r.attrs, normalised, r.nextHop));
-      for (const p of prefixes) {
-        this.#setPath(src, p, e);
-        accepted++;
-      }
+      for (let i = 0; i < prefixes.length; i++) this.#setPath(src, prefixes[i], e);
+      accepted = prefixes.length;
     } else {
       for (const p of prefixes) {
         const r = applyPolicy(src.importPolicy, p, normalised, src.address);
         if (!r.accept) {
-          this.withdraw(src, [p], true);
+          this.withdraw(src, [p]);
+          src.rejected++;
           continue;
         }
         this.#setPath(src, p, this.attrs.intern(withNextHop(r.attrs, normalised, r.nextHop)));
@@ -252,141 +265,162 @@ export class Rib {
     return accepted;
   }
 
-  /** Remove `src`'s paths for these prefixes (explicit withdraw, or import rejection when `rejected`). */
-  withdraw(src: Source, prefixes: Prefix[], _rejected = false): void {
+  /** Remove `src`'s paths for these prefixes. */
+  withdraw(src: Source, prefixes: Prefix[]): void {
     for (const p of prefixes) {
-      const key = prefixKey(p);
-      const old = src.adjIn.get(key);
-      if (!old) continue;
-      src.adjIn.delete(key);
-      const entry = this.#entries.get(key)!;
-      entry.paths = entry.paths.filter((x) => x !== old);
+      const entry = this.#entries.get(prefixKey(p));
+      if (entry) this.#removePath(entry, src);
+    }
+  }
+
+  #removePath(entry: Entry, src: Source): void {
+    const ps = entry.paths;
+    for (let i = 0; i < ps.length; i++) {
+      const old = ps[i];
+      if (old.src !== src) continue;
+      if (ps.length === 1) entry.paths = [];
+      else ps.splice(i, 1);
+      src.count--;
+      if (old.stale) src.staleCount--;
       this.attrs.release(old.e);
-      this.#reselect(key, entry);
+      this.#reselect(entry);
+      return;
     }
   }
 
   #setPath(src: Source, prefix: Prefix, e: AttrEntry): void {
     const key = prefixKey(prefix);
-    const old = src.adjIn.get(key);
-    if (old && old.e === e && !old.stale) return; // duplicate announcement: nothing changes
+    let entry = this.#entries.get(key);
     this.attrs.retain(e);
     const path: Path = { src, e, attrs: e.attrs, stale: false };
-    src.adjIn.set(key, path);
-    let entry = this.#entries.get(key);
     if (!entry) {
-      entry = { prefix, paths: [path], best: null };
+      entry = { prefix, key, paths: [path], best: null, dirty: false };
       this.#entries.set(key, entry);
-    } else if (old) {
-      const i = entry.paths.indexOf(old);
-      entry.paths[i] = path;
-      this.attrs.release(old.e);
-    } else {
-      entry.paths.push(path);
-    }
-    this.#reselect(key, entry);
-  }
-
-  #reselect(key: string, entry: Entry): void {
-    const best = entry.paths.length === 1 ? entry.paths[0] : selectBest(entry.paths);
-    if (best === entry.best) {
-      // Same path object: nothing changed for anyone (replacement creates a new object).
-      if (entry.paths.length === 0) this.#entries.delete(key);
+      src.count++;
+      this.#reselect(entry);
       return;
     }
+    const ps = entry.paths;
+    for (let i = 0; i < ps.length; i++) {
+      const old = ps[i];
+      if (old.src !== src) continue;
+      if (old.e === e && !old.stale) {
+        this.attrs.release(e); // duplicate announcement: nothing changes
+        return;
+      }
+      ps[i] = path;
+      if (old.stale) src.staleCount--;
+      this.attrs.release(old.e);
+      this.#reselect(entry);
+      return;
+    }
+    ps.push(path);
+    src.count++;
+    this.#reselect(entry);
+  }
+
+  #reselect(entry: Entry): void {
+    const ps = entry.paths;
+    const best = ps.length === 1 ? ps[0] : ps.length === 0 ? null : selectBest(ps);
+    if (ps.length === 0) this.#entries.delete(entry.key);
+    if (best === entry.best) return; // same path object: nothing changed for anyone
     entry.best = best;
-    this.#dirty.set(key, entry);
-    if (entry.paths.length === 0) this.#entries.delete(key);
+    if (!entry.dirty) {
+      entry.dirty = true;
+      this.#dirty.push(entry);
+    }
   }
 
   /** Mark every path of `src` stale (graceful restart helper, RFC 4724 §4.2). Returns how many. */
   markStale(src: Source): number {
-    for (const p of src.adjIn.values()) p.stale = true;
-    return src.adjIn.size;
+    let n = 0;
+    for (const entry of this.#entries.values()) {
+      for (const p of entry.paths) {
+        if (p.src === src && !p.stale) {
+          p.stale = true;
+          n++;
+        }
+      }
+    }
+    src.staleCount += n;
+    return src.staleCount;
   }
 
   /** Remove `src`'s stale paths (End-of-RIB or restart timer), optionally one family only. */
   sweepStale(src: Source, afi?: Afi): number {
-    const gone: Prefix[] = [];
-    for (const [key, p] of src.adjIn) {
-      if (!p.stale) continue;
-      const entry = this.#entries.get(key)!;
-      if (afi !== undefined && entry.prefix.afi !== afi) continue;
-      gone.push(entry.prefix);
-    }
-    this.withdraw(src, gone);
-    return gone.length;
+    if (src.staleCount === 0) return 0;
+    return this.#sweep(src, (p, entry) => p.stale && (afi === undefined || entry.prefix.afi === afi));
   }
 
   /** Remove every path of `src` (session down without graceful restart, or peer removed). */
   dropSource(src: Source): void {
-    const all: Prefix[] = [];
-    for (const key of src.adjIn.keys()) all.push(this.#entries.get(key)!.prefix);
-    this.withdraw(src, all);
-    src.received = 0;
+    if (src.count > 0) this.#sweep(src, () => true);
+    src.rejected = 0;
+  }
+
+  #sweep(src: Source, pred: (p: Path, e: Entry) => boolean): number {
+    const hit: Entry[] = [];
+    for (const entry of this.#entries.values()) {
+      for (const p of entry.paths) if (p.src === src && pred(p, entry)) hit.push(entry);
+    }
+    for (const entry of hit) this.#removePath(entry, src);
+    return hit.length;
   }
 
   /** Start exporting to `t`: every current best path is queued for it. */
   activate(t: Target): void {
     t.active = true;
     this.#clearMemo(t);
-    for (const [key, entry] of this.#entries) this.#dirtyFor.set(key, entry);
     this.#fullSync.add(t.id);
   }
 
   /** Recompute everything sent to `t` (its export policy changed); only differences are sent. */
   reexport(t: Target): void {
     this.#clearMemo(t);
-    for (const [key, entry] of this.#entries) this.#dirtyFor.set(key, entry);
     this.#fullSync.add(t.id);
   }
 
   /** Stop exporting to `t` and forget what it was sent (its Adj-RIB-Out died with the session). */
   deactivate(t: Target): void {
     t.active = false;
-    for (const v of t.adjOut.values()) this.attrs.release(v.e);
+    for (const e of t.adjOut.values()) this.attrs.release(e);
     t.adjOut.clear();
     this.#clearMemo(t);
     this.#fullSync.delete(t.id);
   }
 
   #clearMemo(t: Target): void {
-    for (const e of t.memo.values()) if (e) this.attrs.release(e);
+    for (const list of t.memo.values()) for (const m of list) if (m.res) this.attrs.release(m.res);
     t.memo.clear();
+  }
+
+  #prefixOf(key: string): Prefix {
+    return this.#entries.get(key)?.prefix ?? parsePrefix(key)!;
   }
 
   /** Re-send the whole Adj-RIB-Out of `t` (ROUTE-REFRESH received), optionally one family. */
   refreshBatches(t: Target, afi?: Afi): OutBatch[] {
-    const groups = new Map<string, { afi: Afi; e: AttrEntry; prefixes: Prefix[] }>();
-    for (const v of t.adjOut.values()) {
-      if (afi !== undefined && v.prefix.afi !== afi) continue;
-      const k = `${v.prefix.afi}:${v.e.id}`;
-      let g = groups.get(k);
-      if (!g) groups.set(k, g = { afi: v.prefix.afi, e: v.e, prefixes: [] });
-      g.prefixes.push(v.prefix);
+    const groups = new Map<AttrEntry, Prefix[]>();
+    for (const [key, e] of t.adjOut) {
+      const prefix = this.#prefixOf(key);
+      if (afi !== undefined && prefix.afi !== afi) continue;
+      let g = groups.get(e);
+      if (!g) groups.set(e, g = []);
+      g.push(prefix);
     }
-    const by = new Map<Afi, OutBatch>();
-    for (const g of groups.values()) {
-      let b = by.get(g.afi);
-      if (!b) by.set(g.afi, b = { afi: g.afi, announce: [], withdraw: [] });
-      b.announce.push({ attrs: g.e.attrs as RibAttrs, prefixes: g.prefixes });
-    }
-    return [...by.values()];
+    return toBatches(groups, []);
   }
-
-  // Entries to export only to targets being fully synced (activate), apart from the global dirty set.
-  readonly #dirtyFor = new Map<string, Entry>();
-  readonly #fullSync = new Set<number>();
 
   /**
    * Export everything that changed since the last flush: notify best-path listeners, and compute
-   * each active target's outgoing batch against its Adj-RIB-Out. Returns batches per target id.
+   * each active target's outgoing batch against its Adj-RIB-Out. Returns batches per target.
    */
   flush(): Map<Target, OutBatch[]> {
     const out = new Map<Target, OutBatch[]>();
     const dirty = this.#dirty;
+    this.#dirty = [];
     if (this.#listeners.size) {
-      for (const entry of dirty.values()) {
+      for (const entry of dirty) {
         const ev = { prefix: entry.prefix, best: entry.best ? toRoute(entry.prefix, entry.best) : null };
         for (const l of this.#listeners) {
           try {
@@ -399,27 +433,28 @@ export class Rib {
     }
     for (const t of this.#targets.values()) {
       if (!t.active) continue;
-      const full = this.#fullSync.has(t.id);
-      const batches = this.#exportTo(t, full ? this.#dirtyFor : dirty, full ? dirty : undefined);
+      const batches = this.#fullSync.has(t.id) ? this.#exportAll(t, dirty) : this.#exportTo(t, dirty);
       if (batches.length) out.set(t, batches);
     }
+    for (const entry of dirty) entry.dirty = false;
     this.#fullSync.clear();
-    this.#dirtyFor.clear();
-    dirty.clear();
     return out;
   }
 
   #exportOne(t: Target, entry: Entry): AttrEntry | null {
     const best = entry.best;
-    if (!best || !t.families.includes(entry.prefix.afi)) return null;
+    const afi = entry.prefix.afi;
+    if (!best || !t.families.includes(afi)) return null;
     const cacheable = !policyDependsOnPrefix(t.exportPolicy);
-    const mk = cacheable ? `${best.src.id}:${best.e.id}:${entry.prefix.afi}` : "";
+    let list: Array<{ src: Source; afi: Afi; res: AttrEntry | null }> | undefined;
     if (cacheable) {
-      const hit = t.memo.get(mk);
-      if (hit !== undefined) return hit;
+      list = t.memo.get(best.e);
+      if (list) {
+        for (const m of list) if (m.src === best.src && m.afi === afi) return m.res;
+      }
     }
     let res: AttrEntry | null = null;
-    const base = exportAttrs(best.e.attrs as RibAttrs, best.src, t, this.local, entry.prefix.afi);
+    const base = exportAttrs(best.e.attrs as RibAttrs, best.src, t, this.local, afi);
     if (base) {
       const r = applyPolicy(t.exportPolicy, entry.prefix, base, t.address);
       if (r.accept) {
@@ -428,7 +463,7 @@ export class Rib {
           r.nextHop,
           best.e.attrs as RibAttrs,
           t,
-          entry.prefix.afi,
+          afi,
         );
         if (withNh) res = this.attrs.intern(withNh);
       }
@@ -436,52 +471,49 @@ export class Rib {
     if (cacheable) {
       if (t.memo.size > 50_000) this.#clearMemo(t); // bound it under attribute churn
       if (res) this.attrs.retain(res);
-      t.memo.set(mk, res);
+      if (!list || !t.memo.has(best.e)) t.memo.set(best.e, list = []);
+      list.push({ src: best.src, afi, res });
     }
     return res;
   }
 
-  #exportTo(t: Target, entries: Map<string, Entry>, also?: Map<string, Entry>): OutBatch[] {
+  #visit(t: Target, entry: Entry, groups: Map<AttrEntry, Prefix[]>, withdraw: Prefix[]): void {
+    const e = this.#exportOne(t, entry);
+    const prev = t.adjOut.get(entry.key);
+    if (e) {
+      if (prev === e) return;
+      this.attrs.retain(e);
+      if (prev) this.attrs.release(prev);
+      t.adjOut.set(entry.key, e);
+      let g = groups.get(e);
+      if (!g) groups.set(e, g = []);
+      g.push(entry.prefix);
+    } else if (prev) {
+      this.attrs.release(prev);
+      t.adjOut.delete(entry.key);
+      withdraw.push(entry.prefix);
+    }
+  }
+
+  #exportTo(t: Target, dirty: Entry[]): OutBatch[] {
     const groups = new Map<AttrEntry, Prefix[]>();
     const withdraw: Prefix[] = [];
-    const visit = (key: string, entry: Entry) => {
-      const e = this.#exportOne(t, entry);
-      const prev = t.adjOut.get(key);
-      if (e) {
-        if (prev && prev.e === e) return;
-        this.attrs.retain(e);
-        if (prev) this.attrs.release(prev.e);
-        t.adjOut.set(key, { prefix: entry.prefix, e });
-        let g = groups.get(e);
-        if (!g) groups.set(e, g = []);
-        g.push(entry.prefix);
-      } else if (prev) {
-        this.attrs.release(prev.e);
-        t.adjOut.delete(key);
-        withdraw.push(entry.prefix);
-      }
-    };
-    for (const [k, e] of entries) visit(k, e);
-    if (also) { for (const [k, e] of also) if (!entries.has(k)) visit(k, e); }
-    const by = new Map<Afi, OutBatch>();
-    const batch = (afi: Afi) => {
-      let b = by.get(afi);
-      if (!b) by.set(afi, b = { afi, announce: [], withdraw: [] });
-      return b;
-    };
-    for (const [e, prefixes] of groups) {
-      const v4 = prefixes.filter((p) => p.afi === AFI.IPv4);
-      const v6 = prefixes.length === v4.length ? [] : prefixes.filter((p) => p.afi === AFI.IPv6);
-      if (v4.length) batch(AFI.IPv4).announce.push({ attrs: e.attrs as RibAttrs, prefixes: v4 });
-      if (v6.length) batch(AFI.IPv6).announce.push({ attrs: e.attrs as RibAttrs, prefixes: v6 });
-    }
-    for (const p of withdraw) batch(p.afi).withdraw.push(p);
-    return [...by.values()];
+    for (const entry of dirty) this.#visit(t, entry, groups, withdraw);
+    return toBatches(groups, withdraw);
+  }
+
+  /** Full pass: every prefix, plus the ones that vanished since the last flush. */
+  #exportAll(t: Target, dirty: Entry[]): OutBatch[] {
+    const groups = new Map<AttrEntry, Prefix[]>();
+    const withdraw: Prefix[] = [];
+    for (const entry of this.#entries.values()) this.#visit(t, entry, groups, withdraw);
+    for (const entry of dirty) if (entry.paths.length === 0) this.#visit(t, entry, groups, withdraw);
+    return toBatches(groups, withdraw);
   }
 
   /** Whether anything waits for `flush`. */
   get pending(): boolean {
-    return this.#dirty.size > 0 || this.#fullSync.size > 0;
+    return this.#dirty.length > 0 || this.#fullSync.size > 0;
   }
 
   /** Loc-RIB read: best path per prefix. */
@@ -495,27 +527,47 @@ export class Rib {
     return e?.best ? toRoute(e.prefix, e.best) : null;
   }
 
-  /** Adj-RIB-In read. */
+  /** Adj-RIB-In read (after import policy). */
   *sourceRoutes(src: Source): Generator<Route> {
-    for (const [key, p] of src.adjIn) yield toRoute(this.#entries.get(key)!.prefix, p);
+    if (src.count === 0) return;
+    for (const e of this.#entries.values()) {
+      for (const p of e.paths) if (p.src === src) yield toRoute(e.prefix, p);
+    }
   }
 
   /** Adj-RIB-Out read. */
   *targetRoutes(t: Target): Generator<Route> {
-    for (const v of t.adjOut.values()) {
-      const { nextHop, nextHopLinkLocal, ...attrs } = v.e.attrs;
-      yield {
-        prefix: v.prefix,
-        attrs: attrs as PathAttributes,
-        nextHop,
-        ...(nextHopLinkLocal ? { nextHopLinkLocal } : {}),
-        source: "local",
-        sourceAsn: this.local.asn,
-        ebgp: t.ebgp,
-        stale: false,
-      };
+    for (const [key, e] of t.adjOut) {
+      yield attrsToRoute(this.#prefixOf(key), e, "local", this.local.asn, t.ebgp, false);
     }
   }
+}
+
+function toBatches(groups: Map<AttrEntry, Prefix[]>, withdraw: Prefix[]): OutBatch[] {
+  const by = new Map<Afi, OutBatch>();
+  const batch = (afi: Afi) => {
+    let b = by.get(afi);
+    if (!b) by.set(afi, b = { afi, announce: [], withdraw: [] });
+    return b;
+  };
+  for (const [e, prefixes] of groups) {
+    let v4 = 0;
+    for (const p of prefixes) if (p.afi === AFI.IPv4) v4++;
+    if (v4 === prefixes.length) batch(AFI.IPv4).announce.push({ attrs: e.attrs as RibAttrs, prefixes });
+    else if (v4 === 0) batch(AFI.IPv6).announce.push({ attrs: e.attrs as RibAttrs, prefixes });
+    else {
+      batch(AFI.IPv4).announce.push({
+        attrs: e.attrs as RibAttrs,
+        prefixes: prefixes.filter((p) => p.afi === AFI.IPv4),
+      });
+      batch(AFI.IPv6).announce.push({
+        attrs: e.attrs as RibAttrs,
+        prefixes: prefixes.filter((p) => p.afi === AFI.IPv6),
+      });
+    }
+  }
+  for (const p of withdraw) batch(p.afi).withdraw.push(p);
+  return [...by.values()];
 }
 
 function withNextHop(

@@ -191,7 +191,10 @@ export class PeerSession {
     if (this.#stopped && this.fsm.state === "Idle") return;
     const d = nextDeadline(this.fsm);
     if (d === undefined) return;
-    this.#timer = setTimeout(() => {
+    this.#timer = setTimeout(async () => {
+      // Give reads that completed while the event loop was busy (e.g. another peer's flood) a
+      // chance to run first: a KEEPALIVE sitting in the socket must not lose to our hold timer.
+      await new Promise((r) => setTimeout(r, 0));
       this.#timer = undefined;
       for (const ev of dueEvents(this.fsm, this.#now())) {
         // A previous event of the batch may have changed the state and stopped this timer.
@@ -554,7 +557,6 @@ export class PeerSession {
     }
     if (m.nlri.length && fams.includes(AFI.IPv4) && m.attrs.nextHop) {
       const attrs = m.attrs as RibAttrs;
-      this.src.received += m.nlri.length;
       rib.announce(this.src, m.nlri, attrs);
     }
     const mp = m.mpReach;
@@ -566,7 +568,6 @@ export class PeerSession {
       if (isLinkLocal6(nh) && !ll) ll = nh;
       if (nh === "::" && ll) nh = ll;
       const attrs: RibAttrs = { ...rest, nextHop: nh, ...(ll ? { nextHopLinkLocal: ll } : {}) };
-      this.src.received += mp.nlri.length;
       rib.announce(this.src, mp.nlri, attrs);
     }
   }
@@ -577,7 +578,7 @@ export class PeerSession {
     if (swept) {
       this.#host.log("info", "bgp stale routes flushed at end-of-rib", { peer: this.cfg.address, swept });
     }
-    if (![...this.src.adjIn.values()].some((p) => p.stale)) {
+    if (this.src.staleCount === 0) {
       clearTimeout(this.#staleTimer);
       this.#staleTimer = undefined;
     }

@@ -265,8 +265,8 @@ export class BgpSpeaker {
         asn: s.cfg.asn,
         state: s.state,
         uptimeMs: s.fsm.establishedAt !== undefined ? Math.round(now - s.fsm.establishedAt) : 0,
-        prefixesReceived: s.src.adjIn.size, // after import policy; rejected prefixes are not kept
-        prefixesAccepted: s.src.adjIn.size,
+        prefixesReceived: s.src.count + s.src.rejected,
+        prefixesAccepted: s.src.count,
         prefixesAdvertised: s.target.adjOut.size,
         messagesIn: s.counters.messagesIn,
         messagesOut: s.counters.messagesOut,

@@ -45,6 +45,7 @@ async function send(m: BgpMessage | Uint8Array): Promise<void> {
 
 let buf = new Uint8Array(0);
 let closed = false;
+const received: number[] = [];
 /** Read messages in the background, printing NOTIFICATIONs and the close. */
 const reader = (async () => {
   const chunk = new Uint8Array(65536);
@@ -74,7 +75,6 @@ const reader = (async () => {
   closed = true;
   out({ event: "closed", at: performance.now() });
 })();
-const received: number[] = [];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function waitFor(pred: () => boolean, ms: number): Promise<boolean> {

@@ -1,0 +1,149 @@
+/**
+ * The LoadBalancer IP allocator (`--run-loadbalancer`): one leader per cluster, elected on the
+ * Lease `kube-router-lballoc` (15 s lease, 10 s renew deadline, 2 s retry, as upstream), assigns
+ * addresses from `--loadbalancer-ip-range` to the LoadBalancer services it handles and writes
+ * them to `status.loadBalancer.ingress` (the status subresource, with the service's
+ * resourceVersion, so a stale leader's write is rejected rather than overwriting).
+ *
+ * It programs nothing on the host; the routing controller advertises the assigned IPs
+ * (`--advertise-loadbalancer-ip` or the per-service annotation).
+ *
+ * @module
+ */
+import * as k8s from "@kubernetes/client-node";
+import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
+import type { CleanupFn, Controller, ControllerContext } from "../controller.ts";
+import { allocate, type Allocation, parsePools } from "./allocate.ts";
+import { LeaderElector, type LeaseTiming, UPSTREAM_TIMING } from "./lease.ts";
+
+export { allocate, handles, LB_CLASS, parsePools } from "./allocate.ts";
+export { LeaderElector, UPSTREAM_TIMING } from "./lease.ts";
+
+export const LEASE_NAME = "kube-router-lballoc";
+
+export interface LoadBalancerDeps {
+  /** Client configuration; default `ctx.api` (the agent's KubeConfig). */
+  kubeConfig?: k8s.KubeConfig;
+  /** Lease namespace; default `POD_NAMESPACE`, else `kube-system`. */
+  namespace?: string;
+  /** Candidate identity; default `<node name>-<random>`. */
+  identity?: string;
+  timing?: LeaseTiming;
+  /** Release the lease when stopping (default true; false simulates a crash in tests). */
+  releaseOnStop?: boolean;
+}
+
+export class LoadBalancerController implements Controller {
+  readonly name = "loadbalancer";
+  readonly syncPeriodMs: number;
+  readonly identity: string;
+  #elector: LeaderElector | null = null;
+  #abort = new AbortController();
+  #loop: Promise<void> | null = null;
+  #core: k8s.CoreV1Api | null = null;
+  #last: ClusterSnapshot | null = null;
+  #kc: k8s.KubeConfig | undefined;
+  /** Allocations written (tests). */
+  written = 0;
+
+  constructor(readonly ctx: ControllerContext, readonly deps: LoadBalancerDeps = {}) {
+    this.syncPeriodMs = ctx.options.loadbalancerSyncPeriod;
+    this.identity = deps.identity ?? `${ctx.nodeName}-${crypto.randomUUID().slice(0, 8)}`;
+    this.#kc = deps.kubeConfig ?? (ctx.api as k8s.KubeConfig | undefined);
+  }
+
+  get leading(): boolean {
+    return this.#elector?.leading ?? false;
+  }
+
+  interestedIn(kinds: ReadonlySet<ResourceKind>): boolean {
+    return kinds.has("Service");
+  }
+
+  start(signal: AbortSignal): Promise<void> {
+    if (!this.#kc) {
+      this.ctx.log.warn("loadbalancer: no API access (--manifests?): the allocator does not run", {});
+      return Promise.resolve();
+    }
+    signal.addEventListener("abort", () => this.#abort.abort(), { once: true });
+    this.#core = this.#kc.makeApiClient(k8s.CoreV1Api);
+    this.#elector = new LeaderElector({
+      kubeConfig: this.#kc,
+      namespace: this.deps.namespace ?? (Deno.env.get("POD_NAMESPACE") || "kube-system"),
+      name: LEASE_NAME,
+      identity: this.identity,
+      timing: this.deps.timing ?? UPSTREAM_TIMING,
+      onStartedLeading: () => {
+        // Catch up at once with the last snapshot we saw.
+        if (this.#last) this.sync(this.#last, this.#abort.signal).catch((e) => this.#logError(e));
+      },
+      onStoppedLeading: () => {},
+      log: (level, msg) => level === "info" ? this.ctx.log.info(msg, {}) : this.ctx.log.warn(msg, {}),
+    });
+    if (this.deps.releaseOnStop === false) this.#elector.release = () => Promise.resolve();
+    this.#loop = this.#elector.run(this.#abort.signal);
+    return Promise.resolve();
+  }
+
+  async stop(): Promise<void> {
+    this.#abort.abort();
+    await this.#loop;
+  }
+
+  #logError(e: unknown): void {
+    this.ctx.log.error("loadbalancer: {error}", { error: (e as Error).message });
+  }
+
+  async sync(snapshot: ClusterSnapshot, _signal: AbortSignal): Promise<void> {
+    this.#last = snapshot;
+    if (!this.leading || !this.#core) return;
+    const problems: string[] = [];
+    const pools = parsePools(this.ctx.options.loadbalancerIpRange, problems);
+    const allocs = allocate(
+      snapshot.services.values(),
+      pools,
+      this.ctx.options.loadbalancerDefaultClass,
+      problems,
+    );
+    for (const p of problems) this.ctx.log.warn("loadbalancer: {problem}", { problem: p });
+    let failed: Error | null = null;
+    for (const a of allocs) {
+      if (!this.leading) return;
+      try {
+        await this.#write(a);
+      } catch (e) {
+        failed = e as Error;
+        this.#logError(e);
+      }
+    }
+    if (failed) throw failed;
+  }
+
+  async #write(a: Allocation): Promise<void> {
+    const core = this.#core!;
+    const svc = await core.readNamespacedService({ name: a.name, namespace: a.namespace });
+    const cur = (svc.status?.loadBalancer?.ingress ?? []).map((i) => i.ip).filter(Boolean);
+    // Re-check against the live object: another writer may have allocated meanwhile.
+    if (a.ips.every((ip) => cur.includes(ip)) && cur.length >= a.ips.length) return;
+    const keep = svc.status?.loadBalancer?.ingress ?? [];
+    const add = a.ips.filter((ip) => !cur.includes(ip)).map((ip) => ({ ip }));
+    svc.status = { ...svc.status, loadBalancer: { ...svc.status?.loadBalancer, ingress: [...keep, ...add] } };
+    await core.replaceNamespacedServiceStatus({ name: a.name, namespace: a.namespace, body: svc });
+    this.written++;
+    this.ctx.log.info("loadbalancer: service {service} gets {ips}", {
+      service: `${a.namespace}/${a.name}`,
+      ips: add.map((x) => x.ip).join(","),
+    });
+  }
+}
+
+/** Builds the allocator. */
+export function createLoadBalancerController(
+  ctx: ControllerContext,
+  deps: LoadBalancerDeps = {},
+): Controller {
+  return new LoadBalancerController(ctx, deps);
+}
+
+/** Nothing on the host to remove (allocations stay in the services' status, as upstream). */
+export const loadbalancerCleanup: CleanupFn = () => Promise.resolve();

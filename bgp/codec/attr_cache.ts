@@ -1,19 +1,59 @@
 /**
  * A cache of decoded attribute sets keyed by their bytes: a full table arrives as many UPDATEs
  * that share a few thousand attribute sets, so decoding each set once saves most of the work and
- * lets identical sets share one object. Cached results are deep-frozen: callers must copy before
- * changing them (a mutation throws in strict mode instead of corrupting other routes).
+ * lets identical sets share one object (which also makes interning in a RIB cheap). Lookup hashes
+ * the attribute bytes in place (FNV-1a, no allocation) and compares them with the stored copy.
+ * Cached results are deep-frozen: callers must copy before changing them (a mutation throws in
+ * strict mode instead of corrupting other routes).
  *
  * @module
  */
 
 import type { AttrSetResult } from "./attr_set.ts";
 
-const latin1 = new TextDecoder("latin1");
+interface Entry {
+  flags: number;
+  bytes: Uint8Array;
+  view: DataView;
+  value: AttrSetResult;
+}
+
+/**
+ * An FNV-1a-style hash, 4 octets per step, over the byte ranges `[ents[4i], ents[4i+2])` for
+ * i < n (the attribute entries of `update.ts`), seeded with the session flags.
+ */
+export function hashRanges(b: Uint8Array, ents: Int32Array, n: number, flags: number): number {
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let h = (0x811c9dc5 ^ flags) | 0;
+  for (let i = 0; i < n; i++) {
+    const end = ents[i * 4 + 2];
+    let p = ents[i * 4];
+    for (; p + 4 <= end; p += 4) h = Math.imul(h ^ dv.getInt32(p), 0x01000193);
+    for (; p < end; p++) h = Math.imul(h ^ b[p], 0x01000193);
+  }
+  // Kept within V8's small-integer range so Map lookups do not box the key.
+  return (h ^ (h >>> 15)) & 0x3fffffff;
+}
+
+function sameBytes(stored: Entry, b: Uint8Array, ents: Int32Array, n: number): boolean {
+  const sv = stored.view;
+  const len = stored.bytes.length;
+  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const end = ents[i * 4 + 2];
+    let p = ents[i * 4];
+    if (k + (end - p) > len) return false;
+    for (; p + 4 <= end; p += 4, k += 4) if (sv.getInt32(k) !== dv.getInt32(p)) return false;
+    for (; p < end; p++, k++) if (stored.bytes[k] !== b[p]) return false;
+  }
+  return k === len;
+}
 
 /** Bounded map from attribute bytes to decoded attributes. Pass one per session (or share). */
 export class AttributeCache {
-  #map = new Map<string, AttrSetResult>();
+  #map = new Map<number, Entry | Entry[]>();
+  #size = 0;
   #max: number;
   hits = 0;
   misses = 0;
@@ -23,29 +63,55 @@ export class AttributeCache {
     this.#max = maxEntries;
   }
 
-  /** The key for byte range `b[s, e)` under a session flag prefix. */
-  static key(prefix: string, b: Uint8Array, s: number, e: number): string {
-    return prefix + latin1.decode(b.subarray(s, e));
+  /** The decoded set for these attribute bytes under session `flags`, if cached. */
+  lookup(hash: number, flags: number, b: Uint8Array, ents: Int32Array, n: number): AttrSetResult | undefined {
+    const slot = this.#map.get(hash);
+    if (slot !== undefined) {
+      if (!Array.isArray(slot)) {
+        if (slot.flags === flags && sameBytes(slot, b, ents, n)) {
+          this.hits++;
+          return slot.value;
+        }
+      } else {
+        for (const e of slot) {
+          if (e.flags === flags && sameBytes(e, b, ents, n)) {
+            this.hits++;
+            return e.value;
+          }
+        }
+      }
+    }
+    this.misses++;
+    return undefined;
   }
 
-  get(key: string): AttrSetResult | undefined {
-    const v = this.#map.get(key);
-    if (v) this.hits++;
-    else this.misses++;
-    return v;
+  /** Stores a decoded set (deep-frozen) for these attribute bytes. */
+  store(hash: number, flags: number, b: Uint8Array, ents: Int32Array, n: number, value: AttrSetResult): void {
+    if (this.#size >= this.#max) this.clear();
+    let len = 0;
+    for (let i = 0; i < n; i++) len += ents[i * 4 + 2] - ents[i * 4];
+    const bytes = new Uint8Array(len);
+    let k = 0;
+    for (let i = 0; i < n; i++) {
+      bytes.set(b.subarray(ents[i * 4], ents[i * 4 + 2]), k);
+      k += ents[i * 4 + 2] - ents[i * 4];
+    }
+    const e: Entry = { flags, bytes, view: new DataView(bytes.buffer), value: deepFreeze(value) };
+    const slot = this.#map.get(hash);
+    if (slot === undefined) this.#map.set(hash, e);
+    else if (Array.isArray(slot)) slot.push(e);
+    else this.#map.set(hash, [slot, e]);
+    this.#size++;
   }
 
-  set(key: string, v: AttrSetResult): void {
-    if (this.#map.size >= this.#max) this.#map.clear();
-    this.#map.set(key, deepFreeze(v));
-  }
-
+  /** Number of cached sets. */
   get size(): number {
-    return this.#map.size;
+    return this.#size;
   }
 
   clear(): void {
     this.#map.clear();
+    this.#size = 0;
   }
 }
 

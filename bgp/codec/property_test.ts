@@ -66,6 +66,10 @@ Deno.test("property: UPDATE encode → decode is the identity and re-encodes byt
       assert.deepStrictEqual(r.msg, m);
       assert.equal(r.length, bytes.length);
       assert.deepStrictEqual(encode(r.msg, ctx), bytes);
+      // A frozen (interned) attribute set encodes the same, first time and from the encode cache.
+      const frozen = { ...m, attrs: Object.freeze({ ...m.attrs }) };
+      assert.deepStrictEqual(encode(frozen, ctx), bytes);
+      assert.deepStrictEqual(encode(frozen, ctx), bytes);
       // The attribute cache gives equal results.
       const cache = new AttributeCache();
       const c1 = decode(bytes, ctx, { attrCache: cache });

@@ -6,10 +6,10 @@
  * @module
  */
 
-import { AttributeCache } from "./attr_cache.ts";
+import { type AttributeCache, hashRanges } from "./attr_cache.ts";
 import { type AttrSetResult, decodeAttrSet } from "./attr_set.ts";
 import { as4PathOf, encodeAsPath, hasFourOctetAsn } from "./as_path.ts";
-import { AS_TRANS, AttrCode, AttrFlag, attrRank, canonicalFlags } from "./attributes.ts";
+import { AS_TRANS, AttrCode, AttrFlag, attrRank, canonicalFlags, KNOWN_ATTR_FLAGS } from "./attributes.ts";
 import { ByteWriter } from "./bytes.ts";
 import { encodeCommunities, encodeLargeCommunities } from "./communities.ts";
 import { type BgpError, type ErrorHandling, strongerHandling, updateError, UpdateSubcode } from "./errors.ts";
@@ -19,13 +19,14 @@ import { decodeMpReach, decodeMpUnreach, encodeMpReach, encodeMpUnreach } from "
 import { decodePrefixes, encodePrefixes } from "./nlri.ts";
 import {
   AFI,
+  type AsPathSegment,
+  type AttributeLayout,
   type CodecContext,
   MessageType,
   type MpReach,
   type MpUnreach,
   type PathAttributes,
   type Prefix,
-  type RawAttribute,
   type UpdateMessage,
 } from "./types.ts";
 
@@ -98,8 +99,6 @@ export function decodeUpdate(b: Uint8Array, ctx: CodecContext, cache?: Attribute
   let n = 0;
   let canonical = true;
   let lastRank = -1;
-  let contiguous = true;
-  let prevEnd = -1;
   layoutCodes.length = 0;
   layoutFlags.length = 0;
   let p = as;
@@ -166,7 +165,6 @@ export function decodeUpdate(b: Uint8Array, ctx: CodecContext, cache?: Attribute
         ),
       );
       discarded.push(code);
-      contiguous = false;
       canonical = false;
       continue;
     }
@@ -217,8 +215,6 @@ export function decodeUpdate(b: Uint8Array, ctx: CodecContext, cache?: Attribute
     ents[k + 1] = vs;
     ents[k + 2] = ve;
     ents[k + 3] = (flags << 8) | code;
-    if (prevEnd >= 0 && hs !== prevEnd) contiguous = false;
-    prevEnd = ve;
     n++;
   }
   for (const c of layoutCodes) seen[c] = 0;
@@ -227,27 +223,22 @@ export function decodeUpdate(b: Uint8Array, ctx: CodecContext, cache?: Attribute
   // The non-MP attributes, through the cache when one is given.
   let set: AttrSetResult;
   if (cache && n > 0) {
-    const prefix = ctx.fourOctetAs ? (ctx.ebgp ? "\u0003" : "\u0001") : (ctx.ebgp ? "\u0002" : "\u0000");
-    let key: string;
-    if (contiguous) {
-      key = AttributeCache.key(prefix, b, ents[0], ents[(n - 1) * 4 + 2]);
-    } else {
-      key = prefix;
-      for (let i = 0; i < n; i++) key += AttributeCache.key("\u0004", b, ents[i * 4], ents[i * 4 + 2]);
-    }
-    const hit = cache.get(key);
+    const flags = (ctx.fourOctetAs ? 1 : 0) | (ctx.ebgp ? 2 : 0);
+    const h = hashRanges(b, ents, n, flags);
+    const hit = cache.lookup(h, flags, b, ents, n);
     if (hit) {
       set = hit;
     } else {
       set = decodeAttrSet(b, ents, n, ctx);
-      cache.set(key, set);
+      cache.store(h, flags, b, ents, n, set);
     }
   } else {
     set = decodeAttrSet(b, ents, n, ctx);
   }
   const attrs = set.attrs;
-  for (const e of set.errors) errors.push(e);
-  for (const c of set.discarded) discarded.push(c);
+  // Indexed loops: the cached arrays are frozen, and for-of over frozen arrays is a slow path.
+  for (let i = 0; i < set.errors.length; i++) errors.push(set.errors[i]);
+  for (let i = 0; i < set.discarded.length; i++) discarded.push(set.discarded[i]);
 
   // RFC 7606 §3d: a missing well-known mandatory attribute → treat-as-withdraw. ORIGIN and AS_PATH
   // are needed with any reachable NLRI; NEXT_HOP only with the classic NLRI field (RFC 4760 §3).
@@ -297,130 +288,186 @@ function hadMalformed(set: AttrSetResult, code: number): boolean {
 // ---------------------------------------------------------------------------------------------
 // Encoding
 
-/** Writes one attribute: flags, code, length (1 or 2 octets), then the value from `value`. */
-function writeAttr(w: ByteWriter, code: number, flags: number, value: (w: ByteWriter) => void): void {
-  const start = w.pos;
-  const forceExt = (flags & AttrFlag.ExtendedLength) !== 0;
-  w.ensure(4);
-  w.buf[w.pos++] = flags;
-  w.buf[w.pos++] = code;
-  w.pos += forceExt ? 2 : 1;
-  const vs = w.pos;
-  value(w);
-  const vlen = w.pos - vs;
-  if (forceExt) {
-    w.patch16(start + 2, vlen);
-  } else if (vlen > 255) {
-    // RFC 4271 §4.3: a value above 255 octets needs the Extended Length bit and a 2-octet length.
-    w.ensure(1);
-    w.buf.copyWithin(vs + 1, vs, w.pos);
-    w.pos++;
-    w.buf[start] = flags | AttrFlag.ExtendedLength;
-    w.patch16(start + 2, vlen);
-  } else {
-    w.buf[start + 2] = vlen;
-  }
-}
-
 function ipv4(s: string, what: string): number {
   const v = parseIPv4(s);
   if (v < 0) throw new TypeError(`UPDATE ${what} ${JSON.stringify(s)}: must be dotted-quad IPv4 text`);
   return v;
 }
 
-/** The attribute codes a message will carry, with a writer for each value. */
-function attributeWriters(
-  m: UpdateMessage,
-  ctx: CodecContext,
-): Map<number, { flags: number; write: (w: ByteWriter) => void }> {
-  const a: PathAttributes = m.attrs;
-  const out = new Map<number, { flags: number; write: (w: ByteWriter) => void }>();
-  const add = (code: number, write: (w: ByteWriter) => void, flags = canonicalFlags(code, 0, 0)) =>
-    out.set(code, { flags, write });
+function beginAttr(w: ByteWriter, flags: number, code: number): number {
+  const start = w.pos;
+  w.ensure(4);
+  w.buf[w.pos++] = flags;
+  w.buf[w.pos++] = code;
+  w.pos += flags & AttrFlag.ExtendedLength ? 2 : 1;
+  return start;
+}
+
+function endAttr(w: ByteWriter, start: number): void {
+  const flags = w.buf[start];
+  if (flags & AttrFlag.ExtendedLength) {
+    w.patch16(start + 2, w.pos - start - 4);
+    return;
+  }
+  const vs = start + 3;
+  const vlen = w.pos - vs;
+  if (vlen <= 255) {
+    w.buf[start + 2] = vlen;
+    return;
+  }
+  // RFC 4271 §4.3: a value above 255 octets needs the Extended Length bit and a 2-octet length.
+  w.ensure(1);
+  w.buf.copyWithin(vs + 1, vs, w.pos);
+  w.pos++;
+  w.buf[start] = flags | AttrFlag.ExtendedLength;
+  w.patch16(start + 2, vlen);
+}
+
+/** Writes the non-MP attributes of `a` in the default order with default flags. */
+function writeAttrSet(w: ByteWriter, a: PathAttributes, ctx: CodecContext): void {
   const four = ctx.fourOctetAs;
-  if (m.mpReach) {
-    const r = m.mpReach;
-    add(AttrCode.MpReachNlri, (w) => encodeMpReach(w, r));
+  let unk = a.unknown;
+  if (unk && unk.length > 1) unk = [...unk].sort((x, y) => x.code - y.code);
+  let ui = 0;
+  const unknownBelow = (code: number) => {
+    while (unk && ui < unk.length && unk[ui].code < code) {
+      const r = unk[ui++];
+      if (KNOWN_ATTR_FLAGS[r.code] !== undefined) continue;
+      const st = beginAttr(w, canonicalFlags(r.code, r.flags, 0), r.code);
+      w.bytes(r.value);
+      endAttr(w, st);
+    }
+  };
+  let st: number;
+  if (a.origin !== undefined) {
+    unknownBelow(AttrCode.Origin);
+    st = beginAttr(w, 0x40, AttrCode.Origin);
+    w.u8(a.origin);
+    endAttr(w, st);
   }
-  if (m.mpUnreach) {
-    const u = m.mpUnreach;
-    add(AttrCode.MpUnreachNlri, (w) => encodeMpUnreach(w, u));
-  }
-  if (a.origin !== undefined) add(AttrCode.Origin, (w) => w.u8(a.origin!));
+  let p4: AsPathSegment[] | null = null;
   if (a.asPath !== undefined) {
-    const path = a.asPath;
-    add(AttrCode.AsPath, (w) => encodeAsPath(w, path, four ? 4 : 2));
+    unknownBelow(AttrCode.AsPath);
+    st = beginAttr(w, 0x40, AttrCode.AsPath);
+    encodeAsPath(w, a.asPath, four ? 4 : 2);
+    endAttr(w, st);
     // RFC 6793 §4.2.2: towards a 2-octet speaker, a path with 4-octet ASNs also goes in AS4_PATH.
     // Confederation segments stay out of AS4_PATH, so only a 4-octet ASN outside them needs it.
-    const p4 = four ? [] : as4PathOf(path);
-    if (!four && hasFourOctetAsn(p4)) {
-      add(AttrCode.As4Path, (w) => encodeAsPath(w, p4, 4));
+    if (!four) {
+      const cand = as4PathOf(a.asPath);
+      if (hasFourOctetAsn(cand)) p4 = cand;
     }
   }
   if (a.nextHop !== undefined) {
+    unknownBelow(AttrCode.NextHop);
     const nh = ipv4(a.nextHop, "nextHop");
-    add(AttrCode.NextHop, (w) => w.u32(nh));
+    st = beginAttr(w, 0x40, AttrCode.NextHop);
+    w.u32(nh);
+    endAttr(w, st);
   }
-  if (a.med !== undefined) add(AttrCode.Med, (w) => w.u32(a.med!));
-  if (a.localPref !== undefined) add(AttrCode.LocalPref, (w) => w.u32(a.localPref!));
-  if (a.atomicAggregate) add(AttrCode.AtomicAggregate, () => {});
-  if (a.aggregator) {
-    const g = a.aggregator;
+  if (a.med !== undefined) {
+    unknownBelow(AttrCode.Med);
+    st = beginAttr(w, 0x80, AttrCode.Med);
+    w.u32(a.med);
+    endAttr(w, st);
+  }
+  if (a.localPref !== undefined) {
+    unknownBelow(AttrCode.LocalPref);
+    st = beginAttr(w, 0x40, AttrCode.LocalPref);
+    w.u32(a.localPref);
+    endAttr(w, st);
+  }
+  if (a.atomicAggregate) {
+    unknownBelow(AttrCode.AtomicAggregate);
+    st = beginAttr(w, 0x40, AttrCode.AtomicAggregate);
+    endAttr(w, st);
+  }
+  const g = a.aggregator;
+  let agg4 = false;
+  if (g) {
+    unknownBelow(AttrCode.Aggregator);
     const addr = ipv4(g.address, "aggregator.address");
-    if (four) {
-      add(AttrCode.Aggregator, (w) => {
-        w.u32(g.asn);
-        w.u32(addr);
-      });
-    } else {
+    st = beginAttr(w, 0xc0, AttrCode.Aggregator);
+    if (four) w.u32(g.asn);
+    else {
       // RFC 6793 §4.2.2: a 4-octet aggregator AS goes as AS_TRANS plus AS4_AGGREGATOR.
-      add(AttrCode.Aggregator, (w) => {
-        w.u16(g.asn > 0xffff ? AS_TRANS : g.asn);
-        w.u32(addr);
-      });
-      if (g.asn > 0xffff) {
-        add(AttrCode.As4Aggregator, (w) => {
-          w.u32(g.asn);
-          w.u32(addr);
-        });
-      }
+      w.u16(g.asn > 0xffff ? AS_TRANS : g.asn);
+      agg4 = g.asn > 0xffff;
     }
+    w.u32(addr);
+    endAttr(w, st);
   }
   if (a.communities && a.communities.length) {
-    const cs = a.communities;
-    add(AttrCode.Communities, (w) => encodeCommunities(w, cs));
+    unknownBelow(AttrCode.Communities);
+    st = beginAttr(w, 0xc0, AttrCode.Communities);
+    encodeCommunities(w, a.communities);
+    endAttr(w, st);
   }
   if (a.originatorId !== undefined) {
+    unknownBelow(AttrCode.OriginatorId);
     const o = ipv4(a.originatorId, "originatorId");
-    add(AttrCode.OriginatorId, (w) => w.u32(o));
+    st = beginAttr(w, 0x80, AttrCode.OriginatorId);
+    w.u32(o);
+    endAttr(w, st);
   }
   if (a.clusterList && a.clusterList.length) {
+    unknownBelow(AttrCode.ClusterList);
     const ids = a.clusterList.map((c) => ipv4(c, "clusterList entry"));
-    add(AttrCode.ClusterList, (w) => {
-      for (const id of ids) w.u32(id);
-    });
+    st = beginAttr(w, 0x80, AttrCode.ClusterList);
+    for (const id of ids) w.u32(id);
+    endAttr(w, st);
+  }
+  if (p4) {
+    unknownBelow(AttrCode.As4Path);
+    st = beginAttr(w, 0xc0, AttrCode.As4Path);
+    encodeAsPath(w, p4, 4);
+    endAttr(w, st);
+  }
+  if (agg4 && g) {
+    unknownBelow(AttrCode.As4Aggregator);
+    st = beginAttr(w, 0xc0, AttrCode.As4Aggregator);
+    w.u32(g.asn);
+    w.u32(ipv4(g.address, "aggregator.address"));
+    endAttr(w, st);
   }
   if (a.largeCommunities && a.largeCommunities.length) {
-    const lc = a.largeCommunities;
-    add(AttrCode.LargeCommunity, (w) => encodeLargeCommunities(w, lc));
+    unknownBelow(AttrCode.LargeCommunity);
+    st = beginAttr(w, 0xc0, AttrCode.LargeCommunity);
+    encodeLargeCommunities(w, a.largeCommunities);
+    endAttr(w, st);
   }
-  if (a.unknown) {
-    for (const raw of a.unknown) {
-      if (out.has(raw.code)) continue;
-      const r: RawAttribute = raw;
-      add(r.code, (w) => w.bytes(r.value), canonicalFlags(r.code, r.flags, 0));
-    }
+  unknownBelow(256);
+}
+
+// Encoded non-MP attribute sets of frozen PathAttributes objects, per session flags: a RIB that
+// interns (freezes) its attribute sets encodes each once, however many UPDATEs carry it.
+const encodedSets = new WeakMap<PathAttributes, Array<Uint8Array | undefined>>();
+
+function encodedAttrSet(a: PathAttributes, ctx: CodecContext): Uint8Array {
+  const k = ctx.fourOctetAs ? 1 : 0;
+  let slot = encodedSets.get(a);
+  if (!slot) encodedSets.set(a, slot = [undefined, undefined]);
+  let bytes = slot[k];
+  if (!bytes) {
+    const w = new ByteWriter(128);
+    writeAttrSet(w, a, ctx);
+    bytes = slot[k] = w.finish();
   }
-  return out;
+  return bytes;
 }
 
 /**
  * Encodes an UPDATE. Attributes go in the default order (MP_REACH, MP_UNREACH, then by code) with
- * canonical flags, or as `msg.layout` says when it is set. Throws RangeError when the message
- * exceeds the session's maximum length and TypeError for malformed addresses.
+ * canonical flags, or as `msg.layout` says when it is set. When `msg.attrs` is a frozen object
+ * its encoding is cached (so a frozen attribute set, arrays included, must never change).
+ * Throws RangeError when the message exceeds the session's maximum length and TypeError for
+ * malformed addresses.
  */
 export function encodeUpdate(m: UpdateMessage, ctx: CodecContext): Uint8Array {
-  const w = new ByteWriter(256 + 4 * (m.nlri.length + m.withdrawn.length));
+  const w = new ByteWriter(
+    128 + 5 * (m.nlri.length + m.withdrawn.length) + (m.mpReach ? 40 + 17 * m.mpReach.nlri.length : 0) +
+      (m.mpUnreach ? 8 + 17 * m.mpUnreach.withdrawn.length : 0),
+  );
   w.pos = HEADER_LENGTH;
   const wl = w.pos;
   w.u16(0);
@@ -428,25 +475,22 @@ export function encodeUpdate(m: UpdateMessage, ctx: CodecContext): Uint8Array {
   w.patch16(wl, w.pos - wl - 2);
   const al = w.pos;
   w.u16(0);
-  const writers = attributeWriters(m, ctx);
-  let codes = [...writers.keys()];
-  const layout = m.layout;
-  if (layout) {
-    const pos = new Map<number, number>();
-    layout.codes.forEach((c, i) => pos.set(c, i));
-    codes.sort((x, y) => (pos.get(x) ?? 1e6 + attrRank(x)) - (pos.get(y) ?? 1e6 + attrRank(y)));
-    for (const c of codes) {
-      const i = pos.get(c);
-      const wr = writers.get(c)!;
-      const flags = i === undefined ? wr.flags : layout.flags[i];
-      writeAttr(w, c, flags, wr.write);
-    }
+  if (m.layout) {
+    writeWithLayout(w, m, ctx, m.layout);
   } else {
-    codes = codes.sort((x, y) => attrRank(x) - attrRank(y));
-    for (const c of codes) {
-      const wr = writers.get(c)!;
-      writeAttr(w, c, wr.flags, wr.write);
+    let st: number;
+    if (m.mpReach) {
+      st = beginAttr(w, 0x80, AttrCode.MpReachNlri);
+      encodeMpReach(w, m.mpReach);
+      endAttr(w, st);
     }
+    if (m.mpUnreach) {
+      st = beginAttr(w, 0x80, AttrCode.MpUnreachNlri);
+      encodeMpUnreach(w, m.mpUnreach);
+      endAttr(w, st);
+    }
+    if (Object.isFrozen(m.attrs)) w.bytes(encodedAttrSet(m.attrs, ctx));
+    else writeAttrSet(w, m.attrs, ctx);
   }
   const alen = w.pos - al - 2;
   if (alen > 0xffff) throw new RangeError(`UPDATE: path attributes of ${alen} octets exceed 65535`);
@@ -457,4 +501,41 @@ export function encodeUpdate(m: UpdateMessage, ctx: CodecContext): Uint8Array {
   const out = w.finish();
   writeHeader(out, out.length, MessageType.Update);
   return out;
+}
+
+/** Writes attributes in the received order and with the received flags (`UpdateMessage.layout`). */
+function writeWithLayout(w: ByteWriter, m: UpdateMessage, ctx: CodecContext, layout: AttributeLayout): void {
+  // Encode the default form into a scratch writer, split it into attributes, then reorder.
+  const tmp = new ByteWriter(256);
+  if (m.mpReach) {
+    const st = beginAttr(tmp, 0x80, AttrCode.MpReachNlri);
+    encodeMpReach(tmp, m.mpReach);
+    endAttr(tmp, st);
+  }
+  if (m.mpUnreach) {
+    const st = beginAttr(tmp, 0x80, AttrCode.MpUnreachNlri);
+    encodeMpUnreach(tmp, m.mpUnreach);
+    endAttr(tmp, st);
+  }
+  writeAttrSet(tmp, m.attrs, ctx);
+  const parts: Array<{ code: number; value: Uint8Array; flags: number }> = [];
+  for (let p = 0; p < tmp.pos;) {
+    const flags = tmp.buf[p];
+    const ext = flags & AttrFlag.ExtendedLength;
+    const vlen = ext ? (tmp.buf[p + 2] << 8) | tmp.buf[p + 3] : tmp.buf[p + 2];
+    const vs = p + (ext ? 4 : 3);
+    parts.push({ code: tmp.buf[p + 1], flags, value: tmp.buf.subarray(vs, vs + vlen) });
+    p = vs + vlen;
+  }
+  const pos = new Map<number, number>();
+  layout.codes.forEach((c, i) => pos.set(c, i));
+  const rank = (c: number) => pos.get(c) ?? 1e6 + attrRank(c);
+  parts.sort((x, y) => rank(x.code) - rank(y.code));
+  for (const part of parts) {
+    const i = pos.get(part.code);
+    const flags = i === undefined ? part.flags : layout.flags[i];
+    const st = beginAttr(w, flags, part.code);
+    w.bytes(part.value);
+    endAttr(w, st);
+  }
 }

@@ -33,6 +33,8 @@ export interface ApplyStats {
   setsDestroyed: number;
   rules: number;
   setEntries: number;
+  /** Why destroying unused sets failed (they stay, and are retried next sync). */
+  destroyError?: string;
 }
 
 interface FamilyMemory {
@@ -43,6 +45,9 @@ interface FamilyMemory {
   jumpsOk: boolean;
 }
 
+/** Rendered form of a rules array: plans reuse unchanged pods' chain arrays, so this skips re-rendering them. */
+const renderMemo = new WeakMap<readonly unknown[], { family: Family; args: string[][]; key: string }>();
+
 /** Options of the iptables applier. */
 export interface IptablesApplierOptions {
   backend: ipt.IptablesBackend;
@@ -50,8 +55,13 @@ export interface IptablesApplierOptions {
   fullVerifyMaxRules?: number;
 }
 
-function setKey(s: FwSet): string {
-  return `${s.kind}|${s.family}|${s.entries.join(",")}`;
+/** Whether a set's desired contents equal what was applied (element-wise: no giant strings). */
+function sameSet(a: FwSet | undefined, b: FwSet): boolean {
+  if (!a) return false;
+  if (a === b || a.entries === b.entries) return a.kind === b.kind && a.family === b.family;
+  if (a.kind !== b.kind || a.family !== b.family || a.entries.length !== b.entries.length) return false;
+  for (let i = 0; i < a.entries.length; i++) if (a.entries[i] !== b.entries[i]) return false;
+  return true;
 }
 
 function setDefinition(s: FwSet): ipset.DesiredSet {
@@ -67,7 +77,7 @@ function setDefinition(s: FwSet): ipset.DesiredSet {
 /** The iptables/ipset applier; one per controller, holding what it last applied. */
 export class IptablesApplier {
   private families = new Map<Family, FamilyMemory>();
-  private sets = new Map<string, string>();
+  private sets = new Map<string, FwSet>();
   /** Our set names present in the kernel (learned at start, kept current). */
   private kernelSets: Set<string> | undefined;
 
@@ -130,7 +140,7 @@ export class IptablesApplier {
     const changed: ipset.DesiredSet[] = [];
     for (const s of desiredSets.values()) {
       stats.setEntries += s.entries.length;
-      if (this.sets.get(s.name) === setKey(s) && kernelSets.has(s.name)) continue;
+      if (sameSet(this.sets.get(s.name), s) && kernelSets.has(s.name)) continue;
       changed.push(setDefinition(s));
     }
     if (changed.length) {
@@ -144,7 +154,7 @@ export class IptablesApplier {
       for (const c of changed) {
         kernelSets.add(c.name);
         kernelSets.delete(tempSetName(c.name));
-        this.sets.set(c.name, setKey(desiredSets.get(c.name)!));
+        this.sets.set(c.name, desiredSets.get(c.name)!);
       }
     }
 
@@ -156,12 +166,20 @@ export class IptablesApplier {
     // 3. Sets no longer used (now unreferenced).
     const stale = [...kernelSets].filter((n) => !desiredSets.has(n));
     if (stale.length) {
-      await ipset.restore(this.runner, stale.map((n) => `destroy ${n}`).join("\n") + "\n");
       stats.restores++;
-      stats.setsDestroyed = stale.length;
-      for (const n of stale) {
-        kernelSets.delete(n);
-        this.sets.delete(n);
+      try {
+        await ipset.restore(this.runner, stale.map((n) => `destroy ${n}`).join("\n") + "\n");
+        stats.setsDestroyed = stale.length;
+        for (const n of stale) {
+          kernelSets.delete(n);
+          this.sets.delete(n);
+        }
+      } catch (e) {
+        // Our rules are in place; a set someone else still references is only garbage. Keep it
+        // on the list and try again next sync rather than failing the sync forever.
+        stats.destroyError = e instanceof Error ? e.message : String(e);
+        this.kernelSets = await this.discoverSets();
+        for (const n of stale) this.sets.delete(n);
       }
     }
     return stats;
@@ -177,11 +195,15 @@ export class IptablesApplier {
     const rendered = new Map<string, string>();
     let rules = 0;
     for (const [name, chainRules] of f.chains) {
-      const args = chainRules.map((r) => ruleArgs(r, f.family));
-      rules += args.length;
-      const key = args.map((a) => a.join(" ")).join("\n");
-      rendered.set(name, key);
-      if (mem.chains.get(name) !== key) replace.set(name, args);
+      rules += chainRules.length;
+      let r = renderMemo.get(chainRules);
+      if (!r || r.family !== f.family) {
+        const args = chainRules.map((x) => ruleArgs(x, f.family));
+        r = { family: f.family, args, key: args.map((a) => a.join(" ")).join("\n") };
+        renderMemo.set(chainRules, r);
+      }
+      rendered.set(name, r.key);
+      if (mem.chains.get(name) !== r.key) replace.set(name, r.args);
     }
     const del = [...mem.chains.keys()].filter((n) => !f.chains.has(n));
     const edits: string[][] = [];
@@ -276,8 +298,7 @@ export class IptablesApplier {
       const headers = new Map((await ipset.listHeaders(this.runner)).map((h) => [h.name, h]));
       for (const name of [...this.sets.keys()]) {
         const h = headers.get(name);
-        const want = this.sets.get(name)!.split("|")[2];
-        const wantCount = want === "" ? 0 : want.split(",").length;
+        const wantCount = this.sets.get(name)!.entries.length;
         if (!h || h.entries !== wantCount) {
           drifted.push(`set:${name}`);
           this.sets.delete(name);

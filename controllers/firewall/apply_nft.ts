@@ -11,12 +11,12 @@ import * as nft from "../../kernel/nft/mod.ts";
 import type { FirewallPlan } from "./plan.ts";
 import type { Family } from "./net.ts";
 import { NFT_TABLES } from "./names.ts";
-import { renderNftTable, tableOf } from "./render_nft.ts";
+import { type NftFamilyView, nftView, renderNftDelta, renderNftTable, tableOf } from "./render_nft.ts";
 import type { ApplyStats } from "./apply.ts";
 
 /** The nftables applier; one per controller, holding what it last applied. */
 export class NftApplier {
-  private last = new Map<Family, { text: string; counts: Map<string, number> }>();
+  private last = new Map<Family, NftFamilyView>();
   private started = false;
 
   constructor(private readonly runner: Runner) {}
@@ -40,21 +40,40 @@ export class NftApplier {
       planned.add(f.family);
       for (const r of f.chains.values()) stats.rules += r.length;
       for (const s of f.sets.values()) stats.setEntries += s.entries.length;
-      const text = renderNftTable(f);
-      if (this.last.get(f.family)?.text === text) continue;
+      const view = nftView(f);
+      const prev = this.last.get(f.family);
+      let script: string;
       try {
-        await nft.apply(this.runner, text);
+        script = prev ? renderNftDelta(prev, view) : renderNftTable(view);
+      } catch {
+        script = renderNftTable(view); // a change a delta cannot express: reload the table
+      }
+      if (script === "") continue;
+      try {
+        await nft.apply(this.runner, script);
       } catch (e) {
+        // The transaction did not commit; re-read nothing, just reload the whole table next time.
         this.last.delete(f.family);
         throw e;
       }
       stats.restores++;
-      stats.chainsWritten += f.chains.size;
-      stats.setsWritten += f.sets.size;
-      this.last.set(f.family, {
-        text,
-        counts: new Map([...f.chains].map(([n, r]) => [n, r.length])),
-      });
+      for (const [n, c] of view.chains) {
+        const o = prev?.chains.get(n);
+        if (!o || o.rules.length !== c.rules.length || o.rules.some((r, i) => r !== c.rules[i])) {
+          stats.chainsWritten++;
+        }
+      }
+      for (const [n, s] of view.sets) {
+        const o = prev?.sets.get(n);
+        if (!o || o.elements.length !== s.elements.length || o.elements.some((e, i) => e !== s.elements[i])) {
+          stats.setsWritten++;
+        }
+      }
+      if (prev) {
+        for (const n of prev.chains.keys()) if (!view.chains.has(n)) stats.chainsDeleted++;
+        for (const n of prev.sets.keys()) if (!view.sets.has(n)) stats.setsDestroyed++;
+      }
+      this.last.set(f.family, view);
     }
     // A family no longer enabled: remove its table.
     const gone = NFT_TABLES.filter((t) =>
@@ -71,15 +90,16 @@ export class NftApplier {
   /** Forgets families whose table drifted (missing chain, other rule count); returns them. */
   async verify(): Promise<string[]> {
     const drifted: string[] = [];
-    for (const [family, mem] of this.last) {
+    for (const [family, view] of this.last) {
       const t = tableOf(family);
       const got = await nft.listTable(this.runner, t.family, t.name);
       let ok = !!got;
       if (got) {
-        for (const [chain, want] of mem.counts) {
-          if ((got.ruleCounts.get(`${t.family} ${t.name} ${chain}`) ?? 0) !== want) ok = false;
-          if (!got.chains.some((c) => c.name === chain)) ok = false;
+        for (const [chain, c] of view.chains) {
+          if ((got.ruleCounts.get(`${t.family} ${t.name} ${chain}`) ?? 0) !== c.rules.length) ok = false;
+          if (!got.chains.some((x) => x.name === chain)) ok = false;
         }
+        for (const name of view.sets.keys()) if (!got.sets.some((x) => x.name === name)) ok = false;
       }
       if (!ok) {
         drifted.push(`${t.family} ${t.name}`);

@@ -33,9 +33,18 @@ export const MARK_ALLOWED = 0x10000;
 export const MARK_ACCEPT = 0x20000;
 export const NFLOG_GROUP = 100;
 
-/** 16 base32 chars of sha256(parts joined by NUL). */
+const hashMemo = new Map<string, string>();
+
+/** 16 base32 chars of sha256(parts joined by NUL). Memoised: names are hashed every sync. */
 export function hash16(...parts: string[]): string {
-  return base32(createHash("sha256").update(parts.join("\0")).digest()).slice(0, 16);
+  const key = parts.join("\0");
+  let h = hashMemo.get(key);
+  if (h === undefined) {
+    if (hashMemo.size > 200_000) hashMemo.clear();
+    h = base32(createHash("sha256").update(key).digest()).slice(0, 16);
+    hashMemo.set(key, h);
+  }
+  return h;
 }
 
 export function podChainName(namespace: string, pod: string, family: Family): string {

@@ -73,11 +73,20 @@ export function isActionable(p: PodInfo): boolean {
   return p.podIPs.length > 0 && !p.hostNetwork && p.phase !== "Succeeded" && p.phase !== "Failed";
 }
 
+/** Canonical pod IPs per family, computed once per pod object (snapshots reuse unchanged pods). */
+const podIpCache = new WeakMap<PodInfo, { ipv4?: string; ipv6?: string }>();
+
 function podIp(p: PodInfo, family: Family): string | undefined {
-  for (const ip of p.podIPs) {
-    if (familyOf(ip) === family) return canonicalAddress(ip);
+  let c = podIpCache.get(p);
+  if (!c) {
+    c = {};
+    for (const ip of p.podIPs) {
+      const f = familyOf(ip);
+      if (c[f] === undefined) c[f] = canonicalAddress(ip);
+    }
+    podIpCache.set(p, c);
   }
-  return undefined;
+  return c[family];
 }
 
 const PROTOCOLS: Record<string, L4Proto> = { TCP: "tcp", UDP: "udp", SCTP: "sctp" };
@@ -88,6 +97,7 @@ class Index {
   readonly nsLabels = new Map<string, Record<string, string>>();
   readonly all: PodInfo[];
   private readonly peerCache = new Map<string, PodInfo[]>();
+  private readonly ipsCache = new Map<string, string[]>();
 
   constructor(snap: ClusterSnapshot) {
     this.all = [...snap.pods.values()].filter(isActionable).sort((a, b) =>
@@ -123,6 +133,30 @@ class Index {
     }
     this.peerCache.set(key, out);
     return out;
+  }
+
+  /** Sorted IPs of a family of the pods every pod-selecting peer of a rule selects (cached). */
+  peerIps(policyNs: string, peers: NetworkPolicyPeer[], family: Family): { pods: PodInfo[]; ips: string[] } {
+    const podPeers = peers.filter((p) => !p.ipBlock && (p.podSelector || p.namespaceSelector));
+    const lists = podPeers.map((p) => this.peerPods(policyNs, p.podSelector, p.namespaceSelector));
+    const pods = lists.length === 1 ? lists[0] : lists.flat();
+    const key = family +
+      JSON.stringify(
+        podPeers.map((
+          p,
+        ) => [p.namespaceSelector ? "*" : policyNs, p.podSelector ?? null, p.namespaceSelector ?? null]),
+      );
+    let ips = this.ipsCache.get(key);
+    if (!ips) {
+      const set = new Set<string>();
+      for (const p of pods) {
+        const ip = podIp(p, family);
+        if (ip) set.add(ip);
+      }
+      ips = [...set].sort();
+      this.ipsCache.set(key, ips);
+    }
+    return { pods, ips };
   }
 
   selects(pol: NetworkPolicyInfo, p: PodInfo): boolean {
@@ -205,8 +239,10 @@ function planFamily(
   // Policies that select at least one local pod get chains; others are irrelevant on this node.
   const ingressOf = new Map<PodInfo, NetworkPolicyInfo[]>();
   const egressOf = new Map<PodInfo, NetworkPolicyInfo[]>();
+  const localByNs = new Map<string, PodInfo[]>();
+  for (const p of local) push(localByNs, p.namespace, p);
   for (const pol of policies) {
-    const targets = local.filter((p) => index.selects(pol, p));
+    const targets = (localByNs.get(pol.namespace) ?? []).filter((p) => index.selects(pol, p));
     if (targets.length === 0) continue;
     if (pol.policyTypes.includes("Ingress")) {
       const name = policyChainName(pol.namespace, pol.name, family, "ingress");
@@ -224,55 +260,14 @@ function planFamily(
     const ip = podIp(pod, family)!;
     const chain = podChainName(pod.namespace, pod.name, family);
     const who = `${pod.namespace}/${pod.name}`;
-    const rules: FwRule[] = [
-      {
-        matches: [],
-        verdict: { k: "jump", chain: COMMON_CHAIN },
-        comment: `rule to jump traffic of POD ${who} to chain ${COMMON_CHAIN}`,
-      },
-      {
-        matches: [{ k: "addr", dir: "dst", cidr: ip }, { k: "local", dir: "src" }],
-        verdict: { k: "accept" },
-        comment: `rule to permit the traffic to POD ${who} when the source is the pod's local node`,
-      },
-    ];
-    for (const [dir, of] of [["ingress", ingressOf], ["egress", egressOf]] as const) {
-      const side = dir === "ingress" ? "dst" : "src";
-      const pols = of.get(pod) ?? [];
-      if (pols.length === 0) {
-        rules.push({
-          matches: [{ k: "addr", dir: side, cidr: ip }],
-          verdict: { k: "jump", chain: DEFAULT_CHAIN },
-          comment: `rule to allow ${dir} of POD ${who}: no network policy selects it`,
-        });
-      }
-      for (const pol of pols) {
-        rules.push({
-          matches: [{ k: "addr", dir: side, cidr: ip }],
-          verdict: { k: "jump", chain: policyChainName(pol.namespace, pol.name, family, dir) },
-          comment: `run ${dir} of POD ${who} through network policy ${pol.namespace}/${pol.name}`,
-        });
-      }
-    }
-    const notAllowed: Match = { k: "mark", value: MARK_ALLOWED, mask: MARK_ALLOWED, negate: true };
-    rules.push(
-      {
-        matches: [notAllowed, { k: "limit", perMinute: 10, burst: 10 }],
-        verdict: { k: "nflog", group: NFLOG_GROUP },
-        comment: `rule to log dropped traffic of POD ${who}`,
-      },
-      {
-        matches: [notAllowed],
-        verdict: { k: "reject" },
-        comment: `rule to REJECT traffic of POD ${who} no network policy allows`,
-      },
-      { matches: [], verdict: { k: "mark", value: 0, mask: MARK_ALLOWED } },
-      {
-        matches: [],
-        verdict: { k: "mark", value: MARK_ACCEPT, mask: MARK_ACCEPT },
-        comment: `set mark to ACCEPT traffic of POD ${who} that complies with network policies`,
-      },
-    );
+    const memoKey = `${family}|${(ingressOf.get(pod) ?? []).map((p) => p.name).join(",")}|${
+      (egressOf.get(pod) ?? []).map((p) => p.name).join(",")
+    }`;
+    const memo = podChainMemo.get(pod);
+    const rules = memo?.key === memoKey
+      ? memo.rules
+      : podChainRules(pod, ip, family, ingressOf.get(pod) ?? [], egressOf.get(pod) ?? []);
+    if (memo?.key !== memoKey) podChainMemo.set(pod, { key: memoKey, rules });
     chains.set(chain, rules);
     input.push({
       matches: [{ k: "addr", dir: "src", cidr: ip }],
@@ -294,6 +289,7 @@ function planFamily(
       );
     }
   }
+
   for (const top of [input, forward, output]) {
     top.push({ matches: [], verdict: { k: "jump", chain: TAIL_CHAIN } });
   }
@@ -469,7 +465,6 @@ function policyRules(
       peerAlts = [[]];
     } else {
       peerAlts = [];
-      const podIps = new Set<string>();
       let anyPodPeer = false;
       rule.peers.forEach((peer: NetworkPolicyPeer, pi) => {
         if (peer.ipBlock) {
@@ -497,16 +492,12 @@ function policyRules(
           return;
         }
         anyPodPeer = true;
-        const pods = index.peerPods(pol.namespace, peer.podSelector, peer.namespaceSelector);
-        peerPods = [...(peerPods ?? []), ...pods];
-        for (const p of pods) {
-          const ip = podIp(p, family);
-          if (ip) podIps.add(ip);
-        }
       });
       if (anyPodPeer) {
+        const sel = index.peerIps(pol.namespace, rule.peers, family);
+        peerPods = sel.pods;
         const name = ruleSetName(peerSide, family, ...id, "pod");
-        sets.set(name, { name, kind: "ip", family, entries: [...podIps].sort() });
+        sets.set(name, { name, kind: "ip", family, entries: sel.ips });
         peerAlts.unshift([{ k: "set", dir: peerSide, set: name }]);
       }
     }
@@ -665,4 +656,67 @@ function ipBlockEntries(
     entries.push(`${x.text} nomatch`);
   }
   return entries;
+}
+
+/** The pod chains built for each pod object, reused while the pod and its policies are unchanged. */
+const podChainMemo = new WeakMap<PodInfo, { key: string; rules: FwRule[] }>();
+
+/** The rules of one local pod's chain. */
+function podChainRules(
+  pod: PodInfo,
+  ip: string,
+  family: Family,
+  ingress: NetworkPolicyInfo[],
+  egress: NetworkPolicyInfo[],
+): FwRule[] {
+  const who = `${pod.namespace}/${pod.name}`;
+  const rules: FwRule[] = [
+    {
+      matches: [],
+      verdict: { k: "jump", chain: COMMON_CHAIN },
+      comment: `rule to jump traffic of POD ${who} to chain ${COMMON_CHAIN}`,
+    },
+    {
+      matches: [{ k: "addr", dir: "dst", cidr: ip }, { k: "local", dir: "src" }],
+      verdict: { k: "accept" },
+      comment: `rule to permit the traffic to POD ${who} when the source is the pod's local node`,
+    },
+  ];
+  for (const [dir, pols] of [["ingress", ingress], ["egress", egress]] as const) {
+    const side = dir === "ingress" ? "dst" : "src";
+    if (pols.length === 0) {
+      rules.push({
+        matches: [{ k: "addr", dir: side, cidr: ip }],
+        verdict: { k: "jump", chain: DEFAULT_CHAIN },
+        comment: `rule to allow ${dir} of POD ${who}: no network policy selects it`,
+      });
+    }
+    for (const pol of pols) {
+      rules.push({
+        matches: [{ k: "addr", dir: side, cidr: ip }],
+        verdict: { k: "jump", chain: policyChainName(pol.namespace, pol.name, family, dir) },
+        comment: `run ${dir} of POD ${who} through network policy ${pol.namespace}/${pol.name}`,
+      });
+    }
+  }
+  const notAllowed: Match = { k: "mark", value: MARK_ALLOWED, mask: MARK_ALLOWED, negate: true };
+  rules.push(
+    {
+      matches: [notAllowed, { k: "limit", perMinute: 10, burst: 10 }],
+      verdict: { k: "nflog", group: NFLOG_GROUP },
+      comment: `rule to log dropped traffic of POD ${who}`,
+    },
+    {
+      matches: [notAllowed],
+      verdict: { k: "reject" },
+      comment: `rule to REJECT traffic of POD ${who} no network policy allows`,
+    },
+    { matches: [], verdict: { k: "mark", value: 0, mask: MARK_ALLOWED } },
+    {
+      matches: [],
+      verdict: { k: "mark", value: MARK_ACCEPT, mask: MARK_ACCEPT },
+      comment: `set mark to ACCEPT traffic of POD ${who} that complies with network policies`,
+    },
+  );
+  return rules;
 }

@@ -104,42 +104,126 @@ export function nftRule(rule: FwRule, family: Family, sets: ReadonlyMap<string, 
   return parts.join(" ");
 }
 
-function setDecl(s: FwSet, name: string, entries: string[], family: Family): string[] {
-  const type = family === "ipv4" ? "ipv4_addr" : "ipv6_addr";
-  const flags = s.kind === "net" ? " flags interval; auto-merge;" : "";
-  const elems = entries.length ? ` elements = { ${entries.join(", ")} }` : "";
-  return [`  set ${name} { type ${type};${flags}${elems} }`];
+/** One nft set as it will be declared: its declaration body without elements, and the elements. */
+export interface NftSetSpec {
+  /** e.g. `type ipv4_addr; flags interval; auto-merge;` */
+  decl: string;
+  elements: string[];
+}
+
+/** One nft chain: base-chain line (if any) and rule statements. */
+export interface NftChainSpec {
+  hook?: string;
+  rules: string[];
+}
+
+/** The nft view of a family: sets (the `-EXCEPT` companions included) and chains. */
+export interface NftFamilyView {
+  family: Family;
+  table: { family: "ip" | "ip6"; name: string };
+  sets: Map<string, NftSetSpec>;
+  chains: Map<string, NftChainSpec>;
+}
+
+/** Rendered rules of chain arrays the plan reuses between syncs (unchanged pods' chains). */
+const ruleMemo = new WeakMap<readonly FwRule[], { family: Family; lines: string[] }>();
+
+/** Converts a family's model into the nft view. */
+export function nftView(state: FamilyState): NftFamilyView {
+  const type = state.family === "ipv4" ? "ipv4_addr" : "ipv6_addr";
+  const sets = new Map<string, NftSetSpec>();
+  for (const s of state.sets.values()) {
+    const name = nftSetName(s.name);
+    const decl = `type ${type};${s.kind === "net" ? " flags interval; auto-merge;" : ""}`;
+    const match = s.entries.filter((e) => !e.endsWith(" nomatch"));
+    const except = s.entries.filter((e) => e.endsWith(" nomatch")).map((e) => e.slice(0, -8));
+    sets.set(name, { decl, elements: match });
+    if (s.kind === "net" && except.length) sets.set(`${name}-EXCEPT`, { decl, elements: except });
+  }
+  const chains = new Map<string, NftChainSpec>();
+  for (const [name, rules] of state.chains) {
+    let rendered = ruleMemo.get(rules);
+    if (!rendered || rendered.family !== state.family) {
+      rendered = { family: state.family, lines: rules.map((r) => nftRule(r, state.family, state.sets)) };
+      // Rules matching sets render differently when a set gains or loses excepts: never reuse those.
+      if (!rules.some((r) => r.matches.some((m) => m.k === "set"))) ruleMemo.set(rules, rendered);
+    }
+    chains.set(name, { hook: HOOKS[name], rules: rendered.lines });
+  }
+  return { family: state.family, table: tableOf(state.family), sets, chains };
+}
+
+function hookLine(hook: string): string {
+  return `type filter hook ${hook} priority filter; policy accept;`;
+}
+
+function elementsLine(t: string, name: string, elements: readonly string[]): string[] {
+  // Chunked: one huge line is slow for nft's parser.
+  const out: string[] = [];
+  for (let i = 0; i < elements.length; i += 1000) {
+    out.push(`add element ${t} ${name} { ${elements.slice(i, i + 1000).join(", ")} }`);
+  }
+  return out;
 }
 
 /**
  * The whole table as one `nft -f` script: create-if-missing, delete, then define, so the
  * previous contents are replaced atomically in a single transaction.
  */
-export function renderNftTable(state: FamilyState): string {
-  const t = tableOf(state.family);
-  const lines: string[] = [
-    `table ${t.family} ${t.name}`,
-    `delete table ${t.family} ${t.name}`,
-    `table ${t.family} ${t.name} {`,
-  ];
-  for (const s of state.sets.values()) {
-    const name = nftSetName(s.name);
-    const match = s.entries.filter((e) => !e.endsWith(" nomatch"));
-    const except = s.entries.filter((e) => e.endsWith(" nomatch")).map((e) => e.slice(0, -8));
-    lines.push(...setDecl(s, name, match, state.family));
-    if (s.kind === "net" && except.length) lines.push(...setDecl(s, `${name}-EXCEPT`, except, state.family));
+export function renderNftTable(state: FamilyState | NftFamilyView): string {
+  const v = "table" in state ? state : nftView(state);
+  const t = `${v.table.family} ${v.table.name}`;
+  const lines: string[] = [`add table ${t}`, `delete table ${t}`, `add table ${t}`];
+  for (const [name, s] of v.sets) {
+    lines.push(`add set ${t} ${name} { ${s.decl} }`, ...elementsLine(t, name, s.elements));
   }
-  for (const name of state.chains.keys()) {
-    const hook = HOOKS[name];
-    lines.push(`  chain ${name} {`);
-    if (hook) lines.push(`    type filter hook ${hook} priority filter; policy accept;`);
-    lines.push("  }");
+  for (const [name, c] of v.chains) {
+    lines.push(c.hook ? `add chain ${t} ${name} { ${hookLine(c.hook)} }` : `add chain ${t} ${name}`);
   }
-  lines.push("}");
-  for (const [name, rules] of state.chains) {
-    lines.push(`table ${t.family} ${t.name} {`, `  chain ${name} {`);
-    for (const r of rules) lines.push(`    ${nftRule(r, state.family, state.sets)}`);
-    lines.push("  }", "}");
-  }
+  for (const [name, c] of v.chains) for (const r of c.rules) lines.push(`add rule ${t} ${name} ${r}`);
   return lines.join("\n") + "\n";
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/**
+ * The transaction that turns `from` (what was applied) into `to`, touching only what changed:
+ * new sets and chains added, changed sets flushed and refilled, changed chains flushed and
+ * refilled, and chains and sets no longer planned flushed and deleted after everything that
+ * referenced them was rewritten. nft commits the whole script atomically. Empty when equal.
+ */
+export function renderNftDelta(from: NftFamilyView, to: NftFamilyView): string {
+  const t = `${to.table.family} ${to.table.name}`;
+  const head: string[] = [];
+  const body: string[] = [];
+  const tail: string[] = [];
+  for (const [name, s] of to.sets) {
+    const old = from.sets.get(name);
+    if (old && old.decl === s.decl && sameList(old.elements, s.elements)) continue;
+    if (!old) head.push(`add set ${t} ${name} { ${s.decl} }`);
+    else if (old.decl !== s.decl) throw new Error(`nft set ${name} changed type; a full reload is needed`);
+    else head.push(`flush set ${t} ${name}`);
+    head.push(...elementsLine(t, name, s.elements));
+  }
+  for (const [name, c] of to.chains) {
+    const old = from.chains.get(name);
+    if (old && old.hook === c.hook && sameList(old.rules, c.rules)) continue;
+    if (!old) head.push(c.hook ? `add chain ${t} ${name} { ${hookLine(c.hook)} }` : `add chain ${t} ${name}`);
+    else if (old.hook !== c.hook) throw new Error(`nft chain ${name} changed hook; a full reload is needed`);
+    else body.push(`flush chain ${t} ${name}`);
+    for (const r of c.rules) body.push(`add rule ${t} ${name} ${r}`);
+  }
+  for (const name of from.chains.keys()) {
+    if (!to.chains.has(name)) {
+      body.push(`flush chain ${t} ${name}`);
+      tail.push(`delete chain ${t} ${name}`);
+    }
+  }
+  for (const name of from.sets.keys()) if (!to.sets.has(name)) tail.push(`delete set ${t} ${name}`);
+  const all = [...head, ...body, ...tail];
+  return all.length ? all.join("\n") + "\n" : "";
 }

@@ -49,7 +49,8 @@ export class NftApplier {
       const next = renderState(plan, f);
       states.set(f, next);
       const last = this.#last.get(f);
-      if (last) script += renderIncremental(last, next);
+      const inc = last ? renderIncremental(last, next) : undefined;
+      if (inc !== undefined) script += inc;
       else {
         script += renderFull(next);
         full = true;

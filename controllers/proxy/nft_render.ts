@@ -3,14 +3,19 @@
  * `ip6 kube-router-proxy`), and the `nft -f` transaction from one state to the next.
  *
  * Layout (per family):
- * - map `service-ips`: VIP . l4proto . port → `goto svc-…` (ClusterIPs, node addresses for
- *   NodePorts, external and LoadBalancer IPs: the same table of virtual services IPVS gets).
- * - chain `svc-…` per virtual service: marks for masquerade when the plan says so, then either
- *   `dnat to numgen random mod N map { i : ip . port }` (one rule), or, with ClientIP affinity,
- *   `ip saddr @aff-… goto ep-…` per endpoint followed by a numgen verdict map to `ep-…` chains that
- *   record the client in their `aff-…` set (dynamic, with the service's timeout) and DNAT.
- * - set `no-endpoints`: VIP . l4proto . port of services without a ready endpoint → rejected in
- *   the filter prerouting and output hooks, before routing (new connections only).
+ * - map `service-ips`: VIP . l4proto . port → verdict (ClusterIPs, node addresses for NodePorts,
+ *   external and LoadBalancer IPs: the same table of virtual services IPVS gets).
+ * - map `endpoints`: VIP . l4proto . port . bucket → endpoint ip . port. Most virtual services
+ *   jump to a shared chain `spread-<N>[-masq]` that marks for masquerade when asked and
+ *   DNATs through `endpoints` with `numgen random mod N` as the bucket. No per-service chain and
+ *   no anonymous set: an endpoint change is a handful of element updates, and a 10k-service table
+ *   loads in one transaction without the per-anonymous-set cost that grows with their number.
+ * - with ClientIP affinity, a chain `svc-…` per virtual service: `ip saddr @aff-… goto ep-…` per
+ *   endpoint, then a numgen verdict map to `ep-…` chains that record the client in their `aff-…`
+ *   set (dynamic, with the service's timeout) and DNAT.
+ * - sets `no-endpoints-tcp` (VIP . port) and `no-endpoints` (VIP . l4proto . port, other
+ *   protocols) of services without a ready endpoint → rejected in the filter prerouting and output
+ *   hooks, before routing (new connections only): TCP reset, else ICMP port unreachable.
  * - set `hairpin`: endpoint . endpoint pairs of hairpin services → masqueraded in postrouting.
  * - base chains: nat prerouting/output jump `services`; nat postrouting masquerades packets whose
  *   mark has bit 0x4000 (then clears it).
@@ -44,7 +49,7 @@ export interface NftFamilyState {
   elements: Map<string, Map<string, string>>;
 }
 
-const ELEMENT_SETS = ["service-ips", "no-endpoints", "hairpin"] as const;
+const ELEMENT_SETS = ["service-ips", "endpoints", "no-endpoints", "no-endpoints-tcp", "hairpin"] as const;
 
 function nftFamily(f: Family): "ip" | "ip6" {
   return f === 4 ? "ip" : "ip6";
@@ -67,14 +72,22 @@ function skeleton(f: Family): NftFamilyState {
   const a = addrType(f);
   const fam = nftFamily(f);
   // TCP gets a reset (not rate-limited like ICMP errors, and the client sees "refused" at once);
-  // other protocols get ICMP port unreachable, as upstream.
-  const match = `ct state new ${fam} daddr . meta l4proto . th dport @no-endpoints`;
-  const reject = [`${match} meta l4proto tcp reject with tcp reset`, `${match} reject`];
-  return {
+  // other protocols get ICMP port unreachable, as upstream. Two sets, so that no rule mixes
+  // `th dport` with a TCP-only statement (nft 1.0.6 cannot re-read such a rule from the kernel).
+  const reject = [
+    `ct state new ${fam} daddr . tcp dport @no-endpoints-tcp reject with tcp reset`,
+    `ct state new ${fam} daddr . meta l4proto . th dport @no-endpoints reject`,
+  ];
+  const st: NftFamilyState = {
     family: f,
     sets: new Map([
       ["service-ips", `type ${a} . inet_proto . inet_service : verdict ;`],
+      [
+        "endpoints",
+        `typeof ${fam} daddr . meta l4proto . th dport . numgen random mod 1 : ${fam} daddr . th dport ;`,
+      ],
       ["no-endpoints", `type ${a} . inet_proto . inet_service ;`],
+      ["no-endpoints-tcp", `type ${a} . inet_service ;`],
       ["hairpin", `type ${a} . ${a} ;`],
     ]),
     chains: new Map<string, NftChainState>([
@@ -105,6 +118,33 @@ function skeleton(f: Family): NftFamilyState {
     ]),
     elements: new Map(ELEMENT_SETS.map((s) => [s, new Map()])),
   };
+  for (let n = 1; n <= SPREAD_PRESET; n++) {
+    for (const masq of [false, true]) st.chains.set(spreadName(n, masq), spreadChain(fam, n, masq));
+  }
+  return st;
+}
+
+/**
+ * Spread chains for 1..SPREAD_PRESET endpoints exist from the first transaction on: nft 1.0.6
+ * cannot add a rule that uses the `endpoints` map in a later transaction (it rebuilds the map's
+ * typeof from the kernel and rejects `th dport` there), so such a chain appearing later forces a
+ * full table replace instead (see `renderIncremental`).
+ */
+export const SPREAD_PRESET = 64;
+
+function spreadName(n: number, masq: boolean): string {
+  return `spread-${n}${masq ? "-masq" : ""}`;
+}
+
+function spreadChain(fam: string, n: number, masq: boolean): NftChainState {
+  const rules: string[] = [];
+  if (masq) rules.push(`meta mark set meta mark | ${hex(MASQ_MARK)}`);
+  // The protocol set gives `th dport` its context; a single protocol here would make nft print
+  // `tcp dport` in the key and then refuse its own listing in later transactions.
+  rules.push(
+    `meta l4proto { tcp, udp, sctp } dnat ${fam} to ${fam} daddr . meta l4proto . th dport . numgen random mod ${n} map @endpoints`,
+  );
+  return { decl: "", rules };
 }
 
 function hex(n: number): string {
@@ -121,7 +161,9 @@ export function renderState(plan: ProxyPlan, f: Family): NftFamilyState {
   const fam = nftFamily(f);
   const svcIps = st.elements.get("service-ips")!;
   const noEp = st.elements.get("no-endpoints")!;
+  const noEpTcp = st.elements.get("no-endpoints-tcp")!;
   const hairpin = st.elements.get("hairpin")!;
+  const eps = st.elements.get("endpoints")!;
   for (const vs of plan.services) {
     if (vs.family !== f) continue;
     const proto = vs.protocol.toLowerCase();
@@ -129,28 +171,29 @@ export function renderState(plan: ProxyPlan, f: Family): NftFamilyState {
     const live = vs.realServers.filter((r) => r.weight > 0);
     if (vs.hairpin) { for (const r of live) if (r.local) hairpin.set(`${r.ip} . ${r.ip}`, ""); }
     if (live.length === 0) continue;
+    if (vs.persistence === 0) {
+      // The common case: no per-service chain. A shared chain per (protocol, endpoint count,
+      // masquerade) picks bucket numgen(0..N-1) and DNATs through the named map `endpoints`
+      // (VIP . proto . port . bucket → endpoint), so an endpoint change is a few element updates
+      // and the table holds no anonymous sets (whose number makes big transactions slow).
+      const chain = spreadName(live.length, vs.masquerade);
+      if (!st.chains.has(chain)) st.chains.set(chain, spreadChain(fam, live.length, vs.masquerade));
+      live.forEach((r, i) => eps.set(`${elem} . ${i}`, `${r.ip} . ${r.port}`));
+      svcIps.set(elem, `goto ${chain}`);
+      continue;
+    }
     const name = `svc-${hash16(`${vs.key}`)}`;
     const rules: string[] = [];
     if (vs.masquerade) rules.push(`meta mark set meta mark | ${hex(MASQ_MARK)}`);
-    if (vs.persistence > 0) {
-      const eps = live.map((r) => endpointChain(st, vs, r, fam, proto));
-      for (const e of eps) rules.push(`${fam} saddr @${e.set} goto ${e.chain}`);
-      rules.push(
-        eps.length === 1
-          ? `goto ${eps[0].chain}`
-          : `numgen random mod ${eps.length} vmap { ${
-            eps.map((e, i) => `${i} : goto ${e.chain}`).join(", ")
-          } }`,
-      );
-    } else if (live.length === 1) {
-      rules.push(`meta l4proto ${proto} dnat ${fam} to ${hostPort(live[0].ip, live[0].port)}`);
-    } else {
-      rules.push(
-        `meta l4proto ${proto} dnat ${fam} to numgen random mod ${live.length} map { ${
-          live.map((r, i) => `${i} : ${r.ip} . ${r.port}`).join(", ")
+    const epc = live.map((r) => endpointChain(st, vs, r, fam, proto));
+    for (const e of epc) rules.push(`${fam} saddr @${e.set} goto ${e.chain}`);
+    rules.push(
+      epc.length === 1
+        ? `goto ${epc[0].chain}`
+        : `numgen random mod ${epc.length} vmap { ${
+          epc.map((e, i) => `${i} : goto ${e.chain}`).join(", ")
         } }`,
-      );
-    }
+    );
     st.chains.set(name, {
       decl: `comment ${nftString(`${vs.service} ${vs.kind} ${proto} ${hostPort(vs.vip, vs.port)}`)} ;`,
       rules,
@@ -158,7 +201,9 @@ export function renderState(plan: ProxyPlan, f: Family): NftFamilyState {
     svcIps.set(elem, `goto ${name}`);
   }
   for (const r of plan.rejects) {
-    if (r.family === f) noEp.set(`${r.vip} . ${r.protocol.toLowerCase()} . ${r.port}`, "");
+    if (r.family !== f) continue;
+    if (r.protocol === "TCP") noEpTcp.set(`${r.vip} . ${r.port}`, "");
+    else noEp.set(`${r.vip} . ${r.protocol.toLowerCase()} . ${r.port}`, "");
   }
   return st;
 }
@@ -214,7 +259,7 @@ export function renderFull(st: NftFamilyState): string {
   const t = `${fam} ${NFT_TABLE}`;
   const lines = [`add table ${t}`, `delete table ${t}`, `add table ${t}`];
   for (const [name, decl] of st.sets) {
-    lines.push(`add ${decl.includes(": verdict") ? "map" : "set"} ${t} ${name} { ${decl} }`);
+    lines.push(`add ${decl.includes(" : ") ? "map" : "set"} ${t} ${name} { ${decl} }`);
   }
   for (const [name, c] of st.chains) {
     lines.push(c.decl ? `add chain ${t} ${name} { ${c.decl} }` : `add chain ${t} ${name}`);
@@ -229,9 +274,13 @@ export function renderFull(st: NftFamilyState): string {
 /**
  * The transaction from `last` to `next` touching only what changed: element deletes, new sets,
  * new chains, flush-and-refill of changed chains, element adds, then removal of chains and sets
- * nothing references any more. "" when nothing changed.
+ * nothing references any more. "" when nothing changed; undefined when the change needs a full
+ * replace (a new chain using the `endpoints` map: see `SPREAD_PRESET`).
  */
-export function renderIncremental(last: NftFamilyState, next: NftFamilyState): string {
+export function renderIncremental(last: NftFamilyState, next: NftFamilyState): string | undefined {
+  for (const [name, c] of next.chains) {
+    if (!last.chains.has(name) && c.rules.some((r) => r.includes("@endpoints"))) return undefined;
+  }
   const fam = nftFamily(next.family);
   const t = `${fam} ${NFT_TABLE}`;
   const del: string[] = [], addSets: string[] = [], addChains: string[] = [], fill: string[] = [];

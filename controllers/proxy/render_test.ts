@@ -7,7 +7,7 @@ import { applyDrain } from "./drain.ts";
 import { healthResponse } from "./health.ts";
 import { ipsetState, iptablesState } from "./iptables_plan.ts";
 import { desiredIpvsTable } from "./ipvs_apply.ts";
-import { renderFull, renderIncremental, renderState } from "./nft_render.ts";
+import { renderFull, renderIncremental, renderState, SPREAD_PRESET } from "./nft_render.ts";
 import { plan } from "./plan.ts";
 import { staleUdpFlows } from "./stale_flows.ts";
 import { ep, nodeA, pod, proxyOptions, slice, snapshot, svc } from "./testing.ts";
@@ -46,52 +46,69 @@ Deno.test("nft: full transaction replaces the table atomically and maps every vi
     "delete table ip kube-router-proxy",
     "add table ip kube-router-proxy",
   ]);
-  assert.match(
-    text,
-    /add element ip kube-router-proxy service-ips \{ 10\.96\.0\.10 \. tcp \. 80 : goto svc-[0-9a-f]{16}, 192\.0\.2\.10 \. tcp \. 30080 : goto svc-[0-9a-f]{16} \}/,
-  );
-  assert.match(
-    text,
-    /meta l4proto tcp dnat ip to numgen random mod 2 map \{ 0 : 10\.201\.0\.5 \. 8080, 1 : 10\.202\.0\.6 \. 8080 \}/,
-  );
+  assert.ok(lines.includes(
+    "add element ip kube-router-proxy service-ips { 10.96.0.10 . tcp . 80 : goto spread-2, 192.0.2.10 . tcp . 30080 : goto spread-2-masq }",
+  ));
+  assert.ok(lines.includes(
+    "add element ip kube-router-proxy endpoints { 10.96.0.10 . tcp . 80 . 0 : 10.201.0.5 . 8080, 10.96.0.10 . tcp . 80 . 1 : 10.202.0.6 . 8080, " +
+      "192.0.2.10 . tcp . 30080 . 0 : 10.201.0.5 . 8080, 192.0.2.10 . tcp . 30080 . 1 : 10.202.0.6 . 8080 }",
+  ));
   // NodePort (external, policy Cluster) is marked for masquerade; ClusterIP is not.
-  const nodeportChain =
-    /add chain ip kube-router-proxy (svc-\w+) \{ comment "default\/web nodeport/.exec(text)![1];
+  const spread = "ip daddr . meta l4proto . th dport . numgen random mod 2 map @endpoints";
   assert.ok(
-    lines.includes(`add rule ip kube-router-proxy ${nodeportChain} meta mark set meta mark | 0x4000`),
+    lines.includes(
+      `add rule ip kube-router-proxy spread-2 meta l4proto { tcp, udp, sctp } dnat ip to ${spread}`,
+    ),
   );
-  assert.equal(
-    lines.filter((l) => l.includes("meta mark set meta mark | 0x4000") && l.includes("svc-")).length,
-    1,
+  assert.ok(lines.includes("add rule ip kube-router-proxy spread-2-masq meta mark set meta mark | 0x4000"));
+  assert.ok(
+    lines.includes(
+      `add rule ip kube-router-proxy spread-2-masq meta l4proto { tcp, udp, sctp } dnat ip to ${spread}`,
+    ),
   );
+  assert.ok(!lines.some((l) => /\{ 0 : /.test(l)), "no anonymous maps");
 });
 
-Deno.test("nft: endpoint change → only the service chains change, no table replace; no change → empty", () => {
+Deno.test("nft: endpoint change → a few element updates, no table replace; no change → empty", () => {
   const a = renderState(webPlan(), 4);
-  const b = renderState(
+  const b = renderState(webPlan([ep("10.201.0.5"), ep("10.202.0.7", "node-b")]), 4);
+  assert.equal(
+    renderIncremental(a, b),
+    [
+      "delete element ip kube-router-proxy endpoints { 10.96.0.10 . tcp . 80 . 1, 192.0.2.10 . tcp . 30080 . 1 }",
+      "add element ip kube-router-proxy endpoints { 10.96.0.10 . tcp . 80 . 1 : 10.202.0.7 . 8080, 192.0.2.10 . tcp . 30080 . 1 : 10.202.0.7 . 8080 }",
+    ].join("\n") + "\n",
+  );
+  const c = renderState(
     webPlan([ep("10.201.0.5"), ep("10.202.0.6", "node-b"), ep("10.202.0.7", "node-b")]),
     4,
   );
-  const inc = renderIncremental(a, b);
-  assert.doesNotMatch(inc, /table/);
-  const lines = inc.trim().split("\n");
-  assert.equal(lines.filter((l) => l.startsWith("flush chain")).length, 2, inc);
-  assert.equal(lines.filter((l) => l.startsWith("add rule")).length, 3, inc); // 2 dnat + 1 masquerade mark
-  assert.equal(renderIncremental(b, b), "");
+  const grow = renderIncremental(a, c)!;
+  assert.doesNotMatch(grow, /table|chain/, "spread chains for up to SPREAD_PRESET endpoints always exist");
+  assert.match(
+    grow,
+    /add element ip kube-router-proxy service-ips \{ 10\.96\.0\.10 \. tcp \. 80 : goto spread-3, /,
+  );
+  const many = renderState(
+    webPlan(Array.from({ length: SPREAD_PRESET + 1 }, (_, i) => ep(`10.201.1.${i + 1}`))),
+    4,
+  );
+  assert.equal(renderIncremental(a, many), undefined, "a new endpoints-map chain needs a full replace");
+  assert.equal(renderIncremental(c, c), "");
 });
 
-Deno.test("nft: services going away delete map elements before their chains; no endpoints → reject set", () => {
+Deno.test("nft: services losing their endpoints leave the map and enter the reject set", () => {
   const a = renderState(webPlan(), 4);
   const b = renderState(webPlan([]), 4);
-  const inc = renderIncremental(a, b).trim().split("\n");
-  const firstDeleteChain = inc.findIndex((l) => l.startsWith("delete chain"));
-  const elemDelete = inc.findIndex((l) => l.startsWith("delete element ip kube-router-proxy service-ips"));
-  assert.ok(elemDelete >= 0 && elemDelete < firstDeleteChain, inc.join("\n"));
+  const inc = renderIncremental(a, b)!.trim().split("\n");
   assert.ok(
-    inc.some((l) =>
-      l ===
-        "add element ip kube-router-proxy no-endpoints { 10.96.0.10 . tcp . 80, 192.0.2.10 . tcp . 30080 }"
+    inc.includes(
+      "delete element ip kube-router-proxy service-ips { 10.96.0.10 . tcp . 80, 192.0.2.10 . tcp . 30080 }",
     ),
+  );
+  assert.ok(!inc.some((l) => l.startsWith("delete chain")), "preset spread chains stay");
+  assert.ok(
+    inc.includes("add element ip kube-router-proxy no-endpoints-tcp { 10.96.0.10 . 80, 192.0.2.10 . 30080 }"),
   );
 });
 

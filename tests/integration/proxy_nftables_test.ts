@@ -210,6 +210,11 @@ Deno.test({
       runner.commands = [];
       await proxy.sync(snap2);
       assert.deepEqual(runner.commands, ["nft -f -"]);
+      // What the kernel holds reads back as valid nft input (later transactions depend on it).
+      const listed = (await lab.exec("node-1", ["nft", "list", "table", "ip", "kube-router-proxy"])).stdout;
+      await lab.exec("node-1", ["nft", "-c", "-f", "-"], {
+        stdin: `delete table ip kube-router-proxy\n${listed}`,
+      });
       const r6 = await servers(lab, "cl", "10.96.0.10", 80, 10);
       assert.ok(r6.every((r) => r.status === "connected" && r.server === "b1"), JSON.stringify(r6));
     } finally {

@@ -1,0 +1,167 @@
+/**
+ * Service proxy benchmark: 10,000 ClusterIP services × 5 endpoints (50,000 real servers).
+ *
+ * Measures, in one run: plan time; rendered batch sizes (ipvsadm -R and nft -f); the nftables
+ * apply time of the whole table inside a throwaway network namespace; and the time from one
+ * endpoint change to the kernel holding it (plan + incremental render + `nft -f`), with the
+ * same change applied as a full table rewrite as the reference measured in the same run. The IPVS
+ * path (no IPVS in this kernel) is measured up to the rendered `ipvsadm -R` batch.
+ *
+ * Run: `deno run -A bench/proxy.ts [services] [endpointsPerService]` (root, for the namespace).
+ * Addresses: VIPs 10.96.0.0/12, endpoints 10.200.0.0/14, node 192.0.2.10, namespace px-bench-*.
+ *
+ * @module
+ */
+import { diffTables, parseSave, renderBatch, renderSave } from "../kernel/ipvs/mod.ts";
+import { CommandRunner } from "../kernel/exec.ts";
+import { desiredIpvsTable } from "../controllers/proxy/ipvs_apply.ts";
+import { NftApplier } from "../controllers/proxy/nft_apply.ts";
+import { plan } from "../controllers/proxy/plan.ts";
+import { ep, nodeA, proxyOptions, slice, snapshot, svc } from "../controllers/proxy/testing.ts";
+import type { ClusterSnapshot, EndpointSliceInfo } from "../watch/types.ts";
+import { objectKey } from "../watch/types.ts";
+
+const N = Number(Deno.args[0] ?? 10_000);
+const E = Number(Deno.args[1] ?? 5);
+
+function ipOf(base: number, k: number): string {
+  const v = base + k;
+  return [(v >>> 24) & 255, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join(".");
+}
+const VIP_BASE = (10 << 24) | (96 << 16) | 1;
+const EP_BASE = (10 << 24) | (200 << 16) | 1;
+
+function build(): ClusterSnapshot {
+  const services = [], slices = [];
+  for (let i = 0; i < N; i++) {
+    services.push(svc(`s${i}`, { clusterIPs: [ipOf(VIP_BASE, i)] }));
+    const eps = Array.from(
+      { length: E },
+      (_, j) => ep(ipOf(EP_BASE, i * E + j), j % 2 ? "node-a" : "node-b"),
+    );
+    slices.push({ ...slice(`s${i}`, eps), name: `s${i}-abc` });
+  }
+  return snapshot({ services, slices });
+}
+
+function time<T>(fn: () => T): [T, number] {
+  const t0 = performance.now();
+  const v = fn();
+  return [v, performance.now() - t0];
+}
+
+async function timeAsync<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const t0 = performance.now();
+  const v = await fn();
+  return [v, performance.now() - t0];
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(s.length * p))];
+}
+
+/** The snapshot with endpoint j of service i replaced by a fresh address. */
+function withChange(s: ClusterSnapshot, i: number, n: number): ClusterSnapshot {
+  const slices = new Map(s.endpointSlices);
+  const key = objectKey("default", `s${i}-abc`);
+  const old = slices.get(key)!;
+  const eps = old.endpoints.slice();
+  eps[0] = ep(ipOf(EP_BASE, N * E + n), "node-a");
+  slices.set(key, { ...old, endpoints: eps } as EndpointSliceInfo);
+  return { ...s, revision: s.revision + 1, endpointSlices: slices };
+}
+
+const opts = proxyOptions();
+const node = nodeA();
+const fmt = (ms: number) => `${ms.toFixed(1)} ms`;
+const kb = (s: string) => `${(new TextEncoder().encode(s).length / 1024).toFixed(0)} KiB`;
+
+const [snap, tBuild] = time(build);
+console.log(
+  `scale: ${N} services × ${E} endpoints = ${N * E} real servers (snapshot built in ${fmt(tBuild)})`,
+);
+
+const planTimes: number[] = [];
+let p = plan(snap, opts, node);
+for (let k = 0; k < 5; k++) planTimes.push(time(() => (p = plan(snap, opts, node)))[1]);
+console.log(`plan: median ${fmt(median(planTimes))} (5 runs)`);
+
+const [ipvsBatch, tIpvsRender] = time(() =>
+  renderBatch(diffTables(new Map(), desiredIpvsTable(p), { owned: () => true }))
+);
+console.log(
+  `ipvsadm -R batch (full): ${ipvsBatch.split("\n").length - 1} lines, ${kb(ipvsBatch)}, rendered in ${
+    fmt(tIpvsRender)
+  }`,
+);
+const kernelTable = parseSave(renderSave(desiredIpvsTable(p)));
+
+const ns = `px-bench-${crypto.randomUUID().slice(0, 6)}`;
+const root = new CommandRunner();
+await root.run(["ip", "netns", "add", ns]);
+try {
+  const runner = new CommandRunner(ns);
+  const applier = new NftApplier(runner, [4]);
+  const full = applier.render(p).script;
+  console.log(`nft -f transaction (full): ${full.split("\n").length - 1} lines, ${kb(full)}`);
+  const [, tFull] = await timeAsync(() => applier.apply(p));
+  console.log(
+    `full plan + render + nft apply: ${fmt(median(planTimes) + tFull)} (apply incl. render ${fmt(tFull)})`,
+  );
+
+  // One endpoint change → kernel, incremental (ours) vs full rewrite (reference), same run.
+  const inc: number[] = [], ref: number[] = [], incIpvs: number[] = [];
+  let cur = snap;
+  let lines = 0;
+  for (let k = 0; k < 15; k++) {
+    cur = withChange(cur, (k * 7919) % N, k);
+    const [, t] = await timeAsync(async () => {
+      const q = plan(cur, opts, node);
+      const r = await applier.apply(q);
+      lines = r.script.split("\n").length - 1;
+      p = q;
+    });
+    inc.push(t);
+    const [, tI] = time(() =>
+      renderBatch(diffTables(kernelTable, desiredIpvsTable(plan(cur, opts, node)), { owned: () => true }))
+    );
+    incIpvs.push(tI);
+  }
+  console.log(
+    `one endpoint change → kernel (plan + incremental nft): median ${fmt(median(inc))}, p90 ${
+      fmt(pct(inc, 0.9))
+    }; ` +
+      `transaction ${lines} lines`,
+  );
+  for (let k = 0; k < 5; k++) {
+    cur = withChange(cur, (k * 104729) % N, 100 + k);
+    applier.invalidate();
+    const [, t] = await timeAsync(async () => {
+      await applier.apply(plan(cur, opts, node));
+    });
+    ref.push(t);
+  }
+  console.log(
+    `reference, same change as a full table rewrite: median ${fmt(median(ref))} → incremental is ${
+      (median(ref) / median(inc)).toFixed(1)
+    }× faster`,
+  );
+  console.log(
+    `IPVS path, one endpoint change (plan + diff against 50k-RS table + render): median ${
+      fmt(median(incIpvs))
+    }`,
+  );
+  const listed = (await runner.run(["nft", "list", "table", "ip", "kube-router-proxy"])).stdout;
+  console.log(
+    `kernel check: ${
+      listed.split("\n").filter((l) => l.includes("chain svc-")).length
+    } service chains listed`,
+  );
+} finally {
+  await root.run(["ip", "netns", "del", ns]);
+}

@@ -190,3 +190,66 @@ Deno.test({
     }
   },
 });
+
+for (const kind of ["iptables", "nftables"] as const) {
+  Deno.test({
+    name: `dual-stack enforcement and --netpol-default-deny with real packets (${kind})`,
+    sanitizeResources: false,
+    sanitizeOps: false,
+    fn: async () => {
+      const lab = await createLab({ nodes: [{ name: "node-1" }], prefix: "fw", ipv6: true });
+      try {
+        const pods: Record<string, { ip: string; ip6: string }> = {};
+        for (const name of ["web", "cli", "other", "newpod"]) {
+          const p = await lab.addPod("node-1", { name });
+          pods[name] = { ip: p.ip, ip6: p.ip6! };
+        }
+        await lab.serve("web", { tcp: [80, 8080] });
+        await lab.serve("cli", { tcp: [80] });
+        const n = lab.node("node-1");
+        const mk = (name: string, labels: Record<string, string>) =>
+          pod("default", name, [pods[name].ip, pods[name].ip6], labels, { nodeName: "node-1", hostIP: n.ip });
+        const snap = snapshot({
+          nodes: [node("node-1", n.ip, [n.podCidr, n.podCidr6!])],
+          namespaces: [ns("default")],
+          // newpod is running but not yet known to the agent: default deny must hold it.
+          pods: [mk("web", { app: "web" }), mk("cli", { app: "cli" }), mk("other", { app: "other" })],
+          policies: [policy("default", "web-from-cli", {
+            podSelector: sel({ app: "web" }),
+            ingress: [{
+              peers: [{ podSelector: sel({ app: "cli" }) }],
+              ports: [{ protocol: "TCP", port: 80 }],
+            }],
+          })],
+        });
+        const plan = planFirewall(snap, fwOptions({ enableIpv6: true, netpolDefaultDeny: true }), "node-1");
+        assert.deepEqual(plan.problems, []);
+        const runner = new CommandRunner(n.netns);
+        const applier = kind === "iptables"
+          ? new IptablesApplier(runner, { backend: "nft" })
+          : new NftApplier(runner);
+        await applier.apply(plan);
+        const table: string[] = [];
+        for (const fam of ["ip", "ip6"] as const) {
+          for (
+            const [from, to, port, want] of [
+              ["cli", "web", 80, true],
+              ["cli", "web", 8080, false],
+              ["other", "web", 80, false],
+              ["other", "cli", 80, true],
+              ["newpod", "cli", 80, false],
+              ["cli", "newpod", 80, false],
+            ] as const
+          ) {
+            const r = await lab.tcpProbe(from, pods[to][fam], port, 700);
+            const got = r.status === "connected";
+            if (got !== want) table.push(`${fam} ${from} -> ${to}:${port} want ${want} got ${r.status}`);
+          }
+        }
+        assert.deepEqual(table, []);
+      } finally {
+        await lab.teardown();
+      }
+    },
+  });
+}

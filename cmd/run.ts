@@ -142,6 +142,7 @@ export async function runAgent(
         log: logger(c),
         metrics,
         dryRun: o.dryRun,
+        report: io.print,
         api,
       };
       controllers.push((await CONTROLLERS[c].load()).create(ctx));

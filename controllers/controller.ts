@@ -22,6 +22,11 @@ export interface ControllerContext {
   log: Logger;
   metrics: MetricsRegistry;
   dryRun: boolean;
+  /**
+   * Under `--dry-run`, where a controller prints what it would do that is not a kernel command
+   * (the BGP speaker's configuration, peers and advertisements). Stdout.
+   */
+  report?: (text: string) => void;
   /** Writes to the Kubernetes API (LB status, leases); absent with `--manifests`. */
   api?: unknown;
 }

@@ -36,7 +36,7 @@ export const CONTROLLERS: Record<ControllerName, { load(): Promise<ControllerMod
   loadbalancer: {
     load: async () => {
       const m = await import("./loadbalancer/mod.ts");
-      return { create: m.createLoadbalancerController, cleanup: m.loadbalancerCleanup };
+      return { create: m.createLoadBalancerController, cleanup: m.loadbalancerCleanup };
     },
   },
 };

@@ -216,7 +216,8 @@ export class RouterController implements Controller {
     }
 
     // 4. Speaker.
-    if (plan.speaker) await this.#reconcileSpeaker(plan);
+    if (plan.speaker && this.ctx.dryRun) this.ctx.report?.(describeBgpPlan(plan));
+    else if (plan.speaker) await this.#reconcileSpeaker(plan);
 
     // 5. Kernel routes: context for next-hop decisions, then a full (kernel-read) apply.
     this.#routeCtx = {
@@ -433,3 +434,20 @@ function peerConfig(p: PeerPlan, plan: RouterPlan): PeerConfig {
 
 /** Re-exported for `mod.ts`. */
 export type { HostFacts };
+
+/** The speaker's configuration, peers and advertisements as `--dry-run` prints them (no speaker is started). */
+export function describeBgpPlan(plan: RouterPlan): string {
+  const sp = plan.speaker!;
+  const lines = [
+    `# bgp speaker: asn ${sp.asn} router-id ${sp.routerId} listen ${sp.listenAddresses.join(",")}:${sp.port}${
+      sp.gracefulRestart ? " graceful-restart" : ""
+    }`,
+    ...plan.peers.map((p) =>
+      `# bgp peer ${p.address} asn ${p.asn} (${p.kind}${
+        p.routeReflectorClient ? ", route-reflector client" : ""
+      })`
+    ),
+    ...plan.advertisements.map((a) => `# bgp advertise ${a.prefix} next-hop ${a.nextHop} (${a.kind})`),
+  ];
+  return lines.join("\n") + "\n";
+}

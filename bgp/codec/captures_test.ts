@@ -1,5 +1,5 @@
 /**
- * Round trip on captured real messages: every message BIRD 2 and gobgpd sent to our fake peer
+ * Round trip on captured real messages: every message BIRD 2, gobgpd and FRR sent to our fake peer
  * (`tests/fixtures/bgp_captures/*.hex`, written by `tests/integration/bgp_codec_capture_test.ts`)
  * decodes without any finding under the session's negotiated context and re-encodes byte-exact.
  */
@@ -110,4 +110,11 @@ Deno.test("captures: attributes decoded from BIRD and gobgpd are the configured 
   // gobgpd puts MP_REACH_NLRI after other attributes: kept in `layout` for a byte-exact re-encode.
   const g6 = gobgp.find((u) => u.mpReach && u.mpReach.nlri.length > 0)!;
   assert.ok(g6.layout, "non-default attribute order recorded");
+  // FRR sets the extended-length bit on short AS_PATH and MP_REACH_NLRI attributes: also layout.
+  const frr = decoded("frr_as4_ipv4_ipv6.hex").filter((m): m is UpdateMessage =>
+    m.type === MessageType.Update
+  );
+  const f = frr.find((u) => u.nlri.some((p) => p.addr === "10.232.1.0"))!;
+  assert.deepEqual(f.attrs.asPath, [{ type: 2, asns: [4200000004, 4200000040, 65040] }]);
+  assert.equal(f.layout?.flags[f.layout.codes.indexOf(2)], 0x50);
 });

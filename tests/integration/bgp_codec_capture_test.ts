@@ -1,19 +1,21 @@
 /**
- * Captures what real BGP daemons send and checks the codec on it: BIRD 2 and gobgpd each open
+ * Captures what real BGP daemons send and checks the codec on it: BIRD 2, gobgpd and FRR each open
  * sessions to a minimal fake peer of ours (it answers their OPEN with OPEN + KEEPALIVE, records
  * every message until End-of-RIB, then sends a bad message type to draw a NOTIFICATION). Every
  * captured message must decode without any error under the negotiated context and re-encode
  * byte-exact. With `BGP_CAPTURE_WRITE=1` the captures are written as hex fixtures to
  * `tests/fixtures/bgp_captures/` (read by `bgp/codec/captures_test.ts`).
  *
- * Address conventions: namespaces `bgc-<id>-us`, `bgc-<id>-bird`, `bgc-<id>-gobgp`. The fake
+ * Address conventions: namespaces `bgc-<id>-us`, `bgc-<id>-bird`, `bgc-<id>-gobgp`, `bgc-<id>-frr`. The fake
  * peer's namespace holds 10.231.1.1 + 10.231.1.3 + 2001:db8:231:1::1 towards BIRD
  * (10.231.1.2, 2001:db8:231:1::2) and 10.231.2.1 + 10.231.2.3 towards gobgpd (10.231.2.2,
- * 2001:db8:231:2::2); `.1` sessions use 4-octet AS, `.3` sessions pose as a 2-octet-AS speaker.
+ * 2001:db8:231:2::2) and 10.231.3.1 + 10.231.3.3 towards FRR (10.231.3.2, 2001:db8:231:3::2);
+ * `.1` sessions use 4-octet AS, `.3` sessions pose as a 2-octet-AS speaker.
  * socat listens on port 179 there and relays each connection to a Unix socket this test
  * serves. Advertised: 198.51.100.0/24 subnets and 2001:db8:2310::/44 subnets (BIRD),
- * 192.0.2.0/24 subnets and 2001:db8:2320::/44 subnets (gobgpd). ASNs: us 4200000001 (or 64601
- * when posing as 2-octet), BIRD 4200000002, gobgpd 4200000003.
+ * 192.0.2.0/24 subnets and 2001:db8:2320::/44 subnets (gobgpd), 10.232.0.0/16 subnets and
+ * 2001:db8:2330::/44 subnets (FRR). ASNs: us 4200000001 (or 6460x when posing as 2-octet), BIRD
+ * 4200000002, gobgpd 4200000003, FRR 4200000004.
  */
 
 import assert from "node:assert/strict";
@@ -48,6 +50,9 @@ interface Session {
   ourOpen: OpenMessage;
   theirOpen?: OpenMessage;
 }
+
+/** How long a peer must stay quiet after its End-of-RIB markers before we end the capture. */
+const QUIET_MS = Number(Deno.env.get("BGC_QUIET_MS") ?? 4000);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -121,11 +126,24 @@ async function playPeer(
   let done = false;
   const deadline = Date.now() + 20_000;
   let sentBad = false;
+  let sentEor = false;
+  let lastAt = Date.now();
   const chunk = new Uint8Array(65536);
+  // One read outstanding at a time: a read that loses the race against the timer is kept, not
+  // abandoned (an abandoned read would swallow the bytes it later receives).
+  let pending: Promise<number | null> | null = null;
   while (!done && Date.now() < deadline) {
-    const n = await Promise.race([conn.read(chunk), sleep(1000).then(() => -1)]);
-    if (n === null) break;
+    pending ??= conn.read(chunk);
+    const n = await Promise.race([pending, sleep(300).then(() => -1)]);
+    // Provoke the NOTIFICATION once every family's End-of-RIB has arrived and the peer has been
+    // quiet for a second (FRR sends its End-of-RIB before its first routes).
+    if (!sentBad && families.every((a) => eor.has(a)) && Date.now() - lastAt > QUIET_MS) {
+      sentBad = true;
+      await provoke(conn);
+    }
     if (n === -1) continue;
+    pending = null;
+    if (n === null) break;
     const next = new Uint8Array(buf.length + (n as number));
     next.set(buf);
     next.set(chunk.subarray(0, n as number), buf.length);
@@ -147,21 +165,43 @@ async function playPeer(
         s.ctx = ctx;
       } else if (r.msg.type === MessageType.Keepalive) {
         await conn.write(encode({ type: MessageType.Keepalive }, ctx));
+        if (!sentEor) {
+          // Our End-of-RIB markers (RFC 4724 §2): FRR defers its best-path run until every
+          // graceful-restart peer has sent them.
+          sentEor = true;
+          for (const f of s.ctx.families) {
+            const eorMsg: UpdateMessage = f.afi === 1
+              ? { type: MessageType.Update, withdrawn: [], attrs: {}, nlri: [] }
+              : {
+                type: MessageType.Update,
+                withdrawn: [],
+                attrs: {},
+                nlri: [],
+                mpUnreach: { afi: f.afi, safi: 1, withdrawn: [] },
+              };
+            await conn.write(encode(eorMsg, ctx));
+          }
+        }
       } else if (r.msg.type === MessageType.Notification) {
         done = true;
       }
       const e = isEndOfRib(r.msg);
       if (e) eor.add(e.afi);
-      if (!sentBad && families.every((a) => eor.has(a))) {
-        sentBad = true;
-        await provoke(conn);
-      }
+      lastAt = Date.now();
     }
   }
+  (pending as Promise<number | null> | null)?.catch(() => {});
   try {
     conn.close();
   } catch { /* closed */ }
-  if (!sentBad) throw new Error(`${s.name}: no End-of-RIB for all of ${families} within 20 s`);
+  if (!sentBad) {
+    const seen = s.received.map((c) =>
+      JSON.stringify(c.msg, (_k, v) => v instanceof Uint8Array ? toHex(v) : v).slice(0, 300)
+    );
+    throw new Error(
+      `${s.name}: no End-of-RIB for all of ${families} within 20 s; received:\n${seen.join("\n")}`,
+    );
+  }
 }
 
 async function run(argv: string[], netns?: string): Promise<string> {
@@ -169,12 +209,12 @@ async function run(argv: string[], netns?: string): Promise<string> {
 }
 
 Deno.test({
-  name: "BIRD and gobgpd messages decode and re-encode byte-exact",
+  name: "BIRD, gobgpd and FRR messages decode and re-encode byte-exact",
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
     const id = crypto.randomUUID().slice(0, 6);
-    const ns = { us: `bgc-${id}-us`, bird: `bgc-${id}-bird`, gobgp: `bgc-${id}-gobgp` };
+    const ns = { us: `bgc-${id}-us`, bird: `bgc-${id}-bird`, gobgp: `bgc-${id}-gobgp`, frr: `bgc-${id}-frr` };
     const dir = await Deno.makeTempDir({ prefix: "bgc-" });
     await Deno.chmod(dir, 0o777);
     const procs: Deno.ChildProcess[] = [];
@@ -217,7 +257,11 @@ Deno.test({
           "net.ipv6.conf.default.accept_dad=0",
         ], n);
       }
-      const links: Array<[string, string, number]> = [[ns.bird, "b", 1], [ns.gobgp, "g", 2]];
+      const links: Array<[string, string, number]> = [[ns.bird, "b", 1], [ns.gobgp, "g", 2], [
+        ns.frr,
+        "f",
+        3,
+      ]];
       for (const [peerNs, tag, net] of links) {
         await run([
           "ip",
@@ -273,6 +317,8 @@ Deno.test({
         { name: "bird_as2", addr: "10.231.1.3", four: false, families: [1] },
         { name: "gobgp_as4_ipv4_ipv6", addr: "10.231.2.1", four: true, families: [1, 2] },
         { name: "gobgp_as2", addr: "10.231.2.3", four: false, families: [1] },
+        { name: "frr_as4_ipv4_ipv6", addr: "10.231.3.1", four: true, families: [1, 2] },
+        { name: "frr_as2", addr: "10.231.3.3", four: false, families: [1] },
       ];
       const served: Promise<void>[] = [];
       for (const p of plan) {
@@ -289,7 +335,7 @@ Deno.test({
         sessions.set(p.name, s);
         const task = (async () => {
           const conn = await l.accept();
-          await playPeer(conn, s, p.families, p.name.startsWith("bird") ? badType : adminReset(p.addr));
+          await playPeer(conn, s, p.families, p.name.startsWith("gobgp") ? adminReset(p.addr) : badType);
         })();
         task.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
         served.push(task);
@@ -467,7 +513,69 @@ protocol bgp peer2 {
         "20",
       );
 
-      await waitFor("all five sessions captured", async () => {
+      // FRR bgpd alone (no zebra, no listening socket), as root.
+      const frrConf = `
+frr defaults traditional
+hostname bgc-frr
+!
+router bgp 4200000004
+ bgp router-id 10.231.3.2
+ no bgp ebgp-requires-policy
+ no bgp network import-check
+ neighbor 10.231.3.1 remote-as 4200000001
+ neighbor 10.231.3.1 timers connect 2
+ neighbor 10.231.3.1 advertisement-interval 0
+ neighbor 10.231.3.3 remote-as 64603
+ neighbor 10.231.3.3 timers connect 2
+ neighbor 10.231.3.3 advertisement-interval 0
+ !
+ address-family ipv4 unicast
+  network 10.232.1.0/24 route-map SET4
+  network 10.232.2.0/24
+ exit-address-family
+ !
+ address-family ipv6 unicast
+  network 2001:db8:2330::/48 route-map SET6
+  neighbor 10.231.3.1 activate
+  neighbor 10.231.3.1 route-map NH6 out
+ exit-address-family
+!
+route-map SET4 permit 10
+ set community 65000:400 65000:401
+ set large-community 4200000004:1:1
+ set metric 33
+ set as-path prepend 4200000040 65040
+!
+route-map SET6 permit 10
+ set community 65000:700
+!
+route-map NH6 permit 10
+ set ipv6 next-hop global 2001:db8:231:3::2
+!
+`;
+      await Deno.writeTextFile(`${dir}/frr-bgpd.conf`, frrConf);
+      spawn(ns.frr, [
+        "/usr/lib/frr/bgpd",
+        "-f",
+        `${dir}/frr-bgpd.conf`,
+        "-i",
+        `${dir}/frr-bgpd.pid`,
+        "-z",
+        `${dir}/frr-zserv.api`,
+        "--vty_socket",
+        dir,
+        "-P",
+        "0",
+        "-p",
+        "0",
+        "-Z",
+        "-S",
+        "--log",
+        "stdout",
+      ], "frr-bgpd.log");
+      sessions.get("frr_as2")!.ourOpen.myAs = 64603;
+
+      await waitFor("all sessions captured", async () => {
         const settled = await Promise.all(
           served.map((p) => Promise.race([p.then(() => true), sleep(0).then(() => false)])),
         );
@@ -497,10 +605,25 @@ protocol bgp peer2 {
           MessageType.Notification,
           `${s.name}: last message is the NOTIFICATION we provoked`,
         );
-        if (last.type === MessageType.Notification && s.name.startsWith("bird")) {
+        if (last.type === MessageType.Notification && !s.name.startsWith("gobgp")) {
           assert.deepEqual([last.code, last.subcode, [...last.data]], [1, 3, [9]]);
         } else if (last.type === MessageType.Notification) {
           assert.deepEqual([last.code, last.subcode], [6, 4]);
+        }
+      }
+      if (Deno.env.get("BGP_CAPTURE_WRITE")) {
+        for (const s of sessions.values()) {
+          const src = s.name.startsWith("bird")
+            ? "BIRD 2.0.12"
+            : s.name.startsWith("frr")
+            ? "FRR bgpd 8.4"
+            : "gobgpd 3.10.0";
+          const lines = [
+            `# Captured from ${src} by tests/integration/bgp_codec_capture_test.ts (session ${s.name})`,
+            `# ctx ${JSON.stringify(s.ctx)}`,
+            ...s.received.map((c) => `${c.msg.type} ${toHex(c.raw)}`),
+          ];
+          await Deno.writeTextFile(`${FIXTURES}${s.name}.hex`, lines.join("\n") + "\n");
         }
       }
       const updates = (n: string) =>
@@ -555,17 +678,16 @@ protocol bgp peer2 {
       const g2 = updates("gobgp_as2").find((u) => u.nlri.some((p) => p.addr === "192.0.2.128"))!;
       assert.deepEqual(g2.attrs.asPath, [{ type: 2, asns: [4200000003, 4200000020, 65020] }]);
 
-      if (Deno.env.get("BGP_CAPTURE_WRITE")) {
-        for (const s of sessions.values()) {
-          const src = s.name.startsWith("bird") ? "BIRD 2.0.12" : "gobgpd 3.10.0";
-          const lines = [
-            `# Captured from ${src} by tests/integration/bgp_codec_capture_test.ts (session ${s.name})`,
-            `# ctx ${JSON.stringify(s.ctx)}`,
-            ...s.received.map((c) => `${c.msg.type} ${toHex(c.raw)}`),
-          ];
-          await Deno.writeTextFile(`${FIXTURES}${s.name}.hex`, lines.join("\n") + "\n");
-        }
-      }
+      // FRR: the prefixes, communities, large community, MED and prepends of its route-map.
+      assert.deepEqual(prefixes4("frr_as4_ipv4_ipv6"), ["10.232.1.0/24", "10.232.2.0/24"]);
+      assert.deepEqual(prefixes6("frr_as4_ipv4_ipv6"), ["2001:db8:2330::/48"]);
+      const f1 = updates("frr_as4_ipv4_ipv6").find((u) => u.nlri.some((p) => p.addr === "10.232.1.0"))!;
+      assert.deepEqual(f1.attrs.communities, [65000 * 65536 + 400, 65000 * 65536 + 401]);
+      assert.deepEqual(f1.attrs.largeCommunities, [{ global: 4200000004, local1: 1, local2: 1 }]);
+      assert.equal(f1.attrs.med, 33);
+      assert.deepEqual(f1.attrs.asPath, [{ type: 2, asns: [4200000004, 4200000040, 65040] }]);
+      const f2 = updates("frr_as2").find((u) => u.nlri.some((p) => p.addr === "10.232.1.0"))!;
+      assert.deepEqual(f2.attrs.asPath, [{ type: 2, asns: [4200000004, 4200000040, 65040] }]);
     } finally {
       for (const l of listeners) {
         try {

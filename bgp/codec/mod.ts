@@ -41,7 +41,16 @@ export { CapabilityCode } from "./capabilities.ts";
 export { BGP_VERSION } from "./open.ts";
 export { RouteRefreshSubtype } from "./route_refresh.ts";
 export { asPathLength } from "./as_path.ts";
-export { formatPrefix, maxPrefixLength, parsePrefix } from "./nlri.ts";
+export {
+  decodePrefixes,
+  encodePrefix,
+  encodePrefixes,
+  formatPrefix,
+  maxPrefixLength,
+  parsePrefix,
+  prefixWireLength,
+} from "./nlri.ts";
+export { ByteWriter } from "./bytes.ts";
 export { canonicalIp, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "./ip.ts";
 export { fromHex, toHex } from "./bytes.ts";
 export { negotiate, type Negotiated, type OpenExpectation, peerAsOf, validateOpen } from "./validate.ts";

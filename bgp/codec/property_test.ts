@@ -193,3 +193,29 @@ Deno.test("property: MessageReader frames a stream split at arbitrary points", (
     { numRuns: RUNS },
   );
 });
+
+Deno.test("property: MessageReader never throws on arbitrary chunks", () => {
+  fc.assert(
+    fc.property(
+      codecContext,
+      fc.array(fc.uint8Array({ maxLength: 80 }), { maxLength: 10 }),
+      fc.boolean(),
+      (ctx, chunks, marker) => {
+        const reader = new MessageReader();
+        if (marker) reader.push(new Uint8Array(16).fill(0xff));
+        for (const c of chunks) {
+          reader.push(c);
+          for (let i = 0; i < 4; i++) {
+            const r = reader.next(ctx);
+            if (!r) break;
+            if (!r.ok) {
+              assert.ok(r.error instanceof BgpError);
+              break;
+            }
+          }
+        }
+      },
+    ),
+    { numRuns: RUNS },
+  );
+});

@@ -264,6 +264,9 @@ class World {
 /** Whether the snapshot agrees with the reference model on everything the firewall reads. */
 function snapshotMatches(src: SnapshotSource, w: World): boolean {
   const s = src.current();
+  for (const n of w.ref.namespaces) {
+    if (s.namespaces.get(w.ns(n.name))?.labels["fwtest-team"] !== n.labels["fwtest-team"]) return false;
+  }
   for (const p of w.ref.pods) {
     const got = s.pods.get(`${w.ns(p.namespace)}/${p.name}`);
     if (!got || got.podIPs[0] !== p.podIPs[0] || got.phase !== "Running") return false;
@@ -558,6 +561,11 @@ for (const backend of ["iptables", "nftables"] as const) {
         await step("pod label changes", async () => {
           await w.labelPod("web3", "app", "db"); // no longer selected by a's policies
           await w.labelPod("cli2", "app", "web"); // no longer a cli peer
+        });
+        await step("namespace label change", async () => {
+          const c = w.ref.namespaces.find((n) => n.name === "c")!;
+          c.labels["fwtest-team"] = "x"; // namespace c leaves team y: its pods lose p2's allowance
+          await w.kubectl(["label", "namespace", w.ns("c"), "--overwrite", "fwtest-team=x"]);
         });
         await step("pod IP change", async () => {
           const p = w.podByShort.get("web2")!;

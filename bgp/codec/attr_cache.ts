@@ -14,38 +14,32 @@ import type { AttrSetResult } from "./attr_set.ts";
 interface Entry {
   flags: number;
   bytes: Uint8Array;
-  view: DataView;
   value: AttrSetResult;
 }
 
 /**
- * An FNV-1a-style hash, 4 octets per step, over the byte ranges `[ents[4i], ents[4i+2])` for
+ * FNV-1a over the byte ranges `[ents[4i], ents[4i+2])` for
  * i < n (the attribute entries of `update.ts`), seeded with the session flags.
  */
 export function hashRanges(b: Uint8Array, ents: Int32Array, n: number, flags: number): number {
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
   let h = (0x811c9dc5 ^ flags) | 0;
   for (let i = 0; i < n; i++) {
     const end = ents[i * 4 + 2];
-    let p = ents[i * 4];
-    for (; p + 4 <= end; p += 4) h = Math.imul(h ^ dv.getInt32(p), 0x01000193);
-    for (; p < end; p++) h = Math.imul(h ^ b[p], 0x01000193);
+    for (let p = ents[i * 4]; p < end; p++) h = Math.imul(h ^ b[p], 0x01000193);
   }
   // Kept within V8's small-integer range so Map lookups do not box the key.
   return (h ^ (h >>> 15)) & 0x3fffffff;
 }
 
 function sameBytes(stored: Entry, b: Uint8Array, ents: Int32Array, n: number): boolean {
-  const sv = stored.view;
-  const len = stored.bytes.length;
-  const dv = new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const sb = stored.bytes;
+  const len = sb.length;
   let k = 0;
   for (let i = 0; i < n; i++) {
     const end = ents[i * 4 + 2];
     let p = ents[i * 4];
     if (k + (end - p) > len) return false;
-    for (; p + 4 <= end; p += 4, k += 4) if (sv.getInt32(k) !== dv.getInt32(p)) return false;
-    for (; p < end; p++, k++) if (stored.bytes[k] !== b[p]) return false;
+    for (; p < end; p++, k++) if (sb[k] !== b[p]) return false;
   }
   return k === len;
 }
@@ -96,7 +90,7 @@ export class AttributeCache {
       bytes.set(b.subarray(ents[i * 4], ents[i * 4 + 2]), k);
       k += ents[i * 4 + 2] - ents[i * 4];
     }
-    const e: Entry = { flags, bytes, view: new DataView(bytes.buffer), value: deepFreeze(value) };
+    const e: Entry = { flags, bytes, value: deepFreeze(value) };
     const slot = this.#map.get(hash);
     if (slot === undefined) this.#map.set(hash, e);
     else if (Array.isArray(slot)) slot.push(e);

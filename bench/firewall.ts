@@ -113,7 +113,19 @@ const netns = `fwbench${crypto.randomUUID().slice(0, 8)}`;
 const root = new CommandRunner();
 await root.run(["ip", "netns", "add", netns]);
 try {
-  const runner = new CommandRunner(netns);
+  const inner = new CommandRunner(netns);
+  /** Wall time spent in kernel tools, to split apply time into tools vs. our own work. */
+  let toolMs = 0;
+  const runner = {
+    async run(argv: readonly string[], o?: import("../kernel/exec.ts").ExecOptions) {
+      const t0 = performance.now();
+      try {
+        return await inner.run(argv, o);
+      } finally {
+        toolMs += performance.now() - t0;
+      }
+    },
+  };
   for (const backend of ["iptables-nft", "iptables-legacy", "nftables"] as const) {
     const mk = () =>
       backend === "nftables"
@@ -140,13 +152,16 @@ try {
     const oneRuns: number[] = [];
     const planRuns: number[] = [];
     let one = noop;
+    const toolRuns: number[] = [];
     for (let k = 0; k < 5; k++) {
       changeOne(k % 2 === 0 ? "x" : "frontend");
+      toolMs = 0;
       t = performance.now();
       const p = planFirewall(snap, options, ME);
       planRuns.push(ms(t));
       one = await applier.apply(p);
       oneRuns.push(ms(t));
+      toolRuns.push(toolMs);
     }
     changeOne("frontend");
     await applier.apply(planFirewall(snap, options, ME));
@@ -171,19 +186,24 @@ try {
     const fullMs = median(fullRuns);
     const noopMs = median(noopRuns);
 
-    console.log(
-      `${backend.padEnd(15)} first plan+apply ${f1(firstMs)} ms; ` +
-        `no-op resync ${f1(noopMs)} ms (${noop.restores} restores); ` +
-        `one pod-label change (plan+apply, median of 5) ${f1(oneMs)} ms (plan ${
-          f1(median(planRuns))
-        } ms) (${one.restores} restores, ${one.chainsWritten} chains, ${one.setsWritten} sets) ` +
-        `vs full rewrite of every chain and set ${f1(fullMs)} ms = ${f1(fullMs / oneMs)}x faster`,
-    );
+    const gc = (globalThis as { gc?: () => void }).gc;
+    gc?.();
     const mem = Deno.memoryUsage();
     console.log(
-      `  memory after ${backend}: RSS ${f1(mem.rss / 2 ** 20)} MB, JS heap used ${
-        f1(mem.heapUsed / 2 ** 20)
-      } MB`,
+      [
+        `${backend}:`,
+        `  first plan+apply (empty kernel)       ${f1(firstMs)} ms`,
+        `  no-op resync (plan + diff, no tool)   ${f1(noopMs)} ms, ${noop.restores} restores`,
+        `  one pod-label change → kernel         ${f1(oneMs)} ms median of 5 (plan ${
+          f1(median(planRuns))
+        } ms, ` +
+        `kernel tools ${f1(median(toolRuns))} ms; ${one.restores} restores, ${one.chainsWritten} chains, ` +
+        `${one.setsWritten} sets written)`,
+        `  reference: same change as a full rewrite of every chain and set ${f1(fullMs)} ms → ` +
+        `${f1(fullMs / oneMs)}x`,
+        `  memory: RSS ${f1(mem.rss / 2 ** 20)} MB, JS heap used ${f1(mem.heapUsed / 2 ** 20)} MB` +
+        (gc ? " (after gc)" : " (run with --v8-flags=--expose-gc for the post-GC heap)"),
+      ].join("\n"),
     );
     // Leave the namespace clean for the next backend.
     if (applier instanceof NftApplier) await cleanupNft(runner);

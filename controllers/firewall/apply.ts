@@ -210,21 +210,16 @@ export class IptablesApplier {
     if (!mem.jumpsOk) {
       for (const top of TOP_CHAINS) {
         const listed = await ipt.listChain(this.runner, this.tool(f.family), "filter", top.builtin) ?? [];
-        const ours = listed.filter((r) => jumpTarget(r.args) === top.chain);
-        const okAlready = ours.length === 1 && listed.length > 0 && jumpTarget(listed[0].args) === top.chain;
-        if (okAlready) continue;
-        for (const r of ours) edits.push(["-D", top.builtin, ...r.args]);
-        edits.push([
-          "-I",
-          top.builtin,
-          "1",
-          "-m",
-          "comment",
-          "--comment",
-          topJumpComment(top.chain),
-          "-j",
-          top.chain,
-        ]);
+        edits.push(
+          ...ipt.ensureJumpFirstEdits(listed, top.builtin, top.chain, [
+            "-m",
+            "comment",
+            "--comment",
+            topJumpComment(top.chain),
+            "-j",
+            top.chain,
+          ]),
+        );
       }
     }
     if (replace.size === 0 && del.length === 0 && edits.length === 0) {
@@ -310,11 +305,7 @@ export class IptablesApplier {
   }
 }
 
-/** The `-j` target of a rule's arguments. */
-function jumpTarget(args: readonly string[]): string | undefined {
-  const i = args.lastIndexOf("-j");
-  return i >= 0 ? args[i + 1] : undefined;
-}
+const jumpTarget = ipt.jumpTarget;
 
 /**
  * Removes every chain, jump and set this controller creates (per `isOurChain`/`isOurSet`) and

@@ -18,7 +18,13 @@ export {
   type Rule,
   type TableDump,
 } from "./save.ts";
-export { isEmptyTransaction, type NoflushTransaction, renderNoflush } from "./transaction.ts";
+export {
+  ensureJumpFirstEdits,
+  isEmptyTransaction,
+  jumpTarget,
+  type NoflushTransaction,
+  renderNoflush,
+} from "./transaction.ts";
 export {
   binaries,
   type IpFamily,

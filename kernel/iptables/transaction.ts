@@ -40,3 +40,25 @@ export function renderNoflush(tx: NoflushTransaction): string {
   out.push("COMMIT");
   return out.join("\n") + "\n";
 }
+
+/** The `-j` target of a rule's arguments. */
+export function jumpTarget(args: readonly string[]): string | undefined {
+  const i = args.lastIndexOf("-j");
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+/**
+ * Edits that leave exactly one jump from `chain` (a built-in such as INPUT) to `target`, at
+ * position 1: nothing when that already holds; otherwise `-D` of every existing copy (as listed,
+ * so it matches) and one `-I chain 1 ...`. `current` is the chain's rules (`iptables -S chain`).
+ */
+export function ensureJumpFirstEdits(
+  current: readonly { args: readonly string[] }[],
+  chain: string,
+  target: string,
+  jumpArgs: readonly string[],
+): string[][] {
+  const ours = current.filter((r) => jumpTarget(r.args) === target);
+  if (ours.length === 1 && current.length > 0 && jumpTarget(current[0].args) === target) return [];
+  return [...ours.map((r) => ["-D", chain, ...r.args]), ["-I", chain, "1", ...jumpArgs]];
+}

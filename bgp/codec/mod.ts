@@ -53,4 +53,12 @@ export {
 export { ByteWriter } from "./bytes.ts";
 export { canonicalIp, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "./ip.ts";
 export { fromHex, toHex } from "./bytes.ts";
-export { negotiate, type Negotiated, type OpenExpectation, peerAsOf, validateOpen } from "./validate.ts";
+export {
+  checkUpdate,
+  negotiate,
+  type Negotiated,
+  type OpenExpectation,
+  peerAsOf,
+  type UpdateExpectation,
+  validateOpen,
+} from "./validate.ts";

@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import { toHex } from "./bytes.ts";
 import { decode, encode } from "./message.ts";
-import { defaultCodecContext as ctx, type OpenMessage } from "./types.ts";
-import { negotiate, validateOpen } from "./validate.ts";
+import { defaultCodecContext as ctx, type OpenMessage, type UpdateMessage } from "./types.ts";
+import { checkUpdate, negotiate, validateOpen } from "./validate.ts";
 
 const base: OpenMessage = {
   type: 1,
@@ -162,4 +162,36 @@ Deno.test("negotiate: families, hold time, 4-octet AS, eBGP", () => {
   assert.deepEqual(old.ctx.families, [{ afi: 1, safi: 1 }]);
   assert.equal(old.ctx.fourOctetAs, false);
   assert.equal(old.ctx.ebgp, false);
+});
+
+Deno.test("checkUpdate: first AS on eBGP, next hop that is ours (treat-as-withdraw)", () => {
+  const u: UpdateMessage = {
+    type: 2,
+    withdrawn: [],
+    nlri: [{ afi: 1, addr: "10.1.0.0", len: 16 }],
+    attrs: { origin: 0, asPath: [{ type: 2, asns: [64512, 64600] }], nextHop: "192.0.2.2" },
+  };
+  assert.equal(checkUpdate(u, { ebgp: true, peerAs: 64512, localAddresses: ["192.0.2.1"] }), null);
+  let e = checkUpdate(u, { ebgp: true, peerAs: 64513 });
+  assert.deepEqual([e?.code, e?.subcode, e?.handling], [3, 11, "treat-as-withdraw"]);
+  assert.equal(checkUpdate(u, { ebgp: true, peerAs: 64513, enforceFirstAs: false }), null);
+  assert.equal(checkUpdate(u, { ebgp: false, peerAs: 64513 }), null);
+  e = checkUpdate(u, { localAddresses: ["192.0.2.2"] });
+  assert.deepEqual([e?.code, e?.subcode, e?.handling], [3, 8, "treat-as-withdraw"]);
+  const v6: UpdateMessage = {
+    type: 2,
+    withdrawn: [],
+    nlri: [],
+    attrs: { origin: 0, asPath: [] },
+    mpReach: {
+      afi: 2,
+      safi: 1,
+      nextHops: ["2001:db8::1"],
+      nlri: [{ afi: 2, addr: "2001:db8:1::", len: 48 }],
+    },
+  };
+  assert.equal(checkUpdate(v6, { localAddresses: ["2001:db8::2"] }), null);
+  assert.equal(checkUpdate(v6, { localAddresses: ["2001:DB8:0::1"] })?.subcode, 8);
+  // Withdrawals are never checked.
+  assert.equal(checkUpdate({ ...u, nlri: [], withdrawn: u.nlri }, { ebgp: true, peerAs: 1 }), null);
 });

@@ -7,9 +7,18 @@
  */
 
 import { AS_TRANS } from "./attributes.ts";
-import { type BgpError, openError, OpenSubcode } from "./errors.ts";
-import { parseIPv4 } from "./ip.ts";
-import { AFI, type AfiSafi, type Capability, type CodecContext, type OpenMessage, SAFI } from "./types.ts";
+import { type BgpError, openError, OpenSubcode, updateError, UpdateSubcode } from "./errors.ts";
+import { canonicalIp, parseIPv4 } from "./ip.ts";
+import {
+  AFI,
+  type AfiSafi,
+  AsPathSegmentType,
+  type Capability,
+  type CodecContext,
+  type OpenMessage,
+  SAFI,
+  type UpdateMessage,
+} from "./types.ts";
 
 /** What configuration expects of a peer's OPEN. Every field is optional. */
 export interface OpenExpectation {
@@ -117,4 +126,58 @@ export function negotiate(local: OpenMessage, remote: OpenMessage): Negotiated {
   };
   if (gr) out.peerGracefulRestart = gr;
   return out;
+}
+
+/** What the session knows when checking a decoded UPDATE against its configuration. */
+export interface UpdateExpectation {
+  /** The peer's AS; with `ebgp`, the leftmost AS of AS_PATH must be it (unless `enforceFirstAs` is false). */
+  peerAs?: number;
+  /** The session is external. */
+  ebgp?: boolean;
+  /** Check the leftmost AS on eBGP sessions (default true; a route server peer does not prepend itself). */
+  enforceFirstAs?: boolean;
+  /** Our own addresses on the session: a next hop equal to one of them is semantically incorrect. */
+  localAddresses?: string[];
+}
+
+/**
+ * Checks a decoded UPDATE against configuration; null when acceptable, else an error whose
+ * handling is treat-as-withdraw (the caller marks the UPDATE `treatAsWithdraw`). Only UPDATEs that
+ * carry reachable NLRI are checked.
+ */
+export function checkUpdate(u: UpdateMessage, expect: UpdateExpectation): BgpError | null {
+  if (u.nlri.length === 0 && !(u.mpReach && u.mpReach.nlri.length)) return null;
+  const a = u.attrs;
+  // RFC 4271 §6.3 (MAY check) and RFC 7606 §7.2 (treat-as-withdraw): from an external peer the
+  // leftmost AS of AS_PATH must be the peer's AS.
+  if (expect.ebgp && expect.peerAs !== undefined && expect.enforceFirstAs !== false && a.asPath) {
+    const first = a.asPath[0];
+    const leftmost = first && first.type === AsPathSegmentType.AsSequence ? first.asns[0] : undefined;
+    if (leftmost !== expect.peerAs) {
+      return updateError(
+        UpdateSubcode.MalformedAsPath,
+        "treat-as-withdraw",
+        `UPDATE: leftmost AS ${leftmost ?? "(none)"} of AS_PATH is not the peer AS ${expect.peerAs}`,
+      );
+    }
+  }
+  // RFC 4271 §6.3 / RFC 7606 §7.3: a NEXT_HOP that is an address of the receiving speaker is
+  // semantically incorrect → treat-as-withdraw (same for the MP_REACH next hops).
+  if (expect.localAddresses && expect.localAddresses.length) {
+    const mine = new Set(expect.localAddresses.map((x) => canonicalIp(x) ?? x));
+    const hops = [
+      ...(u.nlri.length && a.nextHop ? [a.nextHop] : []),
+      ...(u.mpReach?.nextHops.slice(0, 1) ?? []),
+    ];
+    for (const h of hops) {
+      if (mine.has(h)) {
+        return updateError(
+          UpdateSubcode.InvalidNextHopAttribute,
+          "treat-as-withdraw",
+          `UPDATE: next hop ${h} is an address of this speaker`,
+        );
+      }
+    }
+  }
+  return null;
 }

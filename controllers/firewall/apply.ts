@@ -22,7 +22,7 @@ import type { FirewallPlan } from "./plan.ts";
 import type { FamilyState, FwSet } from "./model.ts";
 import type { Family } from "./net.ts";
 import { isOurChain, isOurSet, tempSetName, TOP_CHAINS, topJumpComment } from "./names.ts";
-import { ruleArgs } from "./render_iptables.ts";
+import { ruleLine } from "./render_iptables.ts";
 
 export interface ApplyStats {
   /** Processes that changed the kernel in this apply. */
@@ -198,8 +198,8 @@ export class IptablesApplier {
       rules += chainRules.length;
       let r = renderMemo.get(chainRules);
       if (!r || r.family !== f.family) {
-        const args = chainRules.map((x) => ruleArgs(x, f.family));
-        r = { family: f.family, args, key: args.map((a) => a.join(" ")).join("\n") };
+        const lines = chainRules.map((x) => ruleLine(x, f.family));
+        r = { family: f.family, args: lines.map((l) => l.args), key: lines.map((l) => l.line).join("\n") };
         renderMemo.set(chainRules, r);
       }
       rendered.set(name, r.key);

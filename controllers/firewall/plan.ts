@@ -258,36 +258,34 @@ function planFamily(
 
   for (const pod of local) {
     const ip = podIp(pod, family)!;
-    const chain = podChainName(pod.namespace, pod.name, family);
-    const who = `${pod.namespace}/${pod.name}`;
-    const memoKey = `${family}|${(ingressOf.get(pod) ?? []).map((p) => p.name).join(",")}|${
-      (egressOf.get(pod) ?? []).map((p) => p.name).join(",")
-    }`;
-    const memo = podChainMemo.get(pod);
-    const rules = memo?.key === memoKey
-      ? memo.rules
-      : podChainRules(pod, ip, family, ingressOf.get(pod) ?? [], egressOf.get(pod) ?? []);
-    if (memo?.key !== memoKey) podChainMemo.set(pod, { key: memoKey, rules });
-    chains.set(chain, rules);
-    input.push({
-      matches: [{ k: "addr", dir: "src", cidr: ip }],
-      verdict: { k: "jump", chain },
-      comment: `rule to jump traffic from POD ${who} to chain ${chain}`,
-    });
-    for (const top of [forward, output]) {
-      top.push(
-        {
-          matches: [{ k: "addr", dir: "dst", cidr: ip }],
-          verdict: { k: "jump", chain },
-          comment: `rule to jump traffic to POD ${who} to chain ${chain}`,
-        },
-        {
+    const ingress = ingressOf.get(pod) ?? [];
+    const egress = egressOf.get(pod) ?? [];
+    const memoKey = `${ingress.map((p) => p.name).join(",")}|${egress.map((p) => p.name).join(",")}`;
+    let memo = podChainMemo[family].get(pod);
+    if (memo?.key !== memoKey) {
+      const chain = podChainName(pod.namespace, pod.name, family);
+      const who = `${pod.namespace}/${pod.name}`;
+      memo = {
+        key: memoKey,
+        chain,
+        rules: podChainRules(pod, ip, family, ingress, egress),
+        from: {
           matches: [{ k: "addr", dir: "src", cidr: ip }],
           verdict: { k: "jump", chain },
           comment: `rule to jump traffic from POD ${who} to chain ${chain}`,
         },
-      );
+        to: {
+          matches: [{ k: "addr", dir: "dst", cidr: ip }],
+          verdict: { k: "jump", chain },
+          comment: `rule to jump traffic to POD ${who} to chain ${chain}`,
+        },
+      };
+      podChainMemo[family].set(pod, memo);
     }
+    chains.set(memo.chain, memo.rules);
+    input.push(memo.from);
+    forward.push(memo.to, memo.from);
+    output.push(memo.to, memo.from);
   }
 
   for (const top of [input, forward, output]) {
@@ -659,7 +657,10 @@ function ipBlockEntries(
 }
 
 /** The pod chains built for each pod object, reused while the pod and its policies are unchanged. */
-const podChainMemo = new WeakMap<PodInfo, { key: string; rules: FwRule[] }>();
+const podChainMemo: Record<
+  Family,
+  WeakMap<PodInfo, { key: string; chain: string; rules: FwRule[]; from: FwRule; to: FwRule }>
+> = { ipv4: new WeakMap(), ipv6: new WeakMap() };
 
 /** The rules of one local pod's chain. */
 function podChainRules(

@@ -78,3 +78,22 @@ function truncate(s: string, max: number): string {
   if (b.length <= max) return s;
   return new TextDecoder().decode(b.slice(0, max)).replace(/\uFFFD+$/, "");
 }
+
+const lineMemo: Record<Family, WeakMap<FwRule, { args: string[]; line: string }>> = {
+  ipv4: new WeakMap(),
+  ipv6: new WeakMap(),
+};
+
+/**
+ * `ruleArgs` plus its text, memoised per rule object: the plan reuses the rule objects of
+ * unchanged pods, so a sync re-renders only what changed.
+ */
+export function ruleLine(rule: FwRule, family: Family): { args: string[]; line: string } {
+  let r = lineMemo[family].get(rule);
+  if (!r) {
+    const args = ruleArgs(rule, family);
+    r = { args, line: args.join(" ") };
+    lineMemo[family].set(rule, r);
+  }
+  return r;
+}

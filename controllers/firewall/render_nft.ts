@@ -96,8 +96,19 @@ function verdictStmt(v: Verdict): string {
   }
 }
 
-/** One rule as an nft statement line. */
+const nftLineMemo: Record<Family, WeakMap<FwRule, string>> = { ipv4: new WeakMap(), ipv6: new WeakMap() };
+
+/** One rule as an nft statement line (memoised per rule object unless it matches sets). */
 export function nftRule(rule: FwRule, family: Family, sets: ReadonlyMap<string, FwSet>): string {
+  const hit = nftLineMemo[family].get(rule);
+  if (hit !== undefined) return hit;
+  const line = nftRuleUncached(rule, family, sets);
+  // A set match renders differently when the set gains or loses excepts: never reuse those.
+  if (!rule.matches.some((m) => m.k === "set")) nftLineMemo[family].set(rule, line);
+  return line;
+}
+
+function nftRuleUncached(rule: FwRule, family: Family, sets: ReadonlyMap<string, FwSet>): string {
   const parts = rule.matches.map((m) => matchExpr(m, family, sets));
   parts.push(verdictStmt(rule.verdict));
   if (rule.comment) parts.push(`comment ${q(rule.comment.slice(0, 120))}`);

@@ -17,7 +17,7 @@ import { HealthServers } from "./health.ts";
 import { canonicalIp, type Family, ipFamily, parseCidr } from "./ip.ts";
 import { IpvsApplier } from "./ipvs_apply.ts";
 import { NftApplier } from "./nft_apply.ts";
-import { plan } from "./plan.ts";
+import { Planner } from "./plan.ts";
 import { staleUdpFlows } from "./stale_flows.ts";
 import type { NodeIdentity, ProxyPlan } from "./types.ts";
 
@@ -87,6 +87,7 @@ export class ProxyController implements Controller {
   #drainTimer?: ReturnType<typeof setTimeout>;
   #snapshot?: ClusterSnapshot;
   #now: () => number;
+  #planner = new Planner();
 
   constructor(private readonly ctx: ControllerContext, private readonly extras: ProxyControllerExtras = {}) {
     this.syncPeriodMs = ctx.options.ipvsSyncPeriod;
@@ -130,7 +131,7 @@ export class ProxyController implements Controller {
     const verify = now - this.#lastVerify >= this.syncPeriodMs;
     if (verify || !this.#addrs) this.#addrs = await listAddresses(runner);
     const node = nodeIdentity(snapshot, this.ctx.nodeName, this.#addrs);
-    let p = plan(snapshot, options, node);
+    let p = this.#planner.plan(snapshot, options, node);
     for (const w of p.warnings) {
       const key = `${w.service} ${w.field}: ${w.message}`;
       if (this.#warned.has(key)) continue;

@@ -1,17 +1,30 @@
 /**
  * Applies the nftables mode: one `nft -f` transaction per sync covering both families. The first
- * sync (and the first after a failure) replaces our tables whole; later ones send only what
- * changed against the state we last applied, which is kept in memory. A failed transaction
- * changes nothing in the kernel (nft commits atomically) and forgets the remembered state, so the
- * next sync starts over with a full replace.
+ * sync (and the first after a failure) replaces our tables whole. Later ones send only what
+ * changed: the small shared part (chains, affinity sets, hairpin and reject sets) is diffed whole
+ * against what we last applied, and the two big maps (`service-ips`, `endpoints`) are diffed only
+ * for the virtual services whose objects changed since the last applied plan (the planner reuses
+ * unchanged ones), so one endpoint change costs a few element updates whatever the table's size.
+ *
+ * A failed transaction changes nothing in the kernel (nft commits atomically) and forgets the
+ * remembered state, so the next sync starts over with a full replace.
  *
  * @module
  */
 import type { Runner } from "../../kernel/exec.ts";
 import * as nft from "../../kernel/nft/mod.ts";
 import type { Family } from "./ip.ts";
-import { NFT_TABLE, type NftFamilyState, renderFull, renderIncremental, renderState } from "./nft_render.ts";
-import type { ProxyPlan } from "./types.ts";
+import {
+  elementLines,
+  NFT_TABLE,
+  type NftFamilyState,
+  renderFull,
+  renderIncremental,
+  renderShared,
+  renderState,
+  vsFragment,
+} from "./nft_render.ts";
+import type { ProxyPlan, VirtualService } from "./types.ts";
 
 export interface NftApplyResult {
   /** The transaction sent ("" when nothing changed and nothing ran). */
@@ -19,8 +32,43 @@ export interface NftApplyResult {
   full: boolean;
 }
 
+function famName(f: Family): "ip" | "ip6" {
+  return f === 4 ? "ip" : "ip6";
+}
+
+/** Element updates of `service-ips` and `endpoints` for the virtual services that changed. */
+export function vsDeltas(
+  last: readonly VirtualService[],
+  next: readonly VirtualService[],
+  f: Family,
+): { deletes: string[]; adds: string[] } {
+  const before = new Set(last), after = new Set(next);
+  const collect = (list: readonly VirtualService[], other: Set<VirtualService>) => {
+    const m = { "service-ips": new Map<string, string>(), endpoints: new Map<string, string>() };
+    for (const vs of list) {
+      if (vs.family !== f || other.has(vs)) continue;
+      const fr = vsFragment(vs);
+      for (const [k, v] of fr.serviceIps) m["service-ips"].set(k, v);
+      for (const [k, v] of fr.endpoints) m.endpoints.set(k, v);
+    }
+    return m;
+  };
+  const gone = collect(last, after), come = collect(next, before);
+  const deletes: string[] = [], adds: string[] = [];
+  for (const set of ["service-ips", "endpoints"] as const) {
+    const a = gone[set], b = come[set];
+    const del: string[] = [], add: string[] = [];
+    for (const [k, v] of a) if (b.get(k) !== v) del.push(k);
+    for (const [k, v] of b) if (a.get(k) !== v) add.push(`${k} : ${v}`);
+    deletes.push(...elementLines("delete", famName(f), set, del));
+    adds.push(...elementLines("add", famName(f), set, add));
+  }
+  return { deletes, adds };
+}
+
 export class NftApplier {
-  #last = new Map<Family, NftFamilyState>();
+  /** Shared state per family and the plan last applied; undefined until a transaction succeeds. */
+  #last?: { plan: ProxyPlan; shared: Map<Family, NftFamilyState> };
   /** True until a transaction succeeds (and again after a failure): then tables are replaced whole. */
   #fresh = true;
 
@@ -28,48 +76,49 @@ export class NftApplier {
 
   /** Forgets what was applied: the next `apply` replaces the tables whole. */
   invalidate(): void {
-    this.#last.clear();
+    this.#last = undefined;
     this.#fresh = true;
   }
 
   /** The transaction for `plan` without running it (for benchmarks and golden tests). */
-  render(plan: ProxyPlan): { script: string; full: boolean; states: Map<Family, NftFamilyState> } {
-    const states = new Map<Family, NftFamilyState>();
+  render(plan: ProxyPlan): { script: string; full: boolean; shared: Map<Family, NftFamilyState> } {
+    const shared = new Map<Family, NftFamilyState>();
     let script = "";
     let full = false;
     for (const f of [4, 6] as const) {
+      const t = `${famName(f)} ${NFT_TABLE}`;
       if (!this.families.includes(f)) {
         // A table left from an earlier run with this family enabled goes on the first sync.
-        if (this.#fresh) {
-          const t = `${f === 4 ? "ip" : "ip6"} ${NFT_TABLE}`;
-          script += `add table ${t}\ndelete table ${t}\n`;
-        }
+        if (this.#fresh) script += `add table ${t}\ndelete table ${t}\n`;
         continue;
       }
-      const next = renderState(plan, f);
-      states.set(f, next);
-      const last = this.#last.get(f);
-      const inc = last ? renderIncremental(last, next) : undefined;
+      const sh = renderShared(plan, f);
+      shared.set(f, sh);
+      const last = this.#last;
+      const inc = last && !this.#fresh
+        ? renderIncremental(last.shared.get(f)!, sh, vsDeltas(last.plan.services, plan.services, f))
+        : undefined;
       if (inc !== undefined) script += inc;
       else {
-        script += renderFull(next);
+        script += renderFull(renderState(plan, f));
         full = true;
       }
     }
-    return { script, full, states };
+    return { script, full, shared };
   }
 
   /** Applies the plan; runs nothing when nothing changed. */
   async apply(plan: ProxyPlan): Promise<NftApplyResult> {
-    const { script, full, states } = this.render(plan);
-    if (script === "") return { script, full };
-    try {
-      await nft.apply(this.runner, script);
-    } catch (e) {
-      this.invalidate();
-      throw e;
+    const { script, full, shared } = this.render(plan);
+    if (script !== "") {
+      try {
+        await nft.apply(this.runner, script);
+      } catch (e) {
+        this.invalidate();
+        throw e;
+      }
     }
-    this.#last = states;
+    this.#last = { plan, shared };
     this.#fresh = false;
     return { script, full };
   }
@@ -77,9 +126,7 @@ export class NftApplier {
   /** Whether our tables are still there (a periodic check; someone may have flushed the ruleset). */
   async present(): Promise<boolean> {
     const tables = await nft.listTables(this.runner);
-    return this.families.every((f) =>
-      tables.some((t) => t.name === NFT_TABLE && t.family === (f === 4 ? "ip" : "ip6"))
-    );
+    return this.families.every((f) => tables.some((t) => t.name === NFT_TABLE && t.family === famName(f)));
   }
 }
 

@@ -49,7 +49,14 @@ export interface NftFamilyState {
   elements: Map<string, Map<string, string>>;
 }
 
-const ELEMENT_SETS = ["service-ips", "endpoints", "no-endpoints", "no-endpoints-tcp", "hairpin"] as const;
+/** Element-holding sets and maps, in the order transactions touch them. */
+export const ELEMENT_SETS = [
+  "service-ips",
+  "endpoints",
+  "no-endpoints",
+  "no-endpoints-tcp",
+  "hairpin",
+] as const;
 
 function nftFamily(f: Family): "ip" | "ip6" {
   return f === 4 ? "ip" : "ip6";
@@ -155,34 +162,54 @@ function nftString(s: string): string {
   return `"${s.replaceAll('"', "'")}"`;
 }
 
-/** The desired state of one family's table for a plan. */
-export function renderState(plan: ProxyPlan, f: Family): NftFamilyState {
+/** Elements one virtual service contributes to the `service-ips` and `endpoints` maps. */
+export interface VsFragment {
+  serviceIps: Array<[string, string]>;
+  endpoints: Array<[string, string]>;
+}
+
+const EMPTY_FRAGMENT: VsFragment = { serviceIps: [], endpoints: [] };
+
+/**
+ * What one virtual service puts in the two big maps. Pure in the VS, so the applier can diff only
+ * the services that changed. Affinity services map to their own `svc-…` chain (made by
+ * `renderShared`); the rest to the shared spread chain for their endpoint count.
+ */
+export function vsFragment(vs: VirtualService): VsFragment {
+  const live = vs.realServers.filter((r) => r.weight > 0);
+  if (live.length === 0) return EMPTY_FRAGMENT;
+  const proto = vs.protocol.toLowerCase();
+  const elem = `${vs.vip} . ${proto} . ${vs.port}`;
+  if (vs.persistence > 0) return { serviceIps: [[elem, `goto svc-${hash16(vs.key)}`]], endpoints: [] };
+  return {
+    serviceIps: [[elem, `goto ${spreadName(live.length, vs.masquerade)}`]],
+    endpoints: live.map((r, i) => [`${elem} . ${i}`, `${r.ip} . ${r.port}`]),
+  };
+}
+
+/**
+ * Everything of one family's table except the elements of `service-ips` and `endpoints`: base
+ * chains, spread chains in use, affinity chains and sets, hairpin pairs, reject sets. Small, so
+ * it is recomputed and diffed whole on every sync.
+ */
+export function renderShared(plan: ProxyPlan, f: Family): NftFamilyState {
   const st = skeleton(f);
   const fam = nftFamily(f);
-  const svcIps = st.elements.get("service-ips")!;
   const noEp = st.elements.get("no-endpoints")!;
   const noEpTcp = st.elements.get("no-endpoints-tcp")!;
   const hairpin = st.elements.get("hairpin")!;
-  const eps = st.elements.get("endpoints")!;
   for (const vs of plan.services) {
     if (vs.family !== f) continue;
+    if (!vs.hairpin && vs.persistence === 0 && vs.realServers.length <= SPREAD_PRESET) continue;
     const proto = vs.protocol.toLowerCase();
-    const elem = `${vs.vip} . ${proto} . ${vs.port}`;
     const live = vs.realServers.filter((r) => r.weight > 0);
     if (vs.hairpin) { for (const r of live) if (r.local) hairpin.set(`${r.ip} . ${r.ip}`, ""); }
     if (live.length === 0) continue;
     if (vs.persistence === 0) {
-      // The common case: no per-service chain. A shared chain per (protocol, endpoint count,
-      // masquerade) picks bucket numgen(0..N-1) and DNATs through the named map `endpoints`
-      // (VIP . proto . port . bucket → endpoint), so an endpoint change is a few element updates
-      // and the table holds no anonymous sets (whose number makes big transactions slow).
       const chain = spreadName(live.length, vs.masquerade);
       if (!st.chains.has(chain)) st.chains.set(chain, spreadChain(fam, live.length, vs.masquerade));
-      live.forEach((r, i) => eps.set(`${elem} . ${i}`, `${r.ip} . ${r.port}`));
-      svcIps.set(elem, `goto ${chain}`);
       continue;
     }
-    const name = `svc-${hash16(`${vs.key}`)}`;
     const rules: string[] = [];
     if (vs.masquerade) rules.push(`meta mark set meta mark | ${hex(MASQ_MARK)}`);
     const epc = live.map((r) => endpointChain(st, vs, r, fam, proto));
@@ -194,16 +221,29 @@ export function renderState(plan: ProxyPlan, f: Family): NftFamilyState {
           epc.map((e, i) => `${i} : goto ${e.chain}`).join(", ")
         } }`,
     );
-    st.chains.set(name, {
+    st.chains.set(`svc-${hash16(vs.key)}`, {
       decl: `comment ${nftString(`${vs.service} ${vs.kind} ${proto} ${hostPort(vs.vip, vs.port)}`)} ;`,
       rules,
     });
-    svcIps.set(elem, `goto ${name}`);
   }
   for (const r of plan.rejects) {
     if (r.family !== f) continue;
     if (r.protocol === "TCP") noEpTcp.set(`${r.vip} . ${r.port}`, "");
     else noEp.set(`${r.vip} . ${r.protocol.toLowerCase()} . ${r.port}`, "");
+  }
+  return st;
+}
+
+/** The desired state of one family's table for a plan (shared part plus every service's elements). */
+export function renderState(plan: ProxyPlan, f: Family): NftFamilyState {
+  const st = renderShared(plan, f);
+  const svcIps = st.elements.get("service-ips")!;
+  const eps = st.elements.get("endpoints")!;
+  for (const vs of plan.services) {
+    if (vs.family !== f) continue;
+    const fr = vsFragment(vs);
+    for (const [k, v] of fr.serviceIps) svcIps.set(k, v);
+    for (const [k, v] of fr.endpoints) eps.set(k, v);
   }
   return st;
 }
@@ -238,7 +278,7 @@ function endpointChain(
 
 const CHUNK = 1000;
 
-function elementLines(verb: "add" | "delete", fam: string, set: string, elems: string[]): string[] {
+export function elementLines(verb: "add" | "delete", fam: string, set: string, elems: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < elems.length; i += CHUNK) {
     out.push(`${verb} element ${fam} ${NFT_TABLE} ${set} { ${elems.slice(i, i + CHUNK).join(", ")} }`);
@@ -277,7 +317,11 @@ export function renderFull(st: NftFamilyState): string {
  * nothing references any more. "" when nothing changed; undefined when the change needs a full
  * replace (a new chain using the `endpoints` map: see `SPREAD_PRESET`).
  */
-export function renderIncremental(last: NftFamilyState, next: NftFamilyState): string | undefined {
+export function renderIncremental(
+  last: NftFamilyState,
+  next: NftFamilyState,
+  extra: { deletes: string[]; adds: string[] } = { deletes: [], adds: [] },
+): string | undefined {
   for (const [name, c] of next.chains) {
     if (!last.chains.has(name) && c.rules.some((r) => r.includes("@endpoints"))) return undefined;
   }
@@ -316,11 +360,13 @@ export function renderIncremental(last: NftFamilyState, next: NftFamilyState): s
   }
   for (const name of last.sets.keys()) if (!next.sets.has(name)) dropSets.push(`delete set ${t} ${name}`);
   const lines = [
+    ...extra.deletes,
     ...del,
     ...addSets,
     ...addChains,
     ...fill,
     ...addElems,
+    ...extra.adds,
     ...flushGone,
     ...dropChains,
     ...dropSets,

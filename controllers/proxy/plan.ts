@@ -86,8 +86,130 @@ interface Ctx {
   fwmarks: Map<number, string>;
 }
 
+/** One service's share of the plan (what the planner caches). */
+interface ServiceOutput {
+  services: VirtualService[];
+  rejects: RejectEntry[];
+  healthChecks: HealthCheck[];
+  dsrMarks: DsrMark[];
+  warnings: PlanWarning[];
+  /** This service's entries of kube-router-svip / -svip-prt and kube-dummy-if, per family. */
+  svip: Array<[Family, string]>;
+  svipPort: Array<[Family, string]>;
+  dummy: string[];
+}
+
+/** Cache slot holding the sorted service keys (not a "namespace/name", so it cannot clash). */
+const KEYS = " keys";
+
+/** The plan-wide lists built from every service's output (reused while no service's share changed). */
+interface Aggregates {
+  keys: string[];
+  rejects: RejectEntry[];
+  healthChecks: HealthCheck[];
+  dsrMarks: DsrMark[];
+  warnings: PlanWarning[];
+  svip: Record<Family, string[]>;
+  svipPort: Record<Family, string[]>;
+  dummy: string[];
+}
+
+type PlanCache = Map<
+  string,
+  { svc: ServiceInfo; slices: EndpointSliceInfo[]; out: ServiceOutput; keys?: string[]; agg?: Aggregates }
+>;
+
+/** Cache slot holding the last aggregates. */
+const AGG = " agg";
+
+/** Whether two outputs of one service contribute the same to the plan-wide lists. */
+function sameAux(a: ServiceOutput, b: ServiceOutput): boolean {
+  const aux = (o: ServiceOutput) =>
+    JSON.stringify([o.rejects, o.healthChecks, o.dsrMarks, o.warnings, o.svip, o.svipPort, o.dummy]);
+  return aux(a) === aux(b);
+}
+
+function aggregate(keys: string[], outs: ServiceOutput[]): Aggregates {
+  const agg: Aggregates = {
+    keys,
+    rejects: [],
+    healthChecks: [],
+    dsrMarks: [],
+    warnings: [],
+    svip: { 4: [], 6: [] },
+    svipPort: { 4: [], 6: [] },
+    dummy: [],
+  };
+  const svip = { 4: new Set<string>(), 6: new Set<string>() },
+    svipPort = { 4: new Set<string>(), 6: new Set<string>() };
+  const dummy = new Set<string>();
+  for (const out of outs) {
+    agg.rejects.push(...out.rejects);
+    agg.healthChecks.push(...out.healthChecks);
+    agg.dsrMarks.push(...out.dsrMarks);
+    agg.warnings.push(...out.warnings);
+    for (const [f, v] of out.svip) svip[f].add(v);
+    for (const [f, v] of out.svipPort) svipPort[f].add(v);
+    for (const d of out.dummy) dummy.add(d);
+  }
+  agg.healthChecks.sort((a, b) => a.port - b.port);
+  agg.dsrMarks.sort((a, b) => a.fwmark - b.fwmark);
+  agg.svip = { 4: [...svip[4]], 6: [...svip[6]] };
+  agg.svipPort = { 4: [...svipPort[4]], 6: [...svipPort[6]] };
+  agg.dummy = [...dummy];
+  return agg;
+}
+
+/** Service keys in sorted order, reusing the last sort while the set of keys is unchanged. */
+function sortedKeys(services: ReadonlyMap<string, ServiceInfo>, cache: PlanCache | undefined): string[] {
+  const last = cache?.get(KEYS)?.keys;
+  if (last && last.length === services.size && last.every((k) => services.has(k))) return last;
+  const keys = [...services.keys()].sort();
+  cache?.set(KEYS, {
+    svc: undefined as unknown as ServiceInfo,
+    slices: [],
+    out: undefined as unknown as ServiceOutput,
+    keys,
+  });
+  return keys;
+}
+
+function sameRefs<T>(a: readonly T[], b: readonly T[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * A planner that remembers each service's share of the last plan and reuses it while the service
+ * object and its EndpointSlice objects are the same objects (snapshots share unchanged objects),
+ * so one endpoint change costs one service's planning, not ten thousand. Options or node changes
+ * clear the memory; DSR services are always recomputed (their firewall marks depend on each other).
+ * The result equals `plan()`'s.
+ */
+export class Planner {
+  #cache: PlanCache = new Map();
+  #ctxKey = "";
+
+  plan(snapshot: ClusterSnapshot, options: ProxyOptions, node: NodeIdentity): ProxyPlan {
+    const ctxKey = JSON.stringify([options, node]);
+    if (ctxKey !== this.#ctxKey) {
+      this.#cache.clear();
+      this.#ctxKey = ctxKey;
+    }
+    return planWith(snapshot, options, node, this.#cache);
+  }
+}
+
 /** Computes the proxy's desired state for one node. */
 export function plan(snapshot: ClusterSnapshot, options: ProxyOptions, node: NodeIdentity): ProxyPlan {
+  return planWith(snapshot, options, node, undefined);
+}
+
+function planWith(
+  snapshot: ClusterSnapshot,
+  options: ProxyOptions,
+  node: NodeIdentity,
+  cache: PlanCache | undefined,
+): ProxyPlan {
   const warnings: PlanWarning[] = [];
   const families: Family[] = [];
   if (options.enableIpv4) families.push(4);
@@ -108,28 +230,10 @@ export function plan(snapshot: ClusterSnapshot, options: ProxyOptions, node: Nod
   for (const s of snapshot.endpointSlices.values()) {
     if (s.serviceName === "") continue;
     const k = `${s.namespace}/${s.serviceName}`;
-    const list = slicesByService.get(k) ?? [];
-    list.push(s);
-    slicesByService.set(k, list);
+    const list = slicesByService.get(k);
+    if (list) list.push(s);
+    else slicesByService.set(k, [s]);
   }
-
-  const services: VirtualService[] = [];
-  const rejects: RejectEntry[] = [];
-  const healthChecks: HealthCheck[] = [];
-  const dsrMarks: DsrMark[] = [];
-  const keys = [...snapshot.services.keys()].sort();
-  for (const key of keys) {
-    const svc = snapshot.services.get(key)!;
-    const slices = (slicesByService.get(`${svc.namespace}/${svc.name}`) ?? []).slice().sort((a, b) =>
-      a.name.localeCompare(b.name)
-    );
-    planService(ctx, svc, slices, services, rejects, healthChecks, dsrMarks);
-  }
-
-  services.sort((a, b) => cmp(a.key, b.key));
-  rejects.sort((a, b) => cmp(serviceKey(a.protocol, a.vip, a.port), serviceKey(b.protocol, b.vip, b.port)));
-  healthChecks.sort((a, b) => a.port - b.port);
-  dsrMarks.sort((a, b) => a.fwmark - b.fwmark);
 
   const nodeIps: Partial<Record<Family, string>> = {};
   if (node.ipv4 && families.includes(4)) nodeIps[4] = node.ipv4;
@@ -138,28 +242,81 @@ export function plan(snapshot: ClusterSnapshot, options: ProxyOptions, node: Nod
     ...node.localAddresses.map((a) => canonicalIp(a) ?? a),
     ...Object.values(nodeIps),
   ]);
+  const local = new Set(localAll);
   const byFam = (list: string[], f: Family) => list.filter((a) => ipFamily(a) === f);
 
-  const dummy = new Set<string>();
-  const svip: Record<Family, Set<string>> = { 4: new Set(), 6: new Set() };
-  const svipPort: Record<Family, Set<string>> = { 4: new Set(), 6: new Set() };
-  for (const vs of services) {
-    if (vs.fwmark !== 0) continue;
-    svip[vs.family].add(vs.vip);
-    svipPort[vs.family].add(`${vs.vip},${vs.protocol.toLowerCase()}:${vs.port}`);
-    if (vs.kind !== "nodeport" && !localAll.includes(vs.vip)) dummy.add(hostCidr(vs.vip));
+  // Everything below is concatenation of per-service outputs (cached by the Planner), in service
+  // key order, each service's own entries sorted: deterministic without sorting 10k-entry lists.
+  const services: VirtualService[] = [];
+  const outs: ServiceOutput[] = [];
+  const keys = sortedKeys(snapshot.services, cache);
+  const lastAgg = cache?.get(AGG)?.agg;
+  let auxChanged = !lastAgg || lastAgg.keys !== keys;
+  for (const key of keys) {
+    const svc = snapshot.services.get(key)!;
+    const slices = slicesByService.get(`${svc.namespace}/${svc.name}`) ?? [];
+    if (slices.length > 1) slices.sort((a, b) => cmp(a.name, b.name));
+    const cached = cache?.get(key);
+    let out: ServiceOutput;
+    if (
+      cached && cached.svc === svc && sameRefs(cached.slices, slices) &&
+      !hasAnnotation(svc.annotations, ANNOTATION.dsr)
+    ) out = cached.out;
+    else {
+      out = {
+        services: [],
+        rejects: [],
+        healthChecks: [],
+        dsrMarks: [],
+        warnings: [],
+        svip: [],
+        svipPort: [],
+        dummy: [],
+      };
+      planService(
+        { ...ctx, warnings: out.warnings },
+        svc,
+        slices,
+        out.services,
+        out.rejects,
+        out.healthChecks,
+        out.dsrMarks,
+      );
+      out.services.sort((a, b) => cmp(a.key, b.key));
+      for (const vs of out.services) {
+        if (vs.fwmark !== 0) continue;
+        out.svip.push([vs.family, vs.vip]);
+        out.svipPort.push([vs.family, `${vs.vip},${vs.protocol.toLowerCase()}:${vs.port}`]);
+        if (vs.kind !== "nodeport" && !local.has(vs.vip)) out.dummy.push(hostCidr(vs.vip));
+      }
+      if (!auxChanged && (!cached || !sameAux(cached.out, out))) auxChanged = true;
+      cache?.set(key, { svc, slices, out });
+    }
+    outs.push(out);
+    for (let i = 0; i < out.services.length; i++) services.push(out.services[i]);
   }
+  if (cache && cache.size > keys.length + 2) {
+    for (const k of cache.keys()) if (k !== KEYS && k !== AGG && !snapshot.services.has(k)) cache.delete(k);
+  }
+  // Plan-wide lists: rebuilt only when some service's share of them changed.
+  const agg = !auxChanged && lastAgg ? lastAgg : aggregate(keys, outs);
+  cache?.set(AGG, {
+    svc: undefined as unknown as ServiceInfo,
+    slices: [],
+    out: undefined as unknown as ServiceOutput,
+    agg,
+  });
 
   return {
     services,
-    dummyAddresses: [...dummy].sort(),
-    rejects,
-    healthChecks,
-    dsrMarks,
+    dummyAddresses: agg.dummy,
+    rejects: agg.rejects,
+    healthChecks: agg.healthChecks,
+    dsrMarks: agg.dsrMarks,
     sets: {
       localIps: { 4: byFam(localAll, 4), 6: byFam(localAll, 6) },
-      svip: { 4: [...svip[4]].sort(), 6: [...svip[6]].sort() },
-      svipPort: { 4: [...svipPort[4]].sort(), 6: [...svipPort[6]].sort() },
+      svip: agg.svip,
+      svipPort: agg.svipPort,
     },
     nodeIps,
     nodePortIps: { 4: nodePortIps(ctx, 4), 6: nodePortIps(ctx, 6) },
@@ -172,7 +329,7 @@ export function plan(snapshot: ClusterSnapshot, options: ProxyOptions, node: Nod
       tcpfin: Math.floor(options.serviceTcpfinTimeout / 1000),
       udp: Math.floor(options.serviceUdpTimeout / 1000),
     },
-    warnings,
+    warnings: [...warnings, ...agg.warnings],
   };
 }
 

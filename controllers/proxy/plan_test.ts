@@ -3,7 +3,7 @@
 // LB range here), node 192.0.2.10, pods 10.201.0.0/24 (node-a) and 10.202.0.0/24 (node-b).
 import assert from "node:assert/strict";
 import { dsrFwmark, fnv1a32 } from "./annotations.ts";
-import { plan } from "./plan.ts";
+import { plan, Planner } from "./plan.ts";
 import { ep, nodeA, pod, proxyOptions, slice, snapshot, svc } from "./testing.ts";
 
 const opts = proxyOptions({
@@ -439,7 +439,8 @@ Deno.test("no endpoints → reject entry and a warning; port out of range → th
     protocol: "TCP",
     port: 80,
   }]);
-  assert.deepEqual(p.services.map((v) => v.key), ["tcp/10.96.0.120:80", "tcp/10.96.0.121:81"]);
+  // Services come in service-key order ("default/bad" before "default/empty").
+  assert.deepEqual(p.services.map((v) => v.key), ["tcp/10.96.0.121:81", "tcp/10.96.0.120:80"]);
   const w = p.warnings.map((x) => `${x.service} ${x.field}: ${x.message}`);
   assert.ok(w.includes("default/empty endpoints: service has no ready endpoints; traffic to it is rejected"));
   assert.ok(w.includes("default/bad spec.ports[x].port: port 70000 out of range 1-65535; port skipped"));
@@ -460,4 +461,41 @@ Deno.test("IPVS timeouts are passed in seconds; the plan is deterministic", () =
   assert.deepEqual(p.timeouts, { tcp: 900, tcpfin: 120, udp: 300 });
   assert.deepEqual(plan(snap, o, nodeA()), p);
   assert.deepEqual(p.services.map((v) => v.key), ["tcp/10.96.0.1:80", "tcp/10.96.0.2:80"]);
+});
+
+Deno.test("Planner: reuses unchanged services and gives exactly what plan() gives, across changes", () => {
+  const services = Array.from({ length: 30 }, (_, i) =>
+    svc(`s${i}`, {
+      clusterIPs: [`10.96.2.${i}`],
+      ...(i % 7 === 0
+        ? { annotations: { "kube-router.io/service.dsr": "tunnel" }, externalIPs: [`198.51.100.${i}`] }
+        : {}),
+      ...(i % 5 === 0 ? { sessionAffinity: "ClientIP" as const, sessionAffinityTimeout: 60 } : {}),
+    }));
+  let slices = services.map((s, i) => ({
+    ...slice(s.name, [ep(`10.201.1.${i}`), ep(`10.202.1.${i}`, "node-b")]),
+    name: `${s.name}-x`,
+  }));
+  const planner = new Planner();
+  let snap = snapshot({ services, slices });
+  const first = planner.plan(snap, opts, nodeA());
+  assert.deepEqual(first, plan(snap, opts, nodeA()));
+  const again = planner.plan({ ...snap, revision: 2 }, opts, nodeA());
+  const dsr = new Set(
+    services.filter((s) => s.annotations["kube-router.io/service.dsr"]).map((s) => `default/${s.name}`),
+  );
+  assert.ok(
+    again.services.every((v, i) => v === first.services[i] || dsr.has(v.service)),
+    "unchanged VS objects reused",
+  );
+  for (let k = 0; k < 10; k++) {
+    slices = slices.map((s, i) => i === (k * 7) % 30 ? { ...s, endpoints: [ep(`10.201.9.${k}`)] } : s);
+    const svcs = k === 5 ? services.slice(1) : services;
+    snap = snapshot({ services: svcs, slices, revision: 3 + k });
+    assert.deepEqual(planner.plan(snap, opts, nodeA()), plan(snap, opts, nodeA()), `change ${k}`);
+  }
+  assert.deepEqual(
+    planner.plan(snap, { ...opts, masqueradeAll: true }, nodeA()),
+    plan(snap, { ...opts, masqueradeAll: true }, nodeA()),
+  );
 });

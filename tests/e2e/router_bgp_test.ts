@@ -178,6 +178,17 @@ Deno.test({
         }
       }
 
+      // Pod egress: traffic leaving the cluster is masqueraded to the node IP (BIRD's client
+      // has no route to pod CIDRs, so only a masqueraded flow can answer); pod-to-pod is not.
+      await lab.serve("bird", { tcp: [9090] });
+      for (const n of nodes) {
+        const p = await lab.tcpProbe(`pod-${n.name}`, bird.ip, 9090, 2000);
+        assert.equal(p.status, "connected", `egress from pod-${n.name}: ${JSON.stringify(p)}`);
+        assert.equal(p.clientIp, n.ip, "egress is masqueraded to the node IP");
+      }
+      const pp = await lab.tcpProbe("pod-node-1", lab.host("pod-node-3").ip, 8080, 2000);
+      assert.equal(pp.clientIp, lab.host("pod-node-1").ip, "pod-to-pod keeps the pod source address");
+
       // 3. BIRD learns every pod CIDR and the advertised ClusterIP; loses the VIP when the service goes.
       await api.kubectl(["create", "namespace", "rt-e2e"], { okCodes: [0, 1] });
       await api.kubectl(["-n", "rt-e2e", "create", "service", "clusterip", "web", "--tcp=80:8080"]);

@@ -1,0 +1,175 @@
+/**
+ * Kernel-plan and host unit tests. Addresses: nodes 192.0.2.0/24 (this node .1, same-subnet
+ * peer .2) and 198.51.100.0/24 (another subnet), pod CIDRs 10.201.N.0/24, 2001:db8::/32.
+ */
+import assert from "node:assert/strict";
+import { bridgeLines, gatewayOf, isGatewayAddress, vxlanLines, vxlanSpec } from "./host.ts";
+import { kernelBatches } from "./kernel_apply.ts";
+import { kernelPlan, type RouteContext, tunnelName } from "./routes.ts";
+import { chainRules, desiredSets } from "./netfilter.ts";
+import { updateCniConf } from "../../kernel/cni/conf.ts";
+
+function ctx(o: Partial<RouteContext["overlay"]> = {}): RouteContext {
+  return {
+    overlay: { enabled: true, type: "subnet", encap: "vxlan", encapPort: 5555, ...o },
+    localSubnets: ["192.0.2.0/24"],
+    nodeIp: { v4: "192.0.2.1" },
+    nodeIps: new Set(["192.0.2.2", "198.51.100.3"]),
+    localPodCidrs: ["10.201.1.0/24"],
+  };
+}
+
+const learned = [
+  { prefix: "10.201.2.0/24", nextHop: "192.0.2.2" },
+  { prefix: "10.201.3.0/24", nextHop: "198.51.100.3" },
+  { prefix: "203.0.113.0/24", nextHop: "198.51.100.77" },
+];
+
+Deno.test("kernel plan, subnet overlay over VXLAN: same subnet direct, other subnet via kube-vxlan", () => {
+  const kp = kernelPlan(learned, ctx());
+  assert.deepEqual(kp.routes, [
+    { dst: "10.201.2.0/24", via: "192.0.2.2" },
+    { dst: "10.201.3.0/24", via: "198.51.100.3", dev: "kube-vxlan", onlink: true, src: "192.0.2.1" },
+    { dst: "198.51.100.3/32", via: "198.51.100.3", dev: "kube-vxlan", onlink: true, table: 77 },
+  ]);
+  assert.deepEqual(kp.neighbours, [{ ip: "198.51.100.3", mac: "0e:6b:c6:33:64:03", dev: "kube-vxlan" }]);
+  assert.deepEqual(kp.fdb, [{ mac: "0e:6b:c6:33:64:03", dev: "kube-vxlan", dst: "198.51.100.3" }]);
+  assert.deepEqual(kp.rules, [{ from: "10.201.1.0/24", table: 77 }]);
+  assert.deepEqual(
+    kp.skipped,
+    [{ prefix: "203.0.113.0/24", nextHop: "198.51.100.77" }],
+    "not a node, off-subnet",
+  );
+  // full overlay: the same-subnet node is tunnelled too.
+  assert.equal(
+    kernelPlan(learned, ctx({ type: "full" })).routes.filter((r) => r.dev === "kube-vxlan").length,
+    4,
+  );
+  // overlay off: only the same-subnet route.
+  assert.deepEqual(kernelPlan(learned, ctx({ enabled: false })).routes, [{
+    dst: "10.201.2.0/24",
+    via: "192.0.2.2",
+  }]);
+});
+
+Deno.test("kernel plan, IPIP (upstream naming; golden only, no ipip here)", () => {
+  const kp = kernelPlan(learned, ctx({ encap: "ipip" }));
+  const name = tunnelName("198.51.100.3");
+  assert.match(name, /^tun-[0-9a-f]{11}$/);
+  assert.equal(name.length, 15);
+  assert.deepEqual(kp.tunnels, [{
+    name,
+    remote: "198.51.100.3",
+    local: "192.0.2.1",
+    encap: "ipip",
+    encapPort: 5555,
+  }]);
+  const b = kernelBatches(kp, { routes: [], neighbours: [], fdb: [], rules: [], tunnels: [] });
+  assert.deepEqual(b.ip, [
+    `link add name ${name} type ipip remote 198.51.100.3 local 192.0.2.1 ttl 225`,
+    `link set dev ${name} up`,
+    "route replace 10.201.2.0/24 via 192.0.2.2 proto 17",
+    `route replace 10.201.3.0/24 via 198.51.100.3 dev ${name} src 192.0.2.1 proto 17 onlink`,
+    `route replace 198.51.100.3/32 dev ${name} proto 17 table 77`,
+    "rule add from 10.201.1.0/24 lookup 77",
+  ]);
+});
+
+Deno.test("kernel batches: nothing when in sync; keepStale keeps unknown routes", () => {
+  const kp = kernelPlan(learned, ctx());
+  const state = { routes: kp.routes, neighbours: kp.neighbours, fdb: kp.fdb, rules: kp.rules, tunnels: [] };
+  assert.deepEqual(kernelBatches(kp, state), { ip: [], bridge: [] });
+  const stale = { ...state, routes: [...state.routes, { dst: "10.201.9.0/24", via: "192.0.2.9" }] };
+  assert.deepEqual(kernelBatches(kp, stale, true), { ip: [], bridge: [] });
+  assert.deepEqual(kernelBatches(kp, stale, false).ip, ["route del 10.201.9.0/24 proto 17"]);
+});
+
+Deno.test("host: gateway addresses, bridge lines, vxlan lines", () => {
+  assert.equal(gatewayOf("10.201.1.0/24"), "10.201.1.1/24");
+  assert.equal(gatewayOf("2001:db8:1::/64"), "2001:db8:1::1/64");
+  assert.equal(isGatewayAddress("10.201.1.1/24"), true);
+  assert.equal(isGatewayAddress("10.201.1.5/24"), false);
+  const facts = {
+    links: [{ name: "kube-bridge", ifindex: 3, kind: "bridge", mtu: 1500, up: false, address: "", data: {} }],
+    addresses: [{ cidr: "10.201.7.1/24", dev: "kube-bridge" }, { cidr: "10.201.8.9/24", dev: "kube-bridge" }],
+  };
+  assert.deepEqual(bridgeLines(facts, { mtu: 1450, gateways: ["10.201.1.1/24"] }), [
+    "link set dev kube-bridge mtu 1450 up",
+    "addr replace 10.201.1.1/24 dev kube-bridge",
+    "addr del 10.201.7.1/24 dev kube-bridge",
+  ]);
+  assert.deepEqual(bridgeLines({ links: [], addresses: [] }, { gateways: [] }), [
+    "link add name kube-bridge type bridge",
+    "link set dev kube-bridge up",
+  ]);
+  const spec = vxlanSpec("192.0.2.1", 1450, "eth0");
+  assert.deepEqual(vxlanLines({ links: [], addresses: [] }, spec), [
+    "link add name kube-vxlan address 0e:6b:c0:00:02:01 mtu 1450 type vxlan id 4097 local 192.0.2.1 dev eth0 dstport 4789 nolearning",
+    "link set dev kube-vxlan mtu 1450 up",
+  ]);
+});
+
+Deno.test("netfilter: chain rules and sets per family", () => {
+  const r = chainRules({ v6: true, podEgress: true, bridge: "kube-bridge", podCidrs: [], nodeIps: [] });
+  assert.deepEqual(r.nat[0].slice(0, 5), [
+    "-m",
+    "set",
+    "--match-set",
+    "inet6:kube-router-pod-subnets",
+    "src",
+  ]);
+  assert.deepEqual(
+    chainRules({ v6: false, podEgress: false, bridge: "kube-bridge", podCidrs: [], nodeIps: [] }).nat,
+    [],
+  );
+  const sets = desiredSets({
+    v6: false,
+    podEgress: true,
+    bridge: "kube-bridge",
+    podCidrs: ["10.201.2.0/24", "10.201.1.0/24"],
+    nodeIps: ["192.0.2.1"],
+  });
+  assert.deepEqual(sets.map((s) => [s.name, s.type, s.entries]), [
+    ["kube-router-pod-subnets", "hash:net", ["10.201.1.0/24", "10.201.2.0/24"]],
+    ["kube-router-node-ips", "hash:ip", ["192.0.2.1"]],
+  ]);
+});
+
+Deno.test("CNI conf: legacy subnet → ranges, pod CIDRs inserted, mtu, unknown fields kept; conflist", () => {
+  const legacy = JSON.stringify({
+    cniVersion: "0.3.0",
+    name: "mynet",
+    type: "bridge",
+    bridge: "kube-bridge",
+    isDefaultGateway: true,
+    hairpinMode: true,
+    ipam: { type: "host-local", subnet: "10.201.1.0/24", custom: 1 },
+    extra: { keep: "me" },
+  });
+  const out = JSON.parse(
+    updateCniConf(legacy, { podCidrs: ["10.201.1.0/24", "2001:db8:1::/64"], mtu: 1450 }),
+  );
+  assert.deepEqual(out.ipam, {
+    type: "host-local",
+    custom: 1,
+    ranges: [[{ subnet: "10.201.1.0/24" }], [{ subnet: "2001:db8:1::/64" }]],
+  });
+  assert.equal(out.mtu, 1450);
+  assert.equal(out.hairpinMode, true);
+  assert.deepEqual(out.extra, { keep: "me" });
+  const list = JSON.stringify({
+    cniVersion: "0.3.1",
+    name: "kubernetes",
+    plugins: [{ type: "bridge", bridge: "kube-bridge", ipam: { type: "host-local" } }, { type: "portmap" }],
+  });
+  const l = JSON.parse(updateCniConf(list, { podCidrs: ["10.201.1.0/24"] }));
+  assert.deepEqual(l.plugins[0].ipam.ranges, [[{ subnet: "10.201.1.0/24" }]]);
+  assert.deepEqual(l.plugins[1], { type: "portmap" });
+  // Idempotent: the second pass returns the same text.
+  const once = updateCniConf(list, { podCidrs: ["10.201.1.0/24"], mtu: 1500 });
+  assert.equal(updateCniConf(once, { podCidrs: ["10.201.1.0/24"], mtu: 1500 }), once);
+  assert.throws(
+    () => updateCniConf(JSON.stringify({ name: "x", type: "ptp" }), { podCidrs: [] }),
+    /expected "bridge"/,
+  );
+});

@@ -162,7 +162,10 @@ class World {
         }),
       );
     }
-    for (const n of ["n1", "n2"]) this.nodeName[n] = `fw${this.suffix}-${n}`;
+    for (const n of ["n1", "n2"]) {
+      this.nodeName[n] = `fw${this.suffix}-${n}`;
+      await this.lab.serve(n, { tcp: [80] });
+    }
     for (const d of PODS) {
       const labPod = await this.lab.addPod(d.labNode, { name: d.short });
       await this.lab.serve(d.short, {
@@ -407,10 +410,44 @@ for (const backend of ["iptables", "nftables"] as const) {
           "deny-all ingress in namespace a",
           () => w.applyPolicy(pol("a", "deny-in", { types: ["Ingress"] })),
         );
+        // Nodes, as upstream: a node always reaches its own pods (addrtype LOCAL); other nodes are
+        // outside addresses that only an ipBlock admits; a pod's traffic to a node is egress.
+        const nodeChecks = async (label: string, checks: Array<[string, string, boolean]>) => {
+          const rows: string[] = [];
+          for (const [from, to, want] of checks) {
+            const ip = w.podByShort.get(to)?.podIPs[0] ?? lab.node(to).ip;
+            const r = await lab.tcpProbe(from, ip, 80, 1500);
+            if ((r.status === "connected") !== want) {
+              rows.push(`${from} -> ${to}:80 want ${want} got ${r.status}`);
+            }
+          }
+          assert.deepEqual(rows, [], label);
+        };
+        await t.step(
+          "nodes under deny-all ingress: own node allowed, other node denied",
+          () =>
+            nodeChecks("deny-all ingress", [
+              ["n1", "web1", true],
+              ["n2", "web1", false],
+              ["n2", "web3", true],
+              ["n1", "web3", false],
+              ["n1", "web2", true], // namespace b: no policy
+            ]),
+        );
         await step("deny-all egress in namespace b", async () => {
           await w.deleteAllPolicies();
           await w.applyPolicy(pol("b", "deny-out", { types: ["Egress"] }));
         });
+        await t.step(
+          "pods → nodes under deny-all egress: denied for selected pods only",
+          () =>
+            nodeChecks("deny-all egress", [
+              ["web2", "n1", false], // b/web2 on n1 → its own node
+              ["cli2", "n1", false], // b/cli2 on n2 → the other node
+              ["web1", "n1", true], // a/web1: no egress policy
+              ["db", "n2", true],
+            ]),
+        );
         await step("allow from a namespace (fwtest-team=y)", async () => {
           await w.deleteAllPolicies();
           await w.applyPolicy(pol("a", "from-team-y", {

@@ -6,7 +6,7 @@
  * (gateway .1 on kube-bridge, pods from .2); service ClusterIP from 10.96.0.0/12. Node names
  * carry a random suffix. Namespaces are named `rt-<id>-<role>`.
  *
- * Each node runs `tests/e2e/router_agent.ts` (the routing controller with API informers) under
+ * Each node runs the agent (`main.ts router --kubeconfig … --hostname-override node-N`) under
  * `ip netns exec`, reaching the API through `tests/fixtures/api_bridge.ts`. Nodes on subnet a
  * route directly; node-3 is reached over the VXLAN overlay (`--overlay-encap=vxlan`). BIRD (AS
  * 64600, on the lab's client) peers with every node (multihop for node-3) through the
@@ -19,7 +19,7 @@ import { createNodeObject } from "../fixtures/cluster.ts";
 import { createLab, type Lab } from "../fixtures/lab.ts";
 import type { ServerProcess } from "../fixtures/process.ts";
 
-const AGENT = new URL("./router_agent.ts", import.meta.url).pathname;
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const BIRD_ASN = 64600;
 
 async function waitUntil(what: string, ms: number, check: () => Promise<boolean>): Promise<number> {
@@ -123,7 +123,8 @@ Deno.test({
         Deno.execPath(),
         "run",
         "-A",
-        AGENT,
+        MAIN,
+        "router",
         `--kubeconfig=${kubeconfig}`,
         `--hostname-override=${n}`,
         "--enable-overlay=true",

@@ -78,7 +78,20 @@ export class FirewallController implements Controller {
     }
     const removed = await cleanupNft(runner);
     if (removed) log.info("removed {removed} nftables netpol tables of the other backend", { removed });
-    return new IptablesApplier(runner, { backend });
+    const metrics = this.ctx.metrics;
+    // Upstream's metric names (kube_router_controller_iptables_v4_restore_time, ...).
+    const names: Record<string, string> = {
+      iptables_v4_restore: "kube_router_controller_iptables_v4_restore_time",
+      iptables_v6_restore: "kube_router_controller_iptables_v6_restore_time",
+      ipset_restore: "kube_router_controller_policy_ipset_v4_restore_time",
+    };
+    return new IptablesApplier(runner, {
+      backend,
+      observe: (what, seconds) => {
+        const name = names[what];
+        if (name) metrics.histogram(name, `Time to run ${what.replaceAll("_", " ")}`).observe(seconds);
+      },
+    });
   }
 
   async sync(snapshot: ClusterSnapshot, _signal: AbortSignal): Promise<void> {

@@ -50,12 +50,13 @@ Deno.test("firewall controller: no-op syncs, backend switch, bad input logged on
   const lines: string[] = [];
   try {
     const runner = new CountingRunner(new CommandRunner(netns.name));
+    const metrics = new MetricsRegistry();
     const ctx = (nft: boolean): ControllerContext => ({
       options: { ...defaultOptions(), useNftablesForNetpol: nft },
       runner,
       nodeName: "node-a",
       log: fakeLog(lines),
-      metrics: new MetricsRegistry(),
+      metrics,
       dryRun: false,
     });
     const signal = new AbortController().signal;
@@ -66,6 +67,11 @@ Deno.test("firewall controller: no-op syncs, backend switch, bad input logged on
     await c.sync(snap(2), signal); // new revision, same content
     await c.sync(snap(2), signal); // periodic resync: verify only
     assert.deepEqual(runner.mutating, []);
+    const exposed = metrics.render();
+    for (const name of ["iptables_sync_time", "iptables_v4_restore_time", "policy_ipset_v4_restore_time"]) {
+      assert.match(exposed, new RegExp(`kube_router_controller_${name}_count [1-9]`), name);
+    }
+    assert.match(exposed, /kube_router_controller_policy_chains \d+/);
     assert.equal(lines.filter((l) => l.includes("10.1.2.3/99")).length, 1, lines.join("\n"));
     assert.match(
       lines.find((l) => l.includes("10.1.2.3/99"))!,

@@ -17,7 +17,7 @@ export type Match =
   /** Layer-4 protocol, optionally with a destination port or `lo:hi` range. */
   | { k: "l4"; proto: L4Proto; dport?: string; multiport?: boolean }
   /** `addrtype --src-type LOCAL` / `--dst-type LOCAL`. */
-  | { k: "local"; dir: "src" | "dst" }
+  | { k: "local"; dir: "src" | "dst"; negate?: boolean }
   | { k: "ct"; states: Array<"INVALID" | "RELATED" | "ESTABLISHED"> }
   /** ICMP (or ICMPv6 in the IPv6 family) of a named type. */
   | { k: "icmp"; type: IcmpType }

@@ -317,7 +317,12 @@ function planFamily(
     for (const c of cidrs) {
       for (const dir of ["src", "dst"] as const) {
         tail.push({
-          matches: [{ k: "addr", dir, cidr: c }, { k: "set", dir, set: setName, negate: true }],
+          // The node's own addresses in the CIDR (the kube-bridge gateway) are not pods.
+          matches: [
+            { k: "addr", dir, cidr: c },
+            { k: "local", dir, negate: true },
+            { k: "set", dir, set: setName, negate: true },
+          ],
           verdict: { k: "reject" },
           comment: `default deny: REJECT traffic of pods in ${c} whose firewall is not programmed yet`,
         });
@@ -327,7 +332,7 @@ function planFamily(
     for (const c of cidrs) {
       for (const dir of ["src", "dst"] as const) {
         tail.push({
-          matches: [{ k: "addr", dir, cidr: c }],
+          matches: [{ k: "addr", dir, cidr: c }, { k: "local", dir, negate: true }],
           verdict: { k: "reject" },
           comment: `default deny: REJECT traffic of pods in ${c} not passed by a pod chain`,
         });

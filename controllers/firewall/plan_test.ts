@@ -371,6 +371,29 @@ Deno.test("--netpol-default-deny rejects pod-CIDR traffic not handled by a pod c
     "accept",
   );
   assert.deepEqual(st.sets.get("kube-router-local-pods")?.entries, [A.podIPs[0]]);
+  // the node's own address in the pod CIDR (kube-bridge) is not a pod: not rejected
+  assert.equal(
+    trace(st, {
+      src: "10.201.1.1",
+      dst: "10.201.2.5",
+      proto: "tcp",
+      dport: 80,
+      hook: "OUTPUT",
+      srcLocal: true,
+    }).outcome,
+    "continue",
+  );
+  assert.equal(
+    trace(st, {
+      src: "10.201.2.5",
+      dst: "10.201.1.1",
+      proto: "tcp",
+      dport: 22,
+      hook: "INPUT",
+      dstLocal: true,
+    }).outcome,
+    "continue",
+  );
 });
 
 // ---- property test against the reference evaluator ----

@@ -31,7 +31,13 @@ function matchArgs(m: Match, family: Family): string[] {
       if (m.multiport) return ["-p", m.proto, "-m", "multiport", "--dports", m.dport];
       return ["-p", m.proto, "-m", m.proto, "--dport", m.dport];
     case "local":
-      return ["-m", "addrtype", m.dir === "src" ? "--src-type" : "--dst-type", "LOCAL"];
+      return [
+        "-m",
+        "addrtype",
+        ...(m.negate ? ["!"] : []),
+        m.dir === "src" ? "--src-type" : "--dst-type",
+        "LOCAL",
+      ];
     case "ct":
       return ["-m", "conntrack", "--ctstate", m.states.join(",")];
     case "icmp":

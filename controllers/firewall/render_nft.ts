@@ -65,7 +65,7 @@ function matchExpr(m: Match, family: Family, sets: ReadonlyMap<string, FwSet>): 
         ? `meta l4proto ${m.proto}`
         : `meta l4proto ${m.proto} th dport ${m.dport.replace(":", "-")}`;
     case "local":
-      return `fib ${m.dir === "src" ? "saddr" : "daddr"} type local`;
+      return `fib ${m.dir === "src" ? "saddr" : "daddr"} type ${m.negate ? "!= " : ""}local`;
     case "ct":
       return `ct state ${m.states.map((s) => s.toLowerCase()).join(",")}`;
     case "icmp":

@@ -63,7 +63,7 @@ function matches(m: Match, p: Packet, mark: number, st: FamilyState): boolean {
     case "l4":
       return p.proto === m.proto && (m.dport === undefined || inRange(m.dport, p.dport));
     case "local":
-      return m.dir === "src" ? !!p.srcLocal : !!p.dstLocal;
+      return (m.dir === "src" ? !!p.srcLocal : !!p.dstLocal) !== !!m.negate;
     case "ct":
       return m.states.includes((p.ct ?? "NEW") as "INVALID");
     case "icmp":

@@ -190,6 +190,13 @@ Deno.test({
       const pp = await lab.tcpProbe("pod-node-1", lab.host("pod-node-3").ip, 8080, 2000);
       assert.equal(pp.clientIp, lab.host("pod-node-1").ip, "pod-to-pod keeps the pod source address");
 
+      // Drift: an operator deletes one of our routes; --injected-routes-sync-period (2 s) restores it.
+      await lab.exec("node-1", ["ip", "route", "del", lab.node("node-2").podCidr, "proto", "17"]);
+      const repaired = await waitUntil("node-1 to repair the deleted route", 15_000, async () => {
+        return (await ourRoutes(lab, "node-1")).some((r) => r.dst === lab.node("node-2").podCidr);
+      });
+      console.log(`deleted route repaired after ${repaired} ms`);
+
       // 3. BIRD learns every pod CIDR and the advertised ClusterIP; loses the VIP when the service goes.
       await api.kubectl(["create", "namespace", "rt-e2e"], { okCodes: [0, 1] });
       await api.kubectl(["-n", "rt-e2e", "create", "service", "clusterip", "web", "--tcp=80:8080"]);
@@ -248,6 +255,14 @@ Deno.test({
       await waitUntil("node-2 to relearn routes after restart", 60_000, async () => {
         const dsts = (await ourRoutes(lab, "node-2")).map((r) => r.dst);
         return dsts.includes(lab.node("node-1").podCidr) && dsts.includes(lab.node("node-3").podCidr);
+      });
+      // node-1's copy of node-2's route is refreshed (no longer stale) once node-2 is back.
+      await waitUntil("node-1 to refresh node-2's route", 30_000, async () => {
+        const rs = JSON.parse(
+          (await lab.exec("node-1", ["curl", "-s", "http://127.0.0.1:50051/routes?table=loc"])).stdout,
+        ) as Array<{ prefix: string; stale: boolean; source: string }>;
+        const r = rs.find((x) => x.prefix === lab.node("node-2").podCidr);
+        return !!r && !r.stale && r.source === lab.node("node-2").ip;
       });
       for (const a of pods) {
         for (const b of pods) {

@@ -173,3 +173,25 @@ Deno.test("CNI conf: legacy subnet → ranges, pod CIDRs inserted, mtu, unknown 
     /expected "bridge"/,
   );
 });
+
+Deno.test("kernel plan, dual-stack: IPv6 prefix with an IPv6 next hop on a local subnet goes direct", () => {
+  const c: RouteContext = {
+    ...ctx({ enabled: false }),
+    localSubnets: ["192.0.2.0/24", "2001:db8::/64"],
+    nodeIp: { v4: "192.0.2.1", v6: "2001:db8::1" },
+    nodeIps: new Set(["192.0.2.2", "2001:db8::2"]),
+  };
+  const kp = kernelPlan([
+    { prefix: "10.201.2.0/24", nextHop: "192.0.2.2" },
+    { prefix: "2001:db8:202::/64", nextHop: "2001:db8::2" },
+  ], c);
+  assert.deepEqual(kp.routes, [
+    { dst: "10.201.2.0/24", via: "192.0.2.2" },
+    { dst: "2001:db8:202::/64", via: "2001:db8::2" },
+  ]);
+  const b = kernelBatches(kp, { routes: [], neighbours: [], fdb: [], rules: [], tunnels: [] });
+  assert.deepEqual(b.ip, [
+    "route replace 10.201.2.0/24 via 192.0.2.2 proto 17",
+    "route replace 2001:db8:202::/64 via 2001:db8::2 proto 17",
+  ]);
+});

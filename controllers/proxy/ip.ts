@@ -63,7 +63,8 @@ export function ipToBigInt(ip: string): { family: Family; value: bigint } | unde
 
 /** RFC 5952 text for v6 (lower case, longest zero run compressed), dotted quad for v4. */
 export function canonicalIp(ip: string): string | undefined {
-  if (V4.test(ip)) return ip.split(".").map(Number).join(".");
+  // The V4 pattern admits no leading zeros, so a matching string is already canonical.
+  if (V4.test(ip)) return ip;
   const g = parseV6(ip);
   if (!g) return undefined;
   let bestStart = -1, bestLen = 0;

@@ -37,7 +37,7 @@ import {
 import { anyCidrContains, type Cidr, type Family } from "./ip.ts";
 import { ipsetState, type IptablesFamilyState, iptablesState, setName } from "./iptables_plan.ts";
 import { hostPort } from "./plan.ts";
-import type { ProxyOptions, ProxyPlan } from "./types.ts";
+import type { ProxyOptions, ProxyPlan, VirtualService } from "./types.ts";
 
 export const DUMMY_IF = "kube-dummy-if";
 
@@ -95,8 +95,14 @@ interface Applied {
   dummy: string[];
   sets: ipset.DesiredSet[];
   iptables: Map<Family, IptablesFamilyState>;
-  table: IpvsTable;
+  /** The plan's virtual services (objects the Planner reuses while unchanged). */
+  services: VirtualService[];
   timeouts: string;
+}
+
+/** Deep equality with a fast path for the shared objects the Planner hands out unchanged. */
+function same<T>(a: T, b: T): boolean {
+  return a === b || isDeepStrictEqual(a, b);
 }
 
 export class IpvsApplier {
@@ -112,8 +118,10 @@ export class IpvsApplier {
   }
 
   /**
-   * Applies a plan. With `verify`, kernel state is re-read even when the plan did not change.
-   * Returns the names of the steps that ran a mutating command.
+   * Applies a plan. With `verify` (or after a failure), kernel state is re-read and diffed whole;
+   * otherwise only what changed since the last successful apply is sent, and the IPVS batch is
+   * computed from the virtual services whose objects changed. Returns the names of the steps that
+   * ran a mutating command.
    */
   async apply(plan: ProxyPlan, verify = false): Promise<string[]> {
     const ran: string[] = [];
@@ -122,11 +130,29 @@ export class IpvsApplier {
       dummy: plan.dummyAddresses,
       sets: this.o.families.flatMap((f) => ipsetState(plan, f)),
       iptables: new Map(this.o.families.map((f) => [f, iptablesState(plan, this.o.options, f)])),
-      table: desiredIpvsTable(plan),
+      services: plan.services,
       timeouts: JSON.stringify(plan.timeouts),
     };
-    if (last && isDeepStrictEqual(last, want)) return ran;
+    const servicesSame = last !== undefined && last.services.length === want.services.length &&
+      last.services.every((v, i) => v === want.services[i]);
+    if (
+      last && servicesSame && same(last.dummy, want.dummy) && same(last.sets, want.sets) &&
+      same(last.iptables, want.iptables) && last.timeouts === want.timeouts
+    ) {
+      return ran;
+    }
+    try {
+      await this.#apply(plan, last, want, ran);
+    } catch (e) {
+      // Whatever part ran, the next sync re-reads the kernel and diffs whole.
+      this.#last = undefined;
+      throw e;
+    }
+    this.#last = want;
+    return ran;
+  }
 
+  async #apply(plan: ProxyPlan, last: Applied | undefined, want: Applied, ran: string[]): Promise<void> {
     if (!this.#linkReady) {
       const how = await ensureVipLink(this.runner, DUMMY_IF);
       if (how === "bridge") {
@@ -138,7 +164,7 @@ export class IpvsApplier {
       this.#linkReady = true;
     }
 
-    if (!last || !isDeepStrictEqual(last.dummy, want.dummy)) {
+    if (!last || !same(last.dummy, want.dummy)) {
       const have = (await linkAddresses(this.runner, DUMMY_IF)) ?? [];
       const lines = renderAddressSync(DUMMY_IF, have, want.dummy, {
         v4: plan.nodeIps[4],
@@ -151,13 +177,13 @@ export class IpvsApplier {
     }
 
     // Sets before rules: the INPUT jump matches kube-router-svip.
-    if (!last || !isDeepStrictEqual(last.sets, want.sets)) {
+    if (!last || !same(last.sets, want.sets)) {
       const headers = await ipset.listHeaders(this.runner);
       const existing = new Map(headers.map((h) => [h.name, { type: h.type }]));
-      const current = new Map<string, string[]>();
-      if (last) { for (const s of last.sets) current.set(s.name, [...s.entries]); }
+      const current = new Map<string, readonly string[]>();
+      if (last) { for (const s of last.sets) current.set(s.name, s.entries); }
       const changed = want.sets.filter((s) =>
-        !existing.has(s.name) || !last || !isDeepStrictEqual(current.get(s.name), [...s.entries])
+        !existing.has(s.name) || !last || !same(current.get(s.name), s.entries)
       );
       const script = ipset.renderSwapScript({ sets: changed, existing, tempName: tempSetName });
       if (script) {
@@ -168,7 +194,7 @@ export class IpvsApplier {
 
     for (const f of this.o.families) {
       const st = want.iptables.get(f)!;
-      if (last && isDeepStrictEqual(last.iptables.get(f), st)) continue;
+      if (last && same(last.iptables.get(f), st)) continue;
       const payload = await this.#iptablesPayload(st, !last);
       if (payload) {
         await iptables.restoreNoflush(this.runner, {
@@ -179,26 +205,31 @@ export class IpvsApplier {
       }
     }
 
-    if (!last || !isDeepStrictEqual(last.table, want.table)) {
+    let batch: string;
+    if (last) {
+      // Only the virtual services whose objects changed: the kernel holds what we applied last.
+      const before = new Set(last.services), after = new Set(want.services);
+      const oldT = desiredIpvsTable({ ...plan, services: last.services.filter((v) => !after.has(v)) });
+      const newT = desiredIpvsTable({ ...plan, services: want.services.filter((v) => !before.has(v)) });
+      batch = renderBatch(diffTables(oldT, newT, { owned: () => true }));
+    } else {
       const kernel = await readIpvs(this.runner);
       const ourVips = await this.#ourVips();
       const ourMarks = new Set(plan.dsrMarks.map((m) => m.fwmark));
-      for (const e of this.#last?.table.values() ?? []) if (e.service.fwmark) ourMarks.add(e.service.fwmark);
-      const lastKeys = new Set(this.#last?.table.keys() ?? []);
+      for (const v of this.#last?.services ?? []) if (v.fwmark) ourMarks.add(v.fwmark);
+      const lastKeys = new Set((this.#last?.services ?? []).map((v) => v.key));
       const owned = (s: IpvsService) => {
         if (s.address && anyCidrContains(this.o.excludedCidrs, s.address)) return false;
         if (s.fwmark) return ourMarks.has(s.fwmark);
         return lastKeys.has(ipvsServiceKey(s)) || ourVips.has(s.address ?? "");
       };
-      const batch = renderBatch(diffTables(kernel, want.table, { owned }));
-      if (await restoreIpvs(this.runner, batch)) ran.push("ipvsadm");
+      batch = renderBatch(diffTables(kernel, desiredIpvsTable(plan), { owned }));
     }
+    if (await restoreIpvs(this.runner, batch)) ran.push("ipvsadm");
 
     if (!last || last.timeouts !== want.timeouts) {
       if (await setTimeouts(this.runner, plan.timeouts)) ran.push("ipvsadm-set");
     }
-    this.#last = want;
-    return ran;
   }
 
   /** VIPs our sets hold in the kernel now (what we created on an earlier run). */

@@ -408,6 +408,7 @@ function planService(
   );
 
   let localEndpointCount = 0;
+  let anyReady = false;
   for (const sp of svc.ports) {
     if (!validPort(sp.port)) {
       warn(`spec.ports[${sp.name || sp.port}].port`, `port ${sp.port} out of range 1-65535; port skipped`);
@@ -417,6 +418,7 @@ function planService(
     for (const fam of ctx.families) {
       const eps = endpointsFor(ctx, slices, sp, fam);
       localEndpointCount += eps.filter((e) => e.local && e.weight > 0).length;
+      if (!anyReady && eps.some((e) => e.weight > 0)) anyReady = true;
       const vips: Array<{ vip: string; kind: VipKind; port: number; localOnly: boolean }> = [];
       for (const ip of svc.clusterIPs) {
         const c = canonicalIp(ip);
@@ -495,13 +497,9 @@ function planService(
       healthChecks.push({ service: id, port: svc.healthCheckNodePort, localEndpoints: localEndpointCount });
     }
   }
-  if (!svc.ports.some((p) => endpointsForAnyFamily(ctx, slices, p))) {
+  if (!anyReady) {
     warn("endpoints", "service has no ready endpoints; traffic to it is rejected");
   }
-}
-
-function endpointsForAnyFamily(ctx: Ctx, slices: EndpointSliceInfo[], sp: ServicePort): boolean {
-  return ctx.families.some((f) => endpointsFor(ctx, slices, sp, f).some((e) => e.weight > 0));
 }
 
 /**

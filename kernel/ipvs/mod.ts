@@ -20,3 +20,4 @@ export {
 export { type DiffOptions, diffTables, renderBatch } from "./diff.ts";
 export { parseTimeouts, readIpvs, readTimeouts, restoreIpvs, setTimeouts } from "./apply.ts";
 export { IpvsModel, IpvsModelError, type Packet, type TraceResult } from "./model.ts";
+export { IpvsModelRunner } from "./model_runner.ts";

@@ -12,34 +12,13 @@ import { defaultOptions } from "../../cmd/options.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { createProxyController, proxyCleanup } from "../../controllers/proxy/mod.ts";
 import { ep, slice, snapshot, svc } from "../../controllers/proxy/testing.ts";
-import { CommandRunner, type ExecOptions, type ExecResult, type Runner } from "../../kernel/exec.ts";
-import { IpvsModel, parseSave, renderSave } from "../../kernel/ipvs/mod.ts";
+import { CommandRunner } from "../../kernel/exec.ts";
+import { parseSave, renderSave } from "../../kernel/ipvs/mod.ts";
+import { IpvsModelRunner } from "../../kernel/ipvs/model_runner.ts";
 import { logger } from "../../observe/log.ts";
 import { MetricsRegistry } from "../../observe/metrics.ts";
 import type { ClusterSnapshot } from "../../watch/types.ts";
 import { createLab } from "../fixtures/lab.ts";
-
-/** Real commands in the namespace, except ipvsadm, which runs against the IPVS model. */
-class ModelRunner implements Runner {
-  readonly model = new IpvsModel();
-  commands: string[] = [];
-  constructor(private readonly inner: Runner) {}
-  run(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
-    this.commands.push(argv.join(" "));
-    if (argv[0] !== "ipvsadm") return this.inner.run(argv, options);
-    const ok = (stdout = "") => Promise.resolve({ code: 0, stdout, stderr: "" });
-    if (argv[1] === "-Sn") return ok(renderSave(this.model.table));
-    if (argv[1] === "-R") {
-      this.model.restore(options.stdin ?? "");
-      return ok();
-    }
-    if (argv[1] === "--set") {
-      this.model.timeouts = { tcp: Number(argv[2]), tcpfin: Number(argv[3]), udp: Number(argv[4]) };
-      return ok();
-    }
-    throw new Error(`ModelRunner: unexpected ${argv.join(" ")}`);
-  }
-}
 
 Deno.test({
   name:
@@ -52,7 +31,7 @@ Deno.test({
     const node = lab.node("node-1");
     // The node itself listens on :80, standing in for "the IPVS service answered".
     await lab.serve("node-1", { tcp: [80] });
-    const runner = new ModelRunner(new CommandRunner(node.netns));
+    const runner = new IpvsModelRunner(new CommandRunner(node.netns));
     const sh = (cmd: string) => lab.exec("node-1", ["sh", "-c", cmd]);
 
     // Foreign state that must survive everything.

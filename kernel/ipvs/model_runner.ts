@@ -1,0 +1,37 @@
+/**
+ * A `Runner` for kernels without IPVS (tests and benchmarks only): every `ipvsadm` command runs
+ * against the IPVS MODEL (`model.ts`) through the same text formats (`-Sn` out, `-R` in,
+ * `--set`), everything else goes to the wrapped runner. Records every command.
+ *
+ * @module
+ */
+import type { ExecOptions, ExecResult, Runner } from "../exec.ts";
+import { renderSave } from "./codec.ts";
+import { IpvsModel } from "./model.ts";
+
+export class IpvsModelRunner implements Runner {
+  readonly model = new IpvsModel();
+  commands: string[] = [];
+
+  constructor(private readonly inner: Runner) {}
+
+  run(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    this.commands.push(argv.join(" "));
+    if (argv[0] !== "ipvsadm") return this.inner.run(argv, options);
+    const ok = (stdout = "") => Promise.resolve({ code: 0, stdout, stderr: "" });
+    if (argv[1] === "-Sn") return ok(renderSave(this.model.table));
+    if (argv[1] === "-R") {
+      this.model.restore(options.stdin ?? "");
+      return ok();
+    }
+    if (argv[1] === "--set") {
+      this.model.timeouts = { tcp: Number(argv[2]), tcpfin: Number(argv[3]), udp: Number(argv[4]) };
+      return ok();
+    }
+    if (argv[1] === "-L" && argv[2] === "--timeout") {
+      const t = this.model.timeouts;
+      return ok(`Timeout (tcp tcpfin udp): ${t.tcp} ${t.tcpfin} ${t.udp}\n`);
+    }
+    return Promise.reject(new Error(`IpvsModelRunner: unsupported ${argv.join(" ")}`));
+  }
+}

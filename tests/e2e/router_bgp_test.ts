@@ -99,7 +99,8 @@ Deno.test({
           name: n.name,
           ip: n.ip,
           podCidr: n.podCidr,
-          annotations: { "kube-router.io/peers": peersYaml },
+          // node-3 gets its external peer only later, at run time (step 3).
+          annotations: n.name === "node-3" ? {} : { "kube-router.io/peers": peersYaml },
         });
       }
       // Pods: one per node, serving TCP 8080.
@@ -197,7 +198,11 @@ Deno.test({
       });
       console.log(`deleted route repaired after ${repaired} ms`);
 
-      // 3. BIRD learns every pod CIDR and the advertised ClusterIP; loses the VIP when the service goes.
+      // 3. A peer added by annotation at run time: node-3 starts peering with BIRD without a
+      //    restart. BIRD then learns every pod CIDR and the advertised ClusterIP, and loses the VIP
+      //    when the service goes.
+      assert.ok(!(await birdRoutes(lab, ctl)).includes(lab.node("node-3").podCidr), "node-3 not yet peered");
+      await api.kubectl(["annotate", "node", "node-3", `kube-router.io/peers=${peersYaml}`, "--overwrite"]);
       await api.kubectl(["create", "namespace", "rt-e2e"], { okCodes: [0, 1] });
       await api.kubectl(["-n", "rt-e2e", "create", "service", "clusterip", "web", "--tcp=80:8080"]);
       const svc = JSON.parse(

@@ -39,8 +39,12 @@ export type UpdateDecodeResult =
 const MAX_ATTRS = 21846;
 const ents = new Int32Array(MAX_ATTRS * 4);
 const seen = new Uint8Array(256);
-const layoutCodes: number[] = [];
-const layoutFlags: number[] = [];
+// Codes and flag octets in wire order (first occurrence of each), for `layout` and for `seen`.
+const lay = new Int32Array(MAX_ATTRS * 2);
+// Findings of the current call; copied out only when there are any.
+const errorsScratch: BgpError[] = [];
+const discardedScratch: number[] = [];
+const NO_ERRORS: BgpError[] = Object.freeze([]) as unknown as BgpError[];
 
 function fail(error: BgpError): UpdateDecodeResult {
   return { ok: false, error };
@@ -92,15 +96,16 @@ export function decodeUpdate(b: Uint8Array, ctx: CodecContext, cache?: Attribute
     return fail(updateError(UpdateSubcode.InvalidNetworkField, "session-reset", `UPDATE NLRI: ${err}`));
   }
 
-  const errors: BgpError[] = [];
-  const discarded: number[] = [];
+  const errors = errorsScratch;
+  const discarded = discardedScratch;
+  errors.length = 0;
+  discarded.length = 0;
+  let nl = 0;
   let mpReach: MpReach | undefined;
   let mpUnreach: MpUnreach | undefined;
   let n = 0;
   let canonical = true;
   let lastRank = -1;
-  layoutCodes.length = 0;
-  layoutFlags.length = 0;
   let p = as;
   let fatal: BgpError | null = null;
   while (p < ae) {
@@ -169,8 +174,9 @@ export function decodeUpdate(b: Uint8Array, ctx: CodecContext, cache?: Attribute
       continue;
     }
     seen[code] = 1;
-    layoutCodes.push(code);
-    layoutFlags.push(flags);
+    lay[nl * 2] = code;
+    lay[nl * 2 + 1] = flags;
+    nl++;
     const rank = attrRank(code);
     if (rank < lastRank || flags !== canonicalFlags(code, flags, vlen)) canonical = false;
     lastRank = rank;
@@ -217,7 +223,7 @@ export function decodeUpdate(b: Uint8Array, ctx: CodecContext, cache?: Attribute
     ents[k + 3] = (flags << 8) | code;
     n++;
   }
-  for (const c of layoutCodes) seen[c] = 0;
+  for (let i = 0; i < nl; i++) seen[lay[i * 2]] = 0;
   if (fatal) return fail(fatal);
 
   // The non-MP attributes, through the cache when one is given.
@@ -275,9 +281,17 @@ export function decodeUpdate(b: Uint8Array, ctx: CodecContext, cache?: Attribute
   if (mpReach) msg.mpReach = mpReach;
   if (mpUnreach) msg.mpUnreach = mpUnreach;
   if (handling === "treat-as-withdraw") msg.treatAsWithdraw = true;
-  if (discarded.length) msg.discarded = discarded;
-  if (!canonical) msg.layout = { codes: layoutCodes.slice(), flags: layoutFlags.slice() };
-  return { ok: true, msg, errors };
+  if (discarded.length) msg.discarded = discarded.slice();
+  if (!canonical) {
+    const codes = new Array<number>(nl);
+    const flags = new Array<number>(nl);
+    for (let i = 0; i < nl; i++) {
+      codes[i] = lay[i * 2];
+      flags[i] = lay[i * 2 + 1];
+    }
+    msg.layout = { codes, flags };
+  }
+  return { ok: true, msg, errors: errors.length ? errors.slice() : NO_ERRORS };
 }
 
 function hadMalformed(set: AttrSetResult, code: number): boolean {

@@ -3,7 +3,8 @@
 //
 // Address conventions (lab defaults): node network 10.250.0.0/24 (node-1 .1, node-2 .2, client
 // .100), pod CIDRs 10.251.1.0/24 (node-1) and 10.251.2.0/24 (node-2), service VIPs 10.96.0.0/16,
-// external IPs 198.51.100.0/24. Namespaces are prefixed "px".
+// external IPs 198.51.100.0/24; the dual-stack test adds the lab's IPv6 twins (2001:db8:250::/64,
+// 2001:db8:251:N::/64) and VIP 2001:db8:96::10. Namespaces are prefixed "px".
 import assert from "node:assert/strict";
 import { defaultOptions } from "../../cmd/options.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
@@ -280,6 +281,77 @@ Deno.test({
         "no flow to the old endpoint",
       );
       assert.ok(c.ip);
+    } finally {
+      await proxy.stop();
+      await proxyCleanup(ctx);
+    }
+  },
+});
+
+Deno.test({
+  name: "nftables mode, dual stack: IPv6 ClusterIP and NodePort with real packets (ip6 table)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // IPv6 twins of the lab addresses: 2001:db8:250:0::1 (node-1), pods 2001:db8:251:1::/64 and
+    // 2001:db8:251:2::/64, VIP 2001:db8:96::10.
+    await using lab = await createLab({
+      prefix: "px",
+      nodes: [{ name: "node-1" }, { name: "node-2" }],
+      ipv6: true,
+    });
+    const [w1, w2, cl] = await Promise.all([
+      lab.addPod("node-1", { name: "w1" }),
+      lab.addPod("node-2", { name: "w2" }),
+      lab.addPod("node-1", { name: "cl" }),
+    ]);
+    await lab.addClient("client");
+    for (const p of [w1, w2]) await lab.serve(p.name, { tcp: [8080] });
+    const n1 = lab.node("node-1");
+    const dual = svc("web6", {
+      type: "NodePort",
+      clusterIPs: ["10.96.0.10", "2001:db8:96::10"],
+      ipFamilies: ["IPv4", "IPv6"],
+      ports: [{ port: 80, nodePort: 30080 }],
+    });
+    const slices = [
+      slice("web6", [ep(w1.ip, "node-1"), ep(w2.ip, "node-2")]),
+      slice("web6", [ep(w1.ip6!, "node-1"), ep(w2.ip6!, "node-2")], { addressType: "IPv6", name: "web6-v6" }),
+    ];
+    const snap = snapshot({ services: [dual], slices });
+    const nodes = new Map([["node-1", {
+      name: "node-1",
+      labels: {},
+      annotations: {},
+      podCIDRs: [n1.podCidr, n1.podCidr6!],
+      internalIPs: [n1.ip, n1.ip6!],
+      externalIPs: [],
+      providerID: "",
+    }]]);
+    const ctx = ctxFor("node-1", new CommandRunner(n1.netns), { enableIpv6: true });
+    const proxy = createProxyController(ctx, { healthChecks: false });
+    try {
+      await proxy.sync({ ...snap, nodes });
+      const v6 = await lab.probeMany(
+        Array.from(
+          { length: 20 },
+          () => ({ from: "cl", proto: "tcp" as const, ip: "2001:db8:96::10", port: 80 }),
+        ),
+      );
+      assert.ok(v6.every((r) => r.status === "connected"), JSON.stringify(v6));
+      assert.deepEqual(new Set(v6.map((r) => r.server)), new Set(["w1", "w2"]));
+      assert.ok(v6.every((r) => r.clientIp === cl.ip6), "IPv6 ClusterIP keeps the pod source");
+      const np = await lab.probeMany(
+        Array.from(
+          { length: 10 },
+          () => ({ from: "client", proto: "tcp" as const, ip: n1.ip6!, port: 30080 }),
+        ),
+      );
+      assert.ok(np.every((r) => r.status === "connected"), JSON.stringify(np));
+      const v4 = await lab.tcpProbe("cl", "10.96.0.10", 80);
+      assert.equal(v4.status, "connected");
+      const tables = (await lab.exec("node-1", ["nft", "list", "tables"])).stdout;
+      assert.match(tables, /table ip6 kube-router-proxy/);
     } finally {
       await proxy.stop();
       await proxyCleanup(ctx);

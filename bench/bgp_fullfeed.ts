@@ -1,0 +1,329 @@
+/**
+ * Full-feed benchmark (not a test): BIRD feeds N IPv4 prefixes to our speaker, to gobgpd and to
+ * FRR's bgpd, one receiver at a time in the same run, and we report for each: the time from
+ * enabling the BIRD session until all N prefixes are in the receiver's RIB, its resident memory
+ * with the full table, and a steady churn rate (prefixes withdrawn and re-announced per second
+ * while the table is held), as ratios against gobgpd and FRR.
+ *
+ *   deno run -A bench/bgp_fullfeed.ts [--prefixes 1000000] [--protocols 500] [--churn-seconds 5]
+ *
+ * Feed: N /32s from 10.200.0.0 upwards (inside lab namespaces only), spread over K BIRD static
+ * protocols; each protocol's import filter gives its routes a distinct, realistic AS path (2–6
+ * hops of well-known transit ASNs), communities and a large community, so the feed has K
+ * attribute sets like a real table has thousands. BIRD prepends its AS 65000 on export.
+ * Receivers: ours AS 65001 (child Deno process, no best-path subscriber), gobgpd AS 65002,
+ * FRR bgpd AS 65003 (run with -Z: no zebra, so no kernel installation; the count is pfxRcd).
+ * Churn: BIRD disables then re-enables a few static protocols (withdraw + re-announce of B
+ * prefixes); rate = 2·B / time until the receiver is back at N, averaged over the cycles.
+ *
+ * Addresses: lab nodes 10.240.0.x (tests/fixtures/bgp_peers.ts).
+ *
+ * @module
+ */
+
+import {
+  BgpLab,
+  type Frr,
+  type Gobgp,
+  rssKb,
+  type SpeakerProc,
+  waitFor,
+} from "../tests/fixtures/bgp_peers.ts";
+
+function arg(name: string, dflt: number): number {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Number(Deno.args[i + 1]) : dflt;
+}
+const N = arg("prefixes", 1_000_000);
+const K = arg("protocols", 500);
+const CHURN_S = arg("churn-seconds", 5);
+if (N > 56 * 65536) {
+  throw new RangeError(`--prefixes ${N}: at most ${56 * 65536} /32s fit in 10.200.0.0-10.255.255.255`);
+}
+
+const TRANSIT = [3356, 1299, 174, 2914, 6939, 6762, 3257, 6453, 701, 7018, 6461, 3491];
+
+function birdConf(lab: BgpLab, lines: (k: number) => string): string {
+  const b = lab.node("bird");
+  const parts = [`router id ${b.v4};\nprotocol device {}\n`];
+  for (let k = 0; k < K; k++) {
+    const len = 1 + (k % 5);
+    const path: number[] = [];
+    for (let h = 0; h < len; h++) path.push(TRANSIT[(k * 7 + h * 3) % TRANSIT.length]);
+    path.push(64512 + (k % 400)); // origin AS (below 65000: the receivers use 65001-65003)
+    const prepends = path.reverse().map((a) => `bgp_path.prepend(${a});`).join(" ");
+    parts.push(
+      `protocol static s${k} { ipv4 { import filter { ${prepends} bgp_community.add((${path[0]},${
+        k % 1000
+      })); ` +
+        `bgp_community.add((65000,${
+          k % 50
+        })); bgp_large_community.add((65000,${k},1)); bgp_origin = ORIGIN_IGP; accept; }; };\n` +
+        `  include "${lab.dir}/routes-${k}.conf";\n}\n`,
+    );
+  }
+  parts.push(lines(0));
+  return parts.join("");
+}
+
+function writeRoutes(lab: BgpLab): void {
+  const files: string[][] = Array.from({ length: K }, () => []);
+  for (let i = 0; i < N; i++) {
+    files[i % K].push(`route 10.${200 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}/32 blackhole;`);
+  }
+  files.forEach((f, k) => Deno.writeTextFileSync(`${lab.dir}/routes-${k}.conf`, f.join("\n") + "\n"));
+}
+
+interface Receiver {
+  name: string;
+  proto: string;
+  count(): Promise<number>;
+  pid(): number;
+  stop(): Promise<void>;
+}
+
+interface Result {
+  name: string;
+  loadMs: number;
+  totalMs: number;
+  rssMb: number;
+  churnPerS: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function measure(
+  lab: BgpLab,
+  r: Receiver,
+  birdc: (...a: string[]) => Promise<string>,
+): Promise<Result> {
+  const t0 = performance.now();
+  await birdc("enable", r.proto);
+  // The clock that counts is from the first prefix in the receiver's RIB to the last: session
+  // set-up depends on each daemon's connect timers, not on how fast it takes a table.
+  let first = 0;
+  let last = -1;
+  let lastChange = performance.now();
+  await waitFor(
+    `${r.name} to hold ${N} prefixes`,
+    async () => {
+      const c = await r.count();
+      if (c > 0 && !first) first = performance.now();
+      if (c !== last) [last, lastChange] = [c, performance.now()];
+      else if (performance.now() - lastChange > 5_000) {
+        console.log(
+          `  ${r.name}: ${c} of ${N} prefixes, unchanged for ${
+            ((performance.now() - lastChange) / 1000).toFixed(0)
+          } s`,
+        );
+        lastChange = performance.now();
+      }
+      return c >= N;
+    },
+    30 * 60_000,
+    50,
+  );
+  const loadMs = performance.now() - first;
+  const totalMs = performance.now() - t0;
+  await sleep(1000);
+  const rssMb = rssKb(r.pid()) / 1024;
+  // Churn: flip groups of static protocols off and on.
+  const per = Math.ceil(N / K);
+  const group = Math.max(1, Math.round(Math.min(20_000, N / 10) / per));
+  let moved = 0;
+  const c0 = performance.now();
+  let cycle = 0;
+  while (performance.now() - c0 < CHURN_S * 1000) {
+    const names = Array.from({ length: group }, (_, j) => `s${(cycle * group + j) % K}`);
+    await Promise.all(names.map((n) => birdc("disable", n)));
+    await waitFor(
+      `${r.name} withdraw`,
+      async () => (await r.count()) <= N - group * per + group,
+      120_000,
+      20,
+    );
+    await Promise.all(names.map((n) => birdc("enable", n)));
+    await waitFor(`${r.name} re-announce`, async () => (await r.count()) >= N, 120_000, 20);
+    moved += 2 * group * per;
+    cycle++;
+  }
+  const churnPerS = moved / ((performance.now() - c0) / 1000);
+  await birdc("disable", r.proto);
+  await r.stop();
+  void lab;
+  return { name: r.name, loadMs, totalMs, rssMb, churnPerS };
+}
+
+async function main(): Promise<void> {
+  const lab = await BgpLab.create(["bird", "us", "gobgp", "frr"]);
+  // Interrupted runs must not leave namespaces behind.
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, () => void lab.close().finally(() => Deno.exit(130)));
+  }
+  try {
+    const b = lab.node("bird"), us = lab.node("us"), g = lab.node("gobgp"), f = lab.node("frr");
+    writeRoutes(lab);
+    const peers = [
+      { proto: "to_us", addr: us.v4, asn: 65001 },
+      { proto: "to_gobgp", addr: g.v4, asn: 65002 },
+      { proto: "to_frr", addr: f.v4, asn: 65003 },
+    ];
+    const conf = birdConf(
+      lab,
+      () =>
+        peers.map((p) =>
+          `protocol bgp ${p.proto} { disabled; local ${b.v4} as 65000; neighbor ${p.addr} as ${p.asn}; hold time 240;
+  ipv4 { import none; export all; }; }\n`
+        ).join(""),
+    );
+    const tb = performance.now();
+    const bird = await lab.bird("bird", conf);
+    await waitFor(
+      "BIRD loads the static routes",
+      async () => {
+        const out = await bird.birdc("show", "route", "count");
+        const m = out.match(/(\d+) of (\d+) routes/);
+        return m && Number(m[2]) >= N;
+      },
+      30 * 60_000,
+      500,
+    );
+    console.log(`BIRD loaded ${N} static routes in ${((performance.now() - tb) / 1000).toFixed(1)} s`);
+    const birdc = (...a: string[]) => bird.birdc(...a);
+
+    // Our speaker.
+    const sp: SpeakerProc = lab.speaker("us");
+    await sp.call("create", { asn: 65001, routerId: us.v4, listen: { addresses: [us.v4], port: 179 } }, {
+      events: false,
+    });
+    await sp.call("addPeer", { address: b.v4, asn: 65000, holdTime: 240, connectRetry: 1 });
+    await sp.call("start");
+    const ours: Receiver = {
+      name: "ours",
+      proto: "to_us",
+      count: () => sp.call<number>("locRibSize"),
+      pid: () => sp.pid,
+      stop: () => sp.stop(),
+    };
+
+    const gb: Gobgp = await lab.gobgp(
+      "gobgp",
+      `[global.config]
+  as = 65002
+  router-id = "${g.v4}"
+  local-address-list = ["${g.v4}"]
+[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "${b.v4}"
+    peer-as = 65000
+  [neighbors.timers.config]
+    connect-retry = 1
+    hold-time = 240
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "ipv4-unicast"
+`,
+    );
+    const gobgp: Receiver = {
+      name: "gobgpd",
+      proto: "to_gobgp",
+      count: async () => {
+        const out = await gb.cli("global", "rib", "summary", "-a", "ipv4");
+        return Number(out.match(/Destination:\s*(\d+)/)?.[1] ?? 0);
+      },
+      pid: () => gb.pid!,
+      stop: () => gb.stop(),
+    };
+
+    const fr: Frr = new (await import("../tests/fixtures/bgp_peers.ts")).Frr(
+      lab,
+      "frr",
+      `frr defaults traditional
+hostname frr
+router bgp 65003
+ bgp router-id ${f.v4}
+ no bgp ebgp-requires-policy
+ neighbor ${b.v4} remote-as 65000
+ neighbor ${b.v4} timers connect 1
+ neighbor ${b.v4} timers 80 240
+!
+`,
+    );
+    await startFrrNoZebra(lab, fr);
+    const frr: Receiver = {
+      name: "frr",
+      proto: "to_frr",
+      count: async () => {
+        const j = await fr.json("show bgp ipv4 unicast summary json") as {
+          peers?: Record<string, { pfxRcd?: number }>;
+        };
+        return j.peers?.[b.v4]?.pfxRcd ?? 0;
+      },
+      pid: () => fr.pids()[0],
+      stop: () => fr.stop(),
+    };
+
+    const results: Result[] = [];
+    for (const r of [ours, gobgp, frr]) {
+      console.log(`feeding ${N} prefixes to ${r.name} ...`);
+      const res = await measure(lab, r, birdc);
+      console.log(
+        `  ${r.name}: all in RIB ${(res.loadMs / 1000).toFixed(2)} s after the first prefix ` +
+          `(${(res.totalMs / 1000).toFixed(2)} s after enabling the session), RSS ${
+            res.rssMb.toFixed(0)
+          } MB, ` +
+          `churn ${Math.round(res.churnPerS)} prefix updates/s`,
+      );
+      results.push(res);
+    }
+    const [o, gg, ff] = results;
+    const ratio = (a: number, b: number) => (a / b).toFixed(2);
+    console.log(
+      `\nBGP full feed, ${N} IPv4 prefixes, ${K} attribute sets (same BIRD feed, one receiver at a time)`,
+    );
+    console.log("receiver   load time   RSS      churn");
+    for (const r of results) {
+      console.log(
+        `${r.name.padEnd(10)} ${(r.loadMs / 1000).toFixed(2).padStart(7)} s ${
+          r.rssMb.toFixed(0).padStart(6)
+        } MB ${Math.round(r.churnPerS).toString().padStart(8)} /s`,
+      );
+    }
+    console.log(
+      `ours / gobgpd: time ${ratio(o.loadMs, gg.loadMs)}×, memory ${ratio(o.rssMb, gg.rssMb)}×, churn ${
+        ratio(o.churnPerS, gg.churnPerS)
+      }× (targets: time < 1, memory ≤ 0.5)`,
+    );
+    console.log(
+      `ours / FRR:    time ${ratio(o.loadMs, ff.loadMs)}×, memory ${ratio(o.rssMb, ff.rssMb)}×, churn ${
+        ratio(o.churnPerS, ff.churnPerS)
+      }× (target: time ≤ 2)`,
+    );
+  } finally {
+    await lab.close();
+  }
+}
+
+/** bgpd alone (-Z: no zebra), so FRR's figure is the BGP daemon's, like ours and gobgpd's. */
+async function startFrrNoZebra(lab: BgpLab, fr: Frr): Promise<void> {
+  const d = fr.dir;
+  lab.spawn("frr", [
+    "/usr/lib/frr/bgpd",
+    "-Z",
+    "-f",
+    fr.confPath,
+    "-i",
+    `${d}/bgpd.pid`,
+    "--vty_socket",
+    d,
+    "-P",
+    "0",
+    "-S",
+  ], "frr-bgpd.log");
+  await waitFor("bgpd answers", async () => {
+    await fr.vtysh("show bgp summary");
+    return true;
+  }, 15_000);
+}
+
+if (import.meta.main) await main();

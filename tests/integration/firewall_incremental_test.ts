@@ -13,7 +13,7 @@ import { fwOptions, node, ns, pod, policy, sel, snapshot } from "../../controlle
 import type { NetworkPolicyInfo, PodInfo } from "../../watch/types.ts";
 import { createNetns, type TestNetns } from "./firewall_netns_helper.ts";
 
-let seed = 7;
+let seed = Number(Deno.env.get("FW_INC_SEED") ?? 7);
 const rnd = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
 const pick = <T>(a: readonly T[]) => a[Math.floor(rnd() * a.length)];
 

@@ -7,6 +7,12 @@
  * evaluator (firewall_reference.ts) and every triple is probed with a real connection; on a
  * mismatch the whole table is printed.
  *
+ * Node traffic is checked as upstream defines it: a node always reaches its own pods, other
+ * nodes are outside addresses, and a pod's traffic to a node is egress.
+ *
+ * Bad input the API server rejects (unparsable CIDR, unknown protocol) cannot be created through
+ * kubectl; the plan's unit tests cover it. The named port that resolves nowhere is tested here.
+ *
  * Runs once with the iptables backend and once with `--use-nftables-for-netpol`.
  *
  * Addresses (lab conventions): nodes 10.250.0.1-2, node-1 pods 10.251.1.0/24, node-2 pods

@@ -17,7 +17,7 @@
 import { AFI, type Afi, type PathAttributes, type Prefix } from "./codec/types.ts";
 import { type Candidate, selectBest, type SourceFacts } from "./decide.ts";
 import { applyPolicy, type Policy, policyDependsOnPrefix } from "./policy.ts";
-import { parsePrefix, prefixKey } from "./prefix.ts";
+import { parsePrefix } from "./prefix.ts";
 import {
   applyNextHopDirective,
   exportAttrs,
@@ -27,6 +27,45 @@ import {
   type RibAttrs,
   type TargetFacts,
 } from "./propagate.ts";
+
+/**
+ * RIB key of a prefix. IPv4 prefixes key by a number (address × 64 + length, exact in a double):
+ * a million string keys and their prefix objects would cost ~130 bytes per prefix more, and the
+ * prefix is cheap to rebuild from the number when it is needed (exports, reads). IPv6 keys by
+ * the canonical "addr/len" text.
+ */
+export type RibKey = number | string;
+
+/** The key of `p` (addresses are canonical, so one prefix = one key). */
+export function ribKey(p: Prefix): RibKey {
+  if (p.afi !== AFI.IPv4) return `${p.addr}/${p.len}`;
+  const a = p.addr;
+  let n = 0, oct = 0;
+  for (let i = 0; i < a.length; i++) {
+    const c = a.charCodeAt(i);
+    if (c === 46) {
+      n = n * 256 + oct;
+      oct = 0;
+    } else oct = oct * 10 + (c - 48);
+  }
+  return (n * 256 + oct) * 64 + p.len;
+}
+
+/** The prefix a key stands for. */
+export function keyPrefix(k: RibKey): Prefix {
+  if (typeof k === "string") return parsePrefix(k)!;
+  const len = k % 64;
+  const n = (k - len) / 64;
+  return {
+    afi: AFI.IPv4,
+    addr: `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`,
+    len,
+  };
+}
+
+function keyAfi(k: RibKey): Afi {
+  return typeof k === "number" ? AFI.IPv4 : AFI.IPv6;
+}
 
 /** An interned attribute set. */
 export interface AttrEntry {
@@ -114,14 +153,22 @@ export interface Path extends Candidate {
   stale: boolean;
 }
 
+/** A path object: three fields, `attrs` read through the interned entry (a million of these exist). */
+class RibPath implements Path {
+  constructor(readonly src: Source, readonly e: AttrEntry, public stale: boolean) {}
+  get attrs(): PathAttributes {
+    return this.e.attrs;
+  }
+}
+
 /**
  * One prefix: its candidate paths (at most one per source; the Adj-RIBs-In are these, so a
  * prefix costs one map entry however many peers send it) and the selected best.
  */
 interface Entry {
-  readonly prefix: Prefix;
-  readonly key: string;
-  paths: Path[];
+  readonly key: RibKey;
+  /** One path (the common case, no array), several, or none (entry about to be deleted). */
+  paths: Path | Path[] | null;
   best: Path | null;
   dirty: boolean;
 }
@@ -132,7 +179,7 @@ export interface Target extends TargetFacts {
   exportPolicy?: Policy;
   families: Afi[];
   /** Adj-RIB-Out: what the peer was last sent, by prefix key. */
-  readonly adjOut: Map<string, AttrEntry>;
+  readonly adjOut: Map<RibKey, AttrEntry>;
   /** Memoised export per (attribute set, source, family), when the export policy ignores prefixes. */
   memo: Map<AttrEntry, Array<{ src: Source; afi: Afi; res: AttrEntry | null }>>;
   /** Receives outgoing batches; false while the session is not Established. */
@@ -183,7 +230,7 @@ function attrsToRoute(
 /** Loc-RIB with its Adj-RIBs. */
 export class Rib {
   readonly attrs = new AttrTable();
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new Map<RibKey, Entry>();
   #dirty: Entry[] = [];
   readonly #targets = new Map<number, Target>();
   readonly #listeners = new Set<BestPathListener>();
@@ -268,44 +315,72 @@ export class Rib {
   /** Remove `src`'s paths for these prefixes. */
   withdraw(src: Source, prefixes: Prefix[]): void {
     for (const p of prefixes) {
-      const entry = this.#entries.get(prefixKey(p));
+      const entry = this.#entries.get(ribKey(p));
       if (entry) this.#removePath(entry, src);
     }
   }
 
   #removePath(entry: Entry, src: Source): void {
     const ps = entry.paths;
+    if (ps === null) return;
+    if (!Array.isArray(ps)) {
+      if (ps.src !== src) return;
+      entry.paths = null;
+      this.#dropped(ps, src);
+      this.#reselect(entry);
+      return;
+    }
     for (let i = 0; i < ps.length; i++) {
       const old = ps[i];
       if (old.src !== src) continue;
-      if (ps.length === 1) entry.paths = [];
-      else ps.splice(i, 1);
-      src.count--;
-      if (old.stale) src.staleCount--;
-      this.attrs.release(old.e);
+      ps.splice(i, 1);
+      if (ps.length === 1) entry.paths = ps[0];
+      this.#dropped(old, src);
       this.#reselect(entry);
       return;
     }
   }
 
+  #dropped(old: Path, src: Source): void {
+    src.count--;
+    if (old.stale) src.staleCount--;
+    this.attrs.release(old.e);
+  }
+
   #setPath(src: Source, prefix: Prefix, e: AttrEntry): void {
-    const key = prefixKey(prefix);
-    let entry = this.#entries.get(key);
+    const key = ribKey(prefix);
+    const entry = this.#entries.get(key);
     this.attrs.retain(e);
-    const path: Path = { src, e, attrs: e.attrs, stale: false };
+    const path = new RibPath(src, e, false);
     if (!entry) {
-      entry = { prefix, key, paths: [path], best: null, dirty: false };
-      this.#entries.set(key, entry);
+      const fresh: Entry = { key, paths: path, best: null, dirty: false };
+      this.#entries.set(key, fresh);
       src.count++;
-      this.#reselect(entry);
+      this.#reselect(fresh);
       return;
     }
     const ps = entry.paths;
+    if (ps === null || !Array.isArray(ps)) {
+      if (ps && ps.src === src) {
+        if (ps.e === e && !ps.stale) {
+          this.attrs.release(e); // duplicate announcement: nothing changes
+          return;
+        }
+        entry.paths = path;
+        if (ps.stale) src.staleCount--;
+        this.attrs.release(ps.e);
+      } else {
+        entry.paths = ps ? [ps, path] : path;
+        src.count++;
+      }
+      this.#reselect(entry);
+      return;
+    }
     for (let i = 0; i < ps.length; i++) {
       const old = ps[i];
       if (old.src !== src) continue;
       if (old.e === e && !old.stale) {
-        this.attrs.release(e); // duplicate announcement: nothing changes
+        this.attrs.release(e);
         return;
       }
       ps[i] = path;
@@ -321,8 +396,8 @@ export class Rib {
 
   #reselect(entry: Entry): void {
     const ps = entry.paths;
-    const best = ps.length === 1 ? ps[0] : ps.length === 0 ? null : selectBest(ps);
-    if (ps.length === 0) this.#entries.delete(entry.key);
+    const best = ps === null ? null : Array.isArray(ps) ? selectBest(ps) : ps;
+    if (ps === null) this.#entries.delete(entry.key);
     if (best === entry.best) return; // same path object: nothing changed for anyone
     entry.best = best;
     if (!entry.dirty) {
@@ -335,11 +410,10 @@ export class Rib {
   markStale(src: Source): number {
     let n = 0;
     for (const entry of this.#entries.values()) {
-      for (const p of entry.paths) {
-        if (p.src === src && !p.stale) {
-          p.stale = true;
-          n++;
-        }
+      const p = pathOf(entry, src);
+      if (p && !p.stale) {
+        p.stale = true;
+        n++;
       }
     }
     src.staleCount += n;
@@ -349,7 +423,7 @@ export class Rib {
   /** Remove `src`'s stale paths (End-of-RIB or restart timer), optionally one family only. */
   sweepStale(src: Source, afi?: Afi): number {
     if (src.staleCount === 0) return 0;
-    return this.#sweep(src, (p, entry) => p.stale && (afi === undefined || entry.prefix.afi === afi));
+    return this.#sweep(src, (p, entry) => p.stale && (afi === undefined || keyAfi(entry.key) === afi));
   }
 
   /** Remove every path of `src` (session down without graceful restart, or peer removed). */
@@ -361,7 +435,8 @@ export class Rib {
   #sweep(src: Source, pred: (p: Path, e: Entry) => boolean): number {
     const hit: Entry[] = [];
     for (const entry of this.#entries.values()) {
-      for (const p of entry.paths) if (p.src === src && pred(p, entry)) hit.push(entry);
+      const p = pathOf(entry, src);
+      if (p && pred(p, entry)) hit.push(entry);
     }
     for (const entry of hit) this.#removePath(entry, src);
     return hit.length;
@@ -394,19 +469,14 @@ export class Rib {
     t.memo.clear();
   }
 
-  #prefixOf(key: string): Prefix {
-    return this.#entries.get(key)?.prefix ?? parsePrefix(key)!;
-  }
-
   /** Re-send the whole Adj-RIB-Out of `t` (ROUTE-REFRESH received), optionally one family. */
   refreshBatches(t: Target, afi?: Afi): OutBatch[] {
     const groups = new Map<AttrEntry, Prefix[]>();
     for (const [key, e] of t.adjOut) {
-      const prefix = this.#prefixOf(key);
-      if (afi !== undefined && prefix.afi !== afi) continue;
+      if (afi !== undefined && keyAfi(key) !== afi) continue;
       let g = groups.get(e);
       if (!g) groups.set(e, g = []);
-      g.push(prefix);
+      g.push(keyPrefix(key));
     }
     return toBatches(groups, []);
   }
@@ -421,7 +491,8 @@ export class Rib {
     this.#dirty = [];
     if (this.#listeners.size) {
       for (const entry of dirty) {
-        const ev = { prefix: entry.prefix, best: entry.best ? toRoute(entry.prefix, entry.best) : null };
+        const prefix = keyPrefix(entry.key);
+        const ev = { prefix, best: entry.best ? toRoute(prefix, entry.best) : null };
         for (const l of this.#listeners) {
           try {
             l(ev);
@@ -443,7 +514,7 @@ export class Rib {
 
   #exportOne(t: Target, entry: Entry): AttrEntry | null {
     const best = entry.best;
-    const afi = entry.prefix.afi;
+    const afi = keyAfi(entry.key);
     if (!best || !t.families.includes(afi)) return null;
     const cacheable = !policyDependsOnPrefix(t.exportPolicy);
     let list: Array<{ src: Source; afi: Afi; res: AttrEntry | null }> | undefined;
@@ -456,7 +527,7 @@ export class Rib {
     let res: AttrEntry | null = null;
     const base = exportAttrs(best.e.attrs as RibAttrs, best.src, t, this.local, afi);
     if (base) {
-      const r = applyPolicy(t.exportPolicy, entry.prefix, base, t.address);
+      const r = applyPolicy(t.exportPolicy, keyPrefix(entry.key), base, t.address);
       if (r.accept) {
         const withNh = applyNextHopDirective(
           r.attrs as RibAttrs,
@@ -487,11 +558,11 @@ export class Rib {
       t.adjOut.set(entry.key, e);
       let g = groups.get(e);
       if (!g) groups.set(e, g = []);
-      g.push(entry.prefix);
+      g.push(keyPrefix(entry.key));
     } else if (prev) {
       this.attrs.release(prev);
       t.adjOut.delete(entry.key);
-      withdraw.push(entry.prefix);
+      withdraw.push(keyPrefix(entry.key));
     }
   }
 
@@ -507,7 +578,7 @@ export class Rib {
     const groups = new Map<AttrEntry, Prefix[]>();
     const withdraw: Prefix[] = [];
     for (const entry of this.#entries.values()) this.#visit(t, entry, groups, withdraw);
-    for (const entry of dirty) if (entry.paths.length === 0) this.#visit(t, entry, groups, withdraw);
+    for (const entry of dirty) if (entry.paths === null) this.#visit(t, entry, groups, withdraw);
     return toBatches(groups, withdraw);
   }
 
@@ -518,29 +589,39 @@ export class Rib {
 
   /** Loc-RIB read: best path per prefix. */
   *bestRoutes(): Generator<Route> {
-    for (const e of this.#entries.values()) if (e.best) yield toRoute(e.prefix, e.best);
+    for (const e of this.#entries.values()) if (e.best) yield toRoute(keyPrefix(e.key), e.best);
   }
 
   /** Best route for one prefix. */
   best(prefix: Prefix): Route | null {
-    const e = this.#entries.get(prefixKey(prefix));
-    return e?.best ? toRoute(e.prefix, e.best) : null;
+    const e = this.#entries.get(ribKey(prefix));
+    return e?.best ? toRoute(keyPrefix(e.key), e.best) : null;
   }
 
   /** Adj-RIB-In read (after import policy). */
   *sourceRoutes(src: Source): Generator<Route> {
     if (src.count === 0) return;
     for (const e of this.#entries.values()) {
-      for (const p of e.paths) if (p.src === src) yield toRoute(e.prefix, p);
+      const p = pathOf(e, src);
+      if (p) yield toRoute(keyPrefix(e.key), p);
     }
   }
 
   /** Adj-RIB-Out read. */
   *targetRoutes(t: Target): Generator<Route> {
     for (const [key, e] of t.adjOut) {
-      yield attrsToRoute(this.#prefixOf(key), e, "local", this.local.asn, t.ebgp, false);
+      yield attrsToRoute(keyPrefix(key), e, "local", this.local.asn, t.ebgp, false);
     }
   }
+}
+
+/** `src`'s path in `entry`, if any. */
+function pathOf(entry: Entry, src: Source): Path | undefined {
+  const ps = entry.paths;
+  if (ps === null) return undefined;
+  if (!Array.isArray(ps)) return ps.src === src ? ps : undefined;
+  for (const p of ps) if (p.src === src) return p;
+  return undefined;
 }
 
 function toBatches(groups: Map<AttrEntry, Prefix[]>, withdraw: Prefix[]): OutBatch[] {

@@ -1,9 +1,9 @@
 /**
  * Captures what real BGP daemons send and checks the codec on it: BIRD 2, gobgpd and FRR each open
  * sessions to a minimal fake peer of ours (it answers their OPEN with OPEN + KEEPALIVE, records
- * every message until End-of-RIB, then sends a bad message type to draw a NOTIFICATION). Every
+ * every message until End-of-RIB, sends routes of its own, then draws a NOTIFICATION). Every
  * captured message must decode without any error under the negotiated context and re-encode
- * byte-exact. With `BGP_CAPTURE_WRITE=1` the captures are written as hex fixtures to
+ * byte-exact, and each daemon's own CLI must show the attributes we encoded. With `BGP_CAPTURE_WRITE=1` the captures are written as hex fixtures to
  * `tests/fixtures/bgp_captures/` (read by `bgp/codec/captures_test.ts`).
  *
  * Address conventions: namespaces `bgc-<id>-us`, `bgc-<id>-bird`, `bgc-<id>-gobgp`, `bgc-<id>-frr`. The fake
@@ -30,6 +30,7 @@ import {
   MessageType,
   negotiate,
   type OpenMessage,
+  parsePrefix,
   toHex,
   type UpdateMessage,
 } from "../../bgp/codec/mod.ts";
@@ -49,6 +50,8 @@ interface Session {
   received: Captured[];
   ourOpen: OpenMessage;
   theirOpen?: OpenMessage;
+  /** What the daemon's own CLI showed for the routes we sent it (see `exercise`). */
+  shown: Record<string, string>;
 }
 
 /** How long a peer must stay quiet after its End-of-RIB markers before we end the capture. */
@@ -119,12 +122,13 @@ async function playPeer(
   s: Session,
   families: number[],
   provoke: (conn: Deno.Conn) => Promise<void>,
+  exercise?: (conn: Deno.Conn, ctx: CodecContext) => Promise<void>,
 ): Promise<void> {
   let buf = new Uint8Array(0);
   const eor = new Set<number>();
   let ctx: CodecContext = defaultCodecContext;
   let done = false;
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 40_000;
   let sentBad = false;
   let sentEor = false;
   let lastAt = Date.now();
@@ -139,6 +143,7 @@ async function playPeer(
     // quiet for a second (FRR sends its End-of-RIB before its first routes).
     if (!sentBad && families.every((a) => eor.has(a)) && Date.now() - lastAt > QUIET_MS) {
       sentBad = true;
+      if (exercise) await exercise(conn, ctx);
       await provoke(conn);
     }
     if (n === -1) continue;
@@ -199,7 +204,7 @@ async function playPeer(
       JSON.stringify(c.msg, (_k, v) => v instanceof Uint8Array ? toHex(v) : v).slice(0, 300)
     );
     throw new Error(
-      `${s.name}: no End-of-RIB for all of ${families} within 20 s; received:\n${seen.join("\n")}`,
+      `${s.name}: no End-of-RIB for all of ${families} within 40 s; received:\n${seen.join("\n")}`,
     );
   }
 }
@@ -320,6 +325,86 @@ Deno.test({
         { name: "frr_as4_ipv4_ipv6", addr: "10.231.3.1", four: true, families: [1, 2] },
         { name: "frr_as2", addr: "10.231.3.3", four: false, families: [1] },
       ];
+      // Routes we send before provoking, to check our encoder against each daemon's own view.
+      const route = (nextHop: string, prefix: string, firstAs: number): UpdateMessage => ({
+        type: MessageType.Update,
+        withdrawn: [],
+        nlri: [parsePrefix(prefix)!],
+        attrs: {
+          origin: 0,
+          asPath: [{ type: 2, asns: [firstAs, 4200000050, 65050] }],
+          nextHop,
+          med: 42,
+          communities: [65001 * 65536 + 1],
+          largeCommunities: [{ global: 4200000001, local1: 7, local2: 7 }],
+          unknown: [{ flags: 0xc0, code: 99, value: new Uint8Array([1, 2, 3]) }],
+        },
+      });
+      const route6 = (nextHops: string[], prefix: string): UpdateMessage => ({
+        type: MessageType.Update,
+        withdrawn: [],
+        nlri: [],
+        attrs: {
+          origin: 0,
+          asPath: [{ type: 2, asns: [4200000001, 65060] }],
+          communities: [65001 * 65536 + 6],
+        },
+        mpReach: { afi: 2, safi: 1, nextHops, nlri: [parsePrefix(prefix)!] },
+      });
+      const birdc = (...args: string[]) => run(["birdc", "-s", `${dir}/bird.ctl`, ...args], ns.bird);
+      const birdShows = (s: Session, key: string, net: string) =>
+        waitFor(`BIRD to show ${net}`, async () => {
+          const out = await birdc("show", "route", net, "all");
+          return out.includes("BGP.as_path") && (s.shown[key] = out);
+        }, 15_000);
+      const exercises: Record<string, (s: Session) => (conn: Deno.Conn, ctx: CodecContext) => Promise<void>> =
+        {
+          bird_as4_ipv4_ipv6: (s) => async (conn, ctx) => {
+            const ll = (await run(["ip", "-6", "-o", "addr", "show", "dev", "ub0", "scope", "link"], ns.us))
+              .match(/fe80::[0-9a-f:]+/)![0];
+            await conn.write(encode(route("10.231.1.1", "10.233.1.0/24", 4200000001), ctx));
+            await conn.write(encode(route6(["2001:db8:231:1::1", ll], "2001:db8:2340::/48"), ctx));
+            s.shown.ll = ll;
+            await birdShows(s, "v4", "10.233.1.0/24");
+            await birdShows(s, "v6", "2001:db8:2340::/48");
+          },
+          bird_as2: (s) => async (conn, ctx) => {
+            await conn.write(encode(route("10.231.1.3", "10.233.11.0/24", 64601), ctx));
+            await birdShows(s, "v4", "10.233.11.0/24");
+          },
+          gobgp_as4_ipv4_ipv6: (s) => async (conn, ctx) => {
+            await conn.write(encode(route("10.231.2.1", "10.233.2.0/24", 4200000001), ctx));
+            await waitFor("gobgpd to show 10.233.2.0/24", async () => {
+              const out = await run([
+                "gobgp",
+                "-u",
+                "127.0.0.1",
+                "-p",
+                "50051",
+                "global",
+                "rib",
+                "-a",
+                "ipv4",
+                "10.233.2.0/24",
+                "-j",
+              ], ns.gobgp);
+              return out.includes("10.233.2.0/24") && (s.shown.v4 = out);
+            }, 15_000);
+          },
+          frr_as4_ipv4_ipv6: (s) => async (conn, ctx) => {
+            await conn.write(encode(route("10.231.3.1", "10.233.3.0/24", 4200000001), ctx));
+            await waitFor("FRR to show 10.233.3.0/24", async () => {
+              const out = await run([
+                "vtysh",
+                "--vty_socket",
+                dir,
+                "-c",
+                "show bgp ipv4 unicast 10.233.3.0/24 json",
+              ], ns.frr);
+              return out.includes("aspath") && (s.shown.v4 = out);
+            }, 15_000);
+          },
+        };
       const served: Promise<void>[] = [];
       for (const p of plan) {
         const path = `${dir}/${p.name}.sock`;
@@ -331,11 +416,18 @@ Deno.test({
           ctx: defaultCodecContext,
           received: [],
           ourOpen: ourOpen(p.four, p.families),
+          shown: {},
         };
         sessions.set(p.name, s);
         const task = (async () => {
           const conn = await l.accept();
-          await playPeer(conn, s, p.families, p.name.startsWith("gobgp") ? adminReset(p.addr) : badType);
+          await playPeer(
+            conn,
+            s,
+            p.families,
+            p.name.startsWith("gobgp") ? adminReset(p.addr) : badType,
+            exercises[p.name]?.(s),
+          );
         })();
         task.catch(() => {}); // awaited below; this only keeps an early failure from going unhandled
         served.push(task);
@@ -368,6 +460,7 @@ protocol static s6 {
   route 2001:db8:2312:100::/56 blackhole;
 }
 filter out4 {
+  if source != RTS_STATIC then reject;
   if net ~ [198.51.100.0/25] then {
     bgp_community.add((65000,100)); bgp_community.add((65000,200));
     bgp_large_community.add((4200000002,1,2)); bgp_med = 77;
@@ -377,6 +470,7 @@ filter out4 {
   accept;
 }
 filter out6 {
+  if source != RTS_STATIC then reject;
   if net ~ [2001:db8:2310::/48] then { bgp_community.add((65000,600)); bgp_large_community.add((4200000002,6,6)); }
   if net ~ [2001:db8:2311::/48] then { bgp_path.prepend(4200000011); bgp_med = 5; }
   accept;
@@ -384,8 +478,8 @@ filter out6 {
 protocol bgp peer4 {
   local 10.231.1.2 as 4200000002; neighbor 10.231.1.1 as 4200000001;
   graceful restart on;
-  ipv4 { import none; export filter out4; };
-  ipv6 { import none; export filter out6; next hop address 2001:db8:231:1::2; };
+  ipv4 { import all; export filter out4; };
+  ipv6 { import all; export filter out6; next hop address 2001:db8:231:1::2; };
 }
 protocol bgp peer6 {
   local 2001:db8:231:1::2 as 4200000002; neighbor 2001:db8:231:1::1 as 4200000001;
@@ -395,7 +489,7 @@ protocol bgp peer6 {
 protocol bgp peer2 {
   local 10.231.1.2 as 4200000002; neighbor 10.231.1.3 as 64601;
   graceful restart on;
-  ipv4 { import none; export filter out4; };
+  ipv4 { import all; export filter out4; };
 }
 `;
       await Deno.writeTextFile(`${dir}/bird.conf`, birdConf);
@@ -580,11 +674,51 @@ route-map NH6 permit 10
           served.map((p) => Promise.race([p.then(() => true), sleep(0).then(() => false)])),
         );
         return settled.every(Boolean);
-      }, 40_000).catch((e) => {
+      }, 70_000).catch((e) => {
         throw new Error(`${e.message}\n${logs()}`, { cause: e });
       });
       await Promise.all(served);
 
+      if (Deno.env.get("BGC_SHOW")) { for (const s of sessions.values()) console.log(s.name, s.shown); }
+
+      // Our encoder, as each daemon understood it (its own CLI): 4-octet AS path, MED, community,
+      // large community, the unknown optional transitive attribute 99 with Partial set, IPv6
+      // global + link-local next hops, and AS_TRANS + AS4_PATH towards a 2-octet session.
+      const b4 = sessions.get("bird_as4_ipv4_ipv6")!.shown;
+      for (
+        const line of [
+          "BGP.as_path: 4200000001 4200000050 65050",
+          "BGP.med: 42",
+          "BGP.community: (65001,1)",
+          "BGP.large_community: (4200000001, 7, 7)",
+          "BGP.63 [t]: 01 02 03",
+        ]
+      ) assert.ok(b4.v4.includes(line), `BIRD lacks ${line}:\n${b4.v4}`);
+      assert.ok(b4.v6.includes(`BGP.next_hop: 2001:db8:231:1::1 ${b4.ll}`), b4.v6);
+      assert.ok(b4.v6.includes("BGP.community: (65001,6)"), b4.v6);
+      const b2s = sessions.get("bird_as2")!.shown.v4;
+      assert.ok(b2s.includes("BGP.as_path: 64601 4200000050 65050"), b2s);
+      const gj = JSON.parse(sessions.get("gobgp_as4_ipv4_ipv6")!.shown.v4)["10.233.2.0/24"][0].attrs as Array<
+        Record<string, unknown>
+      >;
+      assert.deepEqual(gj.find((a) => a.type === 2)?.as_paths, [{
+        segment_type: 2,
+        num: 3,
+        asns: [4200000001, 4200000050, 65050],
+      }]);
+      assert.equal(gj.find((a) => a.type === 4)?.metric, 42);
+      assert.deepEqual(gj.find((a) => a.type === 8)?.communities, [65001 * 65536 + 1]);
+      assert.deepEqual(gj.find((a) => a.type === 32)?.value, [{
+        ASN: 4200000001,
+        LocalData1: 7,
+        LocalData2: 7,
+      }]);
+      assert.deepEqual(gj.find((a) => a.type === 99), { flags: 0xe0, type: 99, value: "AQID" });
+      const fj = JSON.parse(sessions.get("frr_as4_ipv4_ipv6")!.shown.v4).paths[0];
+      assert.equal(fj.aspath.string, "4200000001 4200000050 65050");
+      assert.equal(fj.metric, 42);
+      assert.equal(fj.community.string, "65001:1");
+      assert.equal(fj.largeCommunity.string, "4200000001:7:7");
       // Every message: decoded without any RFC 7606 finding, and re-encoded byte-exact.
       for (const s of sessions.values()) {
         assert.ok(s.received.length >= 3, `${s.name}: only ${s.received.length} messages`);

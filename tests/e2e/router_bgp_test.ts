@@ -125,8 +125,18 @@ Deno.test({
         "run",
         "-A",
         MAIN,
-        "router",
+        // node-1 runs the LoadBalancer allocator too (`run` with only router + allocator).
+        ...(n === "node-1"
+          ? [
+            "run",
+            "--run-firewall=false",
+            "--run-service-proxy=false",
+            "--run-loadbalancer=true",
+            "--loadbalancer-ip-range=198.51.100.0/29",
+          ]
+          : ["router"]),
         `--kubeconfig=${kubeconfig}`,
+        "--advertise-loadbalancer-ip=true",
         `--hostname-override=${n}`,
         "--enable-overlay=true",
         "--overlay-encap=vxlan",
@@ -219,6 +229,29 @@ Deno.test({
         30_000,
         async () => !(await birdRoutes(lab, ctl)).includes(vip),
       );
+      // A LoadBalancer service: node-1's allocator assigns an address from the pool, every node
+      // advertises it, BIRD learns it; gone with the service.
+      await api.kubectl(["-n", "rt-e2e", "create", "service", "loadbalancer", "lb", "--tcp=80:8080"]);
+      let lbIp = "";
+      await waitUntil("the allocator to assign an LB IP", 40_000, async () => {
+        const o = JSON.parse(
+          (await api.kubectl(["-n", "rt-e2e", "get", "service", "lb", "-o", "json"])).stdout,
+        );
+        lbIp = o.status?.loadBalancer?.ingress?.[0]?.ip ?? "";
+        return lbIp !== "";
+      });
+      assert.match(lbIp, /^198\.51\.100\.[1-6]$/);
+      await waitUntil(
+        "BIRD to learn the LB IP",
+        30_000,
+        async () => (await birdRoutes(lab, ctl)).includes(`${lbIp}/32`),
+      );
+      await api.kubectl(["-n", "rt-e2e", "delete", "service", "lb"]);
+      await waitUntil(
+        "BIRD to lose the LB IP",
+        30_000,
+        async () => !(await birdRoutes(lab, ctl)).includes(`${lbIp}/32`),
+      );
 
       // 4. The operator view: `kube-router bgp peers --json` inside node-1's namespace.
       const cli = new URL("../../controllers/router/status_cli.ts", import.meta.url).pathname;
@@ -276,6 +309,29 @@ Deno.test({
           assert.equal(p.status, "connected", `after restart ${a.name} → ${b.name}: ${JSON.stringify(p)}`);
         }
       }
+
+      // Bad input at run time: a malformed second peer on node-1 is reported (object + field) and
+      // skipped; the good peer stays up and routing goes on.
+      await api.kubectl([
+        "annotate",
+        "node",
+        "node-1",
+        `kube-router.io/peers=${peersYaml}- remoteip: 300.1.1.1\n  remoteasn: 64601\n`,
+        "--overwrite",
+      ]);
+      await waitUntil("node-1 to report the malformed peer", 20_000, async () => {
+        const log = await agents.get("node-1")!.logTail(200);
+        return log.includes('node/node-1: annotation kube-router.io/peers[1]: peer IP \\"300.1.1.1\\"') ||
+          log.includes('node/node-1: annotation kube-router.io/peers[1]: peer IP "300.1.1.1"');
+      });
+      assert.ok(
+        (await birdRoutes(lab, ctl)).includes(lab.node("node-1").podCidr),
+        "node-1 still peers with BIRD",
+      );
+      assert.equal(
+        (await lab.tcpProbe("pod-node-1", lab.host("pod-node-3").ip, 8080, 2000)).status,
+        "connected",
+      );
 
       // 6. Annotations at run time: node-1 becomes route reflector, node-2/3 clients; node-2 and
       //    node-3 drop their direct session, routes still flow through node-1.

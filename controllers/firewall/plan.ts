@@ -246,12 +246,18 @@ function planFamily(
     if (targets.length === 0) continue;
     if (pol.policyTypes.includes("Ingress")) {
       const name = policyChainName(pol.namespace, pol.name, family, "ingress");
-      chains.set(name, policyRules(pol, "ingress", family, index, targets, sets, problems));
+      chains.set(
+        name,
+        stableRules(family, name, policyRules(pol, "ingress", family, index, targets, sets, problems)),
+      );
       for (const t of targets) push(ingressOf, t, pol);
     }
     if (pol.policyTypes.includes("Egress")) {
       const name = policyChainName(pol.namespace, pol.name, family, "egress");
-      chains.set(name, policyRules(pol, "egress", family, index, targets, sets, problems));
+      chains.set(
+        name,
+        stableRules(family, name, policyRules(pol, "egress", family, index, targets, sets, problems)),
+      );
       for (const t of targets) push(egressOf, t, pol);
     }
   }
@@ -659,6 +665,26 @@ function ipBlockEntries(
     entries.push(`${x.text} nomatch`);
   }
   return entries;
+}
+
+/** Policy chains' rules by chain name and family, reused while their content is unchanged. */
+const policyChainMemo: Record<Family, Map<string, { key: string; rules: FwRule[] }>> = {
+  ipv4: new Map(),
+  ipv6: new Map(),
+};
+
+/**
+ * Returns the previously planned array when `rules` has the same content, so renderers (which
+ * memoise by array and rule object) skip unchanged policy chains. The memo is bounded by the
+ * number of policy chains ever planned; entries are replaced in place.
+ */
+function stableRules(family: Family, chain: string, rules: FwRule[]): FwRule[] {
+  const key = JSON.stringify(rules);
+  const hit = policyChainMemo[family].get(chain);
+  if (hit?.key === key) return hit.rules;
+  if (policyChainMemo[family].size > 100_000) policyChainMemo[family].clear();
+  policyChainMemo[family].set(chain, { key, rules });
+  return rules;
 }
 
 /** The pod chains built for each pod object, reused while the pod and its policies are unchanged. */

@@ -137,7 +137,20 @@ export interface NftFamilyView {
 }
 
 /** Rendered rules of chain arrays the plan reuses between syncs (unchanged pods' chains). */
-const ruleMemo = new WeakMap<readonly FwRule[], { family: Family; lines: string[] }>();
+const ruleMemo = new WeakMap<readonly FwRule[], { family: Family; sig: string; lines: string[] }>();
+
+function hasExcept(s: FwSet | undefined): boolean {
+  return s?.kind === "net" && s.entries.some((e) => e.endsWith(" nomatch"));
+}
+
+/** Which of the sets a chain matches have excepts (the only set property rendering depends on). */
+function exceptSignature(rules: readonly FwRule[], sets: ReadonlyMap<string, FwSet>): string {
+  let sig = "";
+  for (const r of rules) {
+    for (const m of r.matches) if (m.k === "set") sig += hasExcept(sets.get(m.set)) ? "1" : "0";
+  }
+  return sig;
+}
 
 /** Converts a family's model into the nft view. */
 export function nftView(state: FamilyState): NftFamilyView {
@@ -153,11 +166,12 @@ export function nftView(state: FamilyState): NftFamilyView {
   }
   const chains = new Map<string, NftChainSpec>();
   for (const [name, rules] of state.chains) {
+    // A set match renders differently when its set has excepts: that is part of the memo key.
+    const sig = exceptSignature(rules, state.sets);
     let rendered = ruleMemo.get(rules);
-    if (!rendered || rendered.family !== state.family) {
-      rendered = { family: state.family, lines: rules.map((r) => nftRule(r, state.family, state.sets)) };
-      // Rules matching sets render differently when a set gains or loses excepts: never reuse those.
-      if (!rules.some((r) => r.matches.some((m) => m.k === "set"))) ruleMemo.set(rules, rendered);
+    if (!rendered || rendered.family !== state.family || rendered.sig !== sig) {
+      rendered = { family: state.family, sig, lines: rules.map((r) => nftRule(r, state.family, state.sets)) };
+      ruleMemo.set(rules, rendered);
     }
     chains.set(name, { hook: HOOKS[name], rules: rendered.lines });
   }

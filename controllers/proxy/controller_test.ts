@@ -3,7 +3,7 @@
 // loopback. Addresses: VIPs 10.96.0.0/16, node 192.0.2.10, pods 10.201.0.0/24; health ports are
 // picked free on 127.0.0.1.
 import assert from "node:assert/strict";
-import { DryRunRunner } from "../../kernel/exec.ts";
+import { DryRunRunner, ExecError } from "../../kernel/exec.ts";
 import { logger } from "../../observe/log.ts";
 import { MetricsRegistry } from "../../observe/metrics.ts";
 import type { ControllerContext } from "../controller.ts";
@@ -107,4 +107,30 @@ Deno.test("healthCheckNodePort: 200 with local endpoints, 503 without, served ov
   } finally {
     await c.stop();
   }
+});
+
+Deno.test("IPVS mode on a kernel without IPVS: a clear error, and nothing else changed first", async () => {
+  const ran: string[] = [];
+  const runner = {
+    run(argv: readonly string[], options: { readOnly?: boolean } = {}) {
+      if (argv[0] === "ipvsadm") {
+        return Promise.reject(
+          new ExecError(
+            argv,
+            2,
+            "Can't initialize ipvs: Protocol not available\nAre you sure that IP Virtual Server is built in the kernel or as module?\n",
+          ),
+        );
+      }
+      if (!options.readOnly) ran.push(argv.join(" "));
+      return Promise.resolve({ code: 0, stdout: "", stderr: "" });
+    },
+  };
+  const c = createProxyController({ ...ctx("ipvs", new DryRunRunner()), runner }, {
+    healthChecks: false,
+    iptablesBackend: "nft",
+  });
+  await assert.rejects(() => c.sync(snap), /no IPVS.*--service-proxy-mode=nftables/);
+  assert.deepEqual(ran, []);
+  await c.stop();
 });

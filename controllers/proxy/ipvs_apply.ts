@@ -13,7 +13,7 @@
  */
 import { createHash } from "node:crypto";
 import { isDeepStrictEqual } from "node:util";
-import type { Runner } from "../../kernel/exec.ts";
+import { ExecError, type Runner } from "../../kernel/exec.ts";
 import {
   applyAddressLines,
   ensureVipLink,
@@ -153,6 +153,21 @@ export class IpvsApplier {
   }
 
   async #apply(plan: ProxyPlan, last: Applied | undefined, want: Applied, ran: string[]): Promise<void> {
+    // Read IPVS first: on a kernel without it, fail before changing anything else.
+    let kernel: IpvsTable | undefined;
+    if (!last) {
+      try {
+        kernel = await readIpvs(this.runner);
+      } catch (e) {
+        if (e instanceof ExecError && /Protocol not available|Can't initialize ipvs/i.test(e.stderr)) {
+          throw new Error(
+            'ipvsadm -Sn: this kernel has no IPVS ("Protocol not available"); load ip_vs or run with --service-proxy-mode=nftables',
+            { cause: e },
+          );
+        }
+        throw e;
+      }
+    }
     if (!this.#linkReady) {
       const how = await ensureVipLink(this.runner, DUMMY_IF);
       if (how === "bridge") {
@@ -213,7 +228,6 @@ export class IpvsApplier {
       const newT = desiredIpvsTable({ ...plan, services: want.services.filter((v) => !before.has(v)) });
       batch = renderBatch(diffTables(oldT, newT, { owned: () => true }));
     } else {
-      const kernel = await readIpvs(this.runner);
       const ourVips = await this.#ourVips();
       const ourMarks = new Set(plan.dsrMarks.map((m) => m.fwmark));
       for (const v of this.#last?.services ?? []) if (v.fwmark) ourMarks.add(v.fwmark);
@@ -223,7 +237,7 @@ export class IpvsApplier {
         if (s.fwmark) return ourMarks.has(s.fwmark);
         return lastKeys.has(ipvsServiceKey(s)) || ourVips.has(s.address ?? "");
       };
-      batch = renderBatch(diffTables(kernel, desiredIpvsTable(plan), { owned }));
+      batch = renderBatch(diffTables(kernel!, desiredIpvsTable(plan), { owned }));
     }
     if (await restoreIpvs(this.runner, batch)) ran.push("ipvsadm");
 

@@ -178,46 +178,68 @@ export class RouterController implements Controller {
     const overhead = !overlay.enabled ? 0 : overlay.encap === "vxlan" ? VXLAN_OVERHEAD : IPIP_OVERHEAD;
     const podMtu = o.autoMtu && underlay ? underlay.mtu - overhead : undefined;
 
+    // Each stage runs even when an earlier one failed (a broken iptables must not stop BGP);
+    // the first error is rethrown at the end so the runner retries with back-off.
+    const errors: Error[] = [];
+    const stage = async (name: string, fn: () => Promise<void>) => {
+      try {
+        await fn();
+      } catch (e) {
+        const err = new Error(`router ${name}: ${(e as Error).message}`, { cause: e });
+        this.ctx.log.error("{error}", { error: err.message });
+        errors.push(err);
+      }
+    };
+    const local = plan.local;
+
     // 1. Host: kube-bridge, overlay device, sysctls.
-    const gateways = plan.local.podCIDRs.map(gatewayOf).filter((g): g is string => !!g);
-    const vx = overlay.enabled && overlay.encap === "vxlan" && nodeIp4
-      ? vxlanSpec(nodeIp4, underlay ? underlay.mtu - VXLAN_OVERHEAD : undefined, underlay?.name)
-      : null;
-    await ipBatch(this.ctx.runner, [
-      ...bridgeLines(facts, { mtu: podMtu, gateways }),
-      ...vxlanLines(facts, vx),
-    ]);
-    const sysctls = new Map<string, string>([["net.ipv4.ip_forward", "1"]]);
-    sysctls.set("net.bridge.bridge-nf-call-iptables", "1");
-    if (o.enableIpv6) {
-      sysctls.set("net.bridge.bridge-nf-call-ip6tables", "1");
-      sysctls.set("net.ipv6.conf.all.disable_ipv6", "0");
-      sysctls.set("net.ipv6.conf.all.forwarding", "1");
-    }
-    await ensureSysctls(this.ctx.runner, sysctls);
+    await stage("host", async () => {
+      const gateways = local.podCIDRs.map(gatewayOf).filter((g): g is string => !!g);
+      const vx = overlay.enabled && overlay.encap === "vxlan" && nodeIp4
+        ? vxlanSpec(nodeIp4, underlay ? underlay.mtu - VXLAN_OVERHEAD : undefined, underlay?.name)
+        : null;
+      await ipBatch(this.ctx.runner, [
+        ...bridgeLines(facts, { mtu: podMtu, gateways }),
+        ...vxlanLines(facts, vx),
+      ]);
+      const sysctls = new Map<string, string>([["net.ipv4.ip_forward", "1"]]);
+      sysctls.set("net.bridge.bridge-nf-call-iptables", "1");
+      if (o.enableIpv6) {
+        sysctls.set("net.bridge.bridge-nf-call-ip6tables", "1");
+        sysctls.set("net.ipv6.conf.all.disable_ipv6", "0");
+        sysctls.set("net.ipv6.conf.all.forwarding", "1");
+      }
+      await ensureSysctls(this.ctx.runner, sysctls);
+    });
 
     // 2. CNI config.
     if (o.enableCni && !this.ctx.dryRun) {
-      const path = this.deps.cniConfPath ?? cniConfPath();
-      const r = await ensureCniConf(path, { podCidrs: plan.local.podCIDRs, mtu: podMtu });
-      if (r.written) this.ctx.log.info("router: wrote CNI config {path}", { path: r.path });
+      await stage("CNI config", async () => {
+        const path = this.deps.cniConfPath ?? cniConfPath();
+        const r = await ensureCniConf(path, { podCidrs: local.podCIDRs, mtu: podMtu });
+        if (r.written) this.ctx.log.info("router: wrote CNI config {path}", { path: r.path });
+      });
     }
 
     // 3. Our iptables chains and ipsets, per family.
     for (const fam of this.#families) {
       const v6 = fam === 6;
-      await applyNetfilter(this.ctx.runner, this.deps.iptablesBackend ?? "nft", {
-        v6,
-        podEgress: o.enablePodEgress,
-        bridge: BRIDGE,
-        podCidrs: plan.allPodCidrs.filter((c) => c.includes(":") === v6),
-        nodeIps: plan.allNodeIps.filter((c) => c.includes(":") === v6),
-      });
+      await stage(
+        `netfilter (IPv${fam})`,
+        () =>
+          applyNetfilter(this.ctx.runner, this.deps.iptablesBackend ?? "nft", {
+            v6,
+            podEgress: o.enablePodEgress,
+            bridge: BRIDGE,
+            podCidrs: plan.allPodCidrs.filter((c) => c.includes(":") === v6),
+            nodeIps: plan.allNodeIps.filter((c) => c.includes(":") === v6),
+          }).then(() => {}),
+      );
     }
 
     // 4. Speaker.
     if (plan.speaker && this.ctx.dryRun) this.ctx.report?.(describeBgpPlan(plan));
-    else if (plan.speaker) await this.#reconcileSpeaker(plan);
+    else if (plan.speaker) await stage("BGP speaker", () => this.#reconcileSpeaker(plan));
 
     // 5. Kernel routes: context for next-hop decisions, then a full (kernel-read) apply.
     this.#routeCtx = {
@@ -225,11 +247,12 @@ export class RouterController implements Controller {
       localSubnets: localSubnets(facts, (dev) => dev === BRIDGE || isOurLink(dev)),
       nodeIp: { v4: nodeIp4, v6: nodeIp6 },
       nodeIps: new Set(plan.remoteNodes.flatMap((n) => [n.ipv4, n.ipv6]).filter((x): x is string => !!x)),
-      localPodCidrs: plan.local.podCIDRs,
+      localPodCidrs: local.podCIDRs,
     };
     this.#kernel = null;
     await this.#applyRoutesNow();
-    if (this.lastRouteError) throw this.lastRouteError;
+    if (this.lastRouteError) errors.push(this.lastRouteError);
+    if (errors.length > 0) throw errors[0];
   }
 
   #overlayConfig(): OverlayConfig {

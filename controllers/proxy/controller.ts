@@ -131,6 +131,13 @@ export class ProxyController implements Controller {
     const verify = now - this.#lastVerify >= this.syncPeriodMs;
     if (verify || !this.#addrs) this.#addrs = await listAddresses(runner);
     const node = nodeIdentity(snapshot, this.ctx.nodeName, this.#addrs);
+    if (!node.ipv4 && !node.ipv6 && !this.#warned.has("node")) {
+      this.#warned.add("node");
+      log.warn(
+        "node {node} has no InternalIP/ExternalIP in the snapshot (no Node object?): NodePorts and SNAT need one",
+        { node: this.ctx.nodeName },
+      );
+    }
     let p = this.#planner.plan(snapshot, options, node);
     for (const w of p.warnings) {
       const key = `${w.service} ${w.field}: ${w.message}`;

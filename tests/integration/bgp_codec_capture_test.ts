@@ -52,6 +52,8 @@ interface Session {
   theirOpen?: OpenMessage;
   /** What the daemon's own CLI showed for the routes we sent it (see `exercise`). */
   shown: Record<string, string>;
+  /** Index in `received` at which we sent ROUTE-REFRESH. */
+  refreshAt?: number;
 }
 
 /** How long a peer must stay quiet after its End-of-RIB markers before we end the capture. */
@@ -139,11 +141,21 @@ async function playPeer(
   while (!done && Date.now() < deadline) {
     pending ??= conn.read(chunk);
     const n = await Promise.race([pending, sleep(300).then(() => -1)]);
-    // Provoke the NOTIFICATION once every family's End-of-RIB has arrived and the peer has been
-    // quiet for a second (FRR sends its End-of-RIB before its first routes).
-    if (!sentBad && families.every((a) => eor.has(a)) && Date.now() - lastAt > QUIET_MS) {
-      sentBad = true;
+    // Once every family's End-of-RIB has arrived and the peer has been quiet for a while (FRR
+    // sends its End-of-RIB before its first routes): send our routes, then ask for the table
+    // again with ROUTE-REFRESH (RFC 2918), and after the re-sent table, draw the NOTIFICATION.
+    const quiet = families.every((a) => eor.has(a)) && Date.now() - lastAt > QUIET_MS;
+    if (quiet && s.refreshAt === undefined) {
       if (exercise) await exercise(conn, ctx);
+      s.refreshAt = s.received.length;
+      for (const afi of families) {
+        await conn.write(
+          encode({ type: MessageType.RouteRefresh, afi: afi as 1 | 2, safi: 1, subtype: 0 }, ctx),
+        );
+      }
+      lastAt = Date.now();
+    } else if (quiet && !sentBad) {
+      sentBad = true;
       await provoke(conn);
     }
     if (n === -1) continue;
@@ -681,6 +693,24 @@ route-map NH6 permit 10
 
       if (Deno.env.get("BGC_SHOW")) { for (const s of sessions.values()) console.log(s.name, s.shown); }
 
+      // ROUTE-REFRESH (ours, encoded by the codec) made every daemon send its table again.
+      for (const s of sessions.values()) {
+        const nlriCount = (from: number, to: number) =>
+          s.received.slice(from, to).reduce(
+            (n, c) =>
+              n +
+              (c.msg.type === MessageType.Update ? c.msg.nlri.length + (c.msg.mpReach?.nlri.length ?? 0) : 0),
+            0,
+          );
+        assert.ok(s.refreshAt !== undefined, `${s.name}: never sent ROUTE-REFRESH`);
+        const before = nlriCount(0, s.refreshAt);
+        const after = nlriCount(s.refreshAt, s.received.length);
+        assert.ok(
+          before > 0 && after >= before,
+          `${s.name}: ${before} prefixes before ROUTE-REFRESH, ${after} after`,
+        );
+      }
+
       // Our encoder, as each daemon understood it (its own CLI): 4-octet AS path, MED, community,
       // large community, the unknown optional transitive attribute 99 with Partial set, IPv6
       // global + link-local next hops, and AS_TRANS + AS4_PATH towards a 2-octet session.
@@ -764,10 +794,15 @@ route-map NH6 permit 10
         sessions.get(n)!.received.map((c) => c.msg).filter((m): m is UpdateMessage =>
           m.type === MessageType.Update
         );
+      // Distinct prefixes the daemon originated (the table arrives twice: initially and after our
+      // ROUTE-REFRESH; FRR also reflects our own 10.233.0.0/16 routes back after the refresh).
       const prefixes4 = (n: string) =>
-        updates(n).flatMap((u) => u.nlri.map((p) => `${p.addr}/${p.len}`)).sort();
+        [...new Set(updates(n).flatMap((u) => u.nlri.map((p) => `${p.addr}/${p.len}`)))].filter((p) =>
+          !p.startsWith("10.233.")
+        ).sort();
       const prefixes6 = (n: string) =>
-        updates(n).flatMap((u) => (u.mpReach?.nlri ?? []).map((p) => `${p.addr}/${p.len}`)).sort();
+        [...new Set(updates(n).flatMap((u) => (u.mpReach?.nlri ?? []).map((p) => `${p.addr}/${p.len}`)))]
+          .sort();
 
       // BIRD, 4-octet session: the prefixes, communities, large communities, MED; IPv6 via MP_REACH.
       assert.deepEqual(prefixes4("bird_as4_ipv4_ipv6"), [

@@ -86,20 +86,19 @@ function selectorYaml(s: LabelSelector): unknown {
   return out;
 }
 
-function peerYaml(p: NetworkPolicyPeer, nsName: (n: string) => string): unknown {
+function peerYaml(p: NetworkPolicyPeer): unknown {
   const out: Record<string, unknown> = {};
   if (p.podSelector) out.podSelector = selectorYaml(p.podSelector);
   if (p.namespaceSelector) out.namespaceSelector = selectorYaml(p.namespaceSelector);
   if (p.ipBlock) {
     out.ipBlock = { cidr: p.ipBlock.cidr, ...(p.ipBlock.except.length ? { except: p.ipBlock.except } : {}) };
   }
-  void nsName;
   return out;
 }
 
-function ruleYaml(r: NetworkPolicyRule, dir: "from" | "to", nsName: (n: string) => string): unknown {
+function ruleYaml(r: NetworkPolicyRule, dir: "from" | "to"): unknown {
   const out: Record<string, unknown> = {};
-  if (r.peers.length) out[dir] = r.peers.map((p) => peerYaml(p, nsName));
+  if (r.peers.length) out[dir] = r.peers.map(peerYaml);
   if (r.ports.length) out.ports = r.ports;
   return out;
 }
@@ -113,8 +112,8 @@ function policyJson(p: NetworkPolicyInfo, nsName: (n: string) => string): string
     spec: {
       podSelector: selectorYaml(p.podSelector),
       policyTypes: p.policyTypes,
-      ingress: p.ingress.map((r) => ruleYaml(r, "from", nsName)),
-      egress: p.egress.map((r) => ruleYaml(r, "to", nsName)),
+      ingress: p.ingress.map((r) => ruleYaml(r, "from")),
+      egress: p.egress.map((r) => ruleYaml(r, "to")),
     },
   });
 }

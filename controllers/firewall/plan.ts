@@ -309,7 +309,7 @@ function planFamily(
   const cidrs = options.netpolDefaultDeny
     ? nodePodCidrs.map(parseCidr).filter((c) => c?.family === family).map((c) => c!.text)
     : [];
-  if (options.netpolDefaultDeny && nodePodCidrs.length === 0 && family === "ipv4") {
+  if (options.netpolDefaultDeny && nodePodCidrs.length === 0) {
     problems.push({
       object: `node/${nodeName}`,
       field: "spec.podCIDRs",
@@ -367,14 +367,12 @@ function inputHead(family: Family, options: FirewallPlanOptions, problems: PlanP
   for (const [flag, values, what] of ranges.slice(0, 1)) addRanges(flag, values, what);
   const np = parseNodePortRange(options.serviceNodePortRange);
   if (!np) {
-    if (family === "ipv4") {
-      problems.push({
-        object: "option/service-node-port-range",
-        field: "--service-node-port-range",
-        value: options.serviceNodePortRange,
-        reason: "expected LOW-HIGH or LOW:HIGH within 1-65535; node port allowance skipped",
-      });
-    }
+    problems.push({
+      object: "option/service-node-port-range",
+      field: "--service-node-port-range",
+      value: options.serviceNodePortRange,
+      reason: "expected LOW-HIGH or LOW:HIGH within 1-65535; node port allowance skipped",
+    });
   } else {
     for (const proto of ["tcp", "udp", "sctp"] as const) {
       out.push({
@@ -394,14 +392,12 @@ function inputHead(family: Family, options: FirewallPlanOptions, problems: PlanP
     for (const v of values) {
       const c = parseCidr(v);
       if (!c) {
-        if (family === "ipv4") {
-          problems.push({
-            object: `option/${flag}`,
-            field: `--${flag}`,
-            value: v,
-            reason: "not a CIDR (e.g. 10.96.0.0/12); skipped",
-          });
-        }
+        problems.push({
+          object: `option/${flag}`,
+          field: `--${flag}`,
+          value: v,
+          reason: "not a CIDR (e.g. 10.96.0.0/12); skipped",
+        });
         continue;
       }
       if (c.family !== family) continue;
@@ -578,7 +574,7 @@ function policyRules(
             }
           }
         }
-        if (byNumber.size === 0 && family === "ipv4") {
+        if (byNumber.size === 0) {
           problems.push({
             object: key,
             field: `${field}.port`,
@@ -627,17 +623,12 @@ function ipBlockEntries(
 ): string[] | undefined {
   const c = parseCidr(block.cidr);
   if (!c || !block.cidr.includes("/")) {
-    if (family === "ipv4" || familyOf(block.cidr) === family) {
-      // Report once: in the family the text looks like, or IPv4 for garbage.
-      if (familyOf(block.cidr) === family || !block.cidr.includes(":")) {
-        problems.push({
-          object: policy,
-          field: `${field}.cidr`,
-          value: block.cidr,
-          reason: "not a CIDR (e.g. 10.0.0.0/16 or 2001:db8::/32); peer skipped",
-        });
-      }
-    }
+    problems.push({
+      object: policy,
+      field: `${field}.cidr`,
+      value: block.cidr,
+      reason: "not a CIDR (e.g. 10.0.0.0/16 or 2001:db8::/32); peer skipped",
+    });
     return undefined;
   }
   if (c.family !== family) return undefined;

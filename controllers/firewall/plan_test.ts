@@ -504,3 +504,25 @@ Deno.test("property: traced plan verdicts equal the reference evaluator for ever
     { numRuns: Number(Deno.env.get("FW_PROP_RUNS") ?? 300) },
   );
 });
+
+Deno.test("problems are reported once even with both families, and in an IPv6-only cluster", () => {
+  const bad = policy("a", "bad", {
+    podSelector: sel(),
+    ingress: [{
+      peers: [{ ipBlock: { cidr: "nonsense", except: [] } }],
+      ports: [{ protocol: "TCP", port: "nope" }],
+    }],
+  });
+  const p6 = pod("a", "six", "2001:db8:1::9");
+  for (const o of [{ enableIpv6: true }, { enableIpv4: false, enableIpv6: true }]) {
+    const plan = planFirewall(
+      snap([bad], [p6, { ...A, podIPs: [...A.podIPs, "2001:db8:1::2"] }]),
+      fwOptions(o),
+      "node-a",
+    );
+    assert.deepEqual(plan.problems.map((p) => p.field), [
+      "spec.ingress[0].from[0].ipBlock.cidr",
+      "spec.ingress[0].ports[0].port",
+    ]);
+  }
+});

@@ -96,6 +96,7 @@ function skeleton(f: Family): NftFamilyState {
       ["no-endpoints", `type ${a} . inet_proto . inet_service ;`],
       ["no-endpoints-tcp", `type ${a} . inet_service ;`],
       ["hairpin", `type ${a} . ${a} ;`],
+      ["l4protos", "type inet_proto ; elements = { tcp, udp, sctp } ;"],
     ]),
     chains: new Map<string, NftChainState>([
       ["nat-prerouting", {
@@ -137,7 +138,7 @@ function skeleton(f: Family): NftFamilyState {
  * typeof from the kernel and rejects `th dport` there), so such a chain appearing later forces a
  * full table replace instead (see `renderIncremental`).
  */
-export const SPREAD_PRESET = 64;
+export const SPREAD_PRESET = 256;
 
 function spreadName(n: number, masq: boolean): string {
   return `spread-${n}${masq ? "-masq" : ""}`;
@@ -146,10 +147,11 @@ function spreadName(n: number, masq: boolean): string {
 function spreadChain(fam: string, n: number, masq: boolean): NftChainState {
   const rules: string[] = [];
   if (masq) rules.push(`meta mark set meta mark | ${hex(MASQ_MARK)}`);
-  // The protocol set gives `th dport` its context; a single protocol here would make nft print
-  // `tcp dport` in the key and then refuse its own listing in later transactions.
+  // The protocol set gives `th dport` its context (a single protocol here would make nft print
+  // `tcp dport` in the key and then refuse its own listing in later transactions); a named set,
+  // so the table holds no anonymous sets at all.
   rules.push(
-    `meta l4proto { tcp, udp, sctp } dnat ${fam} to ${fam} daddr . meta l4proto . th dport . numgen random mod ${n} map @endpoints`,
+    `meta l4proto @l4protos dnat ${fam} to ${fam} daddr . meta l4proto . th dport . numgen random mod ${n} map @endpoints`,
   );
   return { decl: "", rules };
 }

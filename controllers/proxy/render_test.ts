@@ -57,13 +57,13 @@ Deno.test("nft: full transaction replaces the table atomically and maps every vi
   const spread = "ip daddr . meta l4proto . th dport . numgen random mod 2 map @endpoints";
   assert.ok(
     lines.includes(
-      `add rule ip kube-router-proxy spread-2 meta l4proto { tcp, udp, sctp } dnat ip to ${spread}`,
+      `add rule ip kube-router-proxy spread-2 meta l4proto @l4protos dnat ip to ${spread}`,
     ),
   );
   assert.ok(lines.includes("add rule ip kube-router-proxy spread-2-masq meta mark set meta mark | 0x4000"));
   assert.ok(
     lines.includes(
-      `add rule ip kube-router-proxy spread-2-masq meta l4proto { tcp, udp, sctp } dnat ip to ${spread}`,
+      `add rule ip kube-router-proxy spread-2-masq meta l4proto @l4protos dnat ip to ${spread}`,
     ),
   );
   assert.ok(!lines.some((l) => /\{ 0 : /.test(l)), "no anonymous maps");
@@ -90,7 +90,12 @@ Deno.test("nft: endpoint change → a few element updates, no table replace; no 
     /add element ip kube-router-proxy service-ips \{ 10\.96\.0\.10 \. tcp \. 80 : goto spread-3, /,
   );
   const many = renderState(
-    webPlan(Array.from({ length: SPREAD_PRESET + 1 }, (_, i) => ep(`10.201.1.${i + 1}`))),
+    webPlan(
+      Array.from(
+        { length: SPREAD_PRESET + 1 },
+        (_, i) => ep(`10.201.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`),
+      ),
+    ),
     4,
   );
   assert.equal(renderIncremental(a, many), undefined, "a new endpoints-map chain needs a full replace");

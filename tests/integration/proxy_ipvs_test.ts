@@ -186,3 +186,65 @@ Deno.test({
     await proxyCleanup(ctx); // idempotent
   },
 });
+
+Deno.test({
+  name: "IPVS mode, dual stack: IPv6 VIP on kube-dummy-if, inet6: ipsets, ip6tables chain with real packets",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // IPv6 twins of the lab addresses (node-1 2001:db8:250:0::1, pods 2001:db8:251:1::/64);
+    // VIPs 2001:db8:96::10 (with endpoints) and 2001:db8:96::15 (none).
+    await using lab = await createLab({ prefix: "px", nodes: [{ name: "node-1" }], ipv6: true });
+    await lab.addPod("node-1", { name: "cl" });
+    const node = lab.node("node-1");
+    await lab.serve("node-1", { tcp: [80] });
+    const runner = new IpvsModelRunner(new CommandRunner(node.netns));
+    const sh = (cmd: string) => lab.exec("node-1", ["sh", "-c", cmd]);
+    const ctx: ControllerContext = {
+      options: { ...defaultOptions(), serviceProxyMode: "ipvs", enableIpv6: true },
+      runner,
+      nodeName: "node-1",
+      log: logger("proxy-ipvs-test"),
+      metrics: new MetricsRegistry(),
+      dryRun: false,
+    };
+    const snap: ClusterSnapshot = {
+      ...snapshot({
+        services: [
+          svc("web", { clusterIPs: ["10.96.0.10", "2001:db8:96::10"], ipFamilies: ["IPv4", "IPv6"] }),
+          svc("empty", { clusterIPs: ["2001:db8:96::15"], ipFamilies: ["IPv6"] }),
+        ],
+        slices: [
+          slice("web", [ep("10.251.1.5", "node-1")]),
+          slice("web", [ep("2001:db8:251:1::5", "node-1")], { addressType: "IPv6", name: "web-v6" }),
+        ],
+      }),
+      nodes: new Map([["node-1", {
+        name: "node-1",
+        labels: {},
+        annotations: {},
+        podCIDRs: [],
+        internalIPs: [node.ip, node.ip6!],
+        externalIPs: [],
+        providerID: "",
+      }]]),
+    };
+    const proxy = createProxyController(ctx, { healthChecks: false, iptablesBackend: "nft" });
+    try {
+      await proxy.sync(snap);
+      assert.match((await sh("ip -o addr show dev kube-dummy-if")).stdout, /2001:db8:96::10\/128/);
+      assert.match((await sh("ipset list inet6:kube-router-svip-prt")).stdout, /2001:db8:96::10,tcp:80/);
+      assert.match(
+        (await sh("ip6tables-save")).stdout,
+        /-A INPUT -m set --match-set inet6:kube-router-svip dst -m comment --comment "kube-router proxy" -j KUBE-ROUTER-SERVICES/,
+      );
+      assert.ok(runner.model.table.has("tcp/[2001:db8:96::10]:80"));
+      assert.equal((await lab.tcpProbe("cl", "2001:db8:96::10", 80)).server, "node-1");
+      assert.equal((await lab.tcpProbe("cl", "2001:db8:96::15", 80)).status, "refused");
+    } finally {
+      await proxy.stop();
+    }
+    await proxyCleanup(ctx);
+    assert.doesNotMatch((await sh("ip6tables-save; ipset list -n")).stdout, /KUBE-ROUTER|kube-router-/);
+  },
+});

@@ -106,7 +106,9 @@ function decodeOne(
       );
     } else if (flags & AttrFlag.Transitive) {
       // RFC 4271 §5: keep an unrecognised optional transitive attribute to pass on (Partial set on send).
-      (st.attrs.unknown ??= []).push({ flags, code, value: b.slice(vs, ve) });
+      // Only the Optional/Transitive/Partial bits are kept: Extended Length is recomputed on send,
+      // and the exact received octet lives in the UPDATE's layout.
+      (st.attrs.unknown ??= []).push({ flags: flags & 0xe0, code, value: b.slice(vs, ve) });
     }
     // RFC 4271 §9: an unrecognised optional non-transitive attribute is quietly ignored.
     return;

@@ -9,7 +9,8 @@ import fc from "fast-check";
 import { BgpError } from "./errors.ts";
 import { decode, type DecodeResult, encode, MessageReader } from "./message.ts";
 import { codecContext, openMessage, updateMessage } from "./test_arbitraries.ts";
-import type { BgpMessage, CodecContext } from "./types.ts";
+import type { BgpMessage, CodecContext, UpdateMessage } from "./types.ts";
+import { toHex } from "./bytes.ts";
 import { AttributeCache } from "./attr_cache.ts";
 
 const RUNS = Number(Deno.env.get("FC_RUNS") ?? 300);
@@ -220,6 +221,79 @@ Deno.test("property: MessageReader never throws on arbitrary chunks", () => {
             }
           }
         }
+      },
+    ),
+    { numRuns: RUNS },
+  );
+});
+
+/** Splits an encoded UPDATE into its parts: withdrawn field, attributes (flags, code, value), NLRI. */
+function splitUpdate(b: Uint8Array) {
+  const wl = (b[19] << 8) | b[20];
+  const withdrawn = b.slice(21, 21 + wl);
+  const al = (b[21 + wl] << 8) | b[22 + wl];
+  const attrs: Array<{ flags: number; code: number; value: Uint8Array }> = [];
+  let p = 23 + wl;
+  const end = p + al;
+  while (p < end) {
+    const ext = b[p] & 0x10;
+    const len = ext ? (b[p + 2] << 8) | b[p + 3] : b[p + 2];
+    const vs = p + (ext ? 4 : 3);
+    attrs.push({ flags: b[p], code: b[p + 1], value: b.slice(vs, vs + len) });
+    p = vs + len;
+  }
+  return { withdrawn, attrs, nlri: b.slice(end) };
+}
+
+function joinUpdate(parts: ReturnType<typeof splitUpdate>): Uint8Array {
+  const body: number[] = [parts.withdrawn.length >> 8, parts.withdrawn.length & 255, ...parts.withdrawn];
+  const a: number[] = [];
+  for (const x of parts.attrs) {
+    a.push(x.flags, x.code);
+    if (x.flags & 0x10) a.push(x.value.length >> 8, x.value.length & 255);
+    else a.push(x.value.length);
+    a.push(...x.value);
+  }
+  body.push(a.length >> 8, a.length & 255, ...a, ...parts.nlri);
+  const out = new Uint8Array(19 + body.length);
+  out.fill(0xff, 0, 16);
+  out[16] = out.length >> 8;
+  out[17] = out.length & 255;
+  out[18] = 2;
+  out.set(body, 19);
+  return out;
+}
+
+Deno.test("property: any attribute order and extended-length choice re-encodes byte-exact (layout)", () => {
+  fc.assert(
+    fc.property(
+      ctxAndUpdate,
+      fc.array(fc.nat(), { minLength: 20, maxLength: 20 }),
+      fc.array(fc.boolean(), { minLength: 20, maxLength: 20 }),
+      ([ctx, m], order, ext) => {
+        const parts = splitUpdate(encode(m, ctx));
+        // Shuffle (a permutation from the random keys) and set extended length on some attributes.
+        const keyed = parts.attrs.map((a, i) => ({ a, k: order[i % order.length] + i / 100 }));
+        keyed.sort((x, y) => x.k - y.k);
+        parts.attrs = keyed.map(({ a }, i) => ({
+          ...a,
+          flags: ext[i % ext.length] ? a.flags | 0x10 : a.flags,
+        }));
+        const wire = joinUpdate(parts);
+        const r = decode(wire, ctx);
+        assert.ok(r.ok, r.ok ? "" : r.error.message);
+        assert.equal(r.errors, undefined);
+        assert.deepStrictEqual(toHex(encode(r.msg, ctx)), toHex(wire));
+        // Apart from the recorded layout, the message is the one we started from.
+        // (unknown attributes are listed in wire order, so compare them sorted by code).
+        const { layout: _layout, ...rest } = r.msg as UpdateMessage;
+        if (rest.attrs.unknown) {
+          rest.attrs = {
+            ...rest.attrs,
+            unknown: [...rest.attrs.unknown].sort((x, y) => x.code - y.code),
+          };
+        }
+        assert.deepStrictEqual(rest, m);
       },
     ),
     { numRuns: RUNS },

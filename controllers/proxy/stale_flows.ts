@@ -12,10 +12,13 @@ import type { ProxyPlan } from "./types.ts";
 /** Filters for UDP real servers in `prev` that are no longer in `next` (by virtual service). */
 export function staleUdpFlows(prev: ProxyPlan | undefined, next: ProxyPlan): FlowFilter[] {
   if (!prev) return [];
-  const nextByKey = new Map(next.services.map((v) => [v.key, v]));
+  // Virtual services the planner handed over unchanged (same object) lost nothing.
+  const after = new Set(next.services);
+  const changed = prev.services.filter((v) => v.protocol === "UDP" && !v.fwmark && !after.has(v));
+  if (changed.length === 0) return [];
+  const nextByKey = new Map(next.services.filter((v) => v.protocol === "UDP").map((v) => [v.key, v]));
   const out: FlowFilter[] = [];
-  for (const vs of prev.services) {
-    if (vs.protocol !== "UDP" || vs.fwmark) continue;
+  for (const vs of changed) {
     const now = new Set((nextByKey.get(vs.key)?.realServers ?? []).map((r) => hostPort(r.ip, r.port)));
     for (const r of vs.realServers) {
       if (now.has(hostPort(r.ip, r.port))) continue;

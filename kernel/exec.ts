@@ -58,7 +58,7 @@ export class ExecError extends Error {
 
 /**
  * Finds the stdin line a batch tool named in its error message. Each tool words it its own way:
- * iptables-restore "line 7 failed", ipset "Error in line 3:", ip -batch "Command failed -:4",
+ * iptables-restore "line 7 failed" or "Error occurred at line: 7", ipset "Error in line 3:", ip -batch "Command failed -:4",
  * nft "/dev/stdin:12:5-9:" or "-:12:", ipvsadm-restore names no line.
  */
 export function findOffendingLine(
@@ -66,6 +66,7 @@ export function findOffendingLine(
   stdin: string,
 ): { number: number; text: string } | undefined {
   const patterns = [
+    /Error occurred at line: (\d+)/i,
     /line:? (\d+) failed/i,
     /error in line (\d+)/i,
     /Command failed -:(\d+)/,

@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import { CommandRunner, DryRunRunner, ExecError, findOffendingLine, formatCommand } from "./exec.ts";
+
+const input = "line one\n-A BAD rule\nline three\n";
+
+Deno.test("exec: offending input line from each tool's wording", () => {
+  const cases: Array<[string, number]> = [
+    ["iptables-restore v1.8.9 (nf_tables): line 2 failed", 2],
+    ["iptables-restore: Error occurred at line: 2\nTry `iptables-restore -h'", 2],
+    ["ipset v7.17: Error in line 2: The set with the given name does not exist", 2],
+    ["Command failed -:2", 2],
+    ["/dev/stdin:2:5-9: Error: syntax error", 2],
+    ["-:3:1: Error: No such file", 3],
+  ];
+  for (const [stderr, n] of cases) {
+    assert.deepEqual(findOffendingLine(stderr, input), { number: n, text: input.split("\n")[n - 1] }, stderr);
+  }
+  assert.equal(findOffendingLine("no line here", input), undefined);
+  assert.equal(findOffendingLine("line 99 failed", input), undefined, "out of range");
+});
+
+Deno.test("exec: a failed command is an ExecError with argv, code, stderr and the rejected line", async () => {
+  const r = new CommandRunner();
+  const err = await r.run(["sh", "-c", "cat >/dev/null; echo 'Error in line 2: bad' >&2; exit 3"], {
+    stdin: input,
+  })
+    .catch((e) => e);
+  assert.ok(err instanceof ExecError);
+  assert.equal(err.code, 3);
+  assert.deepEqual(err.offendingLine, { number: 2, text: "-A BAD rule" });
+  assert.match(err.message, /exited with 3 at input line 2: "-A BAD rule"/);
+  assert.equal((await r.run(["sh", "-c", "exit 1"], { okCodes: [0, 1] })).code, 1);
+  const missing = await r.run(["/nonexistent/tool"]).catch((e) => e);
+  assert.ok(missing instanceof ExecError);
+  assert.match(missing.message, /cannot start \/nonexistent\/tool/);
+});
+
+Deno.test("exec: dry-run records writes, runs reads, never runs writes", async () => {
+  const printed: string[] = [];
+  const dry = new DryRunRunner((c) => printed.push(formatCommand(c)), new CommandRunner());
+  const read = await dry.run(["echo", "kernel state"], { readOnly: true });
+  assert.equal(read.stdout, "kernel state\n");
+  const tmp = await Deno.makeTempFile();
+  await dry.run(["rm", tmp]);
+  assert.ok((await Deno.stat(tmp)).isFile, "a write command was executed under dry-run");
+  await dry.run(["ipset", "restore"], { stdin: "create x hash:ip" });
+  assert.deepEqual(printed, [`# rm ${tmp}`, "# ipset restore <<'EOF'\ncreate x hash:ip\nEOF"]);
+  await Deno.remove(tmp);
+});

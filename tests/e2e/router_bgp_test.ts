@@ -370,6 +370,41 @@ Deno.test({
       await waitUntil("BIRD to lose node-3's pod CIDR", 45_000, async () => {
         return !(await birdRoutes(lab, ctl)).includes(lab.node("node-3").podCidr);
       });
+
+      // 8. `kube-router cleanup` on node-2 (agent stopped first): our routes, overlay device,
+      //    gateway address, chains, sets and CNI file go; the lab's own addresses and routes stay.
+      await agents.get("node-2")!.stop("SIGTERM", 5000);
+      agents.delete("node-2");
+      const before = (await lab.exec("node-2", ["ip", "-4", "-o", "addr", "show", "dev", "eth0"])).stdout;
+      const cleanup = await lab.exec("node-2", [
+        "env",
+        `KUBE_ROUTER_CNI_CONF_FILE=${tmp}/node-2-cni/10-kuberouter.conf`,
+        Deno.execPath(),
+        "run",
+        "-A",
+        MAIN,
+        "cleanup",
+      ], { okCodes: [0, 1] });
+      console.log(`cleanup on node-2 exited ${cleanup.code}`);
+      assert.deepEqual(await ourRoutes(lab, "node-2"), []);
+      const n2 = (name: string, argv: string[]) =>
+        lab.exec(name, argv, { okCodes: [0, 1] }).then((r) => r.stdout);
+      assert.doesNotMatch(await n2("node-2", ["ip", "link", "show"]), /kube-vxlan/);
+      assert.doesNotMatch(
+        await n2("node-2", ["ip", "-4", "addr", "show", "dev", "kube-bridge"]),
+        /10\.251\.2\.1\//,
+      );
+      assert.doesNotMatch(await n2("node-2", ["ip", "rule", "show"]), /lookup 77/);
+      assert.doesNotMatch(await n2("node-2", ["iptables-nft-save"]), /KUBE-ROUTER-(PODNET-FWD|POD-EGRESS)/);
+      assert.doesNotMatch(await n2("node-2", ["ipset", "list", "-n"]), /kube-router-(pod-subnets|node-ips)/);
+      assert.equal(
+        (await lab.exec("node-2", ["ip", "-4", "-o", "addr", "show", "dev", "eth0"])).stdout,
+        before,
+      );
+      await assert.rejects(
+        Deno.stat(`${tmp}/node-2-cni/10-kuberouter.conf`),
+        "the CNI file we created is gone",
+      );
     } catch (e) {
       for (const [n, a] of agents) console.error(`--- agent ${n} log:\n${await a.logTail(40)}`);
       for (const n of lab.nodes.keys()) {

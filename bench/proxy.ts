@@ -19,6 +19,10 @@ import { NftApplier } from "../controllers/proxy/nft_apply.ts";
 import { plan, Planner } from "../controllers/proxy/plan.ts";
 import { ep, nodeA, proxyOptions, slice, snapshot, svc } from "../controllers/proxy/testing.ts";
 import type { ClusterSnapshot, EndpointSliceInfo } from "../watch/types.ts";
+import { defaultOptions } from "../cmd/options.ts";
+import { createProxyController } from "../controllers/proxy/mod.ts";
+import { logger } from "../observe/log.ts";
+import { MetricsRegistry } from "../observe/metrics.ts";
 import { objectKey } from "../watch/types.ts";
 
 const N = Number(Deno.args[0] ?? 10_000);
@@ -167,6 +171,30 @@ try {
       (median(ref) / median(inc)).toFixed(1)
     }× faster`,
   );
+  // The same, through the controller's sync (what the agent runs: plan, apply, stale-flow check,
+  // health, metrics), on a fresh table in the same namespace.
+  const ctrl = createProxyController({
+    options: { ...defaultOptions(), serviceProxyMode: "nftables" },
+    runner,
+    nodeName: "node-a",
+    log: logger("bench"),
+    metrics: new MetricsRegistry(),
+    dryRun: false,
+  }, { healthChecks: false });
+  let csnap = withChange(cur, 1, 900);
+  await ctrl.sync(csnap);
+  const viaCtrl: number[] = [];
+  for (let k = 0; k < 15; k++) {
+    csnap = withChange(csnap, (k * 4099) % N, 1000 + k);
+    viaCtrl.push((await timeAsync(() => ctrl.sync(csnap)))[1]);
+  }
+  await ctrl.stop();
+  console.log(
+    `one endpoint change through ProxyController.sync (nftables mode): median ${fmt(median(viaCtrl))}, p90 ${
+      fmt(pct(viaCtrl, 0.9))
+    }`,
+  );
+
   // IPVS mode: ip/ipset/iptables run for real in the namespace; ipvsadm runs against the IPVS
   // MODEL (no IPVS in this kernel), so the figures are our side of the work plus the model.
   const ipvsRunner = new IpvsModelRunner(runner);

@@ -49,10 +49,15 @@ export class AttributeCache {
   #map = new Map<number, Entry | Entry[]>();
   #size = 0;
   #max: number;
+  /** Lookups answered from the cache. */
   hits = 0;
+  /** Lookups that had to decode. */
   misses = 0;
 
-  /** @param maxEntries entries kept before the cache is emptied and refilled. */
+  /**
+   * A cache of at most `maxEntries` attribute sets.
+   * @param maxEntries entries kept before the cache is emptied and refilled.
+   */
   constructor(maxEntries = 100_000) {
     this.#max = maxEntries;
   }
@@ -103,6 +108,7 @@ export class AttributeCache {
     return this.#size;
   }
 
+  /** Drops every entry. */
   clear(): void {
     this.#map.clear();
     this.#size = 0;

@@ -33,8 +33,11 @@ import type { CodecContext, PathAttributes } from "./types.ts";
 
 /** Decoded non-MP attributes plus what went wrong. Treat as immutable (it may be cached). */
 export interface AttrSetResult {
+  /** The attributes that decoded. */
   attrs: PathAttributes;
+  /** Codes of attributes dropped (RFC 7606 attribute discard, or disregarded from eBGP). */
   discarded: number[];
+  /** Every finding, with its handling. */
   errors: BgpError[];
 }
 

@@ -7,10 +7,14 @@
 
 /** Appends big-endian integers and byte strings to a buffer that grows by doubling. */
 export class ByteWriter {
+  /** Backing buffer (valid up to `pos`). */
   buf: Uint8Array;
+  /** DataView over `buf`. */
   view: DataView;
+  /** Write position. */
   pos = 0;
 
+  /** A writer with `capacity` octets reserved. */
   constructor(capacity = 256) {
     this.buf = new Uint8Array(capacity);
     this.view = new DataView(this.buf.buffer);
@@ -28,23 +32,27 @@ export class ByteWriter {
     this.view = new DataView(next.buffer);
   }
 
+  /** Appends one octet. */
   u8(v: number): void {
     this.ensure(1);
     this.buf[this.pos++] = v;
   }
 
+  /** Appends a big-endian 16-bit value. */
   u16(v: number): void {
     this.ensure(2);
     this.view.setUint16(this.pos, v);
     this.pos += 2;
   }
 
+  /** Appends a big-endian 32-bit value. */
   u32(v: number): void {
     this.ensure(4);
     this.view.setUint32(this.pos, v >>> 0);
     this.pos += 4;
   }
 
+  /** Appends a byte string. */
   bytes(b: Uint8Array): void {
     this.ensure(b.length);
     this.buf.set(b, this.pos);

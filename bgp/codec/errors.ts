@@ -81,6 +81,7 @@ export interface BgpErrorOptions {
   data?: Uint8Array;
   /** RFC 7606 handling (default `session-reset`). */
   handling?: ErrorHandling;
+  /** The underlying error, if any. */
   cause?: unknown;
 }
 
@@ -89,11 +90,16 @@ export interface BgpErrorOptions {
  * `code`/`subcode`/`data` are what the NOTIFICATION carries when `handling` is `session-reset`.
  */
 export class BgpError extends Error {
+  /** NOTIFICATION error code (RFC 4271 §4.5). */
   readonly code: number;
+  /** NOTIFICATION error subcode. */
   readonly subcode: number;
+  /** NOTIFICATION data (e.g. the bad length, type or attribute). */
   readonly data: Uint8Array;
+  /** RFC 7606 handling level. */
   readonly handling: ErrorHandling;
 
+  /** An error with the given NOTIFICATION code/subcode and a one-line message. */
   constructor(code: number, subcode: number, message: string, opts: BgpErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = "BgpError";

@@ -36,6 +36,7 @@ export {
   maxMessageLength,
 } from "./header.ts";
 export { AttributeCache } from "./attr_cache.ts";
+export type { AttrSetResult } from "./attr_set.ts";
 export { AS_TRANS, AttrCode, AttrFlag } from "./attributes.ts";
 export { CapabilityCode } from "./capabilities.ts";
 export { BGP_VERSION } from "./open.ts";

@@ -81,7 +81,9 @@ export interface Negotiated {
   holdTime: number;
   /** Keepalive interval: one third of the hold time (RFC 4271 §10). */
   keepaliveTime: number;
+  /** The peer's AS (4-octet value). */
   peerAs: number;
+  /** Our AS as our OPEN announced it. */
   localAs: number;
   /** Both announced route refresh (RFC 2918). */
   routeRefresh: boolean;

@@ -360,3 +360,154 @@ Deno.test({
       assert.doesNotMatch(own, /\[rrs /, "c1 must not learn its own prefix from the reflector");
     }),
 });
+
+Deno.test({
+  name: "bgp interop BIRD: 4-octet AS (RFC 6793): our AS 4200000001 with a 4-octet and a 2-octet AS peer",
+  ...opts,
+  fn: () =>
+    withLab(["us", "as4", "as2"], async (lab, sp) => {
+      const us = lab.node("us"), a4 = lab.node("as4"), a2 = lab.node("as2");
+      // (A BIRD with `enable as4 off` cannot be configured against a 4-octet neighbour, so the
+      // AS_TRANS/AS4_PATH path to old speakers is covered by the codec's tests, not here.)
+      const conf = (me: BgpNode, asn: number, p: string) =>
+        `router id ${me.v4};
+log "${lab.dir}/bird-${me.name}.log" all;
+protocol device {}
+protocol static st4 { ipv4; route ${p} blackhole; }
+protocol bgp ours {
+  local ${me.v4} as ${asn}; neighbor ${us.v4} as 4200000001; hold time 30; connect retry time 2;
+  ipv4 { import all; export all; };
+}
+`;
+      const b4 = await lab.bird("as4", conf(a4, 4200000002, "10.245.4.0/24"));
+      const b2 = await lab.bird("as2", conf(a2, 65002, "10.245.2.0/24"));
+      await sp.call("create", {
+        asn: 4200000001,
+        routerId: us.v4,
+        listen: { addresses: [us.v4], port: 179 },
+      });
+      await sp.call("addPeer", { address: a4.v4, asn: 4200000002, connectRetry: 1 });
+      await sp.call("addPeer", { address: a2.v4, asn: 65002, connectRetry: 1 });
+      await sp.call("start");
+      await sp.call("originate", "10.241.8.0/24", {});
+      await waitFor(
+        "both sessions up",
+        async () =>
+          (await sp.peerState(a4.v4)) === "Established" && (await sp.peerState(a2.v4)) === "Established",
+      );
+      const r4 = await waitFor("4-octet BIRD learns our prefix", () => hasRoute(b4, "10.241.8.0/24"));
+      assert.match(r4, /BGP\.as_path: 4200000001\n/);
+      const via = await waitFor(
+        "2-octet-AS BIRD learns the 4-octet BIRD's prefix",
+        () => hasRoute(b2, "10.245.4.0/24"),
+      );
+      assert.match(via, /BGP\.as_path: 4200000001 4200000002\n/);
+      const back = await waitFor(
+        "4-octet BIRD learns the 2-octet-AS BIRD's prefix",
+        () => hasRoute(b4, "10.245.2.0/24"),
+      );
+      assert.match(back, /BGP\.as_path: 4200000001 65002\n/);
+      const ours = await sp.call("bestRoute", "10.245.4.0/24");
+      assert.deepEqual(ours.attrs.asPath, [{ type: 2, asns: [4200000002] }]);
+    }),
+});
+
+Deno.test({
+  name: "bgp interop BIRD: import/export policies, run-time updatePeer and removePeer",
+  ...opts,
+  fn: () =>
+    withLab(["us", "b1", "b2"], async (lab, sp) => {
+      const us = lab.node("us"), n1 = lab.node("b1"), n2 = lab.node("b2");
+      const mk = (me: BgpNode, asn: number, p: string[]) =>
+        birdConf(
+          me,
+          { asn, peers: [{ name: "ours", address: us.v4, asn: 65001 }], static4: p },
+          `${lab.dir}/bird-${me.name}.log`,
+        );
+      const b1 = await lab.bird("b1", mk(n1, 65002, ["10.246.1.0/24", "10.246.2.0/25", "198.51.100.0/24"]));
+      const b2 = await lab.bird("b2", mk(n2, 65003, []));
+      const P = (s: string) => {
+        const [addr, len] = s.split("/");
+        return { afi: 1, addr, len: Number(len) };
+      };
+      // Import from b1: reject 10.246.0.0/16 le 24 except what ge/le lets through; raise LOCAL_PREF.
+      const importPolicy = {
+        statements: [
+          {
+            match: { prefixes: [{ prefix: P("10.246.0.0/16"), ge: 16, le: 24 }] },
+            actions: { result: "reject" },
+          },
+          { actions: { localPref: 250, addLargeCommunities: [{ global: 65001, local1: 1, local2: 2 }] } },
+        ],
+      };
+      const exportPolicy = (comm: number) => ({
+        statements: [{
+          match: { prefixes: [{ prefix: P("10.0.0.0/8"), le: 32 }] },
+          actions: {
+            asPathPrepend: { asn: 65001, count: 2 },
+            addCommunities: [comm],
+            med: 77,
+            result: "accept",
+          },
+        }],
+      });
+      await sp.call("create", { asn: 65001, routerId: us.v4, listen: { addresses: [us.v4], port: 179 } });
+      await sp.call("addPeer", { address: n1.v4, asn: 65002, connectRetry: 1, importPolicy });
+      await sp.call("addPeer", {
+        address: n2.v4,
+        asn: 65003,
+        connectRetry: 1,
+        exportPolicy: exportPolicy(65001 * 65536 + 1),
+      });
+      await sp.call("start");
+      await sp.call("originate", "10.241.7.0/24", {});
+      await waitFor("we accept 10.246.2.0/25 (longer than le 24)", async () =>
+        (await sp.call("bestRoute", "10.246.2.0/25")) !== null);
+      await waitFor("we accept 198.51.100.0/24", async () =>
+        (await sp.call("bestRoute", "198.51.100.0/24")) !== null);
+      assert.equal(await sp.call("bestRoute", "10.246.1.0/24"), null, "import policy rejects 10.246.1.0/24");
+      const acc = await sp.call("bestRoute", "198.51.100.0/24");
+      assert.equal(acc.attrs.localPref, 250);
+      assert.deepEqual(acc.attrs.largeCommunities, [{ global: 65001, local1: 1, local2: 2 }]);
+      const st =
+        (await sp.call<Array<{ address: string; prefixesReceived: number; prefixesAccepted: number }>>(
+          "peers",
+        ))
+          .find((p) =>
+            p.address === n1.v4
+          )!;
+      assert.equal(st.prefixesAccepted, 2);
+      assert.equal(st.prefixesReceived, 3);
+
+      // Export policy towards b2: prepend twice, add a community, set MED, only for 10/8.
+      const r = await waitFor("b2 learns 10.241.7.0/24", () => hasRoute(b2, "10.241.7.0/24"));
+      assert.match(r, /BGP\.as_path: 65001 65001 65001\n/);
+      assert.match(r, /BGP\.community: \(65001,1\)/);
+      assert.match(r, /BGP\.med: 77/);
+      const plain = await waitFor("b2 learns 198.51.100.0/24 unchanged by the policy", () =>
+        hasRoute(b2, "198.51.100.0/24"));
+      assert.match(plain, /BGP\.as_path: 65001 65002\n/);
+      assert.doesNotMatch(plain, /BGP\.med/);
+
+      // Change the export policy at run time: only the difference is sent, the session stays up.
+      await sp.call("updatePeer", {
+        address: n2.v4,
+        asn: 65003,
+        connectRetry: 1,
+        exportPolicy: exportPolicy(65001 * 65536 + 2),
+      });
+      await waitFor("b2 sees the new community", () =>
+        hasRoute(b2, "10.241.7.0/24", "(65001,2)"));
+      assert.equal(await sp.peerState(n2.v4), "Established");
+
+      // Remove b1: its routes disappear from b2, b1 gets Cease.
+      await sp.call("removePeer", n1.v4);
+      await waitFor("b2 drops b1's routes", () =>
+        noRoute(b2, "198.51.100.0/24"));
+      await waitFor(
+        "b1's session is down",
+        async () => !(await b1.protoState("ours")).includes("Established"),
+      );
+      assert.equal((await sp.call<unknown[]>("peers")).length, 1);
+    }),
+});

@@ -23,7 +23,7 @@
 
 import {
   BgpLab,
-  type Frr,
+  Frr,
   type Gobgp,
   rssKb,
   type SpeakerProc,
@@ -154,151 +154,273 @@ async function measure(
   return { name: r.name, loadMs, totalMs, rssMb, churnPerS };
 }
 
-async function main(): Promise<void> {
-  const lab = await BgpLab.create(["bird", "us", "gobgp", "frr"]);
-  // Interrupted runs must not leave namespaces behind.
-  for (const sig of ["SIGINT", "SIGTERM"] as const) {
-    Deno.addSignalListener(sig, () => void lab.close().finally(() => Deno.exit(130)));
-  }
-  try {
-    const b = lab.node("bird"), us = lab.node("us"), g = lab.node("gobgp"), f = lab.node("frr");
-    writeRoutes(lab);
-    const peers = [
-      { proto: "to_us", addr: us.v4, asn: 65001 },
-      { proto: "to_gobgp", addr: g.v4, asn: 65002 },
-      { proto: "to_frr", addr: f.v4, asn: 65003 },
-    ];
-    const conf = birdConf(
-      lab,
-      () =>
-        peers.map((p) =>
-          `protocol bgp ${p.proto} { disabled; local ${b.v4} as 65000; neighbor ${p.addr} as ${p.asn}; hold time 240;
-  ipv4 { import none; export all; }; }\n`
-        ).join(""),
-    );
-    const tb = performance.now();
-    const bird = await lab.bird("bird", conf);
-    await waitFor(
-      "BIRD loads the static routes",
-      async () => {
-        const out = await bird.birdc("show", "route", "count");
-        const m = out.match(/(\d+) of (\d+) routes/);
-        return m && Number(m[2]) >= N;
-      },
-      30 * 60_000,
-      500,
-    );
-    console.log(`BIRD loaded ${N} static routes in ${((performance.now() - tb) / 1000).toFixed(1)} s`);
-    const birdc = (...a: string[]) => bird.birdc(...a);
+interface Neighbor {
+  addr: string;
+  asn: number;
+  /** The receiver waits for the neighbour to connect (the raw feeder dials). */
+  passive: boolean;
+}
 
-    // Our speaker.
-    const sp: SpeakerProc = lab.speaker("us");
-    await sp.call("create", { asn: 65001, routerId: us.v4, listen: { addresses: [us.v4], port: 179 } }, {
-      events: false,
-    });
-    await sp.call("addPeer", { address: b.v4, asn: 65000, holdTime: 240, connectRetry: 1 });
-    await sp.call("start");
-    const ours: Receiver = {
-      name: "ours",
-      proto: "to_us",
-      count: () => sp.call<number>("locRibSize"),
-      pid: () => sp.pid,
-      stop: () => sp.stop(),
-    };
+/** Our speaker in its namespace, peering with `nb`. */
+async function startOurs(lab: BgpLab, nb: Neighbor, proto: string): Promise<Receiver> {
+  const us = lab.node("us");
+  const sp: SpeakerProc = lab.speaker("us");
+  await sp.call("create", { asn: 65001, routerId: us.v4, listen: { addresses: [us.v4], port: 179 } }, {
+    events: false,
+  });
+  await sp.call("addPeer", {
+    address: nb.addr,
+    asn: nb.asn,
+    holdTime: 240,
+    connectRetry: 1,
+    passive: nb.passive,
+  });
+  await sp.call("start");
+  return {
+    name: "ours",
+    proto,
+    count: () => sp.call<number>("locRibSize"),
+    pid: () => sp.pid,
+    stop: () => sp.stop(),
+  };
+}
 
-    const gb: Gobgp = await lab.gobgp(
-      "gobgp",
-      `[global.config]
+async function startGobgp(lab: BgpLab, nb: Neighbor, proto: string): Promise<Receiver> {
+  const g = lab.node("gobgp");
+  const gb: Gobgp = await lab.gobgp(
+    "gobgp",
+    `[global.config]
   as = 65002
   router-id = "${g.v4}"
   local-address-list = ["${g.v4}"]
 [[neighbors]]
   [neighbors.config]
-    neighbor-address = "${b.v4}"
-    peer-as = 65000
+    neighbor-address = "${nb.addr}"
+    peer-as = ${nb.asn}
   [neighbors.timers.config]
     connect-retry = 1
     hold-time = 240
+${nb.passive ? "  [neighbors.transport.config]\n    passive-mode = true" : ""}
   [[neighbors.afi-safis]]
     [neighbors.afi-safis.config]
       afi-safi-name = "ipv4-unicast"
 `,
-    );
-    const gobgp: Receiver = {
-      name: "gobgpd",
-      proto: "to_gobgp",
-      count: async () => {
-        const out = await gb.cli("global", "rib", "summary", "-a", "ipv4");
-        return Number(out.match(/Destination:\s*(\d+)/)?.[1] ?? 0);
-      },
-      pid: () => gb.pid!,
-      stop: () => gb.stop(),
-    };
+  );
+  return {
+    name: "gobgpd",
+    proto,
+    count: async () => {
+      const out = await gb.cli("global", "rib", "summary", "-a", "ipv4");
+      return Number(out.match(/Destination:\s*(\d+)/)?.[1] ?? 0);
+    },
+    pid: () => gb.pid!,
+    stop: () => gb.stop(),
+  };
+}
 
-    const fr: Frr = new (await import("../tests/fixtures/bgp_peers.ts")).Frr(
-      lab,
-      "frr",
-      `frr defaults traditional
+async function startFrr(lab: BgpLab, nb: Neighbor, proto: string): Promise<Receiver> {
+  const f = lab.node("frr");
+  const fr = new Frr(
+    lab,
+    "frr",
+    `frr defaults traditional
 hostname frr
 router bgp 65003
  bgp router-id ${f.v4}
  no bgp ebgp-requires-policy
- neighbor ${b.v4} remote-as 65000
- neighbor ${b.v4} timers connect 1
- neighbor ${b.v4} timers 80 240
+ neighbor ${nb.addr} remote-as ${nb.asn}
+ neighbor ${nb.addr} timers connect 1
+ neighbor ${nb.addr} timers 80 240
+ ${nb.passive ? `neighbor ${nb.addr} passive` : ""}
 !
 `,
-    );
-    await startFrrNoZebra(lab, fr);
-    const frr: Receiver = {
-      name: "frr",
-      proto: "to_frr",
-      count: async () => {
-        const j = await fr.json("show bgp ipv4 unicast summary json") as {
-          peers?: Record<string, { pfxRcd?: number }>;
-        };
-        return j.peers?.[b.v4]?.pfxRcd ?? 0;
-      },
-      pid: () => fr.pids()[0],
-      stop: () => fr.stop(),
-    };
+  );
+  await startFrrNoZebra(lab, fr);
+  return {
+    name: "frr",
+    proto,
+    count: async () => {
+      const j = await fr.json("show bgp ipv4 unicast summary json") as {
+        peers?: Record<string, { pfxRcd?: number }>;
+      };
+      return j.peers?.[nb.addr]?.pfxRcd ?? 0;
+    },
+    pid: () => fr.pids()[0],
+    stop: () => fr.stop(),
+  };
+}
 
-    const results: Result[] = [];
-    for (const r of [ours, gobgp, frr]) {
-      console.log(`feeding ${N} prefixes to ${r.name} ...`);
-      const res = await measure(lab, r, birdc);
-      console.log(
-        `  ${r.name}: all in RIB ${(res.loadMs / 1000).toFixed(2)} s after the first prefix ` +
-          `(${(res.totalMs / 1000).toFixed(2)} s after enabling the session), RSS ${
+const starters = [startOurs, startGobgp, startFrr];
+
+/** Raw feed: our pre-encoded stream pushed as fast as the receiver reads (receiver-bound only). */
+async function measureRaw(lab: BgpLab, start: typeof startOurs, target: string): Promise<Result> {
+  const feed = lab.node("feed");
+  const r = await start(lab, { addr: feed.v4, asn: 65000, passive: true }, "raw");
+  const script = new URL("./bgp_feeder.ts", import.meta.url).pathname;
+  const proc = new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      feed.ns,
+      Deno.execPath(),
+      "run",
+      "-A",
+      script,
+      target,
+      "65000",
+      "0",
+      String(N),
+      String(K),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines: string[] = [];
+  const reading = (async () => {
+    let buf = "";
+    for await (const c of proc.stdout.pipeThrough(new TextDecoderStream())) {
+      buf += c;
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        lines.push(buf.slice(0, nl));
+        buf = buf.slice(nl + 1);
+      }
+    }
+  })();
+  const w = proc.stdin.getWriter();
+  try {
+    await waitFor(
+      `feeder ready for ${r.name}`,
+      () => lines.some((l) => l.includes('"ready"')),
+      10 * 60_000,
+      100,
+    );
+    const t0 = performance.now();
+    await w.write(new TextEncoder().encode("go\n"));
+    await waitFor(
+      `${r.name} to hold ${N} prefixes (raw feed)`,
+      async () => (await r.count()) >= N,
+      30 * 60_000,
+      50,
+    );
+    const loadMs = performance.now() - t0;
+    await sleep(1000);
+    const rssMb = rssKb(r.pid()) / 1024;
+    return { name: r.name, loadMs, totalMs: loadMs, rssMb, churnPerS: 0 };
+  } finally {
+    await w.close().catch(() => {});
+    try {
+      proc.kill("SIGKILL");
+    } catch { /* exited */ }
+    await proc.status;
+    await reading.catch(() => {});
+    await r.stop();
+  }
+}
+
+function report(title: string, results: Result[], churn: boolean): void {
+  const [o, gg, ff] = results;
+  const ratio = (a: number, b: number) => (a / b).toFixed(2);
+  console.log(`\n${title}`);
+  console.log(`receiver   load time   RSS${churn ? "      churn" : ""}`);
+  for (const r of results) {
+    console.log(
+      `${r.name.padEnd(10)} ${(r.loadMs / 1000).toFixed(2).padStart(7)} s ${
+        r.rssMb.toFixed(0).padStart(6)
+      } MB` +
+        (churn ? ` ${Math.round(r.churnPerS).toString().padStart(8)} /s` : ""),
+    );
+  }
+  const c = (a: Result, b: Result) => churn ? `, churn ${ratio(a.churnPerS, b.churnPerS)}×` : "";
+  console.log(
+    `ours / gobgpd: time ${ratio(o.loadMs, gg.loadMs)}×, memory ${ratio(o.rssMb, gg.rssMb)}×${
+      c(o, gg)
+    } (targets: time < 1, memory ≤ 0.5)`,
+  );
+  console.log(
+    `ours / FRR:    time ${ratio(o.loadMs, ff.loadMs)}×, memory ${ratio(o.rssMb, ff.rssMb)}×${
+      c(o, ff)
+    } (target: time ≤ 2)`,
+  );
+}
+
+async function main(): Promise<void> {
+  const feeder = Deno.args.includes("--feeder") ? Deno.args[Deno.args.indexOf("--feeder") + 1] : "both";
+  const lab = await BgpLab.create(["bird", "us", "gobgp", "frr", "feed"]);
+  // Interrupted runs must not leave namespaces behind.
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, () => void lab.close().finally(() => Deno.exit(130)));
+  }
+  try {
+    const b = lab.node("bird");
+    const targets = [lab.node("us").v4, lab.node("gobgp").v4, lab.node("frr").v4];
+    if (feeder === "raw" || feeder === "both") {
+      const results: Result[] = [];
+      for (let i = 0; i < 3; i++) {
+        const res = await measureRaw(lab, starters[i], targets[i]);
+        console.log(
+          `  raw feed → ${res.name}: all ${N} in RIB after ${(res.loadMs / 1000).toFixed(2)} s, RSS ${
             res.rssMb.toFixed(0)
-          } MB, ` +
-          `churn ${Math.round(res.churnPerS)} prefix updates/s`,
-      );
-      results.push(res);
-    }
-    const [o, gg, ff] = results;
-    const ratio = (a: number, b: number) => (a / b).toFixed(2);
-    console.log(
-      `\nBGP full feed, ${N} IPv4 prefixes, ${K} attribute sets (same BIRD feed, one receiver at a time)`,
-    );
-    console.log("receiver   load time   RSS      churn");
-    for (const r of results) {
-      console.log(
-        `${r.name.padEnd(10)} ${(r.loadMs / 1000).toFixed(2).padStart(7)} s ${
-          r.rssMb.toFixed(0).padStart(6)
-        } MB ${Math.round(r.churnPerS).toString().padStart(8)} /s`,
+          } MB`,
+        );
+        results.push(res);
+      }
+      report(
+        `BGP full feed from a raw pre-encoded stream, ${N} IPv4 prefixes, ${K} attribute sets`,
+        results,
+        false,
       );
     }
-    console.log(
-      `ours / gobgpd: time ${ratio(o.loadMs, gg.loadMs)}×, memory ${ratio(o.rssMb, gg.rssMb)}×, churn ${
-        ratio(o.churnPerS, gg.churnPerS)
-      }× (targets: time < 1, memory ≤ 0.5)`,
-    );
-    console.log(
-      `ours / FRR:    time ${ratio(o.loadMs, ff.loadMs)}×, memory ${ratio(o.rssMb, ff.rssMb)}×, churn ${
-        ratio(o.churnPerS, ff.churnPerS)
-      }× (target: time ≤ 2)`,
-    );
+    if (feeder === "bird" || feeder === "both") {
+      writeRoutes(lab);
+      const peers = [
+        { proto: "to_us", addr: targets[0], asn: 65001 },
+        { proto: "to_gobgp", addr: targets[1], asn: 65002 },
+        { proto: "to_frr", addr: targets[2], asn: 65003 },
+      ];
+      const conf = birdConf(
+        lab,
+        () =>
+          peers.map((p) =>
+            `protocol bgp ${p.proto} { disabled; local ${b.v4} as 65000; neighbor ${p.addr} as ${p.asn}; hold time 240;
+  ipv4 { import none; export all; }; }\n`
+          ).join(""),
+      );
+      const tb = performance.now();
+      const bird = await lab.bird("bird", conf);
+      await waitFor(
+        "BIRD loads the static routes",
+        async () => {
+          const out = await bird.birdc("show", "route", "count");
+          const m = out.match(/(\d+) of (\d+) routes/);
+          return m && Number(m[2]) >= N;
+        },
+        30 * 60_000,
+        500,
+      );
+      console.log(`BIRD loaded ${N} static routes in ${((performance.now() - tb) / 1000).toFixed(1)} s`);
+      const birdc = (...a: string[]) => bird.birdc(...a);
+      const results: Result[] = [];
+      for (let i = 0; i < 3; i++) {
+        const r = await starters[i](lab, { addr: b.v4, asn: 65000, passive: false }, peers[i].proto);
+        console.log(`feeding ${N} prefixes from BIRD to ${r.name} ...`);
+        const res = await measure(lab, r, birdc);
+        console.log(
+          `  ${r.name}: all in RIB ${(res.loadMs / 1000).toFixed(2)} s after the first prefix ` +
+            `(${(res.totalMs / 1000).toFixed(2)} s after enabling the session), RSS ${
+              res.rssMb.toFixed(0)
+            } MB, ` +
+            `churn ${Math.round(res.churnPerS)} prefix updates/s`,
+        );
+        results.push(res);
+      }
+      report(
+        `BGP full feed from BIRD, ${N} IPv4 prefixes, ${K} attribute sets (one receiver at a time)`,
+        results,
+        true,
+      );
+    }
   } finally {
     await lab.close();
   }

@@ -60,7 +60,8 @@ export function frame(b: Uint8Array, ctx: CodecContext): FrameResult {
   if (avail < HEADER_LENGTH) return { kind: "need-more", need: HEADER_LENGTH - avail };
   const length = (b[16] << 8) | b[17];
   const type = b[18];
-  const lenData = b.slice(16, 18);
+  // Allocated only on error paths: a typed-array allocation costs more than the whole check.
+  const lenData = () => b.slice(16, 18);
   // RFC 4271 §6.1: length below 19 or above the maximum is Bad Message Length, data = the length field.
   if (length < HEADER_LENGTH) {
     return {
@@ -68,7 +69,7 @@ export function frame(b: Uint8Array, ctx: CodecContext): FrameResult {
       error: headerError(
         HeaderSubcode.BadMessageLength,
         `message header: length ${length} is below the minimum 19`,
-        lenData,
+        lenData(),
       ),
     };
   }
@@ -93,7 +94,7 @@ export function frame(b: Uint8Array, ctx: CodecContext): FrameResult {
       error: headerError(
         HeaderSubcode.BadMessageLength,
         `message header: length ${length} of a type ${type} message is not ${want}`,
-        lenData,
+        lenData(),
       ),
     };
   }

@@ -453,6 +453,8 @@ function writeAttrSet(w: ByteWriter, a: PathAttributes, ctx: CodecContext): void
   unknownBelow(256);
 }
 
+let scratchWriter = new ByteWriter(8192);
+
 // Encoded non-MP attribute sets of frozen PathAttributes objects, per session flags: a RIB that
 // interns (freezes) its attribute sets encodes each once, however many UPDATEs carry it.
 const encodedSets = new WeakMap<PathAttributes, Array<Uint8Array | undefined>>();
@@ -478,10 +480,10 @@ function encodedAttrSet(a: PathAttributes, ctx: CodecContext): Uint8Array {
  * malformed addresses.
  */
 export function encodeUpdate(m: UpdateMessage, ctx: CodecContext): Uint8Array {
-  const w = new ByteWriter(
-    128 + 5 * (m.nlri.length + m.withdrawn.length) + (m.mpReach ? 40 + 17 * m.mpReach.nlri.length : 0) +
-      (m.mpUnreach ? 8 + 17 * m.mpUnreach.withdrawn.length : 0),
-  );
+  // One reused writer: allocating a buffer per message costs more than encoding a small UPDATE.
+  let w = scratchWriter;
+  // A writer grown by an oversized request is not kept.
+  if (w.buf.length > 1 << 18) w = scratchWriter = new ByteWriter(8192);
   w.pos = HEADER_LENGTH;
   const wl = w.pos;
   w.u16(0);

@@ -21,14 +21,7 @@
  * @module
  */
 
-import {
-  BgpLab,
-  Frr,
-  type Gobgp,
-  rssKb,
-  type SpeakerProc,
-  waitFor,
-} from "../tests/fixtures/bgp_peers.ts";
+import { BgpLab, Frr, type Gobgp, rssKb, type SpeakerProc, waitFor } from "../tests/fixtures/bgp_peers.ts";
 
 function arg(name: string, dflt: number): number {
   const i = Deno.args.indexOf(`--${name}`);

@@ -129,8 +129,9 @@ export class BgpSpeaker {
   }
 
   /**
-   * Stop every session and close the listeners. `graceful`: close the TCP connections without a
-   * NOTIFICATION so peers that negotiated graceful restart keep our routes (RFC 4724).
+   * Stop every session and close the listeners; final (create a new speaker to run again).
+   * `graceful`: close the TCP connections without a NOTIFICATION so peers that negotiated
+   * graceful restart keep our routes (RFC 4724).
    */
   async stop(opts: { graceful?: boolean } = {}): Promise<void> {
     this.#running = false;
@@ -203,7 +204,10 @@ export class BgpSpeaker {
       this.#scheduleFlush();
       return;
     }
-    this.removePeer(address).then(() => this.addPeer(p));
+    // Anything else (AS, address family, timers, transport) needs a new session.
+    this.removePeer(address).then(() => this.addPeer(p)).catch((err) =>
+      this.#log("error", "bgp peer re-creation failed", { peer: address, error: String(err) })
+    );
   }
 
   /** Remove a peer: Cease/Peer De-configured, its routes withdrawn from everyone. */

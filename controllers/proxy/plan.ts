@@ -99,9 +99,6 @@ interface ServiceOutput {
   dummy: string[];
 }
 
-/** Cache slot holding the sorted service keys (not a "namespace/name", so it cannot clash). */
-const KEYS = " keys";
-
 /** The plan-wide lists built from every service's output (reused while no service's share changed). */
 interface Aggregates {
   keys: string[];
@@ -114,13 +111,14 @@ interface Aggregates {
   dummy: string[];
 }
 
-type PlanCache = Map<
-  string,
-  { svc: ServiceInfo; slices: EndpointSliceInfo[]; out: ServiceOutput; keys?: string[]; agg?: Aggregates }
->;
-
-/** Cache slot holding the last aggregates. */
-const AGG = " agg";
+/** What the Planner remembers between plans. */
+interface PlanMemo {
+  services: Map<string, { svc: ServiceInfo; slices: EndpointSliceInfo[]; out: ServiceOutput }>;
+  /** Sorted service keys of the last plan (reused while the key set is unchanged). */
+  keys?: string[];
+  /** Plan-wide lists of the last plan. */
+  agg?: Aggregates;
+}
 
 /** Whether two outputs of one service contribute the same to the plan-wide lists. */
 function sameAux(a: ServiceOutput, b: ServiceOutput): boolean {
@@ -161,16 +159,11 @@ function aggregate(keys: string[], outs: ServiceOutput[]): Aggregates {
 }
 
 /** Service keys in sorted order, reusing the last sort while the set of keys is unchanged. */
-function sortedKeys(services: ReadonlyMap<string, ServiceInfo>, cache: PlanCache | undefined): string[] {
-  const last = cache?.get(KEYS)?.keys;
+function sortedKeys(services: ReadonlyMap<string, ServiceInfo>, memo: PlanMemo | undefined): string[] {
+  const last = memo?.keys;
   if (last && last.length === services.size && last.every((k) => services.has(k))) return last;
   const keys = [...services.keys()].sort();
-  cache?.set(KEYS, {
-    svc: undefined as unknown as ServiceInfo,
-    slices: [],
-    out: undefined as unknown as ServiceOutput,
-    keys,
-  });
+  if (memo) memo.keys = keys;
   return keys;
 }
 
@@ -186,16 +179,16 @@ function sameRefs<T>(a: readonly T[], b: readonly T[]): boolean {
  * The result equals `plan()`'s.
  */
 export class Planner {
-  #cache: PlanCache = new Map();
+  #memo: PlanMemo = { services: new Map() };
   #ctxKey = "";
 
   plan(snapshot: ClusterSnapshot, options: ProxyOptions, node: NodeIdentity): ProxyPlan {
     const ctxKey = JSON.stringify([options, node]);
     if (ctxKey !== this.#ctxKey) {
-      this.#cache.clear();
+      this.#memo = { services: new Map() };
       this.#ctxKey = ctxKey;
     }
-    return planWith(snapshot, options, node, this.#cache);
+    return planWith(snapshot, options, node, this.#memo);
   }
 }
 
@@ -208,7 +201,7 @@ function planWith(
   snapshot: ClusterSnapshot,
   options: ProxyOptions,
   node: NodeIdentity,
-  cache: PlanCache | undefined,
+  memo: PlanMemo | undefined,
 ): ProxyPlan {
   const warnings: PlanWarning[] = [];
   const families: Family[] = [];
@@ -249,14 +242,14 @@ function planWith(
   // key order, each service's own entries sorted: deterministic without sorting 10k-entry lists.
   const services: VirtualService[] = [];
   const outs: ServiceOutput[] = [];
-  const keys = sortedKeys(snapshot.services, cache);
-  const lastAgg = cache?.get(AGG)?.agg;
+  const keys = sortedKeys(snapshot.services, memo);
+  const lastAgg = memo?.agg;
   let auxChanged = !lastAgg || lastAgg.keys !== keys;
   for (const key of keys) {
     const svc = snapshot.services.get(key)!;
     const slices = slicesByService.get(`${svc.namespace}/${svc.name}`) ?? [];
     if (slices.length > 1) slices.sort((a, b) => cmp(a.name, b.name));
-    const cached = cache?.get(key);
+    const cached = memo?.services.get(key);
     let out: ServiceOutput;
     if (
       cached && cached.svc === svc && sameRefs(cached.slices, slices) &&
@@ -290,22 +283,17 @@ function planWith(
         if (vs.kind !== "nodeport" && !local.has(vs.vip)) out.dummy.push(hostCidr(vs.vip));
       }
       if (!auxChanged && (!cached || !sameAux(cached.out, out))) auxChanged = true;
-      cache?.set(key, { svc, slices, out });
+      memo?.services.set(key, { svc, slices, out });
     }
     outs.push(out);
     for (let i = 0; i < out.services.length; i++) services.push(out.services[i]);
   }
-  if (cache && cache.size > keys.length + 2) {
-    for (const k of cache.keys()) if (k !== KEYS && k !== AGG && !snapshot.services.has(k)) cache.delete(k);
+  if (memo && memo.services.size > keys.length) {
+    for (const k of memo.services.keys()) if (!snapshot.services.has(k)) memo.services.delete(k);
   }
   // Plan-wide lists: rebuilt only when some service's share of them changed.
   const agg = !auxChanged && lastAgg ? lastAgg : aggregate(keys, outs);
-  cache?.set(AGG, {
-    svc: undefined as unknown as ServiceInfo,
-    slices: [],
-    out: undefined as unknown as ServiceOutput,
-    agg,
-  });
+  if (memo) memo.agg = agg;
 
   return {
     services,

@@ -92,7 +92,9 @@ export function kernelBatches(
   const wantF = new Map(want.fdb.map((f) => [fKey(f), f]));
   const haveF = new Map(cur.fdb.map((f) => [fKey(f), f]));
   for (const [k, f] of wantF) if (!haveF.has(k)) bridge.push(renderFdbReplace(f));
-  for (const [k, f] of haveF) if (!wantF.has(k)) bridge.push(renderFdbDel(f));
+  // Under keepStale the FDB entries and neighbours of kept routes must stay too, or the stale
+  // routes would blackhole (found by the GR restart e2e test).
+  if (!keepStale) { for (const [k, f] of haveF) if (!wantF.has(k)) bridge.push(renderFdbDel(f)); }
   const wantN = new Map(want.neighbours.map((n) => [nKey(n), n]));
   const haveN = new Map(cur.neighbours.map((n) => [nKey(n), n]));
   for (const [k, n] of wantN) if (haveN.get(k)?.mac !== n.mac) ip.push(renderNeighReplace(n));
@@ -128,7 +130,7 @@ export async function applyKernelPlan(
     neighbours: keepStale
       ? [...new Map([...cur.neighbours, ...want.neighbours].map((n) => [nKey(n), n])).values()]
       : want.neighbours,
-    fdb: want.fdb,
+    fdb: keepStale ? [...new Map([...cur.fdb, ...want.fdb].map((f) => [fKey(f), f])).values()] : want.fdb,
     rules: want.rules,
     tunnels: keepStale
       ? [...new Set([...cur.tunnels, ...want.tunnels.map((t) => t.name)])]

@@ -58,6 +58,8 @@ export interface PlannedPeer {
   localAddress?: string;
   password?: string;
   holdTime?: number;
+  /** Seconds before retrying a failed connection (first step of the speaker's back-off). */
+  connectRetry?: number;
   multihopTtl?: number;
   families: AfiSafi[];
   routeReflectorClient?: boolean;
@@ -175,6 +177,9 @@ export function nodePeers(
       port: o.bgpPort,
       localAddress,
       families,
+      // Nodes start in any order: retry quickly so the mesh forms within seconds of the last
+      // node starting (the speaker backs off exponentially from here).
+      connectRetry: 1,
       description: `node ${n.name}`,
     };
     if (rrServer && peerIsClient) p.routeReflectorClient = true;

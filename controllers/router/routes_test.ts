@@ -195,3 +195,19 @@ Deno.test("kernel plan, dual-stack: IPv6 prefix with an IPv6 next hop on a local
     "route replace 2001:db8:202::/64 via 2001:db8::2 proto 17",
   ]);
 });
+
+Deno.test("kernel batches under keepStale keep the FDB entries and neighbours of kept routes", () => {
+  const full = kernelPlan(learned, ctx());
+  const state = {
+    routes: full.routes,
+    neighbours: full.neighbours,
+    fdb: full.fdb,
+    rules: full.rules,
+    tunnels: [],
+  };
+  const empty = kernelPlan([], ctx());
+  assert.deepEqual(kernelBatches(empty, state, true), { ip: [], bridge: [] });
+  assert.deepEqual(kernelBatches(empty, state, false).bridge, [
+    "fdb del 0e:6b:c6:33:64:03 dev kube-vxlan dst 198.51.100.3 self",
+  ]);
+});

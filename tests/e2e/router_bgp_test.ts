@@ -290,9 +290,18 @@ Deno.test({
         "node-1 keeps node-2's route (GR helper)",
       );
       await startAgent("node-2");
+      // Meanwhile node-2's kernel keeps the previous instance's routes (never withdrawn), and
+      // node-2's new speaker relearns both pod CIDRs from their nodes.
       await waitUntil("node-2 to relearn routes after restart", 60_000, async () => {
+        const rs = JSON.parse(
+          (await lab.exec("node-2", ["curl", "-s", "http://127.0.0.1:50051/routes?table=loc"])).stdout ||
+            "[]",
+        ) as Array<{ prefix: string; source: string }>;
         const dsts = (await ourRoutes(lab, "node-2")).map((r) => r.dst);
-        return dsts.includes(lab.node("node-1").podCidr) && dsts.includes(lab.node("node-3").podCidr);
+        return ["node-1", "node-3"].every((n) =>
+          rs.some((r) => r.prefix === lab.node(n).podCidr && r.source === lab.node(n).ip) &&
+          dsts.includes(lab.node(n).podCidr)
+        );
       });
       // node-1's copy of node-2's route is refreshed (no longer stale) once node-2 is back.
       await waitUntil("node-1 to refresh node-2's route", 30_000, async () => {

@@ -108,122 +108,128 @@ export function decodeUpdate(b: Uint8Array, ctx: CodecContext, cache?: Attribute
   let lastRank = -1;
   let p = as;
   let fatal: BgpError | null = null;
-  while (p < ae) {
-    // RFC 7606 §4: an attribute header or value overrunning the attribute field → treat-as-withdraw.
-    if (ae - p < 3) {
-      errors.push(
-        updateError(
-          UpdateSubcode.AttributeLengthError,
-          "treat-as-withdraw",
-          `UPDATE: ${ae - p} stray octets at the end of the path attributes`,
-        ),
-      );
-      break;
-    }
-    const flags = b[p];
-    const code = b[p + 1];
-    const ext = (flags & AttrFlag.ExtendedLength) !== 0;
-    const hl = ext ? 4 : 3;
-    if (p + hl > ae) {
-      errors.push(
-        updateError(
-          UpdateSubcode.AttributeLengthError,
-          "treat-as-withdraw",
-          `UPDATE attribute ${code}: header overruns the path attributes`,
-        ),
-      );
-      break;
-    }
-    const vlen = ext ? (b[p + 2] << 8) | b[p + 3] : b[p + 2];
-    const hs = p;
-    const vs = p + hl;
-    const ve = vs + vlen;
-    if (ve > ae) {
-      errors.push(
-        updateError(
-          UpdateSubcode.AttributeLengthError,
-          "treat-as-withdraw",
-          `UPDATE attribute ${code}: length ${vlen} overruns the path attributes`,
-        ),
-      );
-      break;
-    }
-    p = ve;
-    if (seen[code]) {
-      if (code === AttrCode.MpReachNlri || code === AttrCode.MpUnreachNlri) {
-        // RFC 7606 §3g: MP_REACH_NLRI or MP_UNREACH_NLRI more than once → Malformed Attribute List, session reset.
-        fatal = updateError(
-          UpdateSubcode.MalformedAttributeList,
-          "session-reset",
-          `UPDATE: attribute ${code} appears more than once`,
-          b.slice(hs, ve),
-        );
-        break;
-      }
-      // RFC 7606 §3g: any other attribute more than once → all but the first are discarded.
-      errors.push(
-        updateError(
-          UpdateSubcode.MalformedAttributeList,
-          "attribute-discard",
-          `UPDATE: attribute ${code} appears more than once; later copies discarded`,
-          b.slice(hs, ve),
-        ),
-      );
-      discarded.push(code);
-      canonical = false;
-      continue;
-    }
-    seen[code] = 1;
-    lay[nl * 2] = code;
-    lay[nl * 2 + 1] = flags;
-    nl++;
-    const rank = attrRank(code);
-    if (rank < lastRank || flags !== canonicalFlags(code, flags, vlen)) canonical = false;
-    lastRank = rank;
-    if (code === AttrCode.MpReachNlri || code === AttrCode.MpUnreachNlri) {
-      // RFC 7606 §3c: wrong flags on an MP attribute take its own (session reset) handling.
-      if ((flags & 0xe0) !== AttrFlag.Optional) {
-        fatal = updateError(
-          UpdateSubcode.AttributeFlagsError,
-          "session-reset",
-          `UPDATE attribute ${code}: flags 0x${flags.toString(16)} are not optional non-transitive`,
-          b.slice(hs, ve),
-        );
-        break;
-      }
-      const r = code === AttrCode.MpReachNlri ? decodeMpReach(b, hs, vs, ve) : decodeMpUnreach(b, hs, vs, ve);
-      if (r.kind === "error") {
-        fatal = r.error;
-        break;
-      }
-      if (r.kind === "unsupported") {
-        // A family we neither negotiate nor carry: drop the attribute, keep the rest (RFC 4760 §7 lets
-        // a speaker ignore such routes; RFC 7606 §3 would otherwise reset for nothing).
+  // `seen` is shared scratch: it must be cleared whatever happens in the walk.
+  try {
+    while (p < ae) {
+      // RFC 7606 §4: an attribute header or value overrunning the attribute field → treat-as-withdraw.
+      if (ae - p < 3) {
         errors.push(
           updateError(
-            UpdateSubcode.OptionalAttributeError,
+            UpdateSubcode.AttributeLengthError,
+            "treat-as-withdraw",
+            `UPDATE: ${ae - p} stray octets at the end of the path attributes`,
+          ),
+        );
+        break;
+      }
+      const flags = b[p];
+      const code = b[p + 1];
+      const ext = (flags & AttrFlag.ExtendedLength) !== 0;
+      const hl = ext ? 4 : 3;
+      if (p + hl > ae) {
+        errors.push(
+          updateError(
+            UpdateSubcode.AttributeLengthError,
+            "treat-as-withdraw",
+            `UPDATE attribute ${code}: header overruns the path attributes`,
+          ),
+        );
+        break;
+      }
+      const vlen = ext ? (b[p + 2] << 8) | b[p + 3] : b[p + 2];
+      const hs = p;
+      const vs = p + hl;
+      const ve = vs + vlen;
+      if (ve > ae) {
+        errors.push(
+          updateError(
+            UpdateSubcode.AttributeLengthError,
+            "treat-as-withdraw",
+            `UPDATE attribute ${code}: length ${vlen} overruns the path attributes`,
+          ),
+        );
+        break;
+      }
+      p = ve;
+      if (seen[code]) {
+        if (code === AttrCode.MpReachNlri || code === AttrCode.MpUnreachNlri) {
+          // RFC 7606 §3g: MP_REACH_NLRI or MP_UNREACH_NLRI more than once → Malformed Attribute List, session reset.
+          fatal = updateError(
+            UpdateSubcode.MalformedAttributeList,
+            "session-reset",
+            `UPDATE: attribute ${code} appears more than once`,
+            b.slice(hs, ve),
+          );
+          break;
+        }
+        // RFC 7606 §3g: any other attribute more than once → all but the first are discarded.
+        errors.push(
+          updateError(
+            UpdateSubcode.MalformedAttributeList,
             "attribute-discard",
-            `UPDATE attribute ${code}: AFI ${r.afi} SAFI ${r.safi} is not supported`,
+            `UPDATE: attribute ${code} appears more than once; later copies discarded`,
             b.slice(hs, ve),
           ),
         );
         discarded.push(code);
-      } else if (code === AttrCode.MpReachNlri) {
-        mpReach = r.value as MpReach;
-      } else {
-        mpUnreach = r.value as MpUnreach;
+        canonical = false;
+        continue;
       }
-      continue;
+      seen[code] = 1;
+      lay[nl * 2] = code;
+      lay[nl * 2 + 1] = flags;
+      nl++;
+      const rank = attrRank(code);
+      if (rank < lastRank || flags !== canonicalFlags(code, flags, vlen)) canonical = false;
+      lastRank = rank;
+      if (code === AttrCode.MpReachNlri || code === AttrCode.MpUnreachNlri) {
+        // RFC 7606 §3c: wrong flags on an MP attribute take its own (session reset) handling.
+        if ((flags & 0xe0) !== AttrFlag.Optional) {
+          fatal = updateError(
+            UpdateSubcode.AttributeFlagsError,
+            "session-reset",
+            `UPDATE attribute ${code}: flags 0x${flags.toString(16)} are not optional non-transitive`,
+            b.slice(hs, ve),
+          );
+          break;
+        }
+        const r = code === AttrCode.MpReachNlri
+          ? decodeMpReach(b, hs, vs, ve)
+          : decodeMpUnreach(b, hs, vs, ve);
+        if (r.kind === "error") {
+          fatal = r.error;
+          break;
+        }
+        if (r.kind === "unsupported") {
+          // A family we neither negotiate nor carry: drop the attribute, keep the rest (RFC 4760 §7 lets
+          // a speaker ignore such routes; RFC 7606 §3 would otherwise reset for nothing).
+          errors.push(
+            updateError(
+              UpdateSubcode.OptionalAttributeError,
+              "attribute-discard",
+              `UPDATE attribute ${code}: AFI ${r.afi} SAFI ${r.safi} is not supported`,
+              b.slice(hs, ve),
+            ),
+          );
+          discarded.push(code);
+        } else if (code === AttrCode.MpReachNlri) {
+          mpReach = r.value as MpReach;
+        } else {
+          mpUnreach = r.value as MpUnreach;
+        }
+        continue;
+      }
+      if (n >= MAX_ATTRS) break;
+      const k = n * 4;
+      ents[k] = hs;
+      ents[k + 1] = vs;
+      ents[k + 2] = ve;
+      ents[k + 3] = (flags << 8) | code;
+      n++;
     }
-    if (n >= MAX_ATTRS) break;
-    const k = n * 4;
-    ents[k] = hs;
-    ents[k + 1] = vs;
-    ents[k + 2] = ve;
-    ents[k + 3] = (flags << 8) | code;
-    n++;
+  } finally {
+    for (let i = 0; i < nl; i++) seen[lay[i * 2]] = 0;
   }
-  for (let i = 0; i < nl; i++) seen[lay[i * 2]] = 0;
   if (fatal) return fail(fatal);
 
   // The non-MP attributes, through the cache when one is given.

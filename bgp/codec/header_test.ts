@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { BgpError } from "./errors.ts";
 import { frame } from "./header.ts";
 import { decode, encode, MessageReader } from "./message.ts";
+import { ceaseWithCommunication, shutdownCommunication } from "./notification.ts";
 import { defaultCodecContext as ctx } from "./types.ts";
 
 function header(length: number, type: number, total = length): Uint8Array {
@@ -84,4 +85,26 @@ Deno.test("ROUTE-REFRESH: RFC 7313 §5 length check, subtypes pass through", () 
   const long = header(24, 5);
   const e = err(long);
   assert.deepEqual([e.code, e.subcode, e.data.length], [7, 1, 24]);
+});
+
+Deno.test("NOTIFICATION: RFC 9003 shutdown communication", () => {
+  const n = ceaseWithCommunication(2, "maintenance — back at 12:00");
+  const r = decode(encode(n, ctx), ctx);
+  assert.ok(r.ok && r.msg.type === 3);
+  assert.equal(shutdownCommunication(r.msg), "maintenance — back at 12:00");
+  const long = ceaseWithCommunication(4, "é".repeat(200));
+  assert.ok(long.data.length <= 256);
+  assert.equal(shutdownCommunication(long), "é".repeat(127));
+  assert.equal(
+    shutdownCommunication({ type: 3, code: 6, subcode: 2, data: new Uint8Array([5, 0x41]) }),
+    undefined,
+  );
+  assert.equal(
+    shutdownCommunication({ type: 3, code: 6, subcode: 2, data: new Uint8Array([2, 0xc3, 0x28]) }),
+    undefined,
+  );
+  assert.equal(
+    shutdownCommunication({ type: 3, code: 6, subcode: 3, data: new Uint8Array([1, 0x41]) }),
+    undefined,
+  );
 });

@@ -41,6 +41,7 @@ export { AS_TRANS, AttrCode, AttrFlag } from "./attributes.ts";
 export { CapabilityCode } from "./capabilities.ts";
 export { BGP_VERSION } from "./open.ts";
 export { RouteRefreshSubtype } from "./route_refresh.ts";
+export { ceaseWithCommunication, shutdownCommunication } from "./notification.ts";
 export { asPathLength } from "./as_path.ts";
 export {
   decodePrefixes,

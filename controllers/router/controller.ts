@@ -248,6 +248,14 @@ export class RouterController implements Controller {
       nodeIp: { v4: nodeIp4, v6: nodeIp6 },
       nodeIps: new Set(plan.remoteNodes.flatMap((n) => [n.ipv4, n.ipv6]).filter((x): x is string => !!x)),
       localPodCidrs: local.podCIDRs,
+      vtepOf: new Map(
+        plan.remoteNodes.flatMap((n) => {
+          const vtep = n.ipv4 ?? n.ipv6;
+          return [n.ipv4, n.ipv6].filter((x): x is string => !!x).map((ip) =>
+            [ip, vtep!] as [string, string]
+          );
+        }),
+      ),
     };
     this.#kernel = null;
     await this.#applyRoutesNow();

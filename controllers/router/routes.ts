@@ -66,6 +66,12 @@ export interface RouteContext {
   nodeIps: ReadonlySet<string>;
   /** This node's pod CIDRs (policy rules for table 77). */
   localPodCidrs: readonly string[];
+  /**
+   * VTEP (underlay address) of each node IP, for the VXLAN overlay: a node's IPv6 next hop is
+   * reached through its IPv4 VTEP when it has one (one IPv4-underlay device carries both
+   * families). Absent entries map to themselves.
+   */
+  vtepOf?: ReadonlyMap<string, string>;
 }
 
 export interface KernelPlan {
@@ -115,8 +121,9 @@ export function kernelPlan(learned: Iterable<LearnedRoute>, ctx: RouteContext): 
   for (const nh of [...overlayHops].sort()) {
     const local = nh.includes(":") ? ctx.nodeIp.v6 : ctx.nodeIp.v4;
     if (ctx.overlay.encap === "vxlan") {
-      neighbours.push({ ip: nh, mac: vtepMac(nh), dev: VXLAN_DEV });
-      fdb.push({ mac: vtepMac(nh), dev: VXLAN_DEV, dst: nh });
+      const vtep = ctx.vtepOf?.get(nh) ?? nh;
+      neighbours.push({ ip: nh, mac: vtepMac(vtep), dev: VXLAN_DEV });
+      if (!fdb.some((f) => f.dst === vtep)) fdb.push({ mac: vtepMac(vtep), dev: VXLAN_DEV, dst: vtep });
       routes.push({
         dst: `${nh}/${nh.includes(":") ? 128 : 32}`,
         via: nh,

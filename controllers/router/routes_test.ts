@@ -211,3 +211,25 @@ Deno.test("kernel batches under keepStale keep the FDB entries and neighbours of
     "fdb del 0e:6b:c6:33:64:03 dev kube-vxlan dst 198.51.100.3 self",
   ]);
 });
+
+Deno.test("VXLAN dual-stack: an IPv6 next hop rides the node's IPv4 VTEP", () => {
+  const c: RouteContext = {
+    ...ctx(),
+    localSubnets: ["192.0.2.0/24", "2001:db8::/64"],
+    nodeIp: { v4: "192.0.2.1", v6: "2001:db8::1" },
+    nodeIps: new Set(["198.51.100.3", "2001:db8:3::3"]),
+    vtepOf: new Map([["198.51.100.3", "198.51.100.3"], ["2001:db8:3::3", "198.51.100.3"]]),
+  };
+  const kp = kernelPlan([
+    { prefix: "10.201.3.0/24", nextHop: "198.51.100.3" },
+    { prefix: "2001:db8:203::/64", nextHop: "2001:db8:3::3" },
+  ], c);
+  assert.deepEqual(kp.neighbours, [
+    { ip: "198.51.100.3", mac: "0e:6b:c6:33:64:03", dev: "kube-vxlan" },
+    { ip: "2001:db8:3::3", mac: "0e:6b:c6:33:64:03", dev: "kube-vxlan" },
+  ]);
+  assert.deepEqual(kp.fdb, [{ mac: "0e:6b:c6:33:64:03", dev: "kube-vxlan", dst: "198.51.100.3" }]);
+  assert.ok(
+    kp.routes.some((r) => r.dst === "2001:db8:203::/64" && r.dev === "kube-vxlan" && r.src === "2001:db8::1"),
+  );
+});

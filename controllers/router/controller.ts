@@ -421,7 +421,8 @@ export class RouterController implements Controller {
         this.#updateHold();
         const kp = kernelPlan(this.#learned.values(), ctx);
         try {
-          const cur = this.#kernel ?? await readKernelState(this.ctx.runner, this.#families);
+          const cur = this.#kernel ??
+            await readKernelState(this.ctx.runner, this.#families, { fou: ctx.overlay.encap === "fou" });
           const { state, lines } = await applyKernelPlan(this.ctx.runner, kp, cur, this.#holdStale);
           this.#kernel = state;
           this.stats.routeApplies++;

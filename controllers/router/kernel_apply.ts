@@ -25,6 +25,7 @@ import {
   readOurRoutes,
   renderFdbDel,
   renderFdbReplace,
+  renderFouAdd,
   renderLinkDel,
   renderLinkUp,
   renderNeighDel,
@@ -46,10 +47,16 @@ export interface KernelState {
   fdb: FdbEntry[];
   rules: Rule[];
   tunnels: string[];
+  /** FoU receive ports present (`ip fou show`), read only with `--overlay-encap=fou`. */
+  fouPorts?: string[];
 }
 
 /** Reads our state from the kernel. */
-export async function readKernelState(runner: Runner, families: ReadonlyArray<4 | 6>): Promise<KernelState> {
+export async function readKernelState(
+  runner: Runner,
+  families: ReadonlyArray<4 | 6>,
+  opts: { fou?: boolean } = {},
+): Promise<KernelState> {
   const links = parseLinks(await ipRead(runner, listLinksArgv()));
   const hasVx = links.some((l) => l.name === VXLAN_DEV);
   const routes = await readOurRoutes(runner, families);
@@ -61,7 +68,17 @@ export async function readKernelState(runner: Runner, families: ReadonlyArray<4 
     : [];
   const rules: Rule[] = [];
   for (const f of families) rules.push(...parseRules(await ipRead(runner, listRulesArgv(f))));
+  const fouPorts: string[] = [];
+  if (opts.fou) {
+    for (const f of families) {
+      // Not provable on this project's kernel (no fou): `ip fou show` fails there; read as none.
+      const out = await ipRead(runner, ["ip", `-${f}`, "-j", "fou", "show"]).catch(() => "");
+      const rows = out.trim() ? JSON.parse(out) as Array<{ port: number }> : [];
+      for (const r of rows) fouPorts.push(`${r.port}/${f}`);
+    }
+  }
   return {
+    fouPorts,
     routes,
     neighbours,
     fdb,
@@ -81,10 +98,17 @@ export function kernelBatches(
 ): { ip: string[]; bridge: string[] } {
   const ip: string[] = [];
   const bridge: string[] = [];
-  // Tunnels first (routes reference them).
+  // Tunnels first (routes reference them); a FoU tunnel needs the GUE receive port first.
   const haveT = new Set(cur.tunnels);
+  const fou = new Set(cur.fouPorts ?? []);
   for (const t of want.tunnels) {
     if (!haveT.has(t.name)) {
+      const v6 = t.remote.includes(":");
+      const key = `${t.encapPort}/${v6 ? 6 : 4}`;
+      if (t.encap === "fou" && !fou.has(key)) {
+        ip.push(renderFouAdd(t.encapPort, v6));
+        fou.add(key);
+      }
       ip.push(renderTunnelAdd(t), renderLinkUp(t.name));
     }
   }

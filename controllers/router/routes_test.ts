@@ -233,3 +233,23 @@ Deno.test("VXLAN dual-stack: an IPv6 next hop rides the node's IPv4 VTEP", () =>
     kp.routes.some((r) => r.dst === "2001:db8:203::/64" && r.dev === "kube-vxlan" && r.src === "2001:db8::1"),
   );
 });
+
+Deno.test("golden (not provable here): FoU tunnels get the GUE receive port first", () => {
+  const kp = kernelPlan(learned, ctx({ encap: "fou", encapPort: 5555 }));
+  const b = kernelBatches(kp, { routes: [], neighbours: [], fdb: [], rules: [], tunnels: [], fouPorts: [] });
+  const name = tunnelName("198.51.100.3");
+  assert.deepEqual(b.ip.slice(0, 3), [
+    "fou add port 5555 gue",
+    `link add name ${name} type ipip remote 198.51.100.3 local 192.0.2.1 ttl 225 encap gue encap-sport auto encap-dport 5555`,
+    `link set dev ${name} up`,
+  ]);
+  const again = kernelBatches(kp, {
+    routes: [],
+    neighbours: [],
+    fdb: [],
+    rules: [],
+    tunnels: [],
+    fouPorts: ["5555/4"],
+  });
+  assert.ok(!again.ip.some((l) => l.startsWith("fou add")));
+});

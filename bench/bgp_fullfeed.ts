@@ -30,6 +30,13 @@ function arg(name: string, dflt: number): number {
 const N = arg("prefixes", 1_000_000);
 const K = arg("protocols", 500);
 const CHURN_S = arg("churn-seconds", 5);
+/** How often the receivers' counts are polled (each poll runs the daemon's CLI, which costs it a little). */
+const POLL_MS = arg("poll-ms", 50);
+/** Receivers to run: any of ours,gobgpd,frr (default all). */
+const ONLY = (() => {
+  const i = Deno.args.indexOf("--only");
+  return i >= 0 ? Deno.args[i + 1].split(",") : ["ours", "gobgpd", "frr"];
+})();
 if (N > 56 * 65536) {
   throw new RangeError(`--prefixes ${N}: at most ${56 * 65536} /32s fit in 10.200.0.0-10.255.255.255`);
 }
@@ -114,7 +121,7 @@ async function measure(
       return c >= N;
     },
     30 * 60_000,
-    50,
+    POLL_MS,
   );
   const loadMs = performance.now() - first;
   const totalMs = performance.now() - t0;
@@ -295,7 +302,7 @@ async function measureRaw(lab: BgpLab, start: typeof startOurs, target: string):
       `${r.name} to hold ${N} prefixes (raw feed)`,
       async () => (await r.count()) >= N,
       30 * 60_000,
-      50,
+      POLL_MS,
     );
     const loadMs = performance.now() - t0;
     await sleep(1000);
@@ -313,6 +320,7 @@ async function measureRaw(lab: BgpLab, start: typeof startOurs, target: string):
 }
 
 function report(title: string, results: Result[], churn: boolean): void {
+  if (results.length < 3) return; // ratios need all three receivers
   const [o, gg, ff] = results;
   const ratio = (a: number, b: number) => (a / b).toFixed(2);
   console.log(`\n${title}`);
@@ -351,6 +359,7 @@ async function main(): Promise<void> {
     if (feeder === "raw" || feeder === "both") {
       const results: Result[] = [];
       for (let i = 0; i < 3; i++) {
+        if (!ONLY.includes(["ours", "gobgpd", "frr"][i])) continue;
         const res = await measureRaw(lab, starters[i], targets[i]);
         console.log(
           `  raw feed → ${res.name}: all ${N} in RIB after ${(res.loadMs / 1000).toFixed(2)} s, RSS ${
@@ -396,6 +405,7 @@ async function main(): Promise<void> {
       const birdc = (...a: string[]) => bird.birdc(...a);
       const results: Result[] = [];
       for (let i = 0; i < 3; i++) {
+        if (!ONLY.includes(["ours", "gobgpd", "frr"][i])) continue;
         const r = await starters[i](lab, { addr: b.v4, asn: 65000, passive: false }, peers[i].proto);
         console.log(`feeding ${N} prefixes from BIRD to ${r.name} ...`);
         const res = await measure(lab, r, birdc);

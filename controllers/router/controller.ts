@@ -71,6 +71,8 @@ export class RouterController implements Controller {
   #speaker: BgpSpeaker | null = null;
   #speakerKey = "";
   #peers = new Map<string, string>();
+  /** "internal" (nodes) or "external", by peer address, for bgp_peer_info. */
+  #peerKinds = new Map<string, string>();
   #origins = new Map<string, string>();
   #learned = new Map<string, LearnedRoute>();
   #routeCtx: RouteContext | null = null;
@@ -89,11 +91,39 @@ export class RouterController implements Controller {
   #families: Array<4 | 6>;
   /** Last error from applying learned routes (surfaced by the next sync). */
   lastRouteError: Error | null = null;
+  /** Upstream's metric names (reference §3.0), namespace kube_router_. */
+  readonly #m;
   /** Counters for tests and benchmarks. */
   readonly stats = { routeApplies: 0, routeLines: 0, lastRouteApplyAt: 0 };
 
   constructor(readonly ctx: ControllerContext, readonly deps: RouterDeps = {}) {
     this.syncPeriodMs = ctx.options.routesSyncPeriod;
+    const m = ctx.metrics;
+    this.#m = {
+      syncTime: m.histogram(
+        "kube_router_controller_routes_sync_time",
+        "Time of one routing controller sync (seconds)",
+      ),
+      hostSyncTime: m.histogram(
+        "kube_router_host_routes_sync_time",
+        "Time to apply learned routes to the kernel (seconds)",
+      ),
+      peerInfo: m.gauge(
+        "kube_router_bgp_peer_info",
+        "BGP peers: 1 per peer, labelled with address, type, asn, state",
+      ),
+      routesSynced: m.gauge(
+        "kube_router_host_routes_synced",
+        "Routes of ours (proto 17) believed in the kernel",
+      ),
+      routesAdded: m.counter("kube_router_host_routes_added", "Kernel routes added or replaced"),
+      routesRemoved: m.counter("kube_router_host_routes_removed", "Kernel routes removed"),
+      advReceived: m.counter(
+        "kube_router_controller_bgp_advertisements_received",
+        "Best-path changes learned from peers",
+      ),
+      advSent: m.counter("kube_router_controller_bgp_advertisements_sent", "Originations and withdrawals"),
+    };
     this.#families = [
       ...(ctx.options.enableIpv4 ? [4 as const] : []),
       ...(ctx.options.enableIpv6 ? [6 as const] : []),
@@ -153,7 +183,26 @@ export class RouterController implements Controller {
     if (this.#routesRunning) await this.#routesRunning.catch(() => {});
   }
 
-  async sync(snapshot: ClusterSnapshot, _signal: AbortSignal): Promise<void> {
+  async sync(snapshot: ClusterSnapshot, signal: AbortSignal): Promise<void> {
+    await this.#m.syncTime.time(() => this.#sync(snapshot, signal));
+    this.#updatePeerMetrics();
+  }
+
+  #updatePeerMetrics(): void {
+    this.#m.peerInfo.reset();
+    const kinds = new Map<string, string>();
+    for (const k of this.#peers.keys()) kinds.set(k, this.#peerKinds.get(k) ?? "");
+    for (const p of this.#speaker?.peers() ?? []) {
+      this.#m.peerInfo.set(1, {
+        address: p.address,
+        type: kinds.get(p.address) ?? "",
+        asn: String(p.asn),
+        state: p.state,
+      });
+    }
+  }
+
+  async #sync(snapshot: ClusterSnapshot, _signal: AbortSignal): Promise<void> {
     const o = this.ctx.options;
     let passwordsFileText: string | undefined;
     if (o.peerRouterPasswordsFile && o.peerRouterPasswords.length === 0) {
@@ -321,6 +370,7 @@ export class RouterController implements Controller {
         const k = formatPrefix(ev.prefix);
         if (ev.best && ev.best.source !== "local" && ev.best.nextHop) {
           this.#learned.set(k, { prefix: k, nextHop: ev.best.nextHop });
+          this.#m.advReceived.inc();
         } else this.#learned.delete(k);
         this.#scheduleRoutes(this.deps.routeBatchDelayMs ?? 2);
       });
@@ -341,6 +391,7 @@ export class RouterController implements Controller {
       if (!want.has(addr)) {
         await s.removePeer(addr);
         this.#peers.delete(addr);
+        this.#peerKinds.delete(addr);
         this.ctx.log.info("router: removed peer {address}", { address: addr });
       }
     }
@@ -352,6 +403,10 @@ export class RouterController implements Controller {
         if (cur === undefined) s.addPeer(pc);
         else s.updatePeer(pc);
         this.#peers.set(addr, k);
+        this.#peerKinds.set(
+          addr,
+          plan.peers.find((p) => p.address === addr)?.kind === "node" ? "internal" : "external",
+        );
         if (cur === undefined) {
           this.ctx.log.info("router: added peer {address} AS{asn}", { address: addr, asn: pc.asn });
         }
@@ -365,12 +420,15 @@ export class RouterController implements Controller {
       if (!wantO.has(prefix)) {
         s.withdraw(prefix);
         this.#origins.delete(prefix);
+        this.#m.advSent.inc({ type: "withdraw-vip" });
       }
     }
     for (const [prefix, nextHop] of wantO) {
       if (this.#origins.get(prefix) === nextHop) continue;
       s.originate(prefix, { nextHop, origin: 0 });
       this.#origins.set(prefix, nextHop);
+      const kind = plan.advertisements.find((a) => a.prefix === prefix)?.kind;
+      this.#m.advSent.inc({ type: kind === "pod-cidr" ? "pod-route" : "advertise-vip" });
     }
   }
 
@@ -423,7 +481,17 @@ export class RouterController implements Controller {
         try {
           const cur = this.#kernel ??
             await readKernelState(this.ctx.runner, this.#families, { fou: ctx.overlay.encap === "fou" });
+          const t0 = performance.now();
+          const before = new Map(cur.routes.map((r) => [`${r.table ?? 254} ${r.dst}`, JSON.stringify(r)]));
           const { state, lines } = await applyKernelPlan(this.ctx.runner, kp, cur, this.#holdStale);
+          this.#m.hostSyncTime.observe((performance.now() - t0) / 1000);
+          const after = new Map(state.routes.map((r) => [`${r.table ?? 254} ${r.dst}`, JSON.stringify(r)]));
+          let added = 0, removed = 0;
+          for (const [k, v] of after) if (before.get(k) !== v) added++;
+          for (const k of before.keys()) if (!after.has(k)) removed++;
+          if (added) this.#m.routesAdded.inc({}, added);
+          if (removed) this.#m.routesRemoved.inc({}, removed);
+          this.#m.routesSynced.set(state.routes.length);
           this.#kernel = state;
           this.stats.routeApplies++;
           this.stats.routeLines += lines;

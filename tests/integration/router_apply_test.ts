@@ -126,6 +126,11 @@ Deno.test({
         assert.equal(conf.mtu, 1450);
         assert.equal((await Deno.stat(cni)).mode! & 0o777, 0o644);
 
+        // Upstream's metric names are exported.
+        const metrics = ctx.metrics.render();
+        assert.match(metrics, /kube_router_controller_routes_sync_time_count 1/);
+        assert.match(metrics, /kube_router_host_routes_synced 0/);
+
         // A second sync with nothing changed runs no mutating command.
         counting.mutating = [];
         await c.sync(snap, abort.signal);

@@ -43,6 +43,7 @@ export class LoadBalancerController implements Controller {
   #core: k8s.CoreV1Api | null = null;
   #last: ClusterSnapshot | null = null;
   #kc: k8s.KubeConfig | undefined;
+  #problems = new Set<string>();
   /** Allocations written (tests). */
   written = 0;
 
@@ -105,7 +106,11 @@ export class LoadBalancerController implements Controller {
       this.ctx.options.loadbalancerDefaultClass,
       problems,
     );
-    for (const p of problems) this.ctx.log.warn("loadbalancer: {problem}", { problem: p });
+    // Each problem is logged when it appears, not on every resync.
+    for (const p of problems) {
+      if (!this.#problems.has(p)) this.ctx.log.warn("loadbalancer: {problem}", { problem: p });
+    }
+    this.#problems = new Set(problems);
     let failed: Error | null = null;
     for (const a of allocs) {
       if (!this.leading) return;

@@ -9,6 +9,8 @@
  *   (`KUBE-ROUTER-SERVICES`, `-POSTROUTING`, `-HAIRPIN`, `-DSR`), per family.
  * - ipsets: ours by name (after the rules that referenced them are gone).
  * - the `kube-dummy-if` link (it holds nothing but our VIPs).
+ * - DSR policy routing: `fwmark … lookup 78 priority 32764` rules and table 78's `local default`
+ *   route, per family. (Tunnels inside pods go with the pods; they are not removed.)
  *
  * Every step treats "not found" as done, so cleanup is idempotent and works without a snapshot.
  *
@@ -17,6 +19,7 @@
 import type { ControllerContext } from "../controller.ts";
 import { ExecError, type Runner } from "../../kernel/exec.ts";
 import { deleteLink, linkAddresses } from "../../kernel/ip/address.ts";
+import { applyDsrRouting, readDsrRouting, renderDsrRouting } from "../../kernel/ip/fwmark_rule.ts";
 import * as ipset from "../../kernel/ipset/mod.ts";
 import * as iptables from "../../kernel/iptables/mod.ts";
 import { diffTables, type IpvsTable, readIpvs, renderBatch, restoreIpvs } from "../../kernel/ipvs/mod.ts";
@@ -108,4 +111,8 @@ export async function proxyCleanup(
   }
   await ipset.destroySets(runner, setNames.filter(isOurSet));
   await deleteLink(runner, DUMMY_IF);
+  for (const f of [4, 6] as const) {
+    const have = await readDsrRouting(runner, f);
+    await applyDsrRouting(runner, f, renderDsrRouting(have, { marks: [], localRoute: false }));
+  }
 }

@@ -9,16 +9,21 @@
 import type { Controller, ControllerContext } from "../controller.ts";
 import { deleteFlows } from "../../kernel/conntrack/mod.ts";
 import type { Runner } from "../../kernel/exec.ts";
-import { type IfAddress, listAddresses } from "../../kernel/ip/address.ts";
+import { type IfAddress, readAddresses } from "../../kernel/ip/address.ts";
+import type { ProcFs } from "../../kernel/netns/mod.ts";
+import type { NodeInfo } from "../../watch/types.ts";
+import { isDeepStrictEqual } from "node:util";
 import type { IptablesBackend } from "../../kernel/iptables/mod.ts";
 import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
 import { applyDrain, type DrainState } from "./drain.ts";
 import { HealthServers } from "./health.ts";
 import { canonicalIp, type Family, ipFamily, parseCidr } from "./ip.ts";
-import { IpvsApplier } from "./ipvs_apply.ts";
+import { DsrApplier } from "./dsr.ts";
+import { DUMMY_IF, IpvsApplier } from "./ipvs_apply.ts";
 import { NftApplier } from "./nft_apply.ts";
 import { Planner } from "./plan.ts";
 import { staleUdpFlows } from "./stale_flows.ts";
+import { applySysctls, needsSloppyTcp } from "./sysctls.ts";
 import type { NodeIdentity, ProxyPlan } from "./types.ts";
 
 /** Construction options that are not flags (tests and embedding). */
@@ -31,6 +36,8 @@ export interface ProxyControllerExtras {
   iptablesBackend?: IptablesBackend;
   /** Clock for drain deadlines and verification (ms). */
   now?: () => number;
+  /** Where DSR looks for pod network namespaces (default: the host's /proc). */
+  procfs?: ProcFs;
 }
 
 const INTERESTING: ReadonlySet<ResourceKind> = new Set(["Service", "EndpointSlice", "Node", "Pod"]);
@@ -43,6 +50,7 @@ export function nodeIdentity(
   snapshot: ClusterSnapshot,
   nodeName: string,
   addrs: readonly IfAddress[],
+  mtus: ReadonlyMap<string, number> = new Map(),
 ): NodeIdentity {
   const node = snapshot.nodes.get(nodeName);
   const pick = (f: Family) =>
@@ -53,13 +61,22 @@ export function nodeIdentity(
     .filter((a) => a.dev !== "lo" && !SKIP_LINK.test(a.dev) && a.scope !== "link" && a.scope !== "host")
     .map((a) => canonicalIp(a.ip))
     .filter((a): a is string => a !== undefined);
+  const ipv4 = pick(4), ipv6 = pick(6);
+  const dev = nodeLink(addrs, ipv4 ?? ipv6);
+  const mtu = dev === undefined ? undefined : mtus.get(dev);
   return {
     name: nodeName,
-    ipv4: pick(4),
-    ipv6: pick(6),
+    ipv4,
+    ipv6,
     localAddresses: [...new Set(local)].sort(),
     podCIDRs: node?.podCIDRs ?? [],
+    ...(mtu !== undefined ? { mtu } : {}),
   };
+}
+
+/** The link holding the node's primary address. */
+function nodeLink(addrs: readonly IfAddress[], ip: string | undefined): string | undefined {
+  return ip === undefined ? undefined : addrs.find((a) => canonicalIp(a.ip) === ip)?.dev;
 }
 
 async function detectBackend(runner: Runner): Promise<IptablesBackend> {
@@ -81,6 +98,12 @@ export class ProxyController implements Controller {
   #applied?: ProxyPlan;
   #drain: DrainState = new Map();
   #addrs?: IfAddress[];
+  #mtus = new Map<string, number>();
+  /** The Node object the addresses were last read for. */
+  #addrsNode?: NodeInfo;
+  #dsr?: DsrApplier;
+  /** Sysctl inputs last applied (JSON), so they are written at start and when they change. */
+  #sysctls?: string;
   #lastVerify = -Infinity;
   #warned = new Set<string>();
   #queue: Promise<void> = Promise.resolve();
@@ -129,8 +152,17 @@ export class ProxyController implements Controller {
     this.#snapshot = snapshot;
     const now = this.#now();
     const verify = now - this.#lastVerify >= this.syncPeriodMs;
-    if (verify || !this.#addrs) this.#addrs = await listAddresses(runner);
-    const node = nodeIdentity(snapshot, this.ctx.nodeName, this.#addrs);
+    // Addresses are re-read at each verification and whenever the Node object changed (a new
+    // InternalIP usually means the node's links changed too), not on every endpoint event.
+    const nodeObj = snapshot.nodes.get(this.ctx.nodeName);
+    const nodeChanged = nodeObj !== this.#addrsNode && !isDeepStrictEqual(nodeObj, this.#addrsNode);
+    if (verify || !this.#addrs || nodeChanged) {
+      const r = await readAddresses(runner);
+      this.#addrs = r.addrs;
+      this.#mtus = r.mtus;
+      this.#addrsNode = nodeObj;
+    }
+    const node = nodeIdentity(snapshot, this.ctx.nodeName, this.#addrs, this.#mtus);
     if (!node.ipv4 && !node.ipv6 && !this.#warned.has("node")) {
       this.#warned.add("node");
       log.warn(
@@ -180,10 +212,22 @@ export class ProxyController implements Controller {
         });
       }
       const ran = await this.#ipvs.apply(p, verify);
+      this.#dsr ??= new DsrApplier(runner, {
+        families: this.#families,
+        runtimeEndpoint: options.runtimeEndpoint,
+        procfs: this.extras.procfs,
+        log: {
+          warn: (m) => log.warn(m),
+          error: (m) => log.error(m),
+          debug: (m) => log.debug(m),
+        },
+      });
+      ran.push(...await this.#dsr.apply(p, verify));
       if (ran.length) log.debug("ipvs sync ran {steps}", { steps: ran.join(",") });
       this.#drain = d.state;
       this.#scheduleDrain(d.nextDeadline, now);
     }
+    await this.#applySysctls(p, node, verify);
     if (verify) this.#lastVerify = now;
 
     const stale = staleUdpFlows(this.#applied, p);
@@ -201,6 +245,27 @@ export class ProxyController implements Controller {
     this.ctx.metrics.gauge("kube_router_controller_ipvs_services", "Virtual services programmed").set(
       p.services.length,
     );
+  }
+
+  /** Start-up sysctls (then again when their inputs change, or at a verification). */
+  async #applySysctls(p: ProxyPlan, node: NodeIdentity, verify: boolean): Promise<void> {
+    const ipvs = this.mode === "ipvs";
+    const nodeDev = nodeLink(this.#addrs ?? [], node.ipv4 ?? node.ipv6);
+    const inputs = {
+      ipvs,
+      links: ["kube-bridge", ...(ipvs ? [DUMMY_IF] : []), ...(nodeDev ? [nodeDev] : [])],
+      sloppyTcp: ipvs && needsSloppyTcp(p),
+    };
+    const key = JSON.stringify(inputs);
+    if (!verify && this.#sysctls === key) return;
+    const r = await applySysctls(this.ctx.runner, inputs);
+    for (const w of r.warnings) {
+      if (this.#warned.has(w)) continue;
+      this.#warned.add(w);
+      this.ctx.log.warn(w);
+    }
+    if (r.changed.length) this.ctx.log.info("sysctls set: {keys}", { keys: r.changed.join(", ") });
+    this.#sysctls = key;
   }
 
   /** A drain deadline needs a sync even if nothing else happens (upstream runs a 5 s ticker). */

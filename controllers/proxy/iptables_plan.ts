@@ -23,6 +23,7 @@ export const CHAIN = {
   postrouting: "KUBE-ROUTER-POSTROUTING",
   hairpin: "KUBE-ROUTER-HAIRPIN",
   dsr: "KUBE-ROUTER-DSR",
+  dsrMss: "KUBE-ROUTER-DSR-MSS",
 } as const;
 
 export const OUR_CHAINS: readonly string[] = Object.values(CHAIN);
@@ -198,12 +199,42 @@ export function iptablesState(plan: ProxyPlan, options: ProxyOptions, f: Family)
       `0x${m.fwmark.toString(16)}/0xffffffff`,
     ]);
   }
+  // DSR replies leave the pod through its tunnel with the VIP as source and come in on
+  // kube-bridge; clamp the SYN-ACK's MSS so the client's segments fit the IPIP encapsulation
+  // (upstream: MTU − 60 for IPv4, − 100 for IPv6). Own chain: `-i` is meaningless from OUTPUT.
+  const mss: string[][] = [];
+  const seenMss = new Set<string>();
+  for (const m of plan.dsrMarks) {
+    if (m.family !== f || m.protocol !== "TCP") continue;
+    const k = `${m.vip}:${m.port}`;
+    if (seenMss.has(k)) continue;
+    seenMss.add(k);
+    mss.push([
+      "-s",
+      hostCidr(m.vip),
+      "-i",
+      "kube-bridge",
+      "-p",
+      "tcp",
+      "-m",
+      "tcp",
+      "--sport",
+      String(m.port),
+      "--tcp-flags",
+      "SYN,RST",
+      "SYN",
+      "-j",
+      "TCPMSS",
+      "--set-mss",
+      String(plan.nodeMtu - (f === 4 ? 60 : 100)),
+    ]);
+  }
   return {
     family: f,
     tables: new Map<string, Map<string, string[][]>>([
       ["filter", new Map<string, string[][]>([[CHAIN.services, services]])],
       ["nat", new Map<string, string[][]>([[CHAIN.postrouting, post], [CHAIN.hairpin, hairpin]])],
-      ["mangle", new Map<string, string[][]>([[CHAIN.dsr, dsr]])],
+      ["mangle", new Map<string, string[][]>([[CHAIN.dsr, dsr], [CHAIN.dsrMss, mss]])],
     ]),
     jumps: [
       {
@@ -223,6 +254,7 @@ export function iptablesState(plan: ProxyPlan, options: ProxyOptions, f: Family)
       { table: "nat", chain: "POSTROUTING", args: [...COMMENT, "-j", CHAIN.postrouting] },
       { table: "mangle", chain: "PREROUTING", args: [...COMMENT, "-j", CHAIN.dsr] },
       { table: "mangle", chain: "OUTPUT", args: [...COMMENT, "-j", CHAIN.dsr] },
+      { table: "mangle", chain: "PREROUTING", args: [...COMMENT, "-j", CHAIN.dsrMss] },
     ],
   };
 }

@@ -312,6 +312,7 @@ function planWith(
       4: node.podCIDRs.filter((c) => parseCidr(c)?.family === 4),
       6: node.podCIDRs.filter((c) => parseCidr(c)?.family === 6),
     },
+    nodeMtu: node.mtu ?? 1500,
     timeouts: {
       tcp: Math.floor(options.serviceTcpTimeout / 1000),
       tcpfin: Math.floor(options.serviceTcpfinTimeout / 1000),

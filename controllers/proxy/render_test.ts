@@ -193,12 +193,14 @@ Deno.test("iptables (IPVS mode) golden: services chain, SNAT, hairpin, DSR marks
     `-A KUBE-ROUTER-DSR -d 198.51.100.20/32 -p tcp -m tcp --dport 80 -j MARK --set-xmark 0x${
       mark.toString(16)
     }/0xffffffff`,
+    "-A KUBE-ROUTER-DSR-MSS -s 198.51.100.20/32 -i kube-bridge -p tcp -m tcp --sport 80 --tcp-flags SYN,RST SYN -j TCPMSS --set-mss 1440",
   ]);
   assert.deepEqual(st.jumps.map((j) => `${j.table} ${j.chain} ${j.args.join(" ")}`), [
     "filter INPUT -m set --match-set kube-router-svip dst -m comment --comment kube-router proxy -j KUBE-ROUTER-SERVICES",
     "nat POSTROUTING -m comment --comment kube-router proxy -j KUBE-ROUTER-POSTROUTING",
     "mangle PREROUTING -m comment --comment kube-router proxy -j KUBE-ROUTER-DSR",
     "mangle OUTPUT -m comment --comment kube-router proxy -j KUBE-ROUTER-DSR",
+    "mangle PREROUTING -m comment --comment kube-router proxy -j KUBE-ROUTER-DSR-MSS",
   ]);
   assert.deepEqual(ipsetState(p, 6).map((s) => s.name), [
     "inet6:kube-router-local-ips",

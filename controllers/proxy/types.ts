@@ -40,6 +40,8 @@ export interface NodeIdentity {
   localAddresses: string[];
   /** The node's pod CIDRs (for the pod-CIDR SNAT rule). */
   podCIDRs: string[];
+  /** MTU of the link holding the node's primary address (DSR TCPMSS clamping); default 1500. */
+  mtu?: number;
 }
 
 /** Which kind of address a virtual service listens on. */
@@ -146,6 +148,8 @@ export interface ProxyPlan {
   /** Addresses where NodePorts listen, per family (nftables `nodeport-ips`). */
   nodePortIps: Record<Family, string[]>;
   podCIDRs: Record<Family, string[]>;
+  /** MTU of the node's primary link: DSR SYN-ACKs get MSS = MTU − 60 (IPv4) / − 100 (IPv6). */
+  nodeMtu: number;
   /** IPVS global timeouts in seconds (0 = leave the kernel's value). */
   timeouts: { tcp: number; tcpfin: number; udp: number };
   warnings: PlanWarning[];

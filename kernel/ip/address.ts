@@ -38,6 +38,25 @@ export function parseAddresses(json: string): IfAddress[] {
   return out;
 }
 
+/** MTU per link from `ip -j addr show` (its rows carry `mtu`). */
+export function parseMtus(json: string): Map<string, number> {
+  const text = json.trim();
+  const out = new Map<string, number>();
+  if (text === "") return out;
+  for (const r of JSON.parse(text) as Array<{ ifname: string; mtu?: number }>) {
+    if (typeof r.mtu === "number") out.set(r.ifname, r.mtu);
+  }
+  return out;
+}
+
+/** Addresses and link MTUs from one `ip -j addr show` (read-only). */
+export async function readAddresses(
+  runner: Runner,
+): Promise<{ addrs: IfAddress[]; mtus: Map<string, number> }> {
+  const r = await runner.run(["ip", "-j", "addr", "show"], { readOnly: true });
+  return { addrs: parseAddresses(r.stdout), mtus: parseMtus(r.stdout) };
+}
+
 /** Every address of the host (or namespace), for node-local sets and `--nodeport-bindon-all-ip`. */
 export async function listAddresses(runner: Runner): Promise<IfAddress[]> {
   const r = await runner.run(["ip", "-j", "addr", "show"], { readOnly: true });

@@ -14,6 +14,7 @@ import {
   type ServiceInfo,
   type ServicePort,
 } from "../../watch/types.ts";
+import { hostProcFs, type ProcFs } from "../../kernel/netns/mod.ts";
 import type { NodeIdentity, ProxyOptions } from "./types.ts";
 
 /** Default options with overrides. */
@@ -132,5 +133,27 @@ export function nodeA(o: Partial<NodeIdentity> = {}): NodeIdentity {
     localAddresses: ["192.0.2.10", "10.201.0.1"],
     podCIDRs: ["10.201.0.0/24"],
     ...o,
+  };
+}
+
+/**
+ * The host's real /proc, seen through a filter: only processes inside the named network
+ * namespaces (`ip netns` names) are listed. Tests share one machine, so DSR's /proc scan must not
+ * wander into another test's namespaces that happen to use the same pod IP.
+ */
+export async function procFsLimitedTo(netnsNames: readonly string[]): Promise<ProcFs> {
+  const real = hostProcFs();
+  const ids = new Set<string>();
+  for (const n of netnsNames) ids.add(`net:[${(await Deno.stat(`/run/netns/${n}`)).ino}]`);
+  return {
+    ...real,
+    async pids() {
+      const out: string[] = [];
+      for (const p of await real.pids()) {
+        const id = await real.readLink(`/proc/${p}/ns/net`);
+        if (id && ids.has(id)) out.push(p);
+      }
+      return out;
+    },
   };
 }

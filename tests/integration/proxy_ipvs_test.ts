@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { defaultOptions } from "../../cmd/options.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { createProxyController, proxyCleanup } from "../../controllers/proxy/mod.ts";
-import { ep, slice, snapshot, svc } from "../../controllers/proxy/testing.ts";
+import { ep, procFsLimitedTo, slice, snapshot, svc } from "../../controllers/proxy/testing.ts";
 import { CommandRunner } from "../../kernel/exec.ts";
 import { parseSave, renderSave } from "../../kernel/ipvs/mod.ts";
 import { IpvsModelRunner } from "../../kernel/ipvs/model_runner.ts";
@@ -100,7 +100,9 @@ Deno.test({
       }),
       nodes,
     });
-    const proxy = createProxyController(ctx, { healthChecks: false, iptablesBackend: "nft" });
+    // DSR's pod-namespace scan sees only this lab's namespaces (no test wanders into another's).
+    const procfs = await procFsLimitedTo([lab.netnsOf("cl")]);
+    const proxy = createProxyController(ctx, { healthChecks: false, iptablesBackend: "nft", procfs });
     try {
       await proxy.sync(snap(1));
       assert.ok(
@@ -156,7 +158,7 @@ Deno.test({
 
       // A fresh controller (agent restart) re-reads the kernel: no duplicate jump, no IPVS change.
       runner.commands = [];
-      const again = createProxyController(ctx, { healthChecks: false, iptablesBackend: "nft" });
+      const again = createProxyController(ctx, { healthChecks: false, iptablesBackend: "nft", procfs });
       await again.sync(snap(2));
       await again.stop();
       assert.ok(!runner.commands.includes("ipvsadm -R"), runner.commands.join("\n"));

@@ -38,11 +38,14 @@ async function waitUntil(what: string, ms: number, check: () => Promise<boolean>
   );
 }
 
-function birdConf(nodes: Array<{ name: string; ip: string; multihop: boolean }>, birdIp: string): string {
+function birdConf(
+  nodes: Array<{ name: string; ip: string; multihop: boolean; password?: string }>,
+  birdIp: string,
+): string {
   const peers = nodes.map((n) =>
     `protocol bgp ${n.name.replaceAll("-", "_")} from nodes { neighbor ${n.ip} as 64512;${
       n.multihop ? " multihop 4;" : ""
-    } }`
+    }${n.password ? ` password "${n.password}";` : ""} }`
   ).join("\n");
   return `router id ${birdIp};
 log stderr all;
@@ -94,13 +97,18 @@ Deno.test({
       const bird = await lab.addClient("bird", { subnet: "a" });
       const nodes = [...lab.nodes.values()];
       const peersYaml = `- remoteip: ${bird.ip}\n  remoteasn: ${BIRD_ASN}\n`;
+      // node-2's session to BIRD is TCP-MD5 protected; the annotation carries the password base64-encoded.
+      const MD5 = "kr-md5-secret";
+      const peersYamlMd5 = `${peersYaml}  password: ${btoa(MD5)}\n`;
       for (const n of nodes) {
         await createNodeObject(api, {
           name: n.name,
           ip: n.ip,
           podCidr: n.podCidr,
           // node-3 gets its external peer only later, at run time (step 3).
-          annotations: n.name === "node-3" ? {} : { "kube-router.io/peers": peersYaml },
+          annotations: n.name === "node-3"
+            ? {}
+            : { "kube-router.io/peers": n.name === "node-2" ? peersYamlMd5 : peersYaml },
         });
       }
       // Pods: one per node, serving TCP 8080.
@@ -112,7 +120,15 @@ Deno.test({
       const ctl = `${tmp}/bird.ctl`;
       await Deno.writeTextFile(
         `${tmp}/bird.conf`,
-        birdConf(nodes.map((n) => ({ name: n.name, ip: n.ip, multihop: n.subnet !== "a" })), bird.ip),
+        birdConf(
+          nodes.map((n) => ({
+            name: n.name,
+            ip: n.ip,
+            multihop: n.subnet !== "a",
+            password: n.name === "node-2" ? MD5 : undefined,
+          })),
+          bird.ip,
+        ),
       );
       await lab.spawn("bird", ["bird", "-f", "-c", `${tmp}/bird.conf`, "-s", ctl, "-P", `${tmp}/bird.pid`], {
         name: "bird",

@@ -189,6 +189,10 @@ Deno.test({
         return true;
       });
       console.log(`routes learned by all nodes after ${learnedAll} ms`);
+      if (learnedAll > 10_000) {
+        // Slow convergence is not a failure, but say why (session set-up, back-off) for whoever looks.
+        for (const [n, a] of agents) console.log(`--- slow start, agent ${n}:\n${await a.logTail(25)}`);
+      }
       const r1 = await ourRoutes(lab, "node-1");
       assert.equal(r1.find((r) => r.dst === lab.node("node-2").podCidr)?.gateway, lab.node("node-2").ip);
       assert.equal(r1.find((r) => r.dst === lab.node("node-3").podCidr)?.dev, "kube-vxlan");

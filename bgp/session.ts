@@ -45,7 +45,7 @@ import type { RibAttrs } from "./propagate.ts";
 import type { OutBatch, Rib, Source, Target } from "./rib.ts";
 import type { PeerConfig } from "./config.ts";
 import { type BgpConn, connectTcp } from "./transport/mod.ts";
-import { decodeMessage, encodeMessage, frameMessage, maxLength } from "./wire.ts";
+import { checkUpdateForSession, decodeMessage, encodeMessage, frameMessage, maxLength } from "./wire.ts";
 
 /** What a session needs from its speaker. */
 export interface SessionHost {
@@ -69,6 +69,8 @@ export interface SessionCounters {
   updatesOut: number;
   notificationsIn: number;
   notificationsOut: number;
+  /** UPDATE errors handled without a reset (RFC 7606 treat-as-withdraw / attribute discard). */
+  updateErrors: number;
 }
 
 const CEASE = ErrorCode.Cease;
@@ -93,6 +95,7 @@ export class PeerSession {
     updatesOut: 0,
     notificationsIn: 0,
     notificationsOut: 0,
+    updateErrors: 0,
   };
   lastError?: string;
 
@@ -486,6 +489,7 @@ export class PeerSession {
       else this.dispatch({ type: "BGPHeaderErr", notify });
       return;
     }
+    if (dec.errors?.length) this.#noteUpdateErrors(dec.errors.map((e) => e.message));
     const m: BgpMessage = dec.msg;
     switch (m.type) {
       case MessageType.Open:
@@ -533,8 +537,31 @@ export class PeerSession {
     this.dispatch({ type: "BGPOpen", holdTime: open.holdTime });
   }
 
+  /** RFC 7606 errors that did not reset the session: counted, the first few logged. */
+  #noteUpdateErrors(msgs: string[]): void {
+    for (const msg of msgs) {
+      this.counters.updateErrors++;
+      if (this.counters.updateErrors <= 10) {
+        this.#host.log("warning", "bgp malformed UPDATE handled per RFC 7606", {
+          peer: this.cfg.address,
+          error: msg,
+        });
+      }
+    }
+  }
+
   #onUpdate(m: UpdateMessage): void {
     const rib = this.#host.rib;
+    const conn = this.#conn;
+    if (this.neg && conn && !m.treatAsWithdraw) {
+      const err = checkUpdateForSession(m, this.neg.peerAsn, this.neg.ctx.ebgp, [
+        normaliseRemote(conn.localAddr.hostname),
+      ]);
+      if (err) {
+        this.#noteUpdateErrors([err.message]);
+        m = { ...m, treatAsWithdraw: true };
+      }
+    }
     const fams = this.neg?.families.map((f) => f.afi) ?? [AFI.IPv4];
     const eor = isEndOfRib(m);
     if (eor !== null) {

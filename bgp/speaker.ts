@@ -35,6 +35,8 @@ export interface PeerStatus {
   messagesOut: number;
   updatesIn: number;
   updatesOut: number;
+  /** Malformed UPDATEs handled without a reset (RFC 7606 treat-as-withdraw / attribute discard). */
+  updateErrors: number;
   lastError?: string;
   description?: string;
   routerId?: string;
@@ -276,6 +278,7 @@ export class BgpSpeaker {
         messagesOut: s.counters.messagesOut,
         updatesIn: s.counters.updatesIn,
         updatesOut: s.counters.updatesOut,
+        updateErrors: s.counters.updateErrors,
       };
       if (s.lastError) st.lastError = s.lastError;
       if (s.cfg.description) st.description = s.cfg.description;

@@ -10,6 +10,7 @@ import {
   AttributeCache,
   type BgpError,
   type BgpMessage,
+  checkUpdate,
   type CodecContext,
   decode,
   encode,
@@ -17,6 +18,7 @@ import {
   type FrameResult,
   maxMessageLength,
   MessageType,
+  type UpdateMessage,
 } from "./codec/mod.ts";
 
 export type { FrameResult };
@@ -39,8 +41,21 @@ const attrCache = new AttributeCache(200_000);
 export function decodeMessage(
   b: Uint8Array,
   ctx: CodecContext,
-): { ok: true; msg: BgpMessage } | { ok: false; error: BgpError } {
+): { ok: true; msg: BgpMessage; errors?: BgpError[] } | { ok: false; error: BgpError } {
   return decode(b, ctx, { attrCache });
+}
+
+/**
+ * RFC 7606 checks that need the session's configuration (eBGP first AS, a next hop that is our
+ * own address); null when the UPDATE is acceptable.
+ */
+export function checkUpdateForSession(
+  u: UpdateMessage,
+  peerAs: number,
+  ebgp: boolean,
+  localAddresses: string[],
+): BgpError | null {
+  return checkUpdate(u, { peerAs, ebgp, localAddresses });
 }
 
 /** Encode one message. */

@@ -154,6 +154,10 @@ protocol bgp ours {
           return st === "Established" && (await sp.call("bestRoute", "10.244.2.0/24")) === null;
         });
         assert.equal(fp.has("notification"), undefined, "no NOTIFICATION for a treat-as-withdraw error");
+        const st = (await sp.call<Array<{ address: string; updateErrors: number }>>("peers")).find((p) =>
+          p.address === f.v4
+        )!;
+        assert.ok(st.updateErrors >= 1, "the malformed UPDATE is counted");
         await fp.kill();
         await waitFor(
           "session to f down after kill",

@@ -9,7 +9,12 @@
 import type { Controller, ControllerContext } from "../controller.ts";
 import { deleteFlows } from "../../kernel/conntrack/mod.ts";
 import type { Runner } from "../../kernel/exec.ts";
-import { type IfAddress, readAddresses } from "../../kernel/ip/address.ts";
+import {
+  type AddressMonitor,
+  type IfAddress,
+  monitorAddresses,
+  readAddresses,
+} from "../../kernel/ip/address.ts";
 import type { ProcFs } from "../../kernel/netns/mod.ts";
 import type { NodeInfo } from "../../watch/types.ts";
 import { isDeepStrictEqual } from "node:util";
@@ -38,6 +43,9 @@ export interface ProxyControllerExtras {
   now?: () => number;
   /** Where DSR looks for pod network namespaces (default: the host's /proc). */
   procfs?: ProcFs;
+  /** `start()` runs `ip monitor address` (default true); in this namespace (tests; default the agent's). */
+  addressMonitor?: boolean;
+  monitorNetns?: string;
 }
 
 const INTERESTING: ReadonlySet<ResourceKind> = new Set(["Service", "EndpointSlice", "Node", "Pod"]);
@@ -102,6 +110,10 @@ export class ProxyController implements Controller {
   /** The Node object the addresses were last read for. */
   #addrsNode?: NodeInfo;
   #dsr?: DsrApplier;
+  #monitor?: AddressMonitor;
+  /** An address changed since the last read (from the monitor). */
+  #addrsStale = false;
+  #addrTimer?: ReturnType<typeof setTimeout>;
   /** Sysctl inputs last applied (JSON), so they are written at start and when they change. */
   #sysctls?: string;
   #lastVerify = -Infinity;
@@ -156,7 +168,8 @@ export class ProxyController implements Controller {
     // InternalIP usually means the node's links changed too), not on every endpoint event.
     const nodeObj = snapshot.nodes.get(this.ctx.nodeName);
     const nodeChanged = nodeObj !== this.#addrsNode && !isDeepStrictEqual(nodeObj, this.#addrsNode);
-    if (verify || !this.#addrs || nodeChanged) {
+    if (verify || !this.#addrs || nodeChanged || this.#addrsStale) {
+      this.#addrsStale = false;
       const r = await readAddresses(runner);
       this.#addrs = r.addrs;
       this.#mtus = r.mtus;
@@ -283,7 +296,46 @@ export class ProxyController implements Controller {
     }, Math.max(0, deadline - now) + 10);
   }
 
+  /**
+   * Watches the node's addresses (`ip monitor address`): a change marks them stale and triggers a
+   * sync of the last snapshot (debounced), so a new or removed node address reaches NodePorts and
+   * `kube-router-local-ips` without waiting for the periodic resync.
+   */
+  start(signal: AbortSignal): Promise<void> {
+    if (this.extras.addressMonitor === false || this.#monitor) return Promise.resolve();
+    this.#monitor = monitorAddresses((dev) => {
+      // Our own VIPs on kube-dummy-if (and other skipped links) never change the node's addresses.
+      if (dev === undefined || (dev !== "lo" && !SKIP_LINK.test(dev))) this.#addressesChanged();
+    }, {
+      netns: this.extras.monitorNetns,
+      onExit: (code) =>
+        this.ctx.log.warn(
+          "ip monitor address exited with {code}; node addresses are re-read at each resync",
+          {
+            code,
+          },
+        ),
+    });
+    signal.addEventListener("abort", () => this.#monitor?.close(), { once: true });
+    return Promise.resolve();
+  }
+
+  #addressesChanged(): void {
+    this.#addrsStale = true;
+    if (this.#addrTimer !== undefined) return;
+    this.#addrTimer = setTimeout(() => {
+      this.#addrTimer = undefined;
+      if (!this.#snapshot) return;
+      this.sync(this.#snapshot).catch((e) =>
+        this.ctx.log.error("sync after an address change failed: {error}", { error: String(e) })
+      );
+    }, 200);
+  }
+
   async stop(): Promise<void> {
+    if (this.#addrTimer !== undefined) clearTimeout(this.#addrTimer);
+    await this.#monitor?.close();
+    this.#monitor = undefined;
     if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
     await this.#queue;
     await this.#health?.close();

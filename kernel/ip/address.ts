@@ -137,3 +137,58 @@ export async function deleteLink(runner: Runner, dev: string): Promise<boolean> 
   const r = await runner.run(["ip", "link", "del", "dev", dev], { okCodes: [0, 1, 2] });
   return r.code === 0;
 }
+
+/** A running `ip monitor address`. */
+export interface AddressMonitor {
+  /** Stops the monitor process. */
+  close(): Promise<void>;
+}
+
+/** The link name of one `ip -o monitor address` line ("[Deleted ]<idx>: <dev> inet ..."). Pure. */
+export function monitorLineDev(line: string): string | undefined {
+  return /^(?:Deleted\s+)?\d+:\s+(\S+)\s/.exec(line)?.[1];
+}
+
+/**
+ * Calls `onChange(dev)` whenever an address is added to or removed from a link (`ip -o monitor
+ * address`, one long-lived process; inside `netns` when given). The caller re-reads with
+ * `readAddresses`, so a missed or coalesced event cannot leave it wrong. `onExit` is called if the
+ * process ends by itself (the caller then relies on periodic reads).
+ */
+export function monitorAddresses(
+  onChange: (dev: string | undefined) => void,
+  options: { netns?: string; onExit?: (code: number) => void } = {},
+): AddressMonitor {
+  const argv = ["ip", "-o", "monitor", "address"];
+  const full = options.netns ? ["ip", "netns", "exec", options.netns, ...argv] : argv;
+  const child = new Deno.Command(full[0], {
+    args: full.slice(1),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  let closing = false;
+  const reading = (async () => {
+    let rest = "";
+    for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+      const lines = (rest + text).split("\n");
+      rest = lines.pop() ?? "";
+      for (const l of lines) if (l.trim()) onChange(monitorLineDev(l));
+    }
+  })().catch(() => {});
+  const status = child.status.then((s) => {
+    if (!closing) options.onExit?.(s.code);
+  });
+  return {
+    async close() {
+      closing = true;
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already exited
+      }
+      await status;
+      await reading;
+    },
+  };
+}

@@ -1,7 +1,7 @@
 // Unit tests of kube-dummy-if address handling (pure parts). Addresses: VIPs 10.96.0.0/16 and
 // 2001:db8:96::/64, node 192.0.2.10 / 2001:db8::10.
 import assert from "node:assert/strict";
-import { parseAddresses, renderAddressSync, vipCidr } from "./address.ts";
+import { monitorLineDev, parseAddresses, parseMtus, renderAddressSync, vipCidr } from "./address.ts";
 
 Deno.test("parseAddresses reads ip -j addr show", () => {
   const json = JSON.stringify([
@@ -40,4 +40,30 @@ Deno.test("renderAddressSync: deletes extras, adds missing with a local route so
     ],
   );
   assert.deepEqual(renderAddressSync("kube-dummy-if", ["10.96.0.1/32"], ["10.96.0.1/32"]), []);
+});
+
+Deno.test("monitorLineDev: link name of `ip -o monitor address` lines (captured on this kernel)", () => {
+  assert.equal(
+    monitorLineDev(
+      "2: br9    inet 192.0.2.5/32 scope global br9\\       valid_lft forever preferred_lft forever",
+    ),
+    "br9",
+  );
+  assert.equal(
+    monitorLineDev("Deleted 2: br9    inet 192.0.2.5/32 scope global br9\\       valid_lft forever"),
+    "br9",
+  );
+  assert.equal(
+    monitorLineDev("2: kube-dummy-if    inet6 2001:db8::5/128 scope global nodad \\ "),
+    "kube-dummy-if",
+  );
+  assert.equal(monitorLineDev("garbage"), undefined);
+});
+
+Deno.test("parseMtus: link MTUs from ip -j addr show rows", () => {
+  const json = JSON.stringify([{ ifname: "lo", mtu: 65536, addr_info: [] }, { ifname: "eth0", mtu: 1450 }, {
+    ifname: "x",
+  }]);
+  assert.deepEqual([...parseMtus(json)], [["lo", 65536], ["eth0", 1450]]);
+  assert.equal(parseMtus("").size, 0);
 });

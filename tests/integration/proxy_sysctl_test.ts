@@ -162,3 +162,73 @@ Deno.test({
     await proxyCleanup(ctx);
   },
 });
+
+Deno.test({
+  name:
+    "node addresses: a new address on a node link is seen through ip monitor, without a Node change or resync",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    await using lab = await createLab({ prefix: "pxf", nodes: [{ name: "node-1" }] });
+    const node = lab.node("node-1");
+    const sh = (cmd: string) => lab.exec("node-1", ["sh", "-c", cmd]);
+    const runner = new Recording(new CommandRunner(node.netns));
+    const ctx: ControllerContext = {
+      options: { ...defaultOptions(), serviceProxyMode: "nftables", nodeportBindonAllIp: true },
+      runner,
+      nodeName: "node-1",
+      log: logger("proxy-addr-test"),
+      metrics: new MetricsRegistry(),
+      dryRun: false,
+    };
+    const proxy = createProxyController(ctx, { healthChecks: false, monitorNetns: node.netns });
+    const ac = new AbortController();
+    try {
+      await proxy.start(ac.signal);
+      const snap: ClusterSnapshot = {
+        ...snapshot({
+          services: [
+            svc("web", {
+              type: "NodePort",
+              clusterIPs: ["10.96.0.30"],
+              ports: [{ port: 80, nodePort: 30080 }],
+            }),
+          ],
+        }),
+        nodes: new Map([["node-1", {
+          name: "node-1",
+          labels: {},
+          annotations: {},
+          podCIDRs: [],
+          internalIPs: [node.ip],
+          externalIPs: [],
+          providerID: "",
+        }]]),
+      };
+      await proxy.sync(snap);
+      assert.deepEqual(proxy.applied!.nodePortIps[4], [node.ip]);
+      await new Promise((r) => setTimeout(r, 300)); // events of our own first sync settle
+      runner.commands = [];
+      // An address on a skipped link (kube-bridge) triggers nothing; one on eth0 triggers a re-read.
+      await sh("ip addr add 192.0.2.78/32 dev kube-bridge");
+      await new Promise((r) => setTimeout(r, 600));
+      assert.equal(runner.commands.length, 0, runner.commands.join("\n"));
+      await sh("ip addr add 192.0.2.77/32 dev eth0");
+      for (let i = 0; i < 30 && !proxy.applied!.nodePortIps[4].includes("192.0.2.77"); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(proxy.applied!.nodePortIps[4], [node.ip, "192.0.2.77"].sort());
+      assert.ok(runner.commands.includes("ip -j addr show"), runner.commands.join("\n"));
+      // Removed again: seen the same way.
+      await sh("ip addr del 192.0.2.77/32 dev eth0");
+      for (let i = 0; i < 30 && proxy.applied!.nodePortIps[4].includes("192.0.2.77"); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(proxy.applied!.nodePortIps[4], [node.ip]);
+    } finally {
+      ac.abort();
+      await proxy.stop();
+    }
+    await proxyCleanup(ctx);
+  },
+});

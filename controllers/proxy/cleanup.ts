@@ -112,7 +112,14 @@ export async function proxyCleanup(
   await ipset.destroySets(runner, setNames.filter(isOurSet));
   await deleteLink(runner, DUMMY_IF);
   for (const f of [4, 6] as const) {
-    const have = await readDsrRouting(runner, f);
+    let have;
+    try {
+      have = await readDsrRouting(runner, f);
+    } catch (e) {
+      // e.g. IPv6 disabled: nothing of that family can be ours.
+      log.debug("cleanup: cannot read IPv{f} rules: {error}", { f, error: String(e) });
+      continue;
+    }
     await applyDsrRouting(runner, f, renderDsrRouting(have, { marks: [], localRoute: false }));
   }
 }

@@ -30,6 +30,7 @@ Deno.test("peer table", () => {
     messagesOut: 0,
     updatesIn: 0,
     updatesOut: 0,
+    updateErrors: 0,
     description: "node node-2",
   }]);
   assert.equal(

@@ -88,14 +88,15 @@ check "deno check" "$DENO" task check
 suite "unit tests (no root)" "$DENO" test -A --parallel --ignore=tests/,bench/
 
 if [ "$what" != unit ]; then
+  before_ns=$(ip netns list 2>/dev/null | awk '{print $1}' | sort)
   # Integration and end-to-end suites share one API server; they run one file at a time
   # because timing tests (hold timers, BFD detection) must not compete for the 2 cores.
   suite "integration and end-to-end (real kernel in namespaces, real API server, real BGP daemons)" \
     bash tests/servers/with-apiserver.sh "$DENO" test -A tests/
   # Nothing a test created may survive it.
-  leftover=$(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^(bgc|bgs|bgt|lab|fw|px|rt|kr)' || true)
-  if [ -n "$leftover" ]; then
-    echo "network namespaces left behind by tests: $(echo $leftover)"
+  leftover=$(comm -13 <(echo "$before_ns") <(ip netns list 2>/dev/null | awk '{print $1}' | sort) | tr '\n' ' ')
+  if [ -n "${leftover// /}" ]; then
+    echo "network namespaces left behind by tests: $leftover"
     failed=$((failed + 1))
   fi
 fi

@@ -338,6 +338,7 @@ export class ProxyController implements Controller {
     this.#monitor = undefined;
     if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
     await this.#queue;
+    this.#dsr?.close();
     await this.#health?.close();
   }
 }

@@ -11,16 +11,18 @@
  *   'ip -batch - && sysctl -q -w ...'`, after one read (`ip -j addr show`) of the pod's links.
  *
  * Finding the pod's namespace (upstream asks the CRI for a container PID):
- * 1. with `--runtime-endpoint`: `crictl pods` → sandbox id → `crictl inspectp` → netns path;
- * 2. otherwise, or when crictl is missing or does not know the pod: scan `/proc/<pid>/ns/net`
- *    and take the one namespace whose addresses include the pod IP (`kernel/netns`);
+ * 1. with `--runtime-endpoint`: the CRI over gRPC (`kernel/cri`): `ListPodSandbox` → the pod's
+ *    ready sandbox → verbose `PodSandboxStatus` → netns path (or `/proc/<pid>/ns/net`);
+ * 2. otherwise, or when the runtime is unreachable or does not know the pod: scan
+ *    `/proc/<pid>/ns/net` and take the one namespace whose addresses include the pod IP
+ *    (`kernel/netns`);
  * 3. not found (or several namespaces hold the IP): logged with the pod's name, pod skipped, retried
  *    at the next periodic verification.
  *
  * @module
  */
 import { ExecError, type Runner } from "../../kernel/exec.ts";
-import { listSandboxes, sandboxNetns } from "../../kernel/cri/mod.ts";
+import { CriClient } from "../../kernel/cri/mod.ts";
 import {
   applyDsrRouting,
   type DsrRouting,
@@ -151,9 +153,22 @@ export class DsrApplier {
   /** pod key → desired state applied (or failed) for it, so an unchanged sync runs nothing. */
   #pods = new Map<string, string>();
   #warned = new Set<string>();
-  #crictlBroken = false;
+  #cri?: CriClient;
 
   constructor(private readonly runner: Runner, private readonly o: DsrApplierOptions) {}
+
+  /** Closes the CRI connection. */
+  close(): void {
+    this.#cri?.close();
+    this.#cri = undefined;
+  }
+
+  #warnOnce(msg: string): void {
+    if (this.#warned.has(msg)) return;
+    if (this.#warned.size > 1000) this.#warned.clear();
+    this.#warned.add(msg);
+    this.o.log.warn(msg);
+  }
 
   /** Forgets what was applied (the next apply re-reads). */
   invalidate(): void {
@@ -221,23 +236,25 @@ export class DsrApplier {
   /** Network namespace path per pod key; pods not found are logged with their name. */
   async #locate(targets: DsrPodTarget[]): Promise<Map<string, string>> {
     const out = new Map<string, string>();
-    if (this.o.runtimeEndpoint && !this.#crictlBroken) {
+    if (this.o.runtimeEndpoint) {
       try {
-        const sandboxes = await listSandboxes(this.runner, this.o.runtimeEndpoint);
+        this.#cri ??= new CriClient(this.o.runtimeEndpoint);
+        const sandboxes = (await this.#cri.listSandboxes()).filter((s) => s.ready);
         for (const t of targets) {
           const [ns, name] = t.pod.split("/");
           const sb = sandboxes.find((s) => s.namespace === ns && s.name === name);
           if (!sb) continue;
-          const path = await sandboxNetns(this.runner, this.o.runtimeEndpoint, sb.id);
+          const path = await this.#cri.sandboxNetns(sb.id);
           if (path) out.set(`${t.pod}|${t.podIp}`, path);
         }
       } catch (e) {
-        // Not installed, or the runtime is unreachable: fall back to /proc for good.
-        this.#crictlBroken = true;
-        this.o.log.warn(
-          `DSR: crictl --runtime-endpoint ${this.o.runtimeEndpoint} failed (${
+        // Runtime down or restarting: /proc this time, the CRI again next time.
+        this.#cri?.close();
+        this.#cri = undefined;
+        this.#warnOnce(
+          `DSR: CRI at --runtime-endpoint ${this.o.runtimeEndpoint} failed (${
             (e as Error).message
-          }); finding pod namespaces through /proc instead`,
+          }); finding pod namespaces through /proc`,
         );
       }
     }
@@ -253,11 +270,7 @@ export class DsrApplier {
       const why = r.reason === "absent"
         ? "no process's network namespace holds it"
         : `${r.candidates.length} network namespaces hold it (${r.candidates.map((c) => c.id).join(", ")})`;
-      const msg = `DSR: network namespace of pod ${t.pod} (${t.podIp}) not found: ${why}; pod skipped`;
-      if (!this.#warned.has(msg)) {
-        this.#warned.add(msg);
-        this.o.log.warn(msg);
-      }
+      this.#warnOnce(`DSR: network namespace of pod ${t.pod} (${t.podIp}) not found: ${why}; pod skipped`);
     }
     return out;
   }

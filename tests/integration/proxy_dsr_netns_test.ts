@@ -8,6 +8,9 @@
 // marked and routed into the node's INPUT (local delivery, where IPVS would take it), a non-DSR
 // port of the same VIP is not.
 //
+// A second test finds the namespace through the CRI instead (a fake runtime speaking gRPC on a
+// UNIX socket, kernel/cri/fake_server.ts, reporting the pod's /run/netns path as containerd does).
+//
 // NOT real (no IPIP/ip6tnl in this kernel): the `link add … type ipip` line. The first pod gets a
 // stand-in `kube-tunnel-if` (a port-less bridge) before the sync, so every other line runs for
 // real; the second pod has no stand-in, so its batch fails at the `ipip` line, which must be
@@ -18,13 +21,14 @@
 // Addresses: lab node-1 10.250.0.1 (subnet a), pod CIDR 10.214.<random>.0/24 (random so a /proc scan
 // can never meet another test's pod), pods .5 ("web", stand-in tunnel), .6 ("bare", no tunnel),
 // .9 ("ghost": in the snapshot, no namespace anywhere); client 10.250.0.x; DSR VIP
-// 198.51.100.50:80; foreign rules fwmark 0x99 → table 100 and fwmark 0x77 → table 78 at prio 100.
+// 198.51.100.50:80 (CRI test: pod CIDR 10.215.<random>.0/24, VIP 198.51.100.51); foreign rules fwmark 0x99 → table 100 and fwmark 0x77 → table 78 at prio 100.
 import assert from "node:assert/strict";
 import { defaultOptions } from "../../cmd/options.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { createProxyController, proxyCleanup } from "../../controllers/proxy/mod.ts";
 import { ep, pod, procFsLimitedTo, slice, snapshot, svc } from "../../controllers/proxy/testing.ts";
 import { CommandRunner } from "../../kernel/exec.ts";
+import { startFakeCri } from "../../kernel/cri/fake_server.ts";
 import { IpvsModelRunner } from "../../kernel/ipvs/model_runner.ts";
 import { scanNetns } from "../../kernel/netns/mod.ts";
 import { logger } from "../../observe/log.ts";
@@ -191,5 +195,98 @@ Deno.test({
     );
     assert.doesNotMatch(rulesAfter, /local default dev lo/);
     assert.doesNotMatch((await sh("iptables-save -t mangle")).stdout, /KUBE-ROUTER-DSR/);
+  },
+});
+
+Deno.test({
+  name:
+    "DSR via the CRI: the pod's netns path comes from PodSandboxStatus (fake runtime over gRPC), no process needed",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // Pod "web" has NO process, so only the CRI can name its namespace (/run/netns/<name>, as
+    // containerd's runtimeSpec does); "old" has only a NOTREADY sandbox: not found, logged, skipped.
+    const third = 1 + Math.floor(Math.random() * 250);
+    const podCidr = `10.215.${third}.0/24`;
+    await using lab = await createLab({ prefix: "pxf", nodes: [{ name: "node-1", podCidr }] });
+    const web = await lab.addPod("node-1", { name: "web", ip: `10.215.${third}.5` });
+    await lab.exec("web", ["ip", "link", "add", "kube-tunnel-if", "type", "bridge"]); // stand-in (no IPIP)
+    const fake = await startFakeCri([
+      {
+        id: "sb-web",
+        name: "web",
+        namespace: "default",
+        uid: "u1",
+        ready: true,
+        netnsPath: `/run/netns/${web.netns}`,
+      },
+      {
+        id: "sb-old",
+        name: "old",
+        namespace: "default",
+        uid: "u2",
+        ready: false,
+        netnsPath: "/run/netns/none",
+      },
+    ]);
+    const node = lab.node("node-1");
+    const logs: string[] = [];
+    const base = logger("proxy-dsr-cri-test");
+    const ctx: ControllerContext = {
+      options: {
+        ...defaultOptions(),
+        serviceProxyMode: "ipvs",
+        serviceExternalIpRange: ["198.51.100.0/24"],
+        runtimeEndpoint: fake.endpoint,
+      },
+      runner: new IpvsModelRunner(new CommandRunner(node.netns)),
+      nodeName: "node-1",
+      log: new Proxy(base, {
+        get: (t, prop) =>
+          prop === "warn" || prop === "error"
+            ? (m: unknown) => logs.push(`${String(prop)}: ${m}`)
+            : Reflect.get(t, prop).bind(t),
+      }),
+      metrics: new MetricsRegistry(),
+      dryRun: false,
+    };
+    const procfs = await procFsLimitedTo([web.netns]); // holds no process: /proc finds nothing
+    const proxy = createProxyController(ctx, { healthChecks: false, iptablesBackend: "nft", procfs });
+    try {
+      await proxy.sync({
+        ...snapshot({
+          services: [svc("dsr", {
+            clusterIPs: ["10.96.0.51"],
+            externalIPs: ["198.51.100.51"],
+            annotations: { "kube-router.io/service.dsr": "tunnel" },
+          })],
+          slices: [slice("dsr", [
+            ep(web.ip, "node-1", { targetPod: "default/web" }),
+            ep(`10.215.${third}.6`, "node-1", { targetPod: "default/old" }),
+          ])],
+        }),
+        nodes: new Map([["node-1", {
+          name: "node-1",
+          labels: {},
+          annotations: {},
+          podCIDRs: [],
+          internalIPs: [node.ip],
+          externalIPs: [],
+          providerID: "",
+        }]]),
+      });
+      const link = (await lab.exec("web", ["ip", "-o", "addr", "show", "dev", "kube-tunnel-if"])).stdout;
+      assert.match(link, /inet 198\.51\.100\.51\/32/, `${link}\n${logs.join("\n")}`);
+      assert.ok(fake.calls.includes("/runtime.v1.RuntimeService/ListPodSandbox"), fake.calls.join());
+      assert.ok(fake.calls.includes("/runtime.v1.RuntimeService/PodSandboxStatus"), fake.calls.join());
+      assert.ok(
+        logs.some((l) => /warn: DSR: network namespace of pod default\/old .* not found.*skipped/.test(l)),
+        logs.join("\n"),
+      );
+    } finally {
+      await proxy.stop();
+      await fake.close();
+    }
+    await proxyCleanup(ctx);
   },
 });

@@ -74,6 +74,10 @@ export interface SessionCounters {
 }
 
 const CEASE = ErrorCode.Cease;
+/** Received octets allowed to wait for processing before we stop reading (back-pressure). */
+const MAX_BUFFERED = 64 * 1024 * 1024;
+/** Longest stretch of message processing before yielding to the event loop. */
+const DRAIN_SLICE_MS = 20;
 
 /** Strip the IPv4-mapped form an IPv6 listener reports, then canonicalise. */
 export function normaliseRemote(a: string): string {
@@ -302,6 +306,7 @@ export class PeerSession {
 
   #adopt(conn: BgpConn, initial?: Uint8Array): void {
     const gen = ++this.#gen;
+    this.#resetDrain();
     this.#conn = conn;
     this.#ctx = defaultCodecContext;
     this.#bufStart = this.#bufEnd = 0;
@@ -315,6 +320,7 @@ export class PeerSession {
     this.#dialAbort = null;
     const c = this.#conn;
     this.#gen++;
+    this.#resetDrain();
     this.#conn = null;
     if (!c) return;
     if (this.#writing) {
@@ -416,13 +422,20 @@ export class PeerSession {
     this.#bufEnd += b.length;
   }
 
+  /**
+   * Reading and processing are decoupled: the loop keeps the socket drained into our buffer (so
+   * the peer's TCP window never closes while we work — BIRD, for one, then stalls its sending for
+   * seconds), and `#kickDrain` processes what is buffered in time slices, yielding between them
+   * so reads, timers and other sessions keep running during a full-table load or a flood.
+   * Reading pauses only when more than MAX_BUFFERED octets wait for processing.
+   */
   async #readLoop(conn: BgpConn, gen: number): Promise<void> {
     const chunk = new Uint8Array(256 * 1024);
     // Process anything that arrived with the connection (collision hand-over).
     if (this.#bufEnd > this.#bufStart) {
       await Promise.resolve();
       if (gen !== this.#gen) return;
-      this.#drain(gen);
+      this.#kickDrain(gen);
     }
     for (;;) {
       let n: number | null;
@@ -435,20 +448,57 @@ export class PeerSession {
       }
       if (gen !== this.#gen) return;
       if (n === null) {
+        // Process what is still buffered before reporting the close.
+        await this.#drained();
+        if (gen !== this.#gen) return;
         this.dispatch({ type: "TcpConnectionFails", reason: "connection closed by peer" });
         return;
       }
       this.#append(chunk.subarray(0, n));
-      this.#drain(gen);
+      this.#kickDrain(gen);
+      if (this.#bufEnd - this.#bufStart > MAX_BUFFERED) await this.#drained();
       if (gen !== this.#gen) return;
-      this.#host.scheduleFlush();
-      // Back-pressure: let our own writes (and other sessions) progress during a flood.
+      // Back-pressure: let our own writes progress during a flood.
       if (this.#writeQueue.length > 256) await this.#writing;
     }
   }
 
-  #drain(gen: number): void {
+  #draining = false;
+  #drainWaiters: Array<() => void> = [];
+
+  #resetDrain(): void {
+    this.#draining = false;
+    for (const w of this.#drainWaiters.splice(0)) w();
+  }
+
+  /** Resolves when the buffer has been processed (or the connection changed). */
+  #drained(): Promise<void> {
+    if (!this.#draining) return Promise.resolve();
+    return new Promise((r) => this.#drainWaiters.push(r));
+  }
+
+  #kickDrain(gen: number): void {
+    if (this.#draining) return;
+    this.#draining = true;
+    const slice = () => {
+      if (gen !== this.#gen) return; // connection replaced: #resetDrain already cleared the state
+      const more = this.#drain(gen, performance.now() + DRAIN_SLICE_MS);
+      this.#host.scheduleFlush();
+      if (more && gen === this.#gen) {
+        setTimeout(slice, 0);
+        return;
+      }
+      this.#draining = false;
+      const ws = this.#drainWaiters.splice(0);
+      for (const w of ws) w();
+    };
+    slice();
+  }
+
+  /** Process buffered messages until none is complete or `deadline`; true when stopped by the deadline. */
+  #drain(gen: number, deadline: number): boolean {
     while (gen === this.#gen) {
+      if (performance.now() > deadline) return true;
       const view = this.#buf.subarray(this.#bufStart, this.#bufEnd);
       const f = frameMessage(view, this.#ctx);
       if (f.kind === "need-more") break;
@@ -458,7 +508,7 @@ export class PeerSession {
           notify: { code: f.error.code, subcode: f.error.subcode, data: f.error.data },
         });
         this.lastError = f.error.message;
-        return;
+        return false;
       }
       const msg = view.subarray(0, f.length);
       this.#bufStart += f.length;
@@ -472,10 +522,11 @@ export class PeerSession {
           error: errMsg(err),
         });
         this.dispatch({ type: "AutomaticStop", reason: `internal error: ${errMsg(err)}` });
-        return;
+        return false;
       }
     }
     if (this.#bufStart === this.#bufEnd) this.#bufStart = this.#bufEnd = 0;
+    return false;
   }
 
   #onMessage(bytes: Uint8Array): void {

@@ -181,10 +181,8 @@ export class DsrApplier {
     if (verify) this.invalidate();
     const ran: string[] = [];
     for (const f of this.o.families) {
-      const marks = [...new Set(plan.dsrMarks.filter((m) => m.family === f).map((m) => m.fwmark))].sort((
-        a,
-        b,
-      ) => a - b);
+      const marks = [...new Set(plan.dsrMarks.filter((m) => m.family === f).map((m) => m.fwmark))];
+      marks.sort((a, b) => a - b);
       const want: DsrRouting = { marks, localRoute: marks.length > 0 };
       const key = JSON.stringify(want);
       if (this.#routing.get(f) === key) continue;

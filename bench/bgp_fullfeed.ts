@@ -21,9 +21,10 @@
  * FRR bgpd AS 65003 run with -Z (no zebra, so no kernel installation; its count is pfxRcd).
  * Counts are polled through each daemon's own CLI (`gobgp global rib summary`, `vtysh show bgp
  * summary json`); polling costs the daemon some time, so use --poll-ms 250 or more for final
- * figures. BIRD 2.0.12 stalls its sending for ~3 s when a receiver's TCP window fills (seen with
- * tcpdump), which adds seconds to the BIRD-feed times of slow receivers; the raw feed has no such
- * sender effect.
+ * figures. BIRD 2.0.12 can leave the last UPDATEs of a table unsent until its event loop next
+ * wakes up (up to 3 s when idle; seen with tcpdump: window open, nothing sent, then the rest and
+ * End-of-RIB exactly 3 s later); `keepalive time 1` on BIRD's side bounds that to ~1 s for every
+ * receiver. The raw feed has no such sender effect.
  *
  * Addresses: lab nodes 10.240.0.x (tests/fixtures/bgp_peers.ts).
  *
@@ -414,6 +415,7 @@ async function main(): Promise<void> {
         () =>
           peers.map((p) =>
             `protocol bgp ${p.proto} { disabled; local ${b.v4} as 65000; neighbor ${p.addr} as ${p.asn}; hold time 240;
+  keepalive time 1;
   ipv4 { import none; export all; }; }\n`
           ).join(""),
       );

@@ -22,6 +22,7 @@ import { ipBatch } from "../../kernel/ip/mod.ts";
 import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
 import type { Controller, ControllerContext } from "../controller.ts";
 import { serveAdmin } from "./admin.ts";
+import { SourceDestCheck, type SourceDestCheckDeps } from "./aws/mod.ts";
 import {
   BRIDGE,
   bridgeLines,
@@ -61,6 +62,8 @@ export interface RouterDeps {
   routeBatchDelayMs?: number;
   /** How long all peers must be Established before stale kernel routes may go, ms (default 5000). */
   settleMs?: number;
+  /** `--disable-source-dest-check` on AWS: environment, fetch, clock, back-off (see aws/). */
+  aws?: SourceDestCheckDeps;
 }
 
 const INTERESTING: ReadonlySet<ResourceKind> = new Set<ResourceKind>(["Node", "Service", "EndpointSlice"]);
@@ -95,6 +98,8 @@ export class RouterController implements Controller {
   readonly #m;
   /** Counters for tests and benchmarks. */
   readonly stats = { routeApplies: 0, routeLines: 0, lastRouteApplyAt: 0 };
+  /** AWS: disables the EC2 source/dest check of AWS nodes in the background (aws/); null when off. */
+  readonly sourceDestCheck: SourceDestCheck | null;
 
   constructor(readonly ctx: ControllerContext, readonly deps: RouterDeps = {}) {
     this.syncPeriodMs = ctx.options.routesSyncPeriod;
@@ -124,6 +129,9 @@ export class RouterController implements Controller {
       ),
       advSent: m.counter("kube_router_controller_bgp_advertisements_sent", "Originations and withdrawals"),
     };
+    this.sourceDestCheck = ctx.options.disableSourceDestCheck
+      ? new SourceDestCheck({ ...deps.aws, log: ctx.log, dryRun: ctx.dryRun, report: ctx.report })
+      : null;
     this.#families = [
       ...(ctx.options.enableIpv4 ? [4 as const] : []),
       ...(ctx.options.enableIpv6 ? [6 as const] : []),
@@ -169,6 +177,7 @@ export class RouterController implements Controller {
   }
 
   async stop(): Promise<void> {
+    this.sourceDestCheck?.close();
     clearInterval(this.#injectTimer);
     clearTimeout(this.#routeTimer);
     clearTimeout(this.#holdTimer);
@@ -203,6 +212,8 @@ export class RouterController implements Controller {
   }
 
   async #sync(snapshot: ClusterSnapshot, _signal: AbortSignal): Promise<void> {
+    // AWS source/dest check: started here, runs in the background, never fails this sync.
+    this.sourceDestCheck?.update(snapshot.nodes.values());
     const o = this.ctx.options;
     let passwordsFileText: string | undefined;
     if (o.peerRouterPasswordsFile && o.peerRouterPasswords.length === 0) {

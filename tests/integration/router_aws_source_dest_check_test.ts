@@ -32,9 +32,17 @@ const ISSUED = {
   SecretAccessKey: "stand-in/secret+key/EXAMPLEKEY0000000000",
   Token: "stand-in-session-token//+==",
 };
+/** Static credentials handed over in the environment (AWS_ACCESS_KEY_ID, ...). */
+const STATIC = {
+  AccessKeyId: "AKIDSTANDINSTATIC001",
+  SecretAccessKey: "static/stand-in+secret",
+  Token: "static-token",
+};
+const KEYS = new Map([[ISSUED.AccessKeyId, ISSUED], [STATIC.AccessKeyId, STATIC]]);
 const UNKNOWN_INSTANCE = "i-0eeeeeeeeeeeeeee1";
 
 interface Ec2Call {
+  accessKeyId: string;
   instanceId: string;
   region: string;
   verified: boolean;
@@ -45,19 +53,25 @@ function standIn() {
   const token = `stand-in-token-${crypto.randomUUID()}`;
   const ec2: Ec2Call[] = [];
   const rejected: string[] = [];
+  /** Instances EC2 says do not exist (the test removes one to let a retry succeed). */
+  const notFound = new Set([UNKNOWN_INSTANCE]);
   let imdsRequests = 0;
   const sha = (s: string) => createHash("sha256").update(s, "utf8").digest("hex");
   const hmac = (k: string | Buffer, s: string) => createHmac("sha256", k).update(s, "utf8").digest();
 
   /** SigV4 recomputed from the received request, independently of controllers/router/aws. */
-  function verify(req: Request, body: string): { ok: true; region: string } | { ok: false; why: string } {
+  function verify(
+    req: Request,
+    body: string,
+  ): { ok: true; region: string; accessKeyId: string } | { ok: false; why: string } {
     const auth = req.headers.get("authorization") ?? "";
     const m =
       /^AWS4-HMAC-SHA256 Credential=([^/]+)\/(\d{8})\/([^/]+)\/([^/]+)\/aws4_request, SignedHeaders=([a-z0-9;-]+), Signature=([0-9a-f]{64})$/
         .exec(auth);
     if (!m) return { ok: false, why: `malformed Authorization ${JSON.stringify(auth)}` };
     const [, akid, date, region, service, signedHeaders, signature] = m;
-    if (akid !== ISSUED.AccessKeyId) return { ok: false, why: `unknown access key ${akid}` };
+    const keys = KEYS.get(akid);
+    if (!keys) return { ok: false, why: `unknown access key ${akid}` };
     if (service !== "ec2") return { ok: false, why: `service ${service}` };
     const stamp = req.headers.get("x-amz-date") ?? "";
     if (!stamp.startsWith(date)) return { ok: false, why: `x-amz-date ${stamp} vs scope ${date}` };
@@ -69,7 +83,7 @@ function standIn() {
     ) {
       return { ok: false, why: `x-amz-date ${stamp} more than 5 minutes off` };
     }
-    if (req.headers.get("x-amz-security-token") !== ISSUED.Token) return { ok: false, why: "session token" };
+    if (req.headers.get("x-amz-security-token") !== keys.Token) return { ok: false, why: "session token" };
     const names = signedHeaders.split(";");
     for (const required of ["host", "x-amz-date", "x-amz-security-token"]) {
       if (!names.includes(required)) return { ok: false, why: `${required} not signed` };
@@ -87,12 +101,12 @@ function standIn() {
       "\n",
     );
     const key = hmac(
-      hmac(hmac(hmac(`AWS4${ISSUED.SecretAccessKey}`, date), region), service),
+      hmac(hmac(hmac(`AWS4${keys.SecretAccessKey}`, date), region), service),
       "aws4_request",
     );
     const want = createHmac("sha256", key).update(sts, "utf8").digest("hex");
     return want === signature
-      ? { ok: true, region }
+      ? { ok: true, region, accessKeyId: akid }
       : { ok: false, why: `signature ${signature} != ${want}` };
   }
 
@@ -145,8 +159,8 @@ function standIn() {
       return xmlError(400, "InvalidParameterCombination", "stand-in: unexpected request");
     }
     const instanceId = form.get("InstanceId") ?? "";
-    ec2.push({ instanceId, region: v.region, verified: true });
-    if (instanceId === UNKNOWN_INSTANCE) {
+    ec2.push({ accessKeyId: v.accessKeyId, instanceId, region: v.region, verified: true });
+    if (notFound.has(instanceId)) {
       return xmlError(400, "InvalidInstanceID.NotFound", `The instance ID '${instanceId}' does not exist`);
     }
     return new Response(
@@ -158,6 +172,7 @@ function standIn() {
   return {
     ec2,
     rejected,
+    notFound,
     get imdsRequests() {
       return imdsRequests;
     },
@@ -226,7 +241,7 @@ Deno.test({
       const deps = {
         speakerFactory: (cfg: ConstructorParameters<typeof BgpSpeaker>[0]) =>
           new BgpSpeaker({ ...cfg, listen: false }),
-        aws: { env: (k: string) => aws.env[k] },
+        aws: { env: (k: string) => aws.env[k], initialBackoffMs: 100 },
       };
       const start = [
         node(1, "aws:///eu-west-1a/i-0aaaaaaaaaaaaaaa1"),
@@ -274,6 +289,17 @@ Deno.test({
         assert.deepEqual(aws.ec2.slice(3).map((x) => x.instanceId), [UNKNOWN_INSTANCE]);
         assert.equal(c.sourceDestCheck!.stats.failures, 1);
         assert.deepEqual(aws.rejected, []);
+
+        // Once EC2 knows the instance, the back-off timer retries it without any new sync.
+        aws.notFound.delete(UNKNOWN_INSTANCE);
+        const deadline = Date.now() + 5000;
+        while (aws.ec2.length < 5 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+        await c.sourceDestCheck!.idle();
+        assert.deepEqual(aws.ec2.slice(4).map((x) => x.instanceId), [UNKNOWN_INSTANCE], "retried once");
+        await c.sync(snapshotOf(withUnknown), abort.signal);
+        await c.sourceDestCheck!.idle();
+        assert.equal(aws.ec2.length, 5, "and then left alone");
+        assert.ok(aws.ec2.every((x) => x.accessKeyId === ISSUED.AccessKeyId));
       } finally {
         abort.abort();
         await c.stop();
@@ -293,6 +319,34 @@ Deno.test({
       } finally {
         abort2.abort();
         await off.stop();
+      }
+
+      // 3. Static credentials from the environment: IMDS is not asked, EC2 sees that key.
+      const imdsBefore = aws.imdsRequests;
+      const envCreds: Record<string, string> = {
+        ...aws.env,
+        AWS_ACCESS_KEY_ID: STATIC.AccessKeyId,
+        AWS_SECRET_ACCESS_KEY: STATIC.SecretAccessKey,
+        AWS_SESSION_TOKEN: STATIC.Token,
+        AWS_REGION: "ap-south-1",
+      };
+      const st = new RouterController(ctxOf(true), { ...deps, aws: { env: (k: string) => envCreds[k] } });
+      const abort3 = new AbortController();
+      await st.start(abort3.signal);
+      try {
+        await st.sync(
+          snapshotOf([node(1, "aws:///i-0ddddddddddddddd4"), node(3, "gce://p/z/n")]),
+          abort3.signal,
+        );
+        await st.sourceDestCheck!.idle();
+        assert.deepEqual(aws.rejected, []);
+        assert.deepEqual(aws.ec2.slice(5).map((x) => `${x.accessKeyId} ${x.instanceId} ${x.region}`), [
+          `${STATIC.AccessKeyId} i-0ddddddddddddddd4 ap-south-1`,
+        ]);
+        assert.equal(aws.imdsRequests, imdsBefore);
+      } finally {
+        abort3.abort();
+        await st.stop();
       }
     } finally {
       await aws.close();

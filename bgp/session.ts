@@ -74,8 +74,6 @@ export interface SessionCounters {
 }
 
 const CEASE = ErrorCode.Cease;
-/** Received octets allowed to wait for processing before we stop reading (back-pressure). */
-const MAX_BUFFERED = 64 * 1024 * 1024;
 /** Longest stretch of message processing before yielding to the event loop. */
 const DRAIN_SLICE_MS = 20;
 
@@ -423,11 +421,8 @@ export class PeerSession {
   }
 
   /**
-   * Reading and processing are decoupled: the loop keeps the socket drained into our buffer (so
-   * the peer's TCP window never closes while we work — BIRD, for one, then stalls its sending for
-   * seconds), and `#kickDrain` processes what is buffered in time slices, yielding between them
-   * so reads, timers and other sessions keep running during a full-table load or a flood.
-   * Reading pauses only when more than MAX_BUFFERED octets wait for processing.
+   * Read a chunk, process it in time slices (`#kickDrain`, yielding between slices so timers and
+   * other sessions keep running during a full-table load or a flood), then read the next chunk.
    */
   async #readLoop(conn: BgpConn, gen: number): Promise<void> {
     const chunk = new Uint8Array(256 * 1024);
@@ -456,7 +451,10 @@ export class PeerSession {
       }
       this.#append(chunk.subarray(0, n));
       this.#kickDrain(gen);
-      if (this.#bufEnd - this.#bufStart > MAX_BUFFERED) await this.#drained();
+      // Read on only once the backlog is processed: TCP back-pressure then lets the sender batch
+      // (BIRD sends far fuller UPDATEs to a receiver whose window fills than to one that never
+      // lets it), while the slices keep timers and other sessions running meanwhile.
+      if (this.#draining) await this.#drained();
       if (gen !== this.#gen) return;
       // Back-pressure: let our own writes progress during a flood.
       if (this.#writeQueue.length > 256) await this.#writing;

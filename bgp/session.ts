@@ -38,6 +38,7 @@ import {
   resolveCollision,
   step,
 } from "./fsm.ts";
+import { linkLocalOfLocalAddress } from "./link_local.ts";
 import { buildOpen, type LocalOpenParams, negotiate, type Negotiated } from "./negotiate.ts";
 import { endOfRib, isEndOfRib, packBatch } from "./pack.ts";
 import { addrBytes, canonicalAddr, isLinkLocal6 } from "./prefix.ts";
@@ -672,7 +673,11 @@ export class PeerSession {
     const v6 = local && local.includes(":") && !isLinkLocal6(local) ? local : undefined;
     t.selfV4 = this.cfg.nextHopIpv4 ?? v4;
     t.selfV6 = this.cfg.nextHopIpv6 ?? v6;
-    t.selfV6LinkLocal = this.cfg.nextHopIpv6LinkLocal;
+    // RFC 2545 §3: on a directly connected IPv6 eBGP session, send our link-local address too.
+    t.selfV6LinkLocal = this.cfg.nextHopIpv6LinkLocal ??
+      (this.neg?.ctx.ebgp && !this.cfg.multihopTtl && v6 && !this.cfg.nextHopIpv6
+        ? linkLocalOfLocalAddress(v6)
+        : undefined);
     t.families = this.neg?.families.map((f) => f.afi) ?? [AFI.IPv4];
     this.#host.log("info", "bgp session established", {
       peer: this.cfg.address,

@@ -511,3 +511,31 @@ Deno.test({
       assert.equal((await sp.call<unknown[]>("peers")).length, 1);
     }),
 });
+
+Deno.test({
+  name: "bgp interop BIRD: eBGP over IPv6 carries our link-local next hop (RFC 2545)",
+  ...opts,
+  fn: () =>
+    withLab(["us", "v6"], async (lab, sp) => {
+      const us = lab.node("us"), b = lab.node("v6");
+      const bird = await lab.bird(
+        "v6",
+        birdConf(b, {
+          asn: 65002,
+          peers: [{ name: "ours", address: us.v6, asn: 65001 }],
+          static6: ["2001:db8:1006::/48"],
+        }, `${lab.dir}/bird-v6.log`),
+      );
+      await sp.call("create", { asn: 65001, routerId: us.v4, listen: { addresses: [us.v6], port: 179 } });
+      await sp.call("addPeer", { address: b.v6, asn: 65002, families: [V6], connectRetry: 1 });
+      await sp.call("start");
+      await sp.call("originate", "2001:db8:2006::/48", {});
+      const r = await waitFor("BIRD learns 2001:db8:2006::/48", () => hasRoute(bird, "2001:db8:2006::/48"));
+      assert.match(r, /BGP\.next_hop: 2001:db8:240::1 fe80::/);
+      const back = await waitFor("we learn BIRD's prefix", async () =>
+        await sp.call<{ nextHop: string; nextHopLinkLocal?: string }>("bestRoute", "2001:db8:1006::/48"));
+      assert.equal(back.nextHop, "2001:db8:240::2");
+      assert.match(back.nextHopLinkLocal ?? "", /^fe80::/, "BIRD's link-local next hop is kept");
+      assert.doesNotMatch(lab.log("bird-v6.log"), /Missing link-local address/);
+    }),
+});

@@ -30,6 +30,8 @@ const only = Deno.args.filter((a) => !a.startsWith("--"));
 const all = [...Deno.readDirSync(here)]
   .map((e) => e.name)
   .filter((n) => n.endsWith(".ts") && n !== "main.ts" && !n.endsWith("_test.ts"))
+  // A benchmark is a script; a module that exports something is a helper the scripts share.
+  .filter((n) => !/^export /m.test(Deno.readTextFileSync(`${here}${n}`)))
   .map((n) => n.replace(/\.ts$/, ""))
   .sort();
 const chosen = only.length ? all.filter((n) => only.includes(n)) : all;

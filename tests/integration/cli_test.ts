@@ -172,3 +172,59 @@ Deno.test("cli: the agent programs its rules and reports healthy, SIGTERM stops 
     assert.equal(await kernelState(ns), before, "cleanup left state behind");
   });
 });
+
+Deno.test("cli: Prometheus metrics under upstream's names on --metrics-port", async () => {
+  await withNetns(async (ns) => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const child = new Deno.Command("ip", {
+      args: [
+        "netns",
+        "exec",
+        ns,
+        deno,
+        "run",
+        "-A",
+        `${root}main.ts`,
+        "firewall",
+        "--manifests",
+        EXAMPLE,
+        "--hostname-override",
+        "node-1",
+        "--health-port=0",
+        `--metrics-port=${port}`,
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      let text = "";
+      for (let i = 0; i < 100 && !/kube_router_controller_policy_chains \d/.test(text); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        text =
+          (await sh.run(["curl", "-s", `http://127.0.0.1:${port}/metrics`], { netns: ns, okCodes: [0, 7] }))
+            .stdout;
+      }
+      assert.match(
+        text,
+        /# TYPE kube_router_build_info gauge\nkube_router_build_info\{.*version="v[^"]+".*\} 1/,
+      );
+      assert.match(text, /kube_router_controller_iptables_sync_time_count [1-9]/);
+      assert.match(text, /kube_router_controller_policy_chains [1-9]\d*/);
+      const notFound = await sh.run([
+        "curl",
+        "-s",
+        "-o",
+        "/dev/null",
+        "-w",
+        "%{http_code}",
+        `http://127.0.0.1:${port}/other`,
+      ], {
+        netns: ns,
+      });
+      assert.equal(notFound.stdout, "404");
+    } finally {
+      child.kill("SIGTERM");
+      await child.status;
+    }
+  });
+});

@@ -277,7 +277,11 @@ export class ProxyController implements Controller {
       this.#warned.add(w);
       this.ctx.log.warn(w);
     }
-    if (r.changed.length) this.ctx.log.info("sysctls set: {keys}", { keys: r.changed.join(", ") });
+    if (r.changed.length) {
+      this.ctx.log.info(this.ctx.dryRun ? "sysctls to set (dry run): {keys}" : "sysctls set: {keys}", {
+        keys: r.changed.join(", "),
+      });
+    }
     this.#sysctls = key;
   }
 

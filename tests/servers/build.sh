@@ -12,6 +12,9 @@ CACHE=${KR_TEST_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kube-router-deno}
 BIN="$CACHE/bin-$K8S_VERSION-$ETCD_VERSION"
 mkdir -p "$BIN"
 export GOFLAGS=-buildvcs=false CGO_ENABLED=0
+# The machine's Go lives in /usr/local/go; a non-login shell may not have it on PATH.
+command -v go >/dev/null || export PATH="$PATH:/usr/local/go/bin"
+command -v go >/dev/null || { echo "build.sh: no Go toolchain found (need Go >= 1.23 for Kubernetes 1.32)" >&2; exit 1; }
 
 if [ ! -x "$BIN/etcd" ]; then
   echo "building etcd $ETCD_VERSION" >&2

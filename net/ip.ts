@@ -180,11 +180,16 @@ export interface IpParseOptions {
   leadingZeros?: boolean;
 }
 
+/** A uint32 IPv4 address as 4 network-order bytes. */
+export function ipv4Bytes(n: number): Uint8Array {
+  return new Uint8Array([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);
+}
+
 /** Parses an IPv4 or IPv6 literal into 4 or 16 bytes; null when it is neither. */
 export function parseIp(s: string, opts?: IpParseOptions): Uint8Array | null {
   const lz = opts?.leadingZeros ?? false;
   const v4 = parseIPv4(s, lz);
-  if (v4 >= 0) return new Uint8Array([v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255]);
+  if (v4 >= 0) return ipv4Bytes(v4);
   return parseIPv6(s, lz);
 }
 

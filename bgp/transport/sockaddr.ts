@@ -5,6 +5,7 @@
  * @module
  */
 import { C } from "./libc.ts";
+import { formatIp as formatIpBytes, ipv4Bytes, parseIPv4, parseIPv6 } from "../../net/ip.ts";
 
 /** A parsed IP address: 4 or 16 bytes, and an optional IPv6 zone (`fe80::1%eth0`). */
 export interface IpAddr {
@@ -15,8 +16,8 @@ export interface IpAddr {
 
 /** Parses dotted IPv4 or RFC 4291 IPv6 text (with `::` and an embedded IPv4 tail); null if invalid. */
 export function parseIp(text: string): IpAddr | null {
-  const v4 = parseIpv4(text);
-  if (v4) return { family: 4, bytes: v4 };
+  const v4 = parseIPv4(text);
+  if (v4 >= 0) return { family: 4, bytes: ipv4Bytes(v4) };
   let zone: string | undefined;
   let s = text;
   const pct = s.indexOf("%");
@@ -26,79 +27,14 @@ export function parseIp(text: string): IpAddr | null {
     if (!zone) return null;
   }
   if (s.startsWith("[") && s.endsWith("]")) s = s.slice(1, -1);
-  const v6 = parseIpv6(s);
+  const v6 = parseIPv6(s);
   if (!v6) return null;
   return zone === undefined ? { family: 6, bytes: v6 } : { family: 6, bytes: v6, zone };
 }
 
-function parseIpv4(s: string): Uint8Array | null {
-  const parts = s.split(".");
-  if (parts.length !== 4) return null;
-  const out = new Uint8Array(4);
-  for (let i = 0; i < 4; i++) {
-    if (!/^(0|[1-9][0-9]{0,2})$/.test(parts[i])) return null;
-    const n = Number(parts[i]);
-    if (n > 255) return null;
-    out[i] = n;
-  }
-  return out;
-}
-
-function parseIpv6(s: string): Uint8Array | null {
-  if (s.length === 0 || s.length > 45) return null;
-  const dbl = s.indexOf("::");
-  if (dbl >= 0 && s.indexOf("::", dbl + 1) >= 0) return null;
-  const head = dbl >= 0 ? s.slice(0, dbl) : s;
-  const tail = dbl >= 0 ? s.slice(dbl + 2) : "";
-  const groups = (part: string): number[] | null => {
-    if (part === "") return [];
-    const out: number[] = [];
-    const items = part.split(":");
-    for (let i = 0; i < items.length; i++) {
-      const it = items[i];
-      if (i === items.length - 1 && it.includes(".")) {
-        const v4 = parseIpv4(it);
-        if (!v4) return null;
-        out.push((v4[0] << 8) | v4[1], (v4[2] << 8) | v4[3]);
-      } else {
-        if (!/^[0-9a-fA-F]{1,4}$/.test(it)) return null;
-        out.push(parseInt(it, 16));
-      }
-    }
-    return out;
-  };
-  const h = groups(head);
-  const t = groups(tail);
-  if (!h || !t) return null;
-  if (dbl < 0 && h.length !== 8) return null;
-  if (dbl >= 0 && h.length + t.length > 7) return null;
-  const all = [...h, ...new Array(8 - h.length - t.length).fill(0), ...t];
-  const out = new Uint8Array(16);
-  all.forEach((g, i) => {
-    out[2 * i] = g >> 8;
-    out[2 * i + 1] = g & 0xff;
-  });
-  return out;
-}
-
 /** Canonical text (RFC 5952 for IPv6: lower case, longest zero run of ≥2 groups as `::`). */
 export function formatIp(a: IpAddr): string {
-  if (a.family === 4) return Array.from(a.bytes).join(".");
-  const g: number[] = [];
-  for (let i = 0; i < 8; i++) g.push((a.bytes[2 * i] << 8) | a.bytes[2 * i + 1]);
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (g[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && g[j] === 0) j++;
-    if (j - i > bestLen && j - i >= 2) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  const hex = (xs: number[]) => xs.map((x) => x.toString(16)).join(":");
-  const text = best < 0 ? hex(g) : `${hex(g.slice(0, best))}::${hex(g.slice(best + bestLen))}`;
+  const text = formatIpBytes(a.bytes);
   return a.zone ? `${text}%${a.zone}` : text;
 }
 

@@ -35,9 +35,12 @@ export function canonicalAddr(a: string): string {
   return c;
 }
 
-/** Parse "addr/len" into a Prefix with host bits cleared; null when malformed. */
+/**
+ * Parse "addr/len" into a Prefix with host bits cleared; null when malformed. Surrounding spaces
+ * are ignored (a trailing one always was); the length is 1-3 decimal digits.
+ */
 export function parsePrefix(s: string): Prefix | null {
-  const c = parseCidr(s, LENIENT);
+  const c = parseCidr(s.trim(), LENIENT);
   if (!c) return null;
   return { afi: c.family === 4 ? AFI.IPv4 : AFI.IPv6, addr: formatIp(c.bytes), len: c.len };
 }

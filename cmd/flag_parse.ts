@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { isIPv4 as netIsIPv4, isIPv6 as netIsIPv6 } from "../net/ip.ts";
 import {
   type AgentOptions,
   camelCase,
@@ -119,23 +120,19 @@ function splitCsv(text: string): string[] {
   return out;
 }
 
+/** An IPv4 literal (leading-zero octets read as decimal, as this parser always accepted) or IPv6. */
 export function isIP(text: string): boolean {
   return isIPv4(text) || isIPv6(text);
 }
 
+/** A dotted quad; leading-zero octets ("010") are accepted and read as decimal. */
 export function isIPv4(text: string): boolean {
-  const parts = text.split(".");
-  return parts.length === 4 && parts.every((p) => /^\d{1,3}$/.test(p) && Number(p) <= 255);
+  return netIsIPv4(text, { leadingZeros: true });
 }
 
+/** An IPv6 literal (strict, as the WHATWG URL host parser this used before). */
 export function isIPv6(text: string): boolean {
-  if (!text.includes(":") || !/^[0-9a-fA-F:.]+$/.test(text)) return false;
-  try {
-    new URL(`http://[${text}]/`);
-    return true;
-  } catch {
-    return false;
-  }
+  return netIsIPv6(text);
 }
 
 /** Converts one textual value into the flag's type. */

@@ -7,15 +7,17 @@
 import type { AgentOptions } from "./options.ts";
 import { ConfigError } from "./errors.ts";
 import { formatGoDuration, isIP, isIPv4 } from "./flag_parse.ts";
+import { parseCidr as parseNetCidr } from "../net/ip.ts";
 
-/** Parses "a.b.c.d/n" or "x::/n"; returns undefined when malformed. */
+/**
+ * Parses "a.b.c.d/n" or "x::/n" (the length is required); undefined when malformed. As `isIP`:
+ * leading-zero IPv4 octets are accepted, but not inside an IPv6 address.
+ */
 export function parseCidr(text: string): { ip: string; len: number; v6: boolean } | undefined {
-  const m = /^([^/]+)\/(\d{1,3})$/.exec(text.trim());
-  if (!m || !isIP(m[1])) return undefined;
-  const v6 = !isIPv4(m[1]);
-  const len = Number(m[2]);
-  if (len > (v6 ? 128 : 32)) return undefined;
-  return { ip: m[1], len, v6 };
+  const t = text.trim();
+  const c = parseNetCidr(t, { bareIsHost: false, leadingZeros: true });
+  if (!c || (c.family === 6 && !parseNetCidr(t))) return undefined;
+  return { ip: t.slice(0, t.indexOf("/")), len: c.len, v6: c.family === 6 };
 }
 
 /** True for ASNs a BGP peer may use (not 0, AS_TRANS, or the reserved 65535/4294967295). */

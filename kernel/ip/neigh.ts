@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { parseIp } from "../../net/ip.ts";
 
 export interface Neighbour {
   ip: string;
@@ -62,20 +63,8 @@ export function parseFdb(json: string, dev: string): FdbEntry[] {
  * the last 4 bytes of an IPv6 address, so every node computes the same MAC for a peer's VTEP.
  */
 export function vtepMac(ip: string): string {
-  let bytes: number[];
-  if (ip.includes(":")) {
-    const groups = expandV6(ip);
-    bytes = [groups[6] >> 8, groups[6] & 255, groups[7] >> 8, groups[7] & 255];
-  } else {
-    bytes = ip.split(".").map(Number);
-  }
-  return ["0e", "6b", ...bytes.map((b) => b.toString(16).padStart(2, "0"))].join(":");
-}
-
-function expandV6(ip: string): number[] {
-  const [head, tail] = ip.split("::");
-  const h = head ? head.split(":").map((x) => parseInt(x, 16)) : [];
-  const t = tail !== undefined && tail !== "" ? tail.split(":").map((x) => parseInt(x, 16)) : [];
-  const fill = tail === undefined ? [] : new Array(8 - h.length - t.length).fill(0);
-  return [...h, ...fill, ...t];
+  const b = parseIp(ip, { leadingZeros: true });
+  if (!b) throw new TypeError(`VTEP MAC: ${JSON.stringify(ip)} is not an IPv4 or IPv6 address`);
+  const tail = Array.from(b.subarray(b.length - 4), (x) => x.toString(16).padStart(2, "0"));
+  return ["0e", "6b", ...tail].join(":");
 }

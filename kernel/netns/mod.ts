@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { formatIPv6 } from "../../net/ip.ts";
 
 /** The slice of /proc this module reads (a fake one in unit tests). */
 export interface ProcFs {
@@ -71,27 +72,11 @@ export function parseIfInet6(text: string): string[] {
   for (const line of text.split("\n")) {
     const f = line.trim().split(/\s+/);
     if (f.length < 6 || !/^[0-9a-f]{32}$/i.test(f[0]) || f[5] === "lo") continue;
-    const groups = f[0].match(/.{4}/g)!.map((g) => parseInt(g, 16).toString(16));
-    out.push(compressV6(groups));
+    const b = new Uint8Array(16);
+    for (let i = 0; i < 16; i++) b[i] = parseInt(f[0].slice(2 * i, 2 * i + 2), 16);
+    out.push(formatIPv6(b));
   }
   return out.sort();
-}
-
-/** RFC 5952 text form of eight hex groups (longest run of ≥2 zero groups becomes "::"). */
-function compressV6(groups: string[]): string {
-  let best = -1, bestLen = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== "0") {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === "0") j++;
-    if (j - i > bestLen && j - i >= 2) [best, bestLen] = [i, j - i];
-    i = j;
-  }
-  if (best < 0) return groups.join(":");
-  return `${groups.slice(0, best).join(":")}::${groups.slice(best + bestLen).join(":")}`;
 }
 
 /** One network namespace found in /proc. */

@@ -21,6 +21,7 @@
  */
 
 import { type AsPathSegment, AsPathSegmentType, type PathAttributes } from "./codec/types.ts";
+import { parseIp } from "../net/ip.ts";
 
 /** Where a candidate path came from: the facts about its source the decision needs. */
 export interface SourceFacts {
@@ -69,16 +70,12 @@ export function neighbourAs(c: Candidate): number {
   return c.src.local ? -1 : c.src.asn;
 }
 
+// Router ids and peer addresses as numbers, for "lowest wins" (§9.1.2.2 f, g); "" (none) is 0.
 function ipToBigint(a: string): bigint {
-  if (a === "") return 0n;
-  if (a.includes(":")) {
-    const [head, tail] = a.split("::");
-    const h = head ? head.split(":") : [];
-    const t = tail !== undefined && tail !== "" ? tail.split(":") : [];
-    const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill("0"), ...t];
-    return groups.reduce((acc, g) => (acc << 16n) | BigInt(parseInt(g || "0", 16)), 0n);
-  }
-  return a.split(".").reduce((acc, o) => (acc << 8n) | BigInt(+o), 0n);
+  const b = a === "" ? null : parseIp(a, { leadingZeros: true });
+  let v = 0n;
+  if (b) { for (const x of b) v = (v << 8n) | BigInt(x); }
+  return v;
 }
 
 type Step = { name: string; keep: <T extends Candidate>(cs: T[]) => T[] };

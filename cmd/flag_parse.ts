@@ -125,9 +125,12 @@ export function isIP(text: string): boolean {
   return isIPv4(text) || isIPv6(text);
 }
 
-/** A dotted quad; leading-zero octets ("010") are accepted and read as decimal. */
+/**
+ * A dotted quad. Leading-zero octets ("010") are refused, as pflag's IP flags refuse them
+ * (Go's net.ParseIP since 1.17): an octal-looking address in a flag is ambiguous.
+ */
 export function isIPv4(text: string): boolean {
-  return netIsIPv4(text, { leadingZeros: true });
+  return netIsIPv4(text);
 }
 
 /** An IPv6 literal (strict, as the WHATWG URL host parser this used before). */

@@ -244,3 +244,11 @@ Deno.test("flags: random argument lists never throw anything but ConfigError", (
     }
   }));
 });
+
+Deno.test("flags: leading-zero IPv4 octets are refused, as Go's net.ParseIP does since 1.17", () => {
+  assert.match(configError(() => parseFlags(["--peer-router-ips=010.0.0.1"])), /--peer-router-ips/);
+  assert.match(
+    configError(() => validateOptions(parseFlags(["--service-cluster-ip-range=010.96.0.0/12"]).options)),
+    /--service-cluster-ip-range/,
+  );
+});

@@ -10,13 +10,13 @@ import { formatGoDuration, isIP, isIPv4 } from "./flag_parse.ts";
 import { parseCidr as parseNetCidr } from "../net/ip.ts";
 
 /**
- * Parses "a.b.c.d/n" or "x::/n" (the length is required); undefined when malformed. As `isIP`:
- * leading-zero IPv4 octets are accepted, but not inside an IPv6 address.
+ * Parses "a.b.c.d/n" or "x::/n" (the length is required); undefined when malformed.
  */
 export function parseCidr(text: string): { ip: string; len: number; v6: boolean } | undefined {
   const t = text.trim();
-  const c = parseNetCidr(t, { bareIsHost: false, leadingZeros: true });
-  if (!c || (c.family === 6 && !parseNetCidr(t))) return undefined;
+  // Strict, like Go's net.ParseCIDR behind upstream's flags: no leading-zero octets.
+  const c = parseNetCidr(t, { bareIsHost: false });
+  if (!c) return undefined;
   return { ip: t.slice(0, t.indexOf("/")), len: c.len, v6: c.family === 6 };
 }
 

@@ -112,13 +112,19 @@ export class PeerSession {
   #buf = new Uint8Array(65536);
   #bufStart = 0;
   #bufEnd = 0;
-  #writeQueue: Uint8Array[] = [];
-  #writing: Promise<void> | null = null;
+  /** The current connection's write queue; a dropped connection keeps its own until it drains. */
+  #writer: Writer | null = null;
+  /** The write still finishing on the last dropped connection (its NOTIFICATION), for `stop`. */
+  #closing: Promise<void> | null = null;
   #closeAfterWrite = false;
   #eorPending = false;
   #awaitingPeerEor = false;
   #sentOpens = 0;
   #dialAbort: AbortController | null = null;
+  /** Whether the current connection is one we dialled (RFC 4271 §6.8 needs the direction). */
+  #connOutgoing = false;
+  /** Set while taking over a dialled connection on which our OPEN already went out. */
+  #openAlreadySent = false;
   #stopped = false;
 
   constructor(host: SessionHost, cfg: PeerConfig, src: Source, target: Target) {
@@ -158,7 +164,8 @@ export class PeerSession {
       this.#gen++;
       const c = this.#conn;
       this.#conn = null;
-      await this.#writing;
+      await this.#writer?.busy;
+      this.#writer = null;
       safeClose(c);
       this.fsm = { ...step(this.fsm, { type: "ManualStop" }, this.#now()).peer };
     } else if (opts.notify && this.#conn) {
@@ -167,7 +174,7 @@ export class PeerSession {
     } else {
       this.dispatch({ type: "ManualStop" });
     }
-    await this.#writing;
+    await (this.#writer?.busy ?? this.#closing);
     this.#clearTimers();
   }
 
@@ -216,7 +223,7 @@ export class PeerSession {
         this.#dial();
         return;
       case "sendOpen":
-        this.#send(this.#open());
+        if (!this.#openAlreadySent) this.#send(this.#open());
         return;
       case "sendKeepalive":
         this.#send({ type: MessageType.Keepalive });
@@ -273,11 +280,13 @@ export class PeerSession {
   // ---- connections ----
 
   #dial(): void {
-    const gen = ++this.#gen;
     this.#dialAbort?.abort();
     const ac = new AbortController();
     this.#dialAbort = ac;
     const timeout = setTimeout(() => ac.abort(new Error("connect timed out")), 10_000);
+    // The dial stays valid while its AbortController is the current one: an incoming connection
+    // adopted meanwhile does not cancel it (see `incoming`), a close or a new dial does.
+    const current = () => this.#dialAbort === ac && !ac.signal.aborted;
     connectTcp({
       hostname: this.cfg.address,
       port: this.cfg.port ?? 179,
@@ -288,25 +297,41 @@ export class PeerSession {
     }).then(
       (conn) => {
         clearTimeout(timeout);
-        if (gen !== this.#gen || this.fsm.state !== "Connect") {
+        if (!current()) {
           safeClose(conn);
           return;
         }
-        this.#adopt(conn);
-        this.dispatch({ type: "TcpCrAcked" });
+        this.#dialAbort = null;
+        const st = this.fsm.state;
+        if (st === "Connect") {
+          this.#adopt(conn, true);
+          this.dispatch({ type: "TcpCrAcked" });
+          return;
+        }
+        if (st === "OpenSent" || st === "OpenConfirm") {
+          // We adopted the peer's connection while dialling: both exist, §6.8 picks one.
+          this.#collisionCandidate(conn, true);
+          return;
+        }
+        safeClose(conn);
       },
       (err) => {
         clearTimeout(timeout);
-        if (gen !== this.#gen || this.fsm.state !== "Connect") return;
+        if (!current()) return;
+        this.#dialAbort = null;
+        if (this.fsm.state !== "Connect") return; // we run on the peer's connection
         this.dispatch({ type: "TcpConnectionFails", reason: `connect: ${errMsg(err)}` });
       },
     );
   }
 
-  #adopt(conn: BgpConn, initial?: Uint8Array): void {
+  /** Make `conn` the session's connection; `outgoing` records who initiated it (§6.8). */
+  #adopt(conn: BgpConn, outgoing: boolean, initial?: Uint8Array): void {
     const gen = ++this.#gen;
     this.#resetDrain();
     this.#conn = conn;
+    this.#connOutgoing = outgoing;
+    this.#writer = { conn, queue: [], busy: null };
     this.#ctx = defaultCodecContext;
     this.#bufStart = this.#bufEnd = 0;
     this.#closeAfterWrite = false;
@@ -321,10 +346,14 @@ export class PeerSession {
     this.#gen++;
     this.#resetDrain();
     this.#conn = null;
+    // The dropped connection's queue (e.g. the NOTIFICATION just queued) drains on its own
+    // writer before the close; whatever is sent next goes to the next connection's writer.
+    const w = this.#writer;
+    this.#writer = null;
     if (!c) return;
-    if (this.#writing) {
-      const w = this.#writing;
-      w.finally(() => safeClose(c));
+    if (w?.busy && w.conn === c) {
+      const done = w.busy.finally(() => safeClose(c));
+      this.#closing = done;
     } else safeClose(c);
   }
 
@@ -337,16 +366,20 @@ export class PeerSession {
     }
     if (st === "Idle" || st === "Connect" || st === "Active") {
       if (st === "Idle") this.dispatch({ type: "AutomaticStart" });
-      // A dial in flight loses against the connection we already have (§6.8 needs OPENs; none yet).
-      this.#dialAbort?.abort();
-      if (this.fsm.state === "Connect") this.#closeConn();
-      this.#adopt(conn);
+      // A dial in flight is NOT cancelled: if the peer is dialling us at the same moment and
+      // adopts our connection the same way, cancelling both dials would kill both connections.
+      // When our dial completes it becomes a collision candidate (§6.8) in `#dial`.
+      this.#adopt(conn, false);
       this.fsm = { ...this.fsm, state: this.fsm.state === "Idle" ? "Active" : this.fsm.state };
       this.dispatch({ type: "TcpConnectionConfirmed" });
       return;
     }
     // OpenSent / OpenConfirm / Established: collision or peer restart. Read its OPEN first.
-    this.#collision(conn).catch((err) => {
+    this.#collisionCandidate(conn, false);
+  }
+
+  #collisionCandidate(conn: BgpConn, outgoing: boolean): void {
+    this.#collision(conn, outgoing).catch((err) => {
       this.#host.log("debug", "bgp collision candidate failed", {
         peer: this.cfg.address,
         error: errMsg(err),
@@ -355,7 +388,18 @@ export class PeerSession {
     });
   }
 
-  async #collision(conn: BgpConn): Promise<void> {
+  /**
+   * A second connection with the peer (`outgoing`: one we dialled) while the session has one:
+   * read the peer's OPEN on it, then keep the connection initiated by the speaker with the higher
+   * BGP identifier (RFC 4271 §6.8), the same decision the peer takes from the same two IDs. On a
+   * connection we dialled we send our OPEN first: the peer reads it to decide the same way.
+   */
+  async #collision(conn: BgpConn, outgoing: boolean): Promise<void> {
+    if (outgoing) {
+      const bytes = encodeMessage(this.#open(), defaultCodecContext);
+      let off = 0;
+      while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+    }
     const first = await readFirstMessage(conn, 10_000);
     if (!first) throw new Error("no OPEN on the second connection");
     const dec = decodeMessage(first.msg, defaultCodecContext);
@@ -363,44 +407,63 @@ export class PeerSession {
     const open = dec.msg;
     const st = this.fsm.state;
     if (st === "Established") {
-      if (this.neg?.gracefulRestart && this.neg.peerGracefulRestart) {
+      if (!outgoing && this.neg?.gracefulRestart && this.neg.peerGracefulRestart) {
         // RFC 4724 §4.2: a new connection from a GR peer in Established means it restarted.
         this.#host.log("info", "bgp peer restarted (graceful restart)", { peer: this.cfg.address });
         this.dispatch({ type: "TcpConnectionFails", reason: "peer restarted" });
-        this.#takeOver(conn, open, first.rest);
+        this.#takeOver(conn, outgoing, open, first.rest);
         return;
       }
       await rejectConn(conn, { code: CEASE, subcode: 7 });
       return;
     }
     if (st !== "OpenSent" && st !== "OpenConfirm") {
-      // The state moved on while we read: treat it as a plain incoming connection with its OPEN.
+      // The state moved on while we read: treat it as a plain new connection with its OPEN.
       if (st === "Idle" || st === "Active" || st === "Connect") {
         if (st === "Idle" && !this.fsm.adminUp) {
           safeClose(conn);
           return;
         }
-        this.#takeOver(conn, open, first.rest);
+        this.#takeOver(conn, outgoing, open, first.rest);
         return;
       }
       safeClose(conn);
       return;
     }
-    const keep = resolveCollision(this.#host.routerId, open.routerId);
-    if (keep === "keep-local-initiated") {
+    let candidateWins: boolean;
+    if (outgoing === this.#connOutgoing) {
+      // Two connections from the same side: only the peer dials twice (it gave up the first);
+      // keep the newer one. (We never dial while we have a connection.)
+      candidateWins = !outgoing;
+    } else {
+      const keep = resolveCollision(this.#host.routerId, open.routerId);
+      candidateWins = (keep === "keep-local-initiated") === outgoing;
+    }
+    this.#host.log("debug", "bgp connection collision", {
+      peer: this.cfg.address,
+      peerRouterId: open.routerId,
+      kept: candidateWins ? (outgoing ? "ours (new)" : "theirs (new)") : "existing",
+    });
+    if (!candidateWins) {
       await rejectConn(conn, { code: CEASE, subcode: 7 });
       return;
     }
     this.dispatch({ type: "OpenCollisionDump" });
-    this.#takeOver(conn, open, first.rest);
+    this.#takeOver(conn, outgoing, open, first.rest);
   }
 
-  /** Continue on `conn` whose OPEN we already read: straight to OpenSent, then process the OPEN. */
-  #takeOver(conn: BgpConn, open: OpenMessage, rest: Uint8Array): void {
+  /**
+   * Continue on `conn` whose OPEN we already read: straight to OpenSent (sending our OPEN unless
+   * we already did on a connection we dialled), then process the OPEN.
+   */
+  #takeOver(conn: BgpConn, outgoing: boolean, open: OpenMessage, rest: Uint8Array): void {
     this.#dialAbort?.abort();
+    this.#dialAbort = null;
     this.fsm = { ...this.fsm, state: "Active", adminUp: true, idleHoldAt: undefined };
-    this.#adopt(conn, rest);
+    this.#adopt(conn, outgoing, rest);
+    this.#openAlreadySent = outgoing;
     this.dispatch({ type: "TcpConnectionConfirmed" });
+    this.#openAlreadySent = false;
     this.#onOpen(open);
   }
 
@@ -458,7 +521,8 @@ export class PeerSession {
       if (this.#draining) await this.#drained();
       if (gen !== this.#gen) return;
       // Back-pressure: let our own writes progress during a flood.
-      if (this.#writeQueue.length > 256) await this.#writing;
+      const w = this.#writer;
+      if (w && w.queue.length > 256) await w.busy;
     }
   }
 
@@ -797,34 +861,41 @@ export class PeerSession {
 
   #queue(bytes: Uint8Array): void {
     const conn = this.#conn;
-    if (!conn) return;
+    const w = this.#writer;
+    if (!conn || !w || w.conn !== conn) return;
     this.counters.messagesOut++;
-    this.#writeQueue.push(bytes);
-    if (!this.#writing) this.#writing = this.#pump(conn, this.#gen);
+    w.queue.push(bytes);
+    if (!w.busy) w.busy = this.#pump(w);
   }
 
-  async #pump(conn: BgpConn, gen: number): Promise<void> {
+  async #pump(w: Writer): Promise<void> {
     try {
-      while (this.#writeQueue.length) {
+      while (w.queue.length) {
         // Coalesce queued messages into one write of up to 1 MiB.
         let total = 0, n = 0;
-        while (n < this.#writeQueue.length && total < 1 << 20) total += this.#writeQueue[n++].length;
-        const parts = this.#writeQueue.splice(0, n);
+        while (n < w.queue.length && total < 1 << 20) total += w.queue[n++].length;
+        const parts = w.queue.splice(0, n);
         const buf = n === 1 ? parts[0] : concat(parts, total);
         let off = 0;
-        while (off < buf.length) off += await conn.write(buf.subarray(off));
+        while (off < buf.length) off += await w.conn.write(buf.subarray(off));
       }
     } catch (err) {
-      this.#writeQueue.length = 0;
-      if (gen === this.#gen && this.#conn === conn) {
-        this.#writing = null;
+      w.queue.length = 0;
+      w.busy = null;
+      if (this.#writer === w) {
         this.dispatch({ type: "TcpConnectionFails", reason: `write: ${errMsg(err)}` });
       }
     } finally {
-      this.#writing = null;
-      if (this.#conn !== conn) this.#writeQueue.length = 0;
+      w.busy = null;
     }
   }
+}
+
+/** One connection's outgoing queue and the write loop draining it. */
+interface Writer {
+  conn: BgpConn;
+  queue: Uint8Array[];
+  busy: Promise<void> | null;
 }
 
 function concat(parts: Uint8Array[], total: number): Uint8Array {

@@ -1,0 +1,81 @@
+/**
+ * Connection collision (RFC 4271 §6.8) between two of our own speakers that dial each other at
+ * the same moment: both must reach Established within a few milliseconds to seconds, never
+ * stall in OpenSent until a timer fires (the bug this guards: after Cease/7 on the dropped
+ * connection, the OPEN and KEEPALIVE for the surviving one were written by the dropped
+ * connection's still-running write loop, so the peer waited 30 s for them and then hit an FSM
+ * error on our next KEEPALIVE).
+ *
+ * `bgp_collision_child.ts` runs both speakers in one process inside a throwaway namespace
+ * `bgf-<random>`, on its loopback: A 127.0.0.1 (AS 65001) ⇄ B 127.0.0.2 (AS 65002), router IDs
+ * 192.0.2.1 / 192.0.2.2 (which side is lower alternates), ports 20179+ (one per iteration), 1 s
+ * connect retry, 90 s hold time.
+ */
+import assert from "node:assert/strict";
+
+const DENO = Deno.execPath();
+const CHILD = new URL("./bgp_collision_child.ts", import.meta.url).pathname;
+
+async function ip(args: string[]): Promise<void> {
+  const r = await new Deno.Command("ip", { args, stderr: "piped" }).output();
+  if (!r.success) throw new Error(`ip ${args.join(" ")}: ${new TextDecoder().decode(r.stderr).trim()}`);
+}
+
+interface Result {
+  i: number;
+  ms: number;
+  ok: boolean;
+  states: string[];
+  notes: string[];
+}
+
+async function run(ns: string, iterations: number, skewMs: number, basePort: number): Promise<Result[]> {
+  const r = await new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      ns,
+      DENO,
+      "run",
+      "-A",
+      CHILD,
+      String(iterations),
+      String(skewMs),
+      String(basePort),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const out = new TextDecoder().decode(r.stdout);
+  if (!r.success) throw new Error(`collision child failed: ${new TextDecoder().decode(r.stderr)}`);
+  return JSON.parse(out.trim().split("\n").at(-1)!) as Result[];
+}
+
+function check(label: string, results: Result[], iterations: number): void {
+  assert.equal(results.length, iterations);
+  const bad = results.filter((r) => !r.ok || r.ms > 3000);
+  const times = results.map((r) => r.ms);
+  console.log(`${label}: time to both Established (ms): ${times.join(" ")}`);
+  assert.equal(
+    bad.length,
+    0,
+    `${label}: ${bad.length} iteration(s) did not converge within 3 s:\n` +
+      bad.map((b) => `#${b.i} ${b.ms} ms ${b.states.join("/")}\n  ${b.notes.join("\n  ")}`).join("\n"),
+  );
+}
+
+Deno.test("bgp/collision: two speakers dialling each other at once converge in seconds", async () => {
+  const ns = `bgf-${crypto.randomUUID().slice(0, 8)}`;
+  await ip(["netns", "add", ns]);
+  try {
+    await ip(["-n", ns, "link", "set", "lo", "up"]);
+    // Same event-loop turn: both dials and both accepts race.
+    check("skew 0 ms", await run(ns, 30, 0, 20179), 30);
+    // Random 0–3 ms skew: one side's OPEN often arrives while the other resolves the collision.
+    check("skew 0-3 ms", await run(ns, 30, 3, 20279), 30);
+    // Wider skew: one dial is often complete before the other starts.
+    check("skew 0-30 ms", await run(ns, 20, 30, 20379), 20);
+  } finally {
+    await ip(["netns", "del", ns]).catch(() => {});
+  }
+});

@@ -125,6 +125,8 @@ export class PeerSession {
   #connOutgoing = false;
   /** Set while taking over a dialled connection on which our OPEN already went out. */
   #openAlreadySent = false;
+  /** BFD took the session down: stay in Idle (no dial, no accept) until BFD is Up again. */
+  #bfdHeld = false;
   #stopped = false;
 
   constructor(host: SessionHost, cfg: PeerConfig, src: Source, target: Target) {
@@ -178,8 +180,42 @@ export class PeerSession {
     this.#clearTimers();
   }
 
+  /**
+   * BFD reports the forwarding path down (RFC 5882 §4.3): take the session down at once with
+   * Cease/10 "BFD Down" (RFC 9384) and hold it in Idle, neither dialling nor accepting, until
+   * `bfdUp` — re-establishing over a path BFD calls dead would only flap.
+   */
+  bfdDown(reason: string): void {
+    this.#bfdHeld = true;
+    if (this.fsm.state !== "Idle") {
+      this.dispatch({ type: "AutomaticStop", reason, notify: { code: CEASE, subcode: 10 } });
+    }
+    this.fsm = { ...this.fsm, idleHoldAt: undefined };
+    this.#armTimer();
+  }
+
+  /** BFD is Up (again): lift the hold of `bfdDown` and restart at once if the peer is enabled. */
+  bfdUp(): void {
+    if (!this.#bfdHeld) return;
+    this.#bfdHeld = false;
+    if (!this.#stopped && this.fsm.state === "Idle" && this.fsm.adminUp) {
+      this.dispatch({ type: "AutomaticStart" });
+    }
+  }
+
+  /** True while BFD holds the session down. */
+  get bfdHeld(): boolean {
+    return this.#bfdHeld;
+  }
+
   /** Feed one event through the FSM and perform its actions. */
   dispatch(ev: FsmEvent): void {
+    if (ev.type === "AutomaticStart" && this.#bfdHeld) {
+      // The back-off expired but BFD still says the path is down: wait for bfdUp instead.
+      this.fsm = { ...this.fsm, idleHoldAt: undefined };
+      this.#armTimer();
+      return;
+    }
     const before = this.fsm.state;
     const r = step(this.fsm, ev, this.#now());
     this.fsm = r.peer;
@@ -364,6 +400,10 @@ export class PeerSession {
       safeClose(conn);
       return;
     }
+    if (this.#bfdHeld) {
+      rejectConn(conn, { code: CEASE, subcode: 5 }); // Connection Rejected while BFD is down
+      return;
+    }
     if (st === "Idle" || st === "Connect" || st === "Active") {
       if (st === "Idle") this.dispatch({ type: "AutomaticStart" });
       // A dial in flight is NOT cancelled: if the peer is dialling us at the same moment and
@@ -420,7 +460,7 @@ export class PeerSession {
     if (st !== "OpenSent" && st !== "OpenConfirm") {
       // The state moved on while we read: treat it as a plain new connection with its OPEN.
       if (st === "Idle" || st === "Active" || st === "Connect") {
-        if (st === "Idle" && !this.fsm.adminUp) {
+        if (st === "Idle" && (!this.fsm.adminUp || this.#bfdHeld)) {
           safeClose(conn);
           return;
         }

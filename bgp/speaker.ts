@@ -21,6 +21,8 @@ import type { RibAttrs } from "./propagate.ts";
 import { type BestPathListener, Rib, type Route, type Source } from "./rib.ts";
 import { normaliseRemote, PeerSession, rejectConn, type SessionHost } from "./session.ts";
 import { type BgpListener, listenTcp } from "./transport/mod.ts";
+import { BfdManager, type BfdSessionStatus } from "./bfd/manager.ts";
+import { bfdOptionsFor } from "./bfd/peer.ts";
 
 /** A peer's status as `peers()` reports it. */
 export interface PeerStatus {
@@ -42,6 +44,8 @@ export interface PeerStatus {
   routerId?: string;
   holdTime?: number;
   families?: Afi[];
+  /** (added) State of the peer's BFD session (Up/Down/Init/AdminDown) when BFD is enabled for it. */
+  bfd?: string;
 }
 
 const noLog: LogFn = () => {};
@@ -60,6 +64,8 @@ export class BgpSpeaker {
   readonly #host: SessionHost;
   #running = false;
   #flushTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Created on the first peer with `bfd.enabled` (its sockets need `--allow-ffi`). */
+  #bfd: BfdManager | null = null;
 
   constructor(cfg: SpeakerConfig) {
     const problems = validateSpeakerConfig(cfg);
@@ -104,7 +110,10 @@ export class BgpSpeaker {
       }
     }
     this.#running = true;
-    for (const s of this.#peers.values()) s.start();
+    for (const s of this.#peers.values()) {
+      s.start();
+      this.#syncBfd(s);
+    }
     return Promise.resolve();
   }
 
@@ -142,6 +151,8 @@ export class BgpSpeaker {
     clearTimeout(this.#flushTimer);
     await Promise.all([...this.#peers.values()].map((s) => s.stop({ graceful: opts.graceful })));
     for (const s of this.#peers.values()) s.release();
+    this.#bfd?.close(); // AdminDown to every BFD peer (RFC 5882 §3.2: not a path failure)
+    this.#bfd = null;
     this.#flush();
   }
 
@@ -178,7 +189,63 @@ export class BgpSpeaker {
     const s = new PeerSession(this.#host, cfg, src, target);
     this.#peers.set(address, s);
     if (p.password) { for (const l of this.#listeners) l.setPassword(address, p.password); }
-    if (this.#running) s.start();
+    if (this.#running) {
+      s.start();
+      this.#syncBfd(s);
+    }
+  }
+
+  /**
+   * Create, update or remove the peer's BFD session to match `cfg.bfd` (RFC 5882). A BFD
+   * session that leaves Up takes the BGP session down at once and holds it down until BFD is
+   * Up again (`PeerSession.bfdDown`/`bfdUp`). BGP does not wait for BFD to come up first: a
+   * peer that runs no BFD still peers, it only loses the fast failure detection.
+   */
+  #syncBfd(s: PeerSession): void {
+    const o = bfdOptionsFor(s.cfg);
+    if (!o) {
+      this.#bfd?.remove(s.cfg.address);
+      s.bfdUp();
+      return;
+    }
+    try {
+      this.#bfdManager().add(s.cfg.address, o);
+    } catch (err) {
+      // E.g. no --allow-ffi, or the port is taken: BGP runs on without BFD, the error is visible.
+      s.lastError = `bfd: ${err instanceof Error ? err.message : String(err)}`;
+      this.#log("error", "bgp peer bfd session could not be started", {
+        peer: s.cfg.address,
+        error: s.lastError,
+      });
+    }
+  }
+
+  #bfdManager(): BfdManager {
+    if (this.#bfd) return this.#bfd;
+    const bfd = new BfdManager({ log: this.#log });
+    bfd.onStateChange((ev) => {
+      const s = this.#peers.get(canonicalAddr(ev.peer));
+      if (!s || !bfdOptionsFor(s.cfg)) return;
+      // Our own AdminDown (peer removed) and the peer's AdminDown (its BFD was disabled) are not
+      // path failures: RFC 5882 §3.2 says the client session must not be taken down for them.
+      const remoteAdminDown = bfd.sessions().find((b) => b.peer === ev.peer)?.remoteState === "AdminDown";
+      if (ev.from === "Up" && ev.to === "Down" && !remoteAdminDown) {
+        this.#log("info", "bgp peer bfd down, taking the session down", {
+          peer: s.cfg.address,
+          diag: ev.diag,
+        });
+        s.bfdDown(`BFD session down (diagnostic ${ev.diag})`);
+      } else if (ev.to === "Up") {
+        s.bfdUp();
+      }
+    });
+    this.#bfd = bfd;
+    return bfd;
+  }
+
+  /** The BFD sessions the speaker runs for its peers (empty when no peer enables BFD). */
+  bfdSessions(): BfdSessionStatus[] {
+    return this.#bfd?.sessions() ?? [];
   }
 
   /**
@@ -191,10 +258,13 @@ export class BgpSpeaker {
     if (!s) throw new ConfigError([`bgp peer ${JSON.stringify(address)}: not configured`]);
     const problems = validatePeerConfig(p);
     if (problems.length) throw new ConfigError(problems);
-    const { importPolicy: _i, exportPolicy: _e, description: _d, ...rest } = { ...p, address };
-    const { importPolicy: _i2, exportPolicy: _e2, description: _d2, ...old } = s.cfg;
+    // BFD settings change in place too: the BFD session is updated, the BGP session kept.
+    const { importPolicy: _i, exportPolicy: _e, description: _d, bfd: _b, ...rest } = { ...p, address };
+    const { importPolicy: _i2, exportPolicy: _e2, description: _d2, bfd: _b2, ...old } = s.cfg;
     if (JSON.stringify(sortKeys(rest)) === JSON.stringify(sortKeys(old))) {
+      const bfdChanged = JSON.stringify(sortKeys(p.bfd ?? {})) !== JSON.stringify(sortKeys(s.cfg.bfd ?? {}));
       s.cfg = { ...p, address };
+      if (bfdChanged && this.#running) this.#syncBfd(s);
       if (s.src.importPolicy !== p.importPolicy) {
         s.src.importPolicy = p.importPolicy;
         s.requestRefresh();
@@ -220,6 +290,7 @@ export class BgpSpeaker {
     this.#peers.delete(a);
     await s.stop({ notify: { code: 6, subcode: CeaseSubcode.PeerDeconfigured } });
     s.release();
+    this.#bfd?.remove(a);
     for (const l of this.#listeners) {
       if (s.cfg.password) l.setPassword(a, null);
     }
@@ -281,6 +352,7 @@ export class BgpSpeaker {
         updateErrors: s.counters.updateErrors,
       };
       if (s.lastError) st.lastError = s.lastError;
+      if (this.#bfd && bfdOptionsFor(s.cfg)) st.bfd = this.#bfd.state(s.cfg.address) ?? "none";
       if (s.cfg.description) st.description = s.cfg.description;
       if (s.neg) {
         st.routerId = s.neg.peerRouterId;

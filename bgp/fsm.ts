@@ -430,6 +430,24 @@ export function resolveCollision(
   return ipv4ToInt(localId) < ipv4ToInt(remoteId) ? "keep-remote-initiated" : "keep-local-initiated";
 }
 
+/**
+ * Which of two connections with the same peer survives (RFC 4271 §6.8), given the direction of
+ * each (`true` = we initiated it). With opposite directions the BGP identifiers decide (the
+ * connection initiated by the higher identifier survives), so both speakers pick the same
+ * physical connection whichever one each of them had first. Two connections initiated by the
+ * same side can only be the peer dialling again after giving up its first: the newer survives.
+ */
+export function collisionSurvivor(
+  localId: string,
+  remoteId: string,
+  existingOutgoing: boolean,
+  candidateOutgoing: boolean,
+): "existing" | "candidate" {
+  if (existingOutgoing === candidateOutgoing) return candidateOutgoing ? "existing" : "candidate";
+  const keepLocal = resolveCollision(localId, remoteId) === "keep-local-initiated";
+  return keepLocal === candidateOutgoing ? "candidate" : "existing";
+}
+
 /** Dotted quad → unsigned 32-bit integer. */
 export function ipv4ToInt(a: string): number {
   const p = a.split(".");

@@ -1,10 +1,13 @@
 // Unit tests of the pure FSM with a fake clock (milliseconds as plain numbers).
 import assert from "node:assert/strict";
+import fc from "fast-check";
 import {
   backoffMs,
+  collisionSurvivor,
   dueEvents,
   type FsmEvent,
   type FsmPeer,
+  ipv4ToInt,
   newPeer,
   nextDeadline,
   resolveCollision,
@@ -175,4 +178,25 @@ Deno.test("fsm: OpenSent TCP failure returns to Active with connect retry runnin
   const r2 = step(r.peer, { type: "ConnectRetryTimerExpires" }, 5100);
   assert.equal(r2.peer.state, "Connect");
   assert.deepEqual(r2.actions, [{ type: "connect" }]);
+});
+
+Deno.test("fsm: collision survivor is the same physical connection on both sides (RFC 4271 §6.8)", () => {
+  const id = fc.tuple(fc.nat(255), fc.nat(255), fc.nat(255), fc.nat(255)).map((o) => o.join("."));
+  fc.assert(
+    fc.property(id, id, fc.boolean(), fc.boolean(), (a, b, aHasOwnFirst, bHasOwnFirst) => {
+      fc.pre(ipv4ToInt(a) !== ipv4ToInt(b));
+      // Connections: X initiated by A, Y initiated by B. Each side has one of them first.
+      const aExisting = aHasOwnFirst ? "X" : "Y", aCandidate = aHasOwnFirst ? "Y" : "X";
+      const bExisting = bHasOwnFirst ? "Y" : "X", bCandidate = bHasOwnFirst ? "X" : "Y";
+      const aKeeps = collisionSurvivor(a, b, aExisting === "X", aCandidate === "X") === "existing"
+        ? aExisting
+        : aCandidate;
+      const bKeeps = collisionSurvivor(b, a, bExisting === "Y", bCandidate === "Y") === "existing"
+        ? bExisting
+        : bCandidate;
+      assert.equal(aKeeps, bKeeps);
+      // …and it is the one initiated by the higher identifier.
+      assert.equal(aKeeps, ipv4ToInt(a) > ipv4ToInt(b) ? "X" : "Y");
+    }),
+  );
 });

@@ -28,6 +28,7 @@ import {
   type UpdateMessage,
 } from "./codec/types.ts";
 import {
+  collisionSurvivor,
   dueEvents,
   type FsmAction,
   type FsmEvent,
@@ -35,7 +36,6 @@ import {
   newPeer,
   nextDeadline,
   type Notify,
-  resolveCollision,
   step,
 } from "./fsm.ts";
 import { linkLocalOfLocalAddress } from "./link_local.ts";
@@ -470,15 +470,8 @@ export class PeerSession {
       safeClose(conn);
       return;
     }
-    let candidateWins: boolean;
-    if (outgoing === this.#connOutgoing) {
-      // Two connections from the same side: only the peer dials twice (it gave up the first);
-      // keep the newer one. (We never dial while we have a connection.)
-      candidateWins = !outgoing;
-    } else {
-      const keep = resolveCollision(this.#host.routerId, open.routerId);
-      candidateWins = (keep === "keep-local-initiated") === outgoing;
-    }
+    const candidateWins =
+      collisionSurvivor(this.#host.routerId, open.routerId, this.#connOutgoing, outgoing) === "candidate";
     this.#host.log("debug", "bgp connection collision", {
       peer: this.cfg.address,
       peerRouterId: open.routerId,

@@ -11,26 +11,16 @@ import { CommandRunner } from "../../kernel/exec.ts";
 export const runner: CommandRunner = new CommandRunner();
 
 /** Polls `fn` until it returns a truthy value or `timeoutMs` passes (then throws naming `what`). */
-export async function waitFor<T>(
+import { waitFor as waitForFixture } from "../fixtures/bgp_peers.ts";
+
+/** The BGP lab's `waitFor`, with this lab's shorter default timeout. */
+export function waitFor<T>(
   what: string,
   fn: () => Promise<T | undefined | null | false> | T | undefined | null | false,
   timeoutMs = 15000,
   everyMs = 200,
 ): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > end) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`, { cause: last });
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+  return waitForFixture(what, fn, timeoutMs, everyMs);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -58,6 +58,29 @@ async function kernelState(ns: string): Promise<string> {
   return JSON.stringify({ ipt, sets, tables, links }, null, 1);
 }
 
+/** Starts `kube-router firewall` on the example cluster inside `ns`, as node-1. */
+function spawnFirewall(ns: string, extra: string[], output: "piped" | "null" = "piped"): Deno.ChildProcess {
+  return new Deno.Command("ip", {
+    args: [
+      "netns",
+      "exec",
+      ns,
+      deno,
+      "run",
+      "-A",
+      `${root}main.ts`,
+      "firewall",
+      "--manifests",
+      EXAMPLE,
+      "--hostname-override",
+      "node-1",
+      ...extra,
+    ],
+    stdout: output,
+    stderr: output,
+  }).spawn();
+}
+
 Deno.test("cli: bad usage exits 2 with one line naming the flag", async () => {
   const cases: Array<[string[], RegExp]> = [
     [["--no-such-flag"], /unknown flag: --no-such-flag/],
@@ -125,26 +148,7 @@ Deno.test("cli: the agent programs its rules and reports healthy, SIGTERM stops 
   await withNetns(async (ns) => {
     const before = await kernelState(ns);
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        ns,
-        deno,
-        "run",
-        "-A",
-        `${root}main.ts`,
-        "firewall",
-        "--manifests",
-        EXAMPLE,
-        "--hostname-override",
-        "node-1",
-        `--health-port=${port}`,
-        "--iptables-sync-period=1m",
-      ],
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnFirewall(ns, [`--health-port=${port}`, "--iptables-sync-period=1m"]);
     try {
       // Health is OK during the start-up allowance already (as upstream); the rules prove the sync.
       let rules = "";
@@ -176,26 +180,7 @@ Deno.test("cli: the agent programs its rules and reports healthy, SIGTERM stops 
 Deno.test("cli: Prometheus metrics under upstream's names on --metrics-port", async () => {
   await withNetns(async (ns) => {
     const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        ns,
-        deno,
-        "run",
-        "-A",
-        `${root}main.ts`,
-        "firewall",
-        "--manifests",
-        EXAMPLE,
-        "--hostname-override",
-        "node-1",
-        "--health-port=0",
-        `--metrics-port=${port}`,
-      ],
-      stdout: "null",
-      stderr: "null",
-    }).spawn();
+    const child = spawnFirewall(ns, ["--health-port=0", `--metrics-port=${port}`], "null");
     try {
       let text = "";
       for (let i = 0; i < 100 && !/kube_router_controller_policy_chains \d/.test(text); i++) {

@@ -164,15 +164,20 @@ protocol bgp ours {
         50,
       );
       const drops = agent.events.slice(before).filter((e) => e.event === "bgp" && e.state !== "Established");
-      for (const d of drops) {
+      // The reset, if any, came from BIRD (later retries may fail while BIRD waits to retry).
+      if (drops.length) {
         assert.match(
-          String(d.lastError),
-          /received NOTIFICATION/,
-          `a drop not caused by BIRD: ${JSON.stringify(d)}`,
+          String(drops[0].lastError),
+          /received NOTIFICATION|closed by peer/,
+          `first drop not caused by BIRD: ${JSON.stringify(drops)}`,
         );
       }
       console.log(
-        `after disabling BFD: ${drops.length ? "BIRD reset the session once (its choice)" : "no reset"}`,
+        `after disabling BFD: ${
+          drops.length
+            ? `BIRD reset the session (its choice): ${JSON.stringify(drops.map((d) => d.lastError))}`
+            : "no reset"
+        }`,
       );
     } finally {
       await lab.close();

@@ -7,7 +7,15 @@
 // 10.243.x.0/24, 2001:db8:1000::/48, 2001:db8:3000::/48.
 
 import assert from "node:assert/strict";
-import { BgpLab, type BgpNode, type Bird, sleep, type SpeakerProc, waitFor } from "../fixtures/bgp_peers.ts";
+import {
+  BgpLab,
+  type BgpNode,
+  type Bird,
+  sleep,
+  type SpeakerProc,
+  waitFor,
+  withSpeakerLab,
+} from "../fixtures/bgp_peers.ts";
 
 const V4 = { afi: 1, safi: 1 };
 const V6 = { afi: 2, safi: 1 };
@@ -73,23 +81,8 @@ async function noRoute(bird: Bird, prefix: string): Promise<boolean> {
   return !out.includes(prefix);
 }
 
-async function withLab(names: string[], fn: (lab: BgpLab, sp: SpeakerProc) => Promise<void>): Promise<void> {
-  const lab = await BgpLab.create(names);
-  const sp = lab.speaker("us");
-  try {
-    await fn(lab, sp);
-  } catch (err) {
-    const logs = [...lab.nodes.keys()].map((n) => `--- ${n}:\n${lab.log(`bird-${n}.log`).slice(-1500)}`).join(
-      "\n",
-    );
-    const ours = await sp.call("logs").catch(() => []);
-    throw new Error(`${err}\n--- our speaker:\n${(ours as string[]).slice(-40).join("\n")}\n${logs}`, {
-      cause: err,
-    });
-  } finally {
-    await sp.stop();
-    await lab.close();
-  }
+function withLab(names: string[], fn: (lab: BgpLab, sp: SpeakerProc) => Promise<void>): Promise<void> {
+  return withSpeakerLab(names, (n) => `bird-${n}.log`, fn);
 }
 
 Deno.test({

@@ -89,10 +89,16 @@ function parseUint(flag: FlagSpec, text: string): number {
   return n;
 }
 
-function parseBool(flag: FlagSpec, text: string): boolean {
-  // strconv.ParseBool
+/** Go's strconv.ParseBool (flags and boolean annotations use it upstream); null when not a boolean. */
+export function parseGoBool(text: string): boolean | null {
   if (["1", "t", "T", "TRUE", "true", "True"].includes(text)) return true;
   if (["0", "f", "F", "FALSE", "false", "False"].includes(text)) return false;
+  return null;
+}
+
+function parseBool(flag: FlagSpec, text: string): boolean {
+  const v = parseGoBool(text);
+  if (v !== null) return v;
   throw new ConfigError(
     `invalid argument ${JSON.stringify(text)} for "--${flag.name}" flag: expected true or false`,
   );

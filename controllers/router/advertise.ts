@@ -5,6 +5,7 @@
  * @module
  */
 import { addrBytes, canonicalAddr } from "../../bgp/prefix.ts";
+import { parseGoBool as parseBool } from "../../cmd/flag_parse.ts";
 import type { ClusterSnapshot, ServiceInfo } from "../../watch/types.ts";
 import type { Families, PlanProblem, RoutingNode } from "./identity.ts";
 import type { RouterOptions } from "./peers.ts";
@@ -23,13 +24,6 @@ export interface Advertisement {
   prefix: string;
   nextHop: string;
   kind: "pod-cidr" | "cluster-ip" | "external-ip" | "loadbalancer-ip";
-}
-
-/** Go's strconv.ParseBool. */
-function parseBool(s: string): boolean | null {
-  if (["1", "t", "T", "TRUE", "true", "True"].includes(s)) return true;
-  if (["0", "f", "F", "FALSE", "false", "False"].includes(s)) return false;
-  return null;
 }
 
 function flagOrAnnotation(svc: ServiceInfo, key: string, flag: boolean, problems: PlanProblem[]): boolean {

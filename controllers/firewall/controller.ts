@@ -6,8 +6,7 @@
  * @module
  */
 import type { CleanupFn, Controller, ControllerContext } from "../controller.ts";
-import type { Runner } from "../../kernel/exec.ts";
-import type { IptablesBackend } from "../../kernel/iptables/mod.ts";
+import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptables/mod.ts";
 import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
 import { cleanupIptables, IptablesApplier } from "./apply.ts";
 import { cleanupNft, NftApplier } from "./apply_nft.ts";
@@ -23,14 +22,6 @@ export interface FirewallControllerExtras {
 }
 
 /** Which iptables backend the host's default `iptables` uses. */
-export async function detectIptablesBackend(runner: Runner): Promise<IptablesBackend> {
-  try {
-    const r = await runner.run(["iptables", "-V"], { readOnly: true });
-    return /legacy/.test(r.stdout) ? "legacy" : "nft";
-  } catch {
-    return "nft";
-  }
-}
 
 function families(ctx: ControllerContext): Family[] {
   const out: Family[] = [];

@@ -4,9 +4,9 @@
  *
  * @module
  */
+export { detectIptablesBackend } from "../../kernel/iptables/mod.ts";
 export {
   createFirewallController,
-  detectIptablesBackend,
   firewallCleanup,
   FirewallController,
   type FirewallControllerExtras,

@@ -17,7 +17,7 @@
  * @module
  */
 import type { ControllerContext } from "../controller.ts";
-import { ExecError, type Runner } from "../../kernel/exec.ts";
+import { ExecError } from "../../kernel/exec.ts";
 import { deleteLink, linkAddresses } from "../../kernel/ip/address.ts";
 import { applyDsrRouting, readDsrRouting, renderDsrRouting } from "../../kernel/ip/fwmark_rule.ts";
 import * as ipset from "../../kernel/ipset/mod.ts";
@@ -27,15 +27,6 @@ import { anyCidrContains, parseCidr } from "./ip.ts";
 import { isOurChain, isOurSet } from "./iptables_plan.ts";
 import { DUMMY_IF } from "./ipvs_apply.ts";
 import { nftCleanup } from "./nft_apply.ts";
-
-async function detectBackend(runner: Runner): Promise<iptables.IptablesBackend> {
-  try {
-    const r = await runner.run(["iptables", "-V"], { readOnly: true });
-    return /legacy/.test(r.stdout) ? "legacy" : "nft";
-  } catch {
-    return "nft";
-  }
-}
 
 /** Whether an error says the kernel has no IPVS at all (then there is nothing to clean). */
 function noIpvs(e: unknown): boolean {
@@ -71,7 +62,7 @@ export async function proxyCleanup(
   for (const n of setNames.filter((n) => /kube-router-svip$/.test(n))) {
     for (const s of await ipset.save(runner, {}, n)) s.entries.forEach((e) => vips.add(e));
   }
-  const backend = extras.iptablesBackend ?? await detectBackend(runner);
+  const backend = extras.iptablesBackend ?? await iptables.detectIptablesBackend(runner);
   const marks = new Set<number>();
   const dumps: iptables.TableDump[][] = [];
   for (const family of ["ipv4", "ipv6"] as const) {

@@ -8,7 +8,6 @@
  */
 import type { Controller, ControllerContext } from "../controller.ts";
 import { deleteFlows } from "../../kernel/conntrack/mod.ts";
-import type { Runner } from "../../kernel/exec.ts";
 import {
   type AddressMonitor,
   type IfAddress,
@@ -18,7 +17,7 @@ import {
 import type { ProcFs } from "../../kernel/netns/mod.ts";
 import type { NodeInfo } from "../../watch/types.ts";
 import { isDeepStrictEqual } from "node:util";
-import type { IptablesBackend } from "../../kernel/iptables/mod.ts";
+import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptables/mod.ts";
 import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
 import { applyDrain, type DrainState } from "./drain.ts";
 import { HealthServers } from "./health.ts";
@@ -85,15 +84,6 @@ export function nodeIdentity(
 /** The link holding the node's primary address. */
 function nodeLink(addrs: readonly IfAddress[], ip: string | undefined): string | undefined {
   return ip === undefined ? undefined : addrs.find((a) => canonicalIp(a.ip) === ip)?.dev;
-}
-
-async function detectBackend(runner: Runner): Promise<IptablesBackend> {
-  try {
-    const r = await runner.run(["iptables", "-V"], { readOnly: true });
-    return /legacy/.test(r.stdout) ? "legacy" : "nft";
-  } catch {
-    return "nft";
-  }
 }
 
 export class ProxyController implements Controller {
@@ -218,7 +208,7 @@ export class ProxyController implements Controller {
       if (!this.#ipvs) {
         this.#ipvs = new IpvsApplier(runner, {
           families: this.#families,
-          backend: this.extras.iptablesBackend ?? await detectBackend(runner),
+          backend: this.extras.iptablesBackend ?? await detectIptablesBackend(runner),
           excludedCidrs: options.excludedCidrs.map((c) => parseCidr(c)).filter((c) => c !== undefined),
           options,
           warn: (m) => log.warn(m),

@@ -27,6 +27,7 @@ export {
 } from "./transaction.ts";
 export {
   binaries,
+  detectIptablesBackend,
   type IpFamily,
   type IptablesBackend,
   type IptablesTool,

@@ -12,6 +12,19 @@ export type IpFamily = "ipv4" | "ipv6";
 /** `nft` is iptables-nft (Debian's default), `legacy` is the x_tables backend. */
 export type IptablesBackend = "nft" | "legacy";
 
+/**
+ * The backend the host's `iptables` command uses (what kube-proxy, the CNI and the operator see),
+ * so our rules land in the same tables as everyone else's. nft when it cannot be told.
+ */
+export async function detectIptablesBackend(runner: Runner): Promise<IptablesBackend> {
+  try {
+    const r = await runner.run(["iptables", "-V"], { readOnly: true });
+    return /legacy/.test(r.stdout) ? "legacy" : "nft";
+  } catch {
+    return "nft";
+  }
+}
+
 /** Which binaries to run. */
 export interface IptablesTool {
   family: IpFamily;

@@ -15,7 +15,7 @@
  */
 import { BgpSpeaker, type PeerConfig, type SpeakerConfig } from "../../bgp/mod.ts";
 import { formatPrefix } from "../../bgp/prefix.ts";
-import type { IptablesBackend } from "../../kernel/iptables/mod.ts";
+import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptables/mod.ts";
 import { cniConfPath, ensureCniConf } from "../../kernel/cni/conf.ts";
 import { ensureSysctls } from "../../kernel/sysctl.ts";
 import { ipBatch } from "../../kernel/ip/mod.ts";
@@ -52,7 +52,7 @@ import {
 export interface RouterDeps {
   /** CNI config path (default: `KUBE_ROUTER_CNI_CONF_FILE` or /etc/cni/net.d/10-kuberouter.conf). */
   cniConfPath?: string;
-  /** iptables backend for our chains (default nft, Debian's default). */
+  /** iptables backend for our chains (default: what the host's `iptables` uses). */
   iptablesBackend?: IptablesBackend;
   /** Builds the speaker (default `new BgpSpeaker`). */
   speakerFactory?: (cfg: SpeakerConfig) => BgpSpeaker;
@@ -100,6 +100,9 @@ export class RouterController implements Controller {
   readonly stats = { routeApplies: 0, routeLines: 0, lastRouteApplyAt: 0 };
   /** AWS: disables the EC2 source/dest check of AWS nodes in the background (aws/); null when off. */
   readonly sourceDestCheck: SourceDestCheck | null;
+
+  /** Detected once: the host's iptables backend does not change under a running agent. */
+  #iptablesBackend: IptablesBackend | undefined;
 
   constructor(readonly ctx: ControllerContext, readonly deps: RouterDeps = {}) {
     this.syncPeriodMs = ctx.options.routesSyncPeriod;
@@ -281,13 +284,15 @@ export class RouterController implements Controller {
       });
     }
 
-    // 3. Our iptables chains and ipsets, per family.
+    // 3. Our iptables chains and ipsets, per family, in the backend the host's iptables uses.
+    const backend = this.#iptablesBackend ??= this.deps.iptablesBackend ??
+      await detectIptablesBackend(this.ctx.runner);
     for (const fam of this.#families) {
       const v6 = fam === 6;
       await stage(
         `netfilter (IPv${fam})`,
         () =>
-          applyNetfilter(this.ctx.runner, this.deps.iptablesBackend ?? "nft", {
+          applyNetfilter(this.ctx.runner, backend, {
             v6,
             podEgress: o.enablePodEgress,
             bridge: BRIDGE,

@@ -18,7 +18,7 @@ import {
   renderRuleDel,
   syncRoutes,
 } from "../../kernel/ip/mod.ts";
-import type { IptablesBackend } from "../../kernel/iptables/mod.ts";
+import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptables/mod.ts";
 import type { CleanupFn, Controller, ControllerContext } from "../controller.ts";
 import { RouterController, type RouterDeps } from "./controller.ts";
 import { BRIDGE, isGatewayAddress, readHostFacts } from "./host.ts";
@@ -63,9 +63,10 @@ export async function routerCleanupWith(ctx: ControllerContext, o: RouterCleanup
     if (a.dev === BRIDGE && isGatewayAddress(a.cidr)) lines.push(renderAddrDel(a));
   }
   await ipBatch(runner, lines);
+  const backend = o.iptablesBackend ?? await detectIptablesBackend(runner);
   for (const v6 of [false, true]) {
     try {
-      await cleanupNetfilter(runner, o.iptablesBackend ?? "nft", v6);
+      await cleanupNetfilter(runner, backend, v6);
     } catch (e) {
       ctx.log.warn("router cleanup: netfilter ({family}): {error}", {
         family: v6 ? "IPv6" : "IPv4",

@@ -8,7 +8,7 @@
 
 import assert from "node:assert/strict";
 import {
-  BgpLab,
+  type BgpLab,
   type BgpNode,
   type Bird,
   sleep,

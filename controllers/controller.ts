@@ -6,6 +6,7 @@
  *
  * @module
  */
+import type { KubeConfig } from "@kubernetes/client-node";
 import type { AgentOptions } from "../cmd/options.ts";
 import type { Runner } from "../kernel/exec.ts";
 import type { Logger } from "../observe/log.ts";
@@ -28,7 +29,7 @@ export interface ControllerContext {
    */
   report?: (text: string) => void;
   /** Writes to the Kubernetes API (LB status, leases); absent with `--manifests`. */
-  api?: unknown;
+  api?: KubeConfig;
 }
 
 export interface Controller {

@@ -50,7 +50,7 @@ export class LoadBalancerController implements Controller {
   constructor(readonly ctx: ControllerContext, readonly deps: LoadBalancerDeps = {}) {
     this.syncPeriodMs = ctx.options.loadbalancerSyncPeriod;
     this.identity = deps.identity ?? `${ctx.nodeName}-${crypto.randomUUID().slice(0, 8)}`;
-    this.#kc = deps.kubeConfig ?? (ctx.api as k8s.KubeConfig | undefined);
+    this.#kc = deps.kubeConfig ?? ctx.api;
   }
 
   get leading(): boolean {

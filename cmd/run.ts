@@ -15,7 +15,7 @@ import { CommandRunner, DryRunRunner, formatCommand, type Runner } from "../kern
 import { healthRoute, HealthTracker, serveHttp } from "../observe/health.ts";
 import { logger } from "../observe/log.ts";
 import { MetricsRegistry } from "../observe/metrics.ts";
-import { apiSource, loadKubeConfig } from "../watch/api.ts";
+import { apiSource } from "../watch/api.ts";
 import { manifestSource } from "../watch/manifests.ts";
 import type { SnapshotSource } from "../watch/store.ts";
 import { VERSION } from "./version.ts";
@@ -132,7 +132,13 @@ export async function runAgent(
     }
 
     const runner = makeRunner(o, io);
-    const api = o.manifests ? undefined : loadKubeConfig({ kubeconfig: o.kubeconfig, master: o.master });
+    // Only the LoadBalancer allocator writes through client-node; the rest of the agent never loads it.
+    const api = o.manifests || !enabled.includes("loadbalancer")
+      ? undefined
+      : (await import("../watch/client_node_config.ts")).loadKubeConfig({
+        kubeconfig: o.kubeconfig,
+        master: o.master,
+      });
     const controllers: Controller[] = [];
     for (const c of enabled) {
       const ctx: ControllerContext = {

@@ -23,6 +23,7 @@ import {
 } from "./convert.ts";
 import { type SnapshotSource, SnapshotStore } from "./store.ts";
 import { objectKey, type ResourceKind } from "./types.ts";
+import { toWire } from "./wire.ts";
 
 // deno-lint-ignore no-explicit-any
 type Obj = any;
@@ -152,7 +153,9 @@ export async function apiSource(opts: ApiSourceOptions): Promise<SnapshotSource>
     // Keys each API object produced last time, so a delete (or an Endpoints object that lost a family) removes them all.
     const produced = new Map<string, string[]>();
     const apiKey = (obj: Obj) => objectKey(obj?.metadata?.namespace ?? "", obj?.metadata?.name ?? "");
-    const onUpsert = (obj: Obj) => {
+    const onUpsert = (model: Obj) => {
+      // Lists arrive as client-node models (`_from`, Dates), watch events as raw JSON: one shape.
+      const obj = toWire(model);
       let pairs: Array<[string, unknown]>;
       try {
         pairs = feed.convert(obj);

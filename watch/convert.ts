@@ -1,7 +1,8 @@
 /**
- * Converts Kubernetes API objects (plain JSON as the API serves them, as YAML manifests
- * hold them, or `@kubernetes/client-node` model instances, which share the JSON field names)
- * into the normalised snapshot types. Defaults the API server would fill in are filled here,
+ * Converts Kubernetes API objects in their wire form (plain JSON as the API serves them, as
+ * YAML manifests hold them) into the normalised snapshot types. `@kubernetes/client-node` model
+ * instances do NOT share the wire names (`from` is `_from`): `api.ts` turns them back with
+ * `wire.ts` first. Defaults the API server would fill in are filled here,
  * so manifests written by hand behave like objects read from a cluster.
  *
  * Objects that cannot be understood throw a `ConfigError` naming the object and field; the
@@ -301,7 +302,8 @@ export function networkPolicyFromApi(obj: Obj): NetworkPolicyInfo {
       peers: policyPeers(
         obj,
         `spec.${kind}[${i}].${kind === "ingress" ? "from" : "to"}`,
-        kind === "ingress" ? r?.from : r?.to,
+        // `_from`: a client-node model that skipped wire.ts must not read as "from anywhere".
+        kind === "ingress" ? (r?.from ?? r?._from) : r?.to,
       ),
       ports: policyPorts(obj, `spec.${kind}[${i}].ports`, r?.ports),
     }));

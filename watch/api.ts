@@ -19,6 +19,7 @@ import {
   networkPolicyFromApi,
   nodeFromApi,
   podFromApi,
+  type ProblemSink,
   serviceFromApi,
 } from "./convert.ts";
 import { type SnapshotSource, SnapshotStore } from "./store.ts";
@@ -33,6 +34,8 @@ export interface ApiSourceOptions {
   master?: string;
   /** Logs problems (conversion failures, watch errors). */
   log?: (level: "info" | "warning" | "error", message: string) => void;
+  /** Also receives every conversion problem (one line per object change); for counters and tests. */
+  onProblem?: (message: string) => void;
   /** Back-off bounds for restarting a failed watch, ms. */
   backoff?: { initialMs: number; maxMs: number };
 }
@@ -70,8 +73,10 @@ interface Feed {
   kind: ResourceKind;
   path: string;
   list: () => Promise<k8s.KubernetesListObject<Obj>>;
+  /** The API kind of the objects (list items come without `kind`). */
+  apiKind: string;
   /** Converts one object into (key, value) pairs; Endpoints expand to several pseudo-slices. */
-  convert: (obj: Obj) => Array<[string, unknown]>;
+  convert: (obj: Obj, report: ProblemSink) => Array<[string, unknown]>;
 }
 
 /** True when the API serves discovery.k8s.io/v1 EndpointSlices. */
@@ -92,27 +97,38 @@ export async function apiSource(opts: ApiSourceOptions): Promise<SnapshotSource>
   const core = kc.makeApiClient(k8s.CoreV1Api);
   const discovery = kc.makeApiClient(k8s.DiscoveryV1Api);
   const networking = kc.makeApiClient(k8s.NetworkingV1Api);
-  const single = <T>(fn: (o: Obj) => T & { name: string; namespace?: string }) => (obj: Obj) => {
-    const v = fn(obj);
-    return [[objectKey(v.namespace ?? "", v.name), v]] as Array<[string, unknown]>;
-  };
+  const single =
+    <T>(fn: (o: Obj, r: ProblemSink) => T & { name: string; namespace?: string }) =>
+    (obj: Obj, report: ProblemSink) => {
+      const v = fn(obj, report);
+      return [[objectKey(v.namespace ?? "", v.name), v]] as Array<[string, unknown]>;
+    };
   const slices = await hasEndpointSlices(kc);
   const feeds: Feed[] = [
-    { kind: "Node", path: "/api/v1/nodes", list: () => core.listNode(), convert: single(nodeFromApi) },
+    {
+      kind: "Node",
+      apiKind: "Node",
+      path: "/api/v1/nodes",
+      list: () => core.listNode(),
+      convert: single(nodeFromApi),
+    },
     {
       kind: "Namespace",
+      apiKind: "Namespace",
       path: "/api/v1/namespaces",
       list: () => core.listNamespace(),
       convert: single(namespaceFromApi),
     },
     {
       kind: "Pod",
+      apiKind: "Pod",
       path: "/api/v1/pods",
       list: () => core.listPodForAllNamespaces(),
       convert: single(podFromApi),
     },
     {
       kind: "Service",
+      apiKind: "Service",
       path: "/api/v1/services",
       list: () => core.listServiceForAllNamespaces(),
       convert: single(serviceFromApi),
@@ -120,18 +136,22 @@ export async function apiSource(opts: ApiSourceOptions): Promise<SnapshotSource>
     slices
       ? {
         kind: "EndpointSlice",
+        apiKind: "EndpointSlice",
         path: "/apis/discovery.k8s.io/v1/endpointslices",
         list: () => discovery.listEndpointSliceForAllNamespaces(),
         convert: single(endpointSliceFromApi),
       }
       : {
         kind: "EndpointSlice",
+        apiKind: "Endpoints",
         path: "/api/v1/endpoints",
         list: () => core.listEndpointsForAllNamespaces(),
-        convert: (obj) => endpointsFromApi(obj).map((s) => [objectKey(s.namespace, s.name), s]),
+        convert: (obj, report) =>
+          endpointsFromApi(obj, report).map((s) => [objectKey(s.namespace, s.name), s]),
       },
     {
       kind: "NetworkPolicy",
+      apiKind: "NetworkPolicy",
       path: "/apis/networking.k8s.io/v1/networkpolicies",
       list: () => networking.listNetworkPolicyForAllNamespaces(),
       convert: single(networkPolicyFromApi),
@@ -152,17 +172,35 @@ export async function apiSource(opts: ApiSourceOptions): Promise<SnapshotSource>
   for (const feed of feeds) {
     // Keys each API object produced last time, so a delete (or an Endpoints object that lost a family) removes them all.
     const produced = new Map<string, string[]>();
+    // Problems each API object had last time: an update that does not change them logs nothing.
+    const known = new Map<string, string[]>();
     const apiKey = (obj: Obj) => objectKey(obj?.metadata?.namespace ?? "", obj?.metadata?.name ?? "");
     const onUpsert = (model: Obj) => {
       // Lists arrive as client-node models (`_from`, Dates), watch events as raw JSON: one shape.
-      const obj = toWire(model);
+      const wire = toWire(model);
+      const obj = wire?.kind ? wire : { ...wire, kind: feed.apiKind };
       let pairs: Array<[string, unknown]>;
+      const problems: string[] = [];
+      const report: ProblemSink = (m) => problems.push(m);
       try {
-        pairs = feed.convert(obj);
+        pairs = feed.convert(obj, report);
       } catch (e) {
-        log("warning", `skipping ${feed.kind} ${apiKey(obj)}: ${(e as Error).message}`);
+        report(
+          e instanceof ConfigError
+            ? e.message
+            : `skipping ${feed.apiKind} ${apiKey(obj)}: ${(e as Error).message}`,
+        );
         pairs = [];
       }
+      // Logged once per object change: only problems this object did not have before.
+      const had = known.get(apiKey(obj)) ?? [];
+      for (const m of problems) {
+        if (had.includes(m)) continue;
+        opts.onProblem?.(m);
+        log("warning", m);
+      }
+      if (problems.length) known.set(apiKey(obj), problems);
+      else known.delete(apiKey(obj));
       const before = produced.get(apiKey(obj)) ?? [];
       const now = pairs.map(([k]) => k);
       for (const k of before) if (!now.includes(k)) store.remove(feed.kind, k);
@@ -172,6 +210,7 @@ export async function apiSource(opts: ApiSourceOptions): Promise<SnapshotSource>
     const onDelete = (obj: Obj) => {
       for (const k of produced.get(apiKey(obj)) ?? []) store.remove(feed.kind, k);
       produced.delete(apiKey(obj));
+      known.delete(apiKey(obj));
     };
     let delay = initialMs;
     const informer = k8s.makeInformer(kc, feed.path, async () => {

@@ -284,6 +284,8 @@ export function serviceFromApi(obj: Obj, report: ProblemSink = ignore): ServiceI
   const headless = rawIPs.includes("None");
   const clusterIPs = headless || type === "ExternalName"
     ? []
+    : ipsField === "spec.clusterIP"
+    ? [address(bad, ipsField, rawIPs[0], "the service is not served on it")].filter((x): x is string => !!x)
     : addresses(bad, ipsField, rawIPs.filter((v) => v !== ""), "the service is not served on it");
   const ports: ServicePort[] = [];
   arr(spec.ports).forEach((p, i) => {

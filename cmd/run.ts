@@ -13,7 +13,7 @@ import { runController } from "../controllers/runner.ts";
 import { type ControllerName, CONTROLLERS } from "../controllers/registry.ts";
 import { CommandRunner, DryRunRunner, formatCommand, type Runner } from "../kernel/exec.ts";
 import { healthRoute, HealthTracker, serveHttp } from "../observe/health.ts";
-import { logger } from "../observe/log.ts";
+import { literal, logger } from "../observe/log.ts";
 import { MetricsRegistry } from "../observe/metrics.ts";
 import { apiSource } from "../watch/api.ts";
 import { manifestSource } from "../watch/manifests.ts";
@@ -52,12 +52,15 @@ export interface RunIO {
 
 async function openSource(o: AgentOptions, log: ReturnType<typeof logger>): Promise<SnapshotSource> {
   if (o.manifests) {
-    return await manifestSource(o.manifests, { onProblem: (m) => log.warn(m) });
+    return await manifestSource(o.manifests, { onProblem: (m) => log.warn(literal(m)) });
   }
   return await apiSource({
     kubeconfig: o.kubeconfig,
     master: o.master,
-    log: (level, m) => level === "error" ? log.error(m) : level === "warning" ? log.warn(m) : log.info(m),
+    log: (level, text) => {
+      const m = literal(text);
+      level === "error" ? log.error(m) : level === "warning" ? log.warn(m) : log.info(m);
+    },
   });
 }
 

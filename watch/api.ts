@@ -15,8 +15,10 @@ import {
   networkPolicyFromApi,
   nodeFromApi,
   podFromApi,
+  type ProblemSink,
   serviceFromApi,
 } from "./convert.ts";
+import { ConfigError } from "../cmd/errors.ts";
 import { KubeClient } from "./kube/client.ts";
 import { resolveEndpoint } from "./kube/config.ts";
 import { apiKey, reflect } from "./kube/reflector.ts";
@@ -31,6 +33,8 @@ export interface ApiSourceOptions {
   master?: string;
   /** Logs problems (conversion failures, watch errors). */
   log?: (level: "info" | "warning" | "error", message: string) => void;
+  /** Also receives every conversion problem (one line per object change); for counters and tests. */
+  onProblem?: (message: string) => void;
   /** Back-off bounds for restarting a failed watch, ms. */
   backoff?: { initialMs: number; maxMs: number };
 }
@@ -38,8 +42,10 @@ export interface ApiSourceOptions {
 interface Feed {
   kind: ResourceKind;
   path: string;
+  /** The API kind of the objects (list items come without `kind`). */
+  apiKind: string;
   /** Converts one object into (key, value) pairs; Endpoints expand to several pseudo-slices. */
-  convert: (obj: Obj) => Array<[string, unknown]>;
+  convert: (obj: Obj, report: ProblemSink) => Array<[string, unknown]>;
 }
 
 /** True when the API serves discovery.k8s.io/v1 EndpointSlices. */
@@ -54,29 +60,40 @@ async function hasEndpointSlices(client: KubeClient): Promise<boolean> {
 export async function apiSource(opts: ApiSourceOptions): Promise<SnapshotSource> {
   const log = opts.log ?? (() => {});
   const client = new KubeClient(await resolveEndpoint(opts));
-  const single = <T>(fn: (o: Obj) => T & { name: string; namespace?: string }) => (obj: Obj) => {
-    const v = fn(obj);
-    return [[objectKey(v.namespace ?? "", v.name), v]] as Array<[string, unknown]>;
-  };
+  const single =
+    <T>(fn: (o: Obj, r: ProblemSink) => T & { name: string; namespace?: string }) =>
+    (obj: Obj, report: ProblemSink) => {
+      const v = fn(obj, report);
+      return [[objectKey(v.namespace ?? "", v.name), v]] as Array<[string, unknown]>;
+    };
   const slices = await hasEndpointSlices(client);
   const feeds: Feed[] = [
-    { kind: "Node", path: "/api/v1/nodes", convert: single(nodeFromApi) },
-    { kind: "Namespace", path: "/api/v1/namespaces", convert: single(namespaceFromApi) },
-    { kind: "Pod", path: "/api/v1/pods", convert: single(podFromApi) },
-    { kind: "Service", path: "/api/v1/services", convert: single(serviceFromApi) },
+    { kind: "Node", apiKind: "Node", path: "/api/v1/nodes", convert: single(nodeFromApi) },
+    {
+      kind: "Namespace",
+      apiKind: "Namespace",
+      path: "/api/v1/namespaces",
+      convert: single(namespaceFromApi),
+    },
+    { kind: "Pod", apiKind: "Pod", path: "/api/v1/pods", convert: single(podFromApi) },
+    { kind: "Service", apiKind: "Service", path: "/api/v1/services", convert: single(serviceFromApi) },
     slices
       ? {
         kind: "EndpointSlice",
+        apiKind: "EndpointSlice",
         path: "/apis/discovery.k8s.io/v1/endpointslices",
         convert: single(endpointSliceFromApi),
       }
       : {
         kind: "EndpointSlice",
+        apiKind: "Endpoints",
         path: "/api/v1/endpoints",
-        convert: (obj) => endpointsFromApi(obj).map((s) => [objectKey(s.namespace, s.name), s]),
+        convert: (obj, report) =>
+          endpointsFromApi(obj, report).map((s) => [objectKey(s.namespace, s.name), s]),
       },
     {
       kind: "NetworkPolicy",
+      apiKind: "NetworkPolicy",
       path: "/apis/networking.k8s.io/v1/networkpolicies",
       convert: single(networkPolicyFromApi),
     },
@@ -94,15 +111,31 @@ export async function apiSource(opts: ApiSourceOptions): Promise<SnapshotSource>
   for (const feed of feeds) {
     // Keys each API object produced last time, so a delete (or an Endpoints object that lost a family) removes them all.
     const produced = new Map<string, string[]>();
-    const upsert = (obj: Obj) => {
+    // Problems each API object had last time: an update that does not change them logs nothing.
+    const known = new Map<string, string[]>();
+    const upsert = (item: Obj) => {
+      const obj = item?.kind ? item : { ...item, kind: feed.apiKind };
+      const key = apiKey(obj);
       let pairs: Array<[string, unknown]>;
+      const problems: string[] = [];
+      const report: ProblemSink = (m) => problems.push(m);
       try {
-        pairs = feed.convert(obj);
+        pairs = feed.convert(obj, report);
       } catch (e) {
-        log("warning", `skipping ${feed.kind} ${apiKey(obj)}: ${(e as Error).message}`);
+        report(
+          e instanceof ConfigError ? e.message : `skipping ${feed.apiKind} ${key}: ${(e as Error).message}`,
+        );
         pairs = [];
       }
-      const key = apiKey(obj);
+      // Logged once per object change: only problems this object did not have before.
+      const had = known.get(key) ?? [];
+      for (const m of problems) {
+        if (had.includes(m)) continue;
+        opts.onProblem?.(m);
+        log("warning", m);
+      }
+      if (problems.length) known.set(key, problems);
+      else known.delete(key);
       const before = produced.get(key) ?? [];
       const now = pairs.map(([k]) => k);
       for (const k of before) if (!now.includes(k)) store.remove(feed.kind, k);
@@ -112,6 +145,7 @@ export async function apiSource(opts: ApiSourceOptions): Promise<SnapshotSource>
     const remove = (key: string) => {
       for (const k of produced.get(key) ?? []) store.remove(feed.kind, k);
       produced.delete(key);
+      known.delete(key);
     };
     const listedOnce = () => {
       if (listed.has(feed.kind)) return;

@@ -30,24 +30,31 @@ Deno.test("convert: service defaults as the API server fills them", () => {
   assert.deepEqual(headless.clusterIPs, []);
 });
 
-Deno.test("convert: bad objects name the object and field", () => {
-  assert.throws(
-    () =>
-      serviceFromApi({
-        kind: "Service",
-        metadata: { name: "x", namespace: "n" },
-        spec: { ports: [{ port: 70000 }] },
-      }),
-    (e: Error) => e instanceof ConfigError && /Service n\/x: spec\.ports\[0\]\.port 70000/.test(e.message),
+Deno.test("convert: a bad field is reported (object, field, value) and drops only what depends on it", () => {
+  const problems: string[] = [];
+  const s = serviceFromApi({
+    kind: "Service",
+    metadata: { name: "x", namespace: "n" },
+    spec: { clusterIP: "10.96.0.9", ports: [{ port: 70000 }, { port: 80 }] },
+  }, (m) => problems.push(m));
+  assert.deepEqual(s.ports.map((p) => p.port), [80]);
+  assert.deepEqual(s.clusterIPs, ["10.96.0.9"]);
+  assert.match(problems[0], /^Service n\/x: spec\.ports\[0\]\.port 70000 is not a port from 1 to 65535/);
+  problems.length = 0;
+  const p = podFromApi({
+    kind: "Pod",
+    metadata: { name: "p", namespace: "n" },
+    spec: { containers: [{ ports: [{ containerPort: 1, protocol: "ICMP" }, { containerPort: 80 }] }] },
+  }, (m) => problems.push(m));
+  assert.deepEqual(p.containerPorts.map((c) => c.containerPort), [80]);
+  assert.match(
+    problems[0],
+    /^Pod n\/p: spec\.containers\[0\]\.ports\[0\]\.protocol "ICMP" is not a protocol/,
   );
+  // An object that cannot be identified is skipped whole, with a ConfigError.
   assert.throws(
-    () =>
-      podFromApi({
-        kind: "Pod",
-        metadata: { name: "p", namespace: "n" },
-        spec: { containers: [{ ports: [{ containerPort: 1, protocol: "ICMP" }] }] },
-      }),
-    /Pod n\/p: spec\.containers\[\]\.ports\[\]\.protocol "ICMP"/,
+    () => serviceFromApi({ kind: "Service", metadata: { name: "x" }, spec: { type: "Weird" } }),
+    (e: Error) => e instanceof ConfigError && /Service x: spec\.type "Weird"/.test(e.message),
   );
 });
 

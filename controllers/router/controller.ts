@@ -220,7 +220,17 @@ export class RouterController implements Controller {
     const o = this.ctx.options;
     let passwordsFileText: string | undefined;
     if (o.peerRouterPasswordsFile && o.peerRouterPasswords.length === 0) {
-      passwordsFileText = await (this.deps.readTextFile ?? Deno.readTextFile)(o.peerRouterPasswordsFile);
+      try {
+        passwordsFileText = await (this.deps.readTextFile ?? Deno.readTextFile)(o.peerRouterPasswordsFile);
+      } catch (e) {
+        // Checked at start-up; this is the file vanishing under a running agent.
+        throw new Error(
+          `--peer-router-passwords-file ${JSON.stringify(o.peerRouterPasswordsFile)}: cannot read the file: ${
+            (e as Error).message
+          }`,
+          { cause: e },
+        );
+      }
     }
     const plan = planRouter({ snapshot, options: o, nodeName: this.ctx.nodeName, passwordsFileText });
     this.#reportProblems(plan);

@@ -236,12 +236,22 @@ export async function runAgent(
   }
 }
 
-/** `kube-router cleanup` / `--cleanup-config`: every controller's cleanup, all attempted even if one fails. */
+/**
+ * `kube-router cleanup` / `--cleanup-config`: the cleanup of every controller the `--run-*` flags
+ * enable (`--run-router=false` leaves the router's state, bridge and CNI file alone), in reverse
+ * start order, all attempted even if one fails.
+ */
 export async function runCleanup(o: AgentOptions, io: RunIO): Promise<void> {
   const runner = makeRunner(o, io);
   const metrics = new MetricsRegistry();
   const failures: string[] = [];
-  for (const c of ["loadbalancer", "firewall", "proxy", "router"] as ControllerName[]) {
+  const enabled = new Set(enabledControllers("cleanup", o));
+  if (enabled.size === 0) throw new ConfigError("cleanup: every --run-* flag is false, nothing to clean up");
+  for (
+    const c of (["loadbalancer", "firewall", "proxy", "router"] as ControllerName[]).filter((c) =>
+      enabled.has(c)
+    )
+  ) {
     const ctx: ControllerContext = {
       options: o,
       runner,

@@ -288,7 +288,7 @@ export class RouterController implements Controller {
     // 2. CNI config.
     if (o.enableCni && !this.ctx.dryRun) {
       await stage("CNI config", async () => {
-        const path = this.deps.cniConfPath ?? cniConfPath();
+        const path = this.deps.cniConfPath ?? (o.cniConfFile || cniConfPath());
         const r = await ensureCniConf(path, { podCidrs: local.podCIDRs, mtu: podMtu });
         if (r.written) this.ctx.log.info("router: wrote CNI config {path}", { path: r.path });
       });

@@ -141,6 +141,11 @@ export class RouterController implements Controller {
     ];
   }
 
+  /** The CNI config file this router writes. */
+  #cniPath(): string {
+    return this.deps.cniConfPath ?? (this.ctx.options.cniConfFile || cniConfPath());
+  }
+
   interestedIn(kinds: ReadonlySet<ResourceKind>): boolean {
     return [...kinds].some((k) => INTERESTING.has(k));
   }
@@ -272,7 +277,11 @@ export class RouterController implements Controller {
         ? vxlanSpec(nodeIp4, underlay ? underlay.mtu - VXLAN_OVERHEAD : undefined, underlay?.name)
         : null;
       await ipBatch(this.ctx.runner, [
-        ...bridgeLines(facts, { mtu: podMtu, gateways }),
+        ...bridgeLines(facts, {
+          mtu: podMtu,
+          gateways,
+          ...(o.enableCni && !this.ctx.dryRun ? { cniPath: this.#cniPath() } : {}),
+        }),
         ...vxlanLines(facts, vx),
       ]);
       const sysctls = new Map<string, string>([["net.ipv4.ip_forward", "1"]]);
@@ -288,7 +297,7 @@ export class RouterController implements Controller {
     // 2. CNI config.
     if (o.enableCni && !this.ctx.dryRun) {
       await stage("CNI config", async () => {
-        const path = this.deps.cniConfPath ?? (o.cniConfFile || cniConfPath());
+        const path = this.#cniPath();
         const r = await ensureCniConf(path, { podCidrs: local.podCIDRs, mtu: podMtu });
         if (r.written) this.ctx.log.info("router: wrote CNI config {path}", { path: r.path });
       });

@@ -90,6 +90,8 @@ export function linkOfAddress(facts: HostFacts, ip: string): LinkInfo | undefine
 export interface BridgePlan {
   mtu?: number;
   gateways: string[];
+  /** The CNI config path the router writes (recorded so cleanup removes that file, not another). */
+  cniPath?: string;
 }
 
 /**
@@ -106,6 +108,8 @@ export interface BridgeRecord {
   up?: boolean;
   /** Addresses we added (canonical CIDR text). */
   added: string[];
+  /** The CNI config path the router was told to write (when it fits the alias). */
+  cni?: string;
 }
 
 const RECORD_PREFIX = "kube-router:v1;";
@@ -117,7 +121,10 @@ export function formatBridgeRecord(r: BridgeRecord): string {
   if (r.mtu !== undefined) parts.push(`mtu=${r.mtu}`);
   if (r.up !== undefined) parts.push(`up=${r.up ? 1 : 0}`);
   parts.push(`added=${r.added.join(",")}`);
-  const text = RECORD_PREFIX + parts.join(";");
+  if (r.cni !== undefined && /^\/[^\s#;]*$/.test(r.cni)) parts.push(`cni=${r.cni}`);
+  let text = RECORD_PREFIX + parts.join(";");
+  // The path is a convenience (cleanup falls back to --cni-conf-file); the rest is not.
+  if (text.length > ALIAS_MAX && r.cni !== undefined) text = formatBridgeRecord({ ...r, cni: undefined });
   if (text.length > ALIAS_MAX) {
     throw new RangeError(`kube-bridge record longer than ${ALIAS_MAX} bytes: ${text}`);
   }
@@ -141,6 +148,7 @@ export function parseBridgeRecord(alias: string): BridgeRecord | null {
     ...(mtu !== undefined && Number.isInteger(mtu) && mtu > 0 ? { mtu } : {}),
     ...(kv.has("up") ? { up: kv.get("up") === "1" } : {}),
     added: (kv.get("added") ?? "").split(",").filter((c) => parsePrefix(c) !== null),
+    ...(kv.get("cni")?.startsWith("/") ? { cni: kv.get("cni") } : {}),
   };
 }
 
@@ -156,6 +164,7 @@ export function bridgeLines(facts: HostFacts, p: BridgePlan): string[] {
     : br
     ? { origin: "found", mtu: br.mtu, up: br.up, added: [] }
     : { origin: "created", added: [] };
+  if (p.cniPath !== undefined) rec.cni = p.cniPath;
   if (!br) lines.push(renderBridgeAdd(BRIDGE, p.mtu));
   if (!br || !br.up || (p.mtu !== undefined && br.mtu !== p.mtu)) lines.push(renderLinkUp(BRIDGE, p.mtu));
   const have = facts.addresses.filter((a) => a.dev === BRIDGE);
@@ -190,13 +199,14 @@ export function bridgeLines(facts: HostFacts, p: BridgePlan): string[] {
  * we created is deleted; one we found gets back its MTU and state and loses only our addresses;
  * one without our record is left alone. `note` says which, for the log.
  */
-export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: string } {
+export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: string; cni?: string } {
   const br = facts.links.find((l) => l.name === BRIDGE);
   if (!br) return { lines: [], note: "absent" };
   const rec = parseBridgeRecord(br.alias);
   if (!rec) return { lines: [], note: "no kube-router record on it: left as it is" };
+  const cni = rec.cni !== undefined ? { cni: rec.cni } : {};
   if (rec.origin === "created") {
-    return { lines: [renderLinkDel(BRIDGE)], note: "created by kube-router: deleted" };
+    return { lines: [renderLinkDel(BRIDGE)], note: "created by kube-router: deleted", ...cni };
   }
   const lines: string[] = [];
   const have = new Set(facts.addresses.filter((a) => a.dev === BRIDGE).map((a) => addrKey(a.cidr)));
@@ -207,7 +217,7 @@ export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: s
   const up = rec.up !== undefined && rec.up !== br.up ? rec.up : undefined;
   if (mtu !== undefined || up !== undefined) lines.push(renderLinkSet(BRIDGE, { mtu, up }));
   lines.push(renderLinkAlias(BRIDGE, ""));
-  return { lines, note: `found before kube-router: restored (${lines.length - 1} changes undone)` };
+  return { lines, note: `found before kube-router: restored (${lines.length - 1} changes undone)`, ...cni };
 }
 
 /** The VXLAN device spec for this node. */

@@ -75,9 +75,11 @@ export async function routerCleanupWith(ctx: ControllerContext, o: RouterCleanup
       });
     }
   }
-  // Only the file this agent was told to write (--cni-conf-file / KUBE_ROUTER_CNI_CONF_FILE),
+  // Only the file the agent was told to write (--cni-conf-file / KUBE_ROUTER_CNI_CONF_FILE),
   // and only if it created it: never a file at another path, even one carrying our mark.
-  const cni = o.cniConfPath ?? (ctx.options.cniConfFile || cniConfPath());
+  // The record on kube-bridge names the file the running agent wrote, which is what a cleanup
+  // started without the agent's environment must remove.
+  const cni = o.cniConfPath ?? bridge.cni ?? (ctx.options.cniConfFile || cniConfPath());
   if (!ctx.dryRun && await removeManagedConf(cni)) {
     ctx.log.info("router cleanup: removed the CNI config we created ({path})", { path: cni });
   }

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import {
   bridgeCleanupLines,
   bridgeLines,
+  formatBridgeRecord,
   gatewayOf,
   isGatewayAddress,
   parseBridgeRecord,
@@ -152,6 +153,14 @@ Deno.test("host: gateway addresses, bridge lines, vxlan lines", () => {
     added: ["10.201.1.1/24"],
   });
   assert.equal(parseBridgeRecord("an operator's alias"), null);
+  // The CNI path rides along (cleanup removes that file), unless it cannot be written in an alias.
+  const withCni = { origin: "created" as const, added: [], cni: "/etc/cni/net.d/10-kuberouter.conflist" };
+  assert.deepEqual(parseBridgeRecord(formatBridgeRecord(withCni)), withCni);
+  assert.equal(parseBridgeRecord(formatBridgeRecord({ ...withCni, cni: "/a b" }))?.cni, undefined);
+  assert.equal(
+    parseBridgeRecord(formatBridgeRecord({ ...withCni, cni: "/" + "x".repeat(300) }))?.cni,
+    undefined,
+  );
   const spec = vxlanSpec("192.0.2.1", 1450, "eth0");
   assert.deepEqual(vxlanLines({ links: [], addresses: [] }, spec), [
     "link add name kube-vxlan address 0e:6b:c0:00:02:01 mtu 1450 type vxlan id 4097 local 192.0.2.1 dev eth0 dstport 4789 nolearning",

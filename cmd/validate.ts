@@ -201,7 +201,11 @@ export function optionProblems(o: AgentOptions, env: ValidateEnv = {}): string[]
     }
   }
   if (o.peerRouterPasswordsFile !== "" && o.peerRouterPasswords.length === 0) {
-    const read = env.readTextFile ?? Deno.readTextFileSync;
+    // A FIFO or device would block this synchronous read, and with it every signal handler.
+    const read = env.readTextFile ?? ((path: string) => {
+      if (!Deno.statSync(path).isFile) throw new Error("not a regular file");
+      return Deno.readTextFileSync(path);
+    });
     try {
       const text = read(o.peerRouterPasswordsFile).trim();
       const list = text === "" ? [] : text.split(",").map((x) => x.trim());

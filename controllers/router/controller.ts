@@ -141,6 +141,11 @@ export class RouterController implements Controller {
     ];
   }
 
+  /** The CNI config file this router writes. */
+  #cniPath(): string {
+    return this.deps.cniConfPath ?? (this.ctx.options.cniConfFile || cniConfPath());
+  }
+
   interestedIn(kinds: ReadonlySet<ResourceKind>): boolean {
     return [...kinds].some((k) => INTERESTING.has(k));
   }
@@ -220,7 +225,17 @@ export class RouterController implements Controller {
     const o = this.ctx.options;
     let passwordsFileText: string | undefined;
     if (o.peerRouterPasswordsFile && o.peerRouterPasswords.length === 0) {
-      passwordsFileText = await (this.deps.readTextFile ?? Deno.readTextFile)(o.peerRouterPasswordsFile);
+      try {
+        passwordsFileText = await (this.deps.readTextFile ?? Deno.readTextFile)(o.peerRouterPasswordsFile);
+      } catch (e) {
+        // Checked at start-up; this is the file vanishing under a running agent.
+        throw new Error(
+          `--peer-router-passwords-file ${JSON.stringify(o.peerRouterPasswordsFile)}: cannot read the file: ${
+            (e as Error).message
+          }`,
+          { cause: e },
+        );
+      }
     }
     const plan = planRouter({ snapshot, options: o, nodeName: this.ctx.nodeName, passwordsFileText });
     this.#reportProblems(plan);
@@ -262,7 +277,11 @@ export class RouterController implements Controller {
         ? vxlanSpec(nodeIp4, underlay ? underlay.mtu - VXLAN_OVERHEAD : undefined, underlay?.name)
         : null;
       await ipBatch(this.ctx.runner, [
-        ...bridgeLines(facts, { mtu: podMtu, gateways }),
+        ...bridgeLines(facts, {
+          mtu: podMtu,
+          gateways,
+          ...(o.enableCni && !this.ctx.dryRun ? { cniPath: this.#cniPath() } : {}),
+        }),
         ...vxlanLines(facts, vx),
       ]);
       const sysctls = new Map<string, string>([["net.ipv4.ip_forward", "1"]]);
@@ -278,7 +297,7 @@ export class RouterController implements Controller {
     // 2. CNI config.
     if (o.enableCni && !this.ctx.dryRun) {
       await stage("CNI config", async () => {
-        const path = this.deps.cniConfPath ?? cniConfPath();
+        const path = this.#cniPath();
         const r = await ensureCniConf(path, { podCidrs: local.podCIDRs, mtu: podMtu });
         if (r.written) this.ctx.log.info("router: wrote CNI config {path}", { path: r.path });
       });

@@ -156,14 +156,15 @@ export async function ensureCniConf(path: string, u: CniUpdate): Promise<{ path:
   return { path: target, written: true };
 }
 
-/** Deletes the config if we created it; returns whether it did. */
+/**
+ * Deletes the config at exactly `path` if we created it; returns whether it did. No sibling or
+ * default path is considered: a marked file elsewhere may belong to another agent's config.
+ */
 export async function removeManagedConf(path: string): Promise<boolean> {
-  for (const p of path.endsWith(".conf") ? [path, path + "list"] : [path]) {
-    const text = await readConf(p);
-    if (text !== null && isManagedConf(text)) {
-      await Deno.remove(p);
-      return true;
-    }
+  const text = await readConf(path);
+  if (text !== null && isManagedConf(text)) {
+    await Deno.remove(path);
+    return true;
   }
   return false;
 }

@@ -32,7 +32,8 @@ const TYPE_NAMES: Record<FlagSpec["type"], string> = {
 
 function formatDefault(spec: FlagSpec): string {
   const d = spec.default;
-  if (spec.type === "duration") return formatGoDuration(d as number);
+  // pflag prints no default for a zero value; upstream's help texts spell "(default: 0s)" themselves.
+  if (spec.type === "duration") return d === 0 ? "" : formatGoDuration(d as number);
   if (Array.isArray(d)) return d.length ? `[${d.join(",")}]` : "";
   if (spec.type === "string") return d === "" ? "" : `"${d}"`;
   if (spec.type === "bool") return d ? "true" : "";

@@ -207,7 +207,11 @@ export async function runCleanup(o: AgentOptions, io: RunIO): Promise<void> {
     };
     try {
       await (await CONTROLLERS[c].load()).cleanup(ctx);
-      logger("cleanup").info("{controller}: removed everything it had programmed", { controller: c });
+      if (o.dryRun) {
+        logger("cleanup").info("{controller}: would remove everything it had programmed (dry run)", {
+          controller: c,
+        });
+      } else logger("cleanup").info("{controller}: removed everything it had programmed", { controller: c });
     } catch (e) {
       failures.push(`${c}: ${(e as Error).message}`);
     }

@@ -116,7 +116,11 @@ export class FirewallController implements Controller {
       plan.families.reduce((n, f) => n + f.sets.size, 0),
     );
     if (stats.restores > 0) {
-      log.debug("firewall applied {stats} in {seconds}s", { stats, seconds });
+      log.debug(
+        "applied {restores} kernel transactions in {ms} ms: wrote {chainsWritten} chains ({rules} rules) " +
+          "and {setsWritten} sets ({setEntries} entries), removed {chainsDeleted} chains and {setsDestroyed} sets",
+        { ...stats, ms: Math.round(seconds * 1000) },
+      );
     }
   }
 }
@@ -138,9 +142,14 @@ export const firewallCleanup: CleanupFn = async (ctx) => {
   const fams: Family[] = ["ipv4", "ipv6"];
   const r = await cleanupIptables(ctx.runner, backend, fams);
   const t = await cleanupNft(ctx.runner);
-  ctx.log.info("firewall cleanup removed {chains} chains, {sets} sets, {tables} nft tables", {
-    chains: r.chains,
-    sets: r.sets,
-    tables: t,
-  });
+  ctx.log.info(
+    `firewall cleanup ${
+      ctx.dryRun ? "would remove" : "removed"
+    } {chains} chains, {sets} sets, {tables} nft tables`,
+    {
+      chains: r.chains,
+      sets: r.sets,
+      tables: t,
+    },
+  );
 };

@@ -190,8 +190,8 @@ export class ProxyController implements Controller {
       }
       const r = await this.#nft.apply(p);
       if (r.script) {
-        log.debug("nft transaction applied {full} {lines}", {
-          full: r.full,
+        log.debug("applied {kind} nftables transaction of {lines} lines", {
+          kind: r.full ? "a full" : "an incremental",
           lines: r.script.split("\n").length - 1,
         });
       }
@@ -226,7 +226,7 @@ export class ProxyController implements Controller {
         },
       });
       ran.push(...await this.#dsr.apply(p, verify));
-      if (ran.length) log.debug("ipvs sync ran {steps}", { steps: ran.join(",") });
+      if (ran.length) log.debug("IPVS sync changed the kernel with {steps}", { steps: ran.join(", ") });
       this.#drain = d.state;
       this.#scheduleDrain(d.nextDeadline, now);
     }

@@ -16,7 +16,7 @@
 import { BgpSpeaker, type PeerConfig, type SpeakerConfig } from "../../bgp/mod.ts";
 import { formatPrefix } from "../../bgp/prefix.ts";
 import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptables/mod.ts";
-import { cniConfPath, ensureCniConf } from "../../kernel/cni/conf.ts";
+import { cniConfPath, ensureCniConf, readConf, updateCniConf } from "../../kernel/cni/conf.ts";
 import { ensureSysctls } from "../../kernel/sysctl.ts";
 import { ipBatch } from "../../kernel/ip/mod.ts";
 import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
@@ -45,6 +45,7 @@ import {
   type LearnedRoute,
   type OverlayConfig,
   type RouteContext,
+  VXLAN_DEV,
   VXLAN_OVERHEAD,
 } from "./routes.ts";
 
@@ -276,7 +277,18 @@ export class RouterController implements Controller {
     });
 
     // 2. CNI config.
-    if (o.enableCni && !this.ctx.dryRun) {
+    if (o.enableCni && this.ctx.dryRun) {
+      await stage("CNI config", async () => {
+        const path = this.deps.cniConfPath ?? cniConfPath();
+        const text = await readConf(path);
+        const next = updateCniConf(text, { podCidrs: local.podCIDRs, mtu: podMtu });
+        this.ctx.report?.(
+          next === text
+            ? `# CNI config ${path} is up to date\n`
+            : `# CNI config ${path} would be ${text === null ? "created" : "rewritten"}:\n${next}`,
+        );
+      });
+    } else if (o.enableCni) {
       await stage("CNI config", async () => {
         const path = this.deps.cniConfPath ?? cniConfPath();
         const r = await ensureCniConf(path, { podCidrs: local.podCIDRs, mtu: podMtu });
@@ -322,6 +334,7 @@ export class RouterController implements Controller {
         }),
       ),
     };
+    if (this.ctx.dryRun) this.ctx.report?.(describeExpectedRoutes(plan, this.#routeCtx));
     this.#kernel = null;
     await this.#applyRoutesNow();
     if (this.lastRouteError) errors.push(this.lastRouteError);
@@ -552,6 +565,39 @@ function peerConfig(p: PeerPlan, plan: RouterPlan): PeerConfig {
 export type { HostFacts };
 
 /** The speaker's configuration, peers and advertisements as `--dry-run` prints them (no speaker is started). */
+/**
+ * Under `--dry-run` no peer is up, so nothing is learned: this shows the routes and tunnels the
+ * full mesh would bring, each remote node's pod CIDRs via that node, through the same
+ * `kernelPlan` the live path uses.
+ */
+export function describeExpectedRoutes(plan: RouterPlan, ctx: RouteContext): string {
+  const learned = plan.remoteNodes.flatMap((n) =>
+    n.podCIDRs.flatMap((prefix) => {
+      const nextHop = prefix.includes(":") ? n.ipv6 : n.ipv4;
+      return nextHop ? [{ prefix, nextHop }] : [];
+    })
+  );
+  const k = kernelPlan(learned, ctx);
+  const lines = [
+    ...k.tunnels.map((t) =>
+      `# tunnel ${t.name} ${t.encap}${
+        t.encap === "fou" ? ` port ${t.encapPort}` : ""
+      } local ${t.local} remote ${t.remote}`
+    ),
+    ...(k.vxlan ? [`# vxlan device ${VXLAN_DEV}: ${k.fdb.map((f) => `vtep ${f.dst}`).join(", ")}`] : []),
+    ...k.routes.map((r) =>
+      `# route ${r.dst}${r.via ? ` via ${r.via}` : ""}${r.dev ? ` dev ${r.dev}` : ""}${
+        r.onlink ? " onlink" : ""
+      }${r.table ? ` table ${r.table}` : ""} (expected once the peers are up)`
+    ),
+    ...k.rules.map((r) => `# rule from ${r.from} lookup ${r.table}`),
+    ...k.skipped.map((l) =>
+      `# no route to ${l.prefix}: next hop ${l.nextHop} is off-subnet and the overlay is off`
+    ),
+  ];
+  return lines.length ? lines.join("\n") + "\n" : "";
+}
+
 export function describeBgpPlan(plan: RouterPlan): string {
   const sp = plan.speaker!;
   const lines = [

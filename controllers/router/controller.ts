@@ -120,6 +120,7 @@ export class RouterController implements Controller {
       peerInfo: m.gauge(
         "kube_router_bgp_peer_info",
         "BGP peers: 1 per peer, labelled with address, type, asn, state",
+        ["address", "type", "asn", "state"],
       ),
       routesSynced: m.gauge(
         "kube_router_host_routes_synced",
@@ -131,7 +132,14 @@ export class RouterController implements Controller {
         "kube_router_controller_bgp_advertisements_received",
         "Best-path changes learned from peers",
       ),
-      advSent: m.counter("kube_router_controller_bgp_advertisements_sent", "Originations and withdrawals"),
+      advSent: m.counter("kube_router_controller_bgp_advertisements_sent", "Originations and withdrawals", [
+        "type",
+      ]),
+      peers: m.gauge("kube_router_controller_bgp_peers", "BGP peers configured on the speaker"),
+      peersSyncTime: m.histogram(
+        "kube_router_controller_bgp_internal_peers_sync_time",
+        "Time to reconcile the speaker's peers with the plan (seconds)",
+      ),
     };
     this.sourceDestCheck = ctx.options.disableSourceDestCheck
       ? new SourceDestCheck({ ...deps.aws, log: ctx.log, dryRun: ctx.dryRun, report: ctx.report })
@@ -414,7 +422,8 @@ export class RouterController implements Controller {
       this.#speakerKey = key;
     }
     const s = this.#speaker;
-    // Peers.
+    // Peers (timed as upstream's internal-peers sync).
+    const peersStart = performance.now();
     const want = new Map(plan.peers.map((p) => [p.address, peerConfig(p, plan)]));
     for (const addr of [...this.#peers.keys()]) {
       if (!want.has(addr)) {
@@ -443,6 +452,8 @@ export class RouterController implements Controller {
         this.ctx.log.error("router: peer {address}: {error}", { address: addr, error: (e as Error).message });
       }
     }
+    this.#m.peersSyncTime.observe((performance.now() - peersStart) / 1000);
+    this.#m.peers.set(this.#peers.size);
     // Originations.
     const wantO = new Map(plan.advertisements.map((a) => [a.prefix, a.nextHop]));
     for (const [prefix] of this.#origins) {

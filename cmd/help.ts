@@ -52,6 +52,7 @@ export function usage(): string {
     "  kube-router cleanup [flags]   remove everything kube-router programmed, then exit",
     "  kube-router annotate ...      set and validate kube-router.io/* annotations (see `annotate --help`)",
     "  kube-router bgp peers|routes  show the BGP speaker's peers and routes (see `bgp --help`)",
+    "  kube-router trace FROM TO     which policies, rules, backends and routes a connection meets (see `trace --help`)",
     "  kube-router version | help",
     "",
   ];

@@ -102,3 +102,42 @@ Deno.test("cli: -v 1 lines are sentences with file:line and real microseconds", 
   const nft = await kr([...DRY, "-v", "1", "--service-proxy-mode=nftables", "--run-firewall=false"]);
   assert.match(nft.stderr, / proxy: applied a full nftables transaction of \d+ lines$/m);
 });
+
+Deno.test("cli: trace on --manifests: text and --json, exit 0 allowed, 1 denied, 2 bad usage", async () => {
+  const ok = await kr(["trace", "shop/cart-1", "db/postgres-0", "--port", "5432", "--manifests", EXAMPLE]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.match(ok.stdout, /ingress policies: db\/default-deny-ingress, db\/postgres-from-shop-cart/);
+  assert.match(
+    ok.stdout,
+    /accept: rule to ACCEPT ingress traffic of network policy db\/postgres-from-shop-cart rule 0/,
+  );
+  assert.match(ok.stdout, /^verdict: ALLOWED$/m);
+  const denied = await kr([
+    "trace",
+    "shop/frontend-1",
+    "db/postgres-0",
+    "--port=5432",
+    `--manifests=${EXAMPLE}`,
+  ]);
+  assert.equal(denied.code, 1, denied.stderr);
+  assert.match(denied.stdout, /^verdict: REJECTED$/m);
+  const json = await kr([
+    "trace",
+    "monitoring/prometheus-0",
+    "svc/shop/frontend",
+    "--json",
+    "--manifests",
+    EXAMPLE,
+  ]);
+  assert.equal(json.code, 0, json.stderr);
+  const r = JSON.parse(json.stdout);
+  assert.equal(r.service.name, "shop/frontend");
+  assert.deepEqual(r.reachable, ["shop/frontend-1", "shop/frontend-2"]);
+  assert.equal(r.paths[0].target.port, 8080);
+  const help = await kr(["trace", "--help"]);
+  assert.equal(help.code, 0);
+  assert.match(help.stdout, /^usage: kube-router trace FROM TO/);
+  const bad = await kr(["trace", "shop/nope", "db/postgres-0", "--manifests", EXAMPLE]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /source "shop\/nope": no pod shop\/nope/);
+});

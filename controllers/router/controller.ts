@@ -609,17 +609,49 @@ export function describeExpectedRoutes(plan: RouterPlan, ctx: RouteContext): str
   return lines.length ? lines.join("\n") + "\n" : "";
 }
 
+const WELL_KNOWN: Record<number, string> = {
+  0xffffff01: "no-export",
+  0xffffff02: "no-advertise",
+  0xffffff03: "no-export-subconfed",
+  0xffff029a: "blackhole",
+};
+
+function community(c: number): string {
+  return WELL_KNOWN[c] ?? `${c >>> 16}:${c & 0xffff}`;
+}
+
+/** What `--dry-run` says about a peer: kind, then each setting that departs from a plain session. */
+function peerTraits(p: PeerPlan): string[] {
+  const out: string[] = [p.kind];
+  if (p.port !== 179) out.push(`port ${p.port}`);
+  if (p.routeReflectorClient) out.push("route-reflector client");
+  if (p.password) out.push("TCP MD5 password");
+  if (p.multihopTtl) out.push(`multihop ttl ${p.multihopTtl}`);
+  if (p.bfd?.enabled) {
+    out.push(
+      `BFD ${p.bfd.desiredMinTxMs ?? 1000}/${p.bfd.requiredMinRxMs ?? 1000} ms x${
+        p.bfd.detectMultiplier ?? 3
+      }`,
+    );
+  }
+  for (const st of p.exportPolicy?.statements ?? []) {
+    const a = st.actions;
+    if (a.addCommunities?.length) {
+      out.push(`export adds communities ${a.addCommunities.map(community).join(" ")}`);
+    }
+    if (a.asPathPrepend) out.push(`export prepends AS${a.asPathPrepend.asn} x${a.asPathPrepend.count}`);
+    if (a.nextHop === "self") out.push("export next-hop self");
+  }
+  return [...new Set(out)];
+}
+
 export function describeBgpPlan(plan: RouterPlan): string {
   const sp = plan.speaker!;
   const lines = [
     `# bgp speaker: asn ${sp.asn} router-id ${sp.routerId} listen ${sp.listenAddresses.join(",")}:${sp.port}${
       sp.gracefulRestart ? " graceful-restart" : ""
-    }`,
-    ...plan.peers.map((p) =>
-      `# bgp peer ${p.address} asn ${p.asn} (${p.kind}${
-        p.routeReflectorClient ? ", route-reflector client" : ""
-      })`
-    ),
+    }${sp.clusterId ? ` route-reflector cluster-id ${sp.clusterId}` : ""}`,
+    ...plan.peers.map((p) => `# bgp peer ${p.address} asn ${p.asn} (${peerTraits(p).join(", ")})`),
     ...plan.advertisements.map((a) => `# bgp advertise ${a.prefix} next-hop ${a.nextHop} (${a.kind})`),
   ];
   return lines.join("\n") + "\n";

@@ -120,8 +120,15 @@ function podByIp(snap: ClusterSnapshot, ip: string): PodInfo | undefined {
   );
 }
 
-function nodeByIp(snap: ClusterSnapshot, ip: string): NodeInfo | undefined {
-  return [...snap.nodes.values()].find((n) => nodeIps(n).includes(ip));
+/** The node owning an address: from Node objects, else from pods' `hostIP` (a cluster may list no Nodes to us). */
+function nodeByIp(snap: ClusterSnapshot, ip: string): string | undefined {
+  const n = [...snap.nodes.values()].find((n) => nodeIps(n).includes(ip));
+  if (n) return n.name;
+  return [...snap.pods.values()].find((p) => p.hostIP === ip && p.nodeName)?.nodeName;
+}
+
+function knownNode(snap: ClusterSnapshot, name: string): boolean {
+  return snap.nodes.has(name) || [...snap.pods.values()].some((p) => p.nodeName === name);
 }
 
 /** Policies selecting a pod, per direction (the ones whose rules decide its traffic). */
@@ -153,7 +160,7 @@ function ipParty(snap: ClusterSnapshot, ip: string): Party {
   const pod = podByIp(snap, ip);
   if (pod) return podParty(snap, pod, ip);
   const node = nodeByIp(snap, ip);
-  if (node) return { kind: "node", ip, name: node.name, node: node.name };
+  if (node) return { kind: "node", ip, name: node, node };
   return { kind: "external", ip };
 }
 
@@ -424,7 +431,7 @@ export function traceConnection(snap: ClusterSnapshot, options: AgentOptions, q:
     source.node ??
     (destination.kind === "pod" ? destination.node : undefined) ??
     nodesByName[0];
-  if (!entryNode || !snap.nodes.has(entryNode)) {
+  if (!entryNode || !knownNode(snap, entryNode)) {
     throw new TraceInputError(`entry node ${JSON.stringify(entryNode ?? "")} is not a node of the cluster`);
   }
   const report: TraceReport = {

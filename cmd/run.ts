@@ -15,6 +15,8 @@ import { CommandRunner, DryRunRunner, formatCommand, type Runner } from "../kern
 import { healthRoute, HealthTracker, serveHttp } from "../observe/health.ts";
 import { literal, logger } from "../observe/log.ts";
 import { MetricsRegistry } from "../observe/metrics.ts";
+import { countRefusedTransaction, OBJECTS_SKIPPED, TRANSACTION_REFUSALS } from "../observe/problems.ts";
+import { registerCatalog } from "../observe/upstream_metrics.ts";
 import { apiSource } from "../watch/api.ts";
 import { manifestSource } from "../watch/manifests.ts";
 import type { SnapshotSource } from "../watch/store.ts";
@@ -103,7 +105,11 @@ export async function untilReady<T>(
 }
 
 export function makeRunner(o: AgentOptions, io: RunIO): Runner {
-  if (!o.dryRun) return new CommandRunner();
+  if (!o.dryRun) {
+    const r = new CommandRunner();
+    r.onRefused = countRefusedTransaction;
+    return r;
+  }
   // Reads run for real where they can (so the plan is diffed against this machine), writes are printed.
   return new DryRunRunner((cmd) => io.print(formatCommand(cmd) + "\n"), new CommandRunner());
 }
@@ -124,9 +130,13 @@ export async function runAgent(
   });
 
   const metrics = new MetricsRegistry();
-  metrics.gauge("kube_router_build_info", "Build information").set(1, {
+  registerCatalog(metrics, enabled);
+  metrics.adopt(OBJECTS_SKIPPED);
+  metrics.adopt(TRANSACTION_REFUSALS);
+  // Upstream labels its Go version; ours is the Deno runtime's.
+  metrics.gauge("kube_router_build_info", "").set(1, {
     version: VERSION,
-    goversion: "deno",
+    goversion: `deno${Deno.version.deno}`,
   });
   const health = new HealthTracker(Date.now());
   const servers: Deno.HttpServer[] = [];
@@ -173,8 +183,12 @@ export async function runAgent(
       servers.push(serveHttp(
         { hostname: o.metricsAddr, port: o.metricsPort, signal: httpAbort.signal },
         {
-          [o.metricsPath]: () =>
-            new Response(metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4" } }),
+          [o.metricsPath]: async () => {
+            await metrics.collect();
+            return new Response(metrics.render(), {
+              headers: { "content-type": "text/plain; version=0.0.4" },
+            });
+          },
         },
       ));
     }
@@ -212,10 +226,8 @@ export async function runAgent(
       return;
     }
 
-    const syncTime = metrics.histogram(
-      "kube_router_controller_sync_time",
-      "Time of one controller sync (seconds)",
-    );
+    const syncTime = metrics.histogram("kube_router_controller_sync_time", "");
+    const syncErrors = metrics.counter("kube_router_controller_sync_errors_total", "", ["controller"]);
     const handles = [];
     for (const c of controllers) {
       health.register(c.name, c.syncPeriodMs);
@@ -224,11 +236,13 @@ export async function runAgent(
         signal,
         onSynced: (n, at) => health.beat(n, at),
         onSyncDuration: (_n, s) => syncTime.observe(s),
-        onError: (n, err, retry) =>
+        onError: (n, err, retry) => {
+          syncErrors.inc({ controller: n });
           logger(n).error("sync failed, retrying in {retry} ms: {error}", {
             retry,
             error: err instanceof Error ? err.message : String(err),
-          }),
+          });
+        },
       }));
     }
     await Promise.all(handles.map((h) => h.done));
@@ -271,7 +285,11 @@ export async function runCleanup(o: AgentOptions, io: RunIO): Promise<void> {
     };
     try {
       await (await CONTROLLERS[c].load()).cleanup(ctx);
-      logger("cleanup").info("{controller}: removed everything it had programmed", { controller: c });
+      if (o.dryRun) {
+        logger("cleanup").info("{controller}: would remove everything it had programmed (dry run)", {
+          controller: c,
+        });
+      } else logger("cleanup").info("{controller}: removed everything it had programmed", { controller: c });
     } catch (e) {
       failures.push(`${c}: ${(e as Error).message}`);
     }

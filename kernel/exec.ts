@@ -97,6 +97,11 @@ function withNetns(argv: readonly string[], netns?: string): string[] {
 export class CommandRunner implements Runner {
   /** Every command started, for metrics and tests that count process launches. */
   launched = 0;
+  /**
+   * Called when a tool refuses a transaction fed on stdin (a restore or batch exits non-zero:
+   * nothing of it applied), with the tool's name; the agent counts these in its metrics.
+   */
+  onRefused?: (tool: string) => void;
 
   constructor(private readonly defaultNetns?: string) {}
 
@@ -140,6 +145,7 @@ export class CommandRunner implements Runner {
       stderr: new TextDecoder().decode(out.stderr),
     };
     if (!(options.okCodes ?? [0]).includes(result.code)) {
+      if (options.stdin !== undefined) this.onRefused?.(argv[0].replace(/^.*\//, ""));
       throw new ExecError(full, result.code, result.stderr, options.stdin);
     }
     return result;

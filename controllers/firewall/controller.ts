@@ -11,6 +11,7 @@ import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
 import { cleanupIptables, IptablesApplier } from "./apply.ts";
 import { cleanupNft, NftApplier } from "./apply_nft.ts";
 import { type FirewallPlan, planFirewall } from "./plan.ts";
+import { instanceOf, type Refused, refusedObject, withoutRefused } from "./contain.ts";
 import type { Family } from "./net.ts";
 
 const KINDS: ReadonlySet<ResourceKind> = new Set(["Pod", "Namespace", "NetworkPolicy", "Node"]);
@@ -38,6 +39,8 @@ export class FirewallController implements Controller {
   private lastRevision = -1;
   private lastVerify = 0;
   private reported = new Set<string>();
+  /** Objects whose lines a tool refused, left out until they change or the next resync (contain.ts). */
+  readonly refused = new Map<string, Refused>();
   /** The last plan applied (for tests and debugging). */
   lastPlan: FirewallPlan | undefined;
   /** Revision of the last snapshot applied successfully (-1 before the first). */
@@ -96,14 +99,46 @@ export class FirewallController implements Controller {
       const drifted = await this.applier.verify();
       if (drifted.length) log.warn("firewall state drifted, repairing {drifted}", { drifted });
     }
-    const plan = planFirewall(snapshot, options, nodeName);
+    // At the periodic resync, refused objects get another chance.
+    for (const [k, r] of this.refused) if (now - r.since >= this.syncPeriodMs) this.refused.delete(k);
+    let plan = planFirewall(withoutRefused(snapshot, this.refused), options, nodeName);
     for (const p of plan.problems) {
       const key = `${p.object} ${p.field} ${p.value}`;
       if (this.reported.has(key)) continue;
       this.reported.add(key);
       log.warn("{object}: {field} {value}: {reason}", { ...p });
     }
-    const stats = await this.applier.apply(plan);
+    let stats;
+    for (let attempt = 0;; attempt++) {
+      try {
+        stats = await this.applier.apply(plan);
+        break;
+      } catch (e) {
+        // A refused line is traced to its object, which is left out; the rest is applied.
+        const object = attempt < 8 ? refusedObject(e, plan) : undefined;
+        if (!object || this.refused.has(object)) throw e;
+        const reason = (e as Error).message;
+        this.refused.set(object, { object, instance: instanceOf(snapshot, object), since: now, reason });
+        metrics.counter(
+          "kube_router_firewall_objects_refused_total",
+          "Objects left out of the firewall because a tool refused their rules",
+        ).inc({ kind: object.split(" ")[0] });
+        log.error(
+          "{object} left out of the firewall: the kernel tool refused its rules ({reason}); " +
+            "{effect}; the rest is applied, and it is retried when it changes or at the next resync",
+          {
+            object,
+            reason,
+            effect: object.startsWith("NetworkPolicy")
+              ? "it still isolates the pods it selects, allowing nothing"
+              : "its pod chain is not programmed",
+          },
+        );
+        plan = planFirewall(withoutRefused(snapshot, this.refused), options, nodeName);
+      }
+    }
+    metrics.gauge("kube_router_firewall_objects_refused", "Objects currently left out of the firewall")
+      .set(this.refused.size);
     this.lastPlan = plan;
     this.lastRevision = snapshot.revision;
     const seconds = (performance.now() - start) / 1000;

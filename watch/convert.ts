@@ -135,7 +135,9 @@ const PORT_NAME = /^(?=.*[a-z])(?!-)(?!.*--)[a-z0-9-]{1,15}(?<!-)$/;
 
 /** Canonical address, or undefined (reported) when `v` is not an IP address (of `family`, if given). */
 function address(bad: Bad, field: string, v: unknown, what: string, family?: 4 | 6): string | undefined {
-  const ip = typeof v === "string" ? canonicalIp(v) : null;
+  // Leading zeros are read as decimal, as the API server's own (legacy, "sloppy") parser does:
+  // it accepts "01.2.3.4" in Service, Endpoints and EndpointSlice addresses and means 1.2.3.4.
+  const ip = typeof v === "string" ? canonicalIp(v, { leadingZeros: true }) : null;
   if (ip === null) {
     bad(field, v, `is not an IP address; ${what}`);
     return undefined;
@@ -162,7 +164,7 @@ function addresses(bad: Bad, field: string, list: unknown[], what: string, famil
  * not refused: the API server accepts "10.0.0.1/8" (sloppy parsing) and means the network.
  */
 function cidr(bad: Bad, field: string, v: unknown, what: string): string | undefined {
-  const c = typeof v === "string" && v.includes("/") ? parseCidr(v) : null;
+  const c = typeof v === "string" && v.includes("/") ? parseCidr(v, { leadingZeros: true }) : null;
   if (!c) {
     bad(field, v, `is not a CIDR (e.g. 10.244.0.0/24 or 2001:db8::/64); ${what}`);
     return undefined;
@@ -285,7 +287,8 @@ export function serviceFromApi(obj: Obj, report: ProblemSink = ignore): ServiceI
   const clusterIPs = headless || type === "ExternalName"
     ? []
     : ipsField === "spec.clusterIP"
-    ? [address(bad, ipsField, rawIPs[0], "the service is not served on it")].filter((x): x is string => !!x)
+    ? (rawIPs.length ? [address(bad, ipsField, rawIPs[0], "the service is not served on it")] : [])
+      .filter((x): x is string => !!x)
     : addresses(bad, ipsField, rawIPs.filter((v) => v !== ""), "the service is not served on it");
   const ports: ServicePort[] = [];
   arr(spec.ports).forEach((p, i) => {

@@ -124,3 +124,25 @@ Deno.test("convert: legacy Endpoints become per-family pseudo slices", () => {
     ["IPv6", [["fd00::2", true]]],
   ]);
 });
+
+Deno.test("convert: valid objects (API defaults absent, as in manifests) report nothing", () => {
+  const problems: string[] = [];
+  const report = (m: string) => problems.push(m);
+  serviceFromApi({ kind: "Service", metadata: { name: "a" }, spec: { ports: [{ port: 80 }] } }, report);
+  serviceFromApi({ kind: "Service", metadata: { name: "h" }, spec: { clusterIP: "None" } }, report);
+  podFromApi({ kind: "Pod", metadata: { name: "p" }, spec: { containers: [{ name: "c" }] } }, report);
+  networkPolicyFromApi({ kind: "NetworkPolicy", metadata: { name: "n" }, spec: {} }, report);
+  endpointSliceFromApi(
+    { kind: "EndpointSlice", metadata: { name: "s" }, endpoints: [], ports: [{}] },
+    report,
+  );
+  // Leading zeros are what the API server itself accepts (decimal): read, canonical, not reported.
+  const s = serviceFromApi({
+    kind: "Service",
+    metadata: { name: "z" },
+    spec: { clusterIP: "010.096.000.010", externalIPs: ["2001:DB8::0:1"] },
+  }, report);
+  assert.deepEqual(s.clusterIPs, ["10.96.0.10"]);
+  assert.deepEqual(s.externalIPs, ["2001:db8::1"]);
+  assert.deepEqual(problems, []);
+});

@@ -299,7 +299,14 @@ export function objectsToMaps(
  * report: a document that stops parsing (a half-saved edit) keeps the objects it had.
  */
 export async function manifestSource(path: string, opts: ManifestOptions = {}): Promise<SnapshotSource> {
-  const onProblem = opts.onProblem ?? (() => {});
+  const report = opts.onProblem ?? (() => {});
+  // Problems of the last read: a re-read reports only new ones, so each is logged once per change.
+  let reported = new Set<string>();
+  let current = new Set<string>();
+  const onProblem = (m: string) => {
+    current.add(m);
+    if (!reported.has(m)) report(m);
+  };
   try {
     await Deno.stat(path);
   } catch (e) {
@@ -314,6 +321,7 @@ export async function manifestSource(path: string, opts: ManifestOptions = {}): 
   });
 
   const load = async (startup: boolean) => {
+    current = new Set();
     const refused: string[] = [];
     const files = await manifestFiles(path, refused);
     const fatal: string[] = [];
@@ -370,6 +378,7 @@ export async function manifestSource(path: string, opts: ManifestOptions = {}): 
       if (files.length === 0) onProblem(`--manifests ${JSON.stringify(path)}: no .yaml, .yml or .json file`);
     }
     for (const [kind, map] of converted.maps) store.replaceAll(kind, map);
+    reported = current;
   };
 
   await load(true);
@@ -384,7 +393,7 @@ export async function manifestSource(path: string, opts: ManifestOptions = {}): 
         for await (const _ of watcher!) {
           clearTimeout(timer);
           timer = setTimeout(
-            () => load(false).catch((e) => onProblem(`re-reading ${path}: ${e.message}`)),
+            () => load(false).catch((e) => report(`re-reading ${path}: ${e.message}`)),
             opts.debounceMs ?? 100,
           );
         }

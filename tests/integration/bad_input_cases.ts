@@ -17,9 +17,16 @@
 // deno-lint-ignore no-explicit-any
 type Obj = any;
 
-export const NS = "bad";
-export const NODE = "node-1";
+/** Namespace and node of the table; `buildCases` may rename them (a shared API server needs unique names). */
+export let NS = "bad";
+export let NODE = "node-1";
 export const NODE_IP = "192.0.2.11";
+
+/** Names the table's namespace and node (before building it). */
+export function useNames(ns: string, node: string): void {
+  NS = ns;
+  NODE = node;
+}
 
 export interface BadCase {
   id: string;
@@ -110,7 +117,6 @@ const BAD_IPS: Array<[string, boolean]> = [
   ["10.77.0.1/24", true],
   ["fe80::g", true],
   ["1.2.3", false],
-  ["01.2.3.4", false],
   [" 10.77.0.9", false],
   ["2001:db8::1::2", true],
   ["256.1.1.1", true],
@@ -228,17 +234,30 @@ export function buildCases(): BadCase[] {
       [svc(n), slice(n), {
         apiVersion: "v1",
         kind: "Node",
-        metadata: { name: `node-c${n}` },
+        metadata: { name: `${NODE}-c${n}` },
         spec: { podCIDR: `10.247.${n & 255}.0/24` },
         status: {
-          addresses: [{ type: "InternalIP", address: bad }, { type: "Hostname", address: `node-c${n}` }],
+          addresses: [{ type: "InternalIP", address: bad }, { type: "Hostname", address: `${NODE}-c${n}` }],
         },
       }],
       new RegExp(
-        `Node node-c${n}: status\\.addresses\\[0\\]\\.address \\(InternalIP\\) ${shown(bad)} is not an IP`,
+        `Node ${NODE}-c${n}: status\\.addresses\\[0\\]\\.address \\(InternalIP\\) ${shown(bad)} is not an IP`,
       ),
       [served(cip(n)), endpoint(n)],
       abs,
+    );
+  }
+
+  {
+    // Not bad: the API server accepts leading zeros (read as decimal); so does the agent, canonically.
+    const n = next();
+    const sloppy = extIp(n).split(".").map((o) => o.padStart(3, "0")).join(".");
+    add(
+      `Service spec.externalIPs ${JSON.stringify(sloppy)} (leading zeros, as the API server accepts)`,
+      [svc(n, { externalIPs: [sloppy] }), slice(n)],
+      new RegExp(`starting on node`),
+      [served(cip(n)), served(extIp(n)), `${extIp(n)} . tcp . 80 . 0 : ${epIp(n)} . 8080`],
+      [sloppy],
     );
   }
 
@@ -453,11 +472,11 @@ export function buildCases(): BadCase[] {
       [svc(n), slice(n), {
         apiVersion: "v1",
         kind: "Node",
-        metadata: { name: `node-c${n}` },
+        metadata: { name: `${NODE}-c${n}` },
         spec: { podCIDR: bad },
         status: { addresses: [{ type: "InternalIP", address: `192.0.2.${100 + (n & 127)}` }] },
       }],
-      new RegExp(`Node node-c${n}: spec\\.podCIDR ${shown(bad)} is not a CIDR`),
+      new RegExp(`Node ${NODE}-c${n}: spec\\.podCIDR ${shown(bad)} is not a CIDR`),
       [served(cip(n)), endpoint(n)],
       abs,
     );
@@ -560,7 +579,7 @@ export function buildCases(): BadCase[] {
       { metadata: { name: "a".repeat(254) } },
       /metadata\.name "a{70,}\.\.\. is not a DNS-1123 name/,
     ],
-    ["no name", { metadata: {} }, /Service bad\/<unnamed>: metadata\.name is missing/],
+    ["no name", { metadata: {} }, /Service [a-z0-9-]+\/<unnamed>: metadata\.name is missing/],
     [
       "bad namespace",
       { metadata: { namespace: "Shop" } },

@@ -113,6 +113,11 @@ Deno.test({
       assert.match(dump, /KUBE-ROUTER-FORWARD/, "the firewall never programmed its chains");
       assert.match(dump, /table ip kube-router-proxy/, "the proxy never programmed its table");
       assert.doesNotMatch(log, /apply failed|sync failed|Uncaught|TypeError/, "a controller failed");
+      assert.doesNotMatch(
+        log,
+        /undefined is not|null is not/,
+        "a problem reported for a field that was absent",
+      );
       const failed: string[] = [];
       for (const c of allCases) {
         const errors = checkCase(c, log, dump);
@@ -162,4 +167,93 @@ Deno.test({
       }
     });
   }
+});
+
+/** REST path of the collection an object is created in. */
+function collection(o: { kind: string; metadata: { namespace?: string } }): string {
+  const ns = encodeURIComponent(o.metadata.namespace ?? "");
+  switch (o.kind) {
+    case "Node":
+      return "/api/v1/nodes";
+    case "Namespace":
+      return "/api/v1/namespaces";
+    case "Service":
+      return `/api/v1/namespaces/${ns}/services`;
+    case "Pod":
+      return `/api/v1/namespaces/${ns}/pods`;
+    case "Endpoints":
+      return `/api/v1/namespaces/${ns}/endpoints`;
+    case "EndpointSlice":
+      return `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`;
+    case "NetworkPolicy":
+      return `/apis/networking.k8s.io/v1/namespaces/${ns}/networkpolicies`;
+    default:
+      throw new Error(`no collection for ${o.kind}`);
+  }
+}
+
+Deno.test({
+  name: "bad input: the object cases the real API server accepts, read by the agent from it",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async (t) => {
+  const { sharedApiServer } = await import("../fixtures/apiserver.ts");
+  const { bridgeApiInto } = await import("../fixtures/api_bridge.ts");
+  const { useNames } = await import("./bad_input_cases.ts");
+  const id = crypto.randomUUID().slice(0, 6);
+  useNames(`bad-${id}`, `bad-node-${id}`);
+  // deno-lint-ignore no-explicit-any
+  type Obj = any;
+  const cases = buildCases();
+  const base = baseText().split("\n---\n").map((d) => JSON.parse(d) as Obj);
+  useNames("bad", "node-1");
+  const api = await sharedApiServer();
+  const create = async (o: Obj) => {
+    const { status, ...spec } = o;
+    const made = await api.request("POST", collection(o), spec) as Obj;
+    if (status && (o.kind === "Pod" || o.kind === "Node" || o.kind === "Service")) {
+      await api.request(
+        "PATCH",
+        `${collection(o)}/${encodeURIComponent(made.metadata.name)}/status`,
+        { status },
+        "application/merge-patch+json",
+      );
+    }
+  };
+  for (const o of base) await create(o);
+  const namespaces = new Set(cases.flatMap((c) => (c.objects ?? []).map((o) => o.metadata?.namespace)));
+  for (const ns of namespaces) {
+    if (ns && ns !== base[1].metadata.name) {
+      await create({ apiVersion: "v1", kind: "Namespace", metadata: { name: ns } }).catch(() => {});
+    }
+  }
+  const accepted: BadCase[] = [];
+  const refused: string[] = [];
+  for (const c of cases) {
+    // The agent reads EndpointSlices from a server that serves them; legacy Endpoints are its fallback.
+    if (c.objects?.some((o) => o.kind === "Endpoints")) continue;
+    try {
+      for (const o of c.objects ?? []) await create(o);
+      accepted.push(c);
+    } catch (e) {
+      refused.push(`${c.id}: ${(e as Error).message.replace(/\s+/g, " ").slice(0, 160)}`);
+    }
+  }
+  console.log(`API server accepted ${accepted.length} of ${cases.length} object cases; it refused:`);
+  for (const r of refused) console.log(`  ${r}`);
+  assert.ok(accepted.length >= 10, "the server accepted too few cases to test this path");
+  await withNetns(async (ns) => {
+    await using bridge = await bridgeApiInto(ns, api);
+    const present = accepted.flatMap((c) => c.present);
+    const { log, dump, code } = await runAgent(ns, ["--kubeconfig", bridge.kubeconfigPath], present);
+    assert.ok(code === 0 || code === 143 || code === null, `agent exited ${code}:\n${log.slice(-3000)}`);
+    assert.doesNotMatch(log, /apply failed|sync failed|Uncaught|TypeError/, "a controller failed");
+    for (const c of accepted) {
+      const errors = checkCase(c, log, dump);
+      await t.step({
+        name: c.id,
+        fn: () => assert.deepEqual(errors, [], `${c.id}:\n  ${errors.join("\n  ")}`),
+      });
+    }
+  });
 });

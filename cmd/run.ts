@@ -15,8 +15,6 @@ import { CommandRunner, DryRunRunner, formatCommand, type Runner } from "../kern
 import { healthRoute, HealthTracker, serveHttp } from "../observe/health.ts";
 import { logger } from "../observe/log.ts";
 import { MetricsRegistry } from "../observe/metrics.ts";
-import { apiSource, loadKubeConfig } from "../watch/api.ts";
-import { manifestSource } from "../watch/manifests.ts";
 import type { SnapshotSource } from "../watch/store.ts";
 import { VERSION } from "./version.ts";
 
@@ -51,9 +49,13 @@ export interface RunIO {
 }
 
 async function openSource(o: AgentOptions, log: ReturnType<typeof logger>): Promise<SnapshotSource> {
+  // Loaded on use: the Kubernetes client is most of the agent's start-up time, and a
+  // --manifests agent (or a restart racing kubelet's grace period) should not pay for it.
   if (o.manifests) {
+    const { manifestSource } = await import("../watch/manifests.ts");
     return await manifestSource(o.manifests, { onProblem: (m) => log.warn(m) });
   }
+  const { apiSource } = await import("../watch/api.ts");
   return await apiSource({
     kubeconfig: o.kubeconfig,
     master: o.master,
@@ -177,7 +179,9 @@ export async function runAgent(
     }
 
     const runner = makeRunner(o, io);
-    const api = o.manifests ? undefined : loadKubeConfig({ kubeconfig: o.kubeconfig, master: o.master });
+    const api = o.manifests
+      ? undefined
+      : (await import("../watch/api.ts")).loadKubeConfig({ kubeconfig: o.kubeconfig, master: o.master });
     const controllers: Controller[] = [];
     for (const c of enabled) {
       const ctx: ControllerContext = {

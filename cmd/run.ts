@@ -17,8 +17,6 @@ import { literal, logger } from "../observe/log.ts";
 import { MetricsRegistry } from "../observe/metrics.ts";
 import { countRefusedTransaction, OBJECTS_SKIPPED, TRANSACTION_REFUSALS } from "../observe/problems.ts";
 import { registerCatalog } from "../observe/upstream_metrics.ts";
-import { apiSource } from "../watch/api.ts";
-import { manifestSource } from "../watch/manifests.ts";
 import type { SnapshotSource } from "../watch/store.ts";
 import { VERSION } from "./version.ts";
 
@@ -53,9 +51,13 @@ export interface RunIO {
 }
 
 async function openSource(o: AgentOptions, log: ReturnType<typeof logger>): Promise<SnapshotSource> {
+  // Loaded on use: the Kubernetes client is most of the agent's start-up time, and a
+  // --manifests agent (or a restart racing kubelet's grace period) should not pay for it.
   if (o.manifests) {
+    const { manifestSource } = await import("../watch/manifests.ts");
     return await manifestSource(o.manifests, { onProblem: (m) => log.warn(literal(m)) });
   }
+  const { apiSource } = await import("../watch/api.ts");
   return await apiSource({
     kubeconfig: o.kubeconfig,
     master: o.master,

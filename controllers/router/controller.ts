@@ -41,7 +41,7 @@ import {
 } from "./host.ts";
 import { problemText } from "./identity.ts";
 import { applyKernelPlan, type KernelState, readKernelState } from "./kernel_apply.ts";
-import { type RouteOp, sameRoute, writeRoutes } from "../../kernel/ip/mod.ts";
+import { type Route, type RouteOp, sameRoute, writeRoutes } from "../../kernel/ip/mod.ts";
 import { applyNetfilter } from "./netfilter.ts";
 import { type PeerPlan, planRouter, type RouterPlan } from "./plan.ts";
 import {
@@ -102,8 +102,8 @@ export class RouterController implements Controller {
   #hops = new Map<string, { hop: string; n: number }>();
   /** Overlay next hops whose neighbours/tunnels were last applied (sorted, joined). */
   #auxKey = "";
-  /** Routes of ours believed in the kernel's main table. */
-  #synced = 0;
+  /** Routes of ours believed in the kernel's main table, per family. */
+  #synced = { v4: 0, v6: 0 };
   /** Stale routes kept by the last full pass (hold after restart); 0 means nothing to remove later. */
   #staleKept = 0;
   #routeCtx: RouteContext | null = null;
@@ -604,7 +604,7 @@ export class RouterController implements Controller {
           const t0 = performance.now();
           const lines = this.#kernel === null ? await this.#fullRoutes(ctx) : await this.flushRouteDelta();
           this.#m.hostSyncTime.observe((performance.now() - t0) / 1000);
-          this.#m.routesSynced.set(this.#synced);
+          this.#m.routesSynced.set(this.#synced.v4 + this.#synced.v6);
           this.stats.routeApplies++;
           this.stats.routeLines += lines;
           this.stats.lastRouteApplyAt = performance.now();
@@ -640,13 +640,16 @@ export class RouterController implements Controller {
     this.#failedPrefixes.clear();
     const cur = await readKernelState(this.ctx.runner, this.#families, { fou: ctx.overlay.encap === "fou" });
     const { state, lines, failed } = await applyKernelPlan(this.ctx.runner, kp, cur, keep);
-    let main = 0, kept = 0, added = 0;
+    let main = 0, kept = 0, added = 0, main6 = 0;
     const before = new Map<string, string>();
     for (const r of cur.routes) if ((r.table ?? 254) === 254) before.set(r.dst, r.via ?? "");
     const aux: KernelState = { ...state, routes: [] };
     for (const r of state.routes) {
       if ((r.table ?? 254) !== 254) aux.routes.push(r);
-      else main++;
+      else {
+        main++;
+        if (r.dst.includes(":")) main6++;
+      }
     }
     for (const r of kp.routes) {
       if ((r.table ?? 254) === 254 && before.get(r.dst) !== r.via) added++;
@@ -660,7 +663,7 @@ export class RouterController implements Controller {
     if (added) this.#m.routesAdded.inc({}, added);
     if (removed) this.#m.routesRemoved.inc({}, removed);
     this.#kernel = aux;
-    this.#synced = main;
+    this.#synced = { v4: main - main6, v6: main6 };
     this.#staleKept = Math.max(0, kept);
     this.#auxKey = this.#overlayHops(ctx).join(",");
     this.lastRouteError = null;
@@ -708,7 +711,15 @@ export class RouterController implements Controller {
     }
     const dels: RouteOp[] = [];
     const reps: RouteOp[] = [];
-    let gained = 0, lost = 0;
+    // Counted here, added to `#synced` once the kernel has acknowledged the writes.
+    const syn = { v4: 0, v6: 0 };
+    const count = (dst: string, n: number) => {
+      if (dst.includes(":")) syn.v6 += n;
+      else syn.v4 += n;
+    };
+    let lost = 0;
+    /** Routes new to the kernel (a refused one is then not counted as installed). */
+    const fresh: Route[] = [];
     const retrying = this.#failedPrefixes;
     for (const [k, prev] of this.#pending) {
       const cur = this.#learned.get(k);
@@ -718,12 +729,18 @@ export class RouterController implements Controller {
       if (!retry && (before === after || (before && after && sameRoute(before, after)))) continue;
       if (after) {
         reps.push({ del: false, route: after });
-        if (!before) gained++;
+        if (!before) {
+          count(k, 1);
+          fresh.push(after);
+        }
       } else if (before || retry) {
         if (keep) this.#staleKept++;
         else {
           dels.push({ del: true, route: before ?? { dst: k } });
-          if (before) lost++;
+          if (before) {
+            lost++;
+            count(k, -1);
+          }
         }
       }
     }
@@ -732,16 +749,19 @@ export class RouterController implements Controller {
     const w = await writeRoutes(this.ctx.runner, ops);
     lines += ops.length;
     let refused = 0;
+    const freshSet = w.failed.length > 0 ? new Set(fresh) : null;
     if (retrying.size > 0) { for (const op of ops) retrying.delete(op.route.dst); }
     for (const f of w.failed) {
       if (!f.op.del) {
         retrying.add(f.op.route.dst);
         refused++;
+        if (freshSet?.has(f.op.route)) count(f.op.route.dst, -1);
       }
     }
     this.#reportFailures(w.failed);
     if (w.failed.length === 0) this.lastRouteError = null;
-    this.#synced += gained - lost - refused;
+    this.#synced.v4 += syn.v4;
+    this.#synced.v6 += syn.v6;
     if (reps.length - refused > 0) this.#m.routesAdded.inc({}, reps.length - refused);
     if (lost) this.#m.routesRemoved.inc({}, lost);
     // Overlay state of next hops no longer used: after their routes are gone.
@@ -754,6 +774,16 @@ export class RouterController implements Controller {
       this.#auxKey = key;
     }
     return lines;
+  }
+
+  /** Learned routes of ours the kernel acknowledged in its main table (tests, benchmarks). */
+  get routesInstalled(): { v4: number; v6: number } {
+    return { ...this.#synced };
+  }
+
+  /** Best paths learned from peers (tests, benchmarks). */
+  get routesLearned(): number {
+    return this.#learned.size;
   }
 
   /** Waits until queued route work is applied (tests, benchmarks). */

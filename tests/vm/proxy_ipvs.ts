@@ -290,9 +290,12 @@ Deno.test({
           }));
       const web = await svcOf("web");
       await programmed(`tcp/${vip(web)}:80`, all3.map((e) => ip(e.pod)));
+      // Start every client's probe agent (a Deno process: seconds under emulation) and let it
+      // warm up on a direct connection, so service probes measure the data path, not start-up.
+      await Promise.all(["cl1", "cl2", "h1", "client"].map((c) => lab.tcpProbe(c, ip("w3"), 8080, 20_000)));
 
       const many = (from: string, addr: string, port: number, n: number, proto: "tcp" | "udp" = "tcp") =>
-        lab.probeMany(Array.from({ length: n }, () => ({ from, proto, ip: addr, port, timeoutMs: 3000 })));
+        lab.probeMany(Array.from({ length: n }, () => ({ from, proto, ip: addr, port, timeoutMs: 8000 })));
       const allOk = (rs: ProbeResult[], what: string) =>
         assert.ok(
           rs.every((r) => r.status === "connected"),
@@ -368,11 +371,15 @@ Deno.test({
         assert.ok(rs.every((r) => r.server === "w1"));
         const sctp = await svcOf("sctp");
         await programmed(`sctp/${vip(sctp)}:90`, [ip("w1")]);
-        const out = await sh("cl2", `echo | timeout 20 socat -t 10 -T 10 - SCTP-CONNECT:${vip(sctp)}:90`, [
-          0,
-          1,
-          124,
-        ]);
+        const out = await sh(
+          "cl2",
+          `(echo; sleep 8) | timeout 20 socat -T 10 - SCTP-CONNECT:${vip(sctp)}:90`,
+          [
+            0,
+            1,
+            124,
+          ],
+        );
         assert.match(out.stdout, new RegExp(`^w1 ${ip("cl2").replaceAll(".", "\\.")}`), out.stderr);
         assert.equal(serverOf(modelRun(await modelOf("n2"), ip("cl2"), vip(sctp), 90, 1, "sctp")[0]), "w1");
       });
@@ -526,7 +533,11 @@ Deno.test({
               ctrls.n1.applied?.services.some((v) => v.forward === "tunnel" && v.realServers.length === 2),
           );
           const save = (await lab.exec("n1", ["ipvsadm", "-Sn"])).stdout;
-          assert.match(save, new RegExp(`-a -f \\d+ -r ${ip("w1").replaceAll(".", "\\.")}:0 -i -w 1`), save);
+          assert.match(
+            save,
+            new RegExp(`-a -f \\d+ -r ${ip("w1").replaceAll(".", "\\.")}:80 -i -w 1 --tun-type ipip`),
+            save,
+          );
           // The pods' tunnel ends: set up by each pod's own node only.
           for (const [pod, node] of [["w1", "n1"], ["w2", "n2"]] as const) {
             const link = (await lab.exec(pod, ["ip", "-o", "addr", "show", "dev", "kube-tunnel-if"])).stdout;

@@ -118,7 +118,12 @@ Deno.test({
           lab.node("n1").ip
         }`,
       );
-      await Promise.all(["w1", "h1", "w2", "w3"].map((p) => lab.serve(p, { tcp: [8080], udp: [5353] })));
+      // DSR keeps the service port (tunnel mode does not translate it): w1 and w2 serve :80 too.
+      await Promise.all(
+        ["w1", "h1", "w2", "w3"].map((p) =>
+          lab.serve(p, { tcp: p === "w1" || p === "w2" ? [8080, 80] : [8080], udp: [5353] })
+        ),
+      );
       // SCTP echo (the probe agent speaks TCP/UDP only): socat answers "w1 <client>".
       await lab.spawn("w1", [
         "socat",
@@ -212,6 +217,13 @@ Deno.test({
       service("drain", {});
       endpoints("drain", [{ pod: "w1", node: "n1", ref: false }, { pod: "w2", node: "n2", ref: false }]);
       service("empty", {});
+      service("dsr", {
+        externalIPs: ["198.51.100.20"],
+        ports: [{ port: 80, targetPort: 80, protocol: "TCP" }],
+      }, {
+        "kube-router.io/service.dsr": "tunnel",
+      });
+      endpoints("dsr", [{ pod: "w1", node: "n1" }, { pod: "w2", node: "n2" }], { port: 80, protocol: "TCP" });
       const schedulers: Record<string, Record<string, string>> = {
         rr: { "kube-router.io/service.scheduler": "rr" },
         wrr: { "kube-router.io/service.scheduler": "wrr" },
@@ -278,9 +290,12 @@ Deno.test({
           }));
       const web = await svcOf("web");
       await programmed(`tcp/${vip(web)}:80`, all3.map((e) => ip(e.pod)));
+      // Start every client's probe agent (a Deno process: seconds under emulation) and let it
+      // warm up on a direct connection, so service probes measure the data path, not start-up.
+      await Promise.all(["cl1", "cl2", "h1", "client"].map((c) => lab.tcpProbe(c, ip("w3"), 8080, 20_000)));
 
       const many = (from: string, addr: string, port: number, n: number, proto: "tcp" | "udp" = "tcp") =>
-        lab.probeMany(Array.from({ length: n }, () => ({ from, proto, ip: addr, port, timeoutMs: 3000 })));
+        lab.probeMany(Array.from({ length: n }, () => ({ from, proto, ip: addr, port, timeoutMs: 8000 })));
       const allOk = (rs: ProbeResult[], what: string) =>
         assert.ok(
           rs.every((r) => r.status === "connected"),
@@ -356,11 +371,15 @@ Deno.test({
         assert.ok(rs.every((r) => r.server === "w1"));
         const sctp = await svcOf("sctp");
         await programmed(`sctp/${vip(sctp)}:90`, [ip("w1")]);
-        const out = await sh("cl2", `echo | timeout 10 socat -T3 - SCTP-CONNECT:${vip(sctp)}:90`, [
-          0,
-          1,
-          124,
-        ]);
+        const out = await sh(
+          "cl2",
+          `(echo; sleep 8) | timeout 20 socat -T 10 - SCTP-CONNECT:${vip(sctp)}:90`,
+          [
+            0,
+            1,
+            124,
+          ],
+        );
         assert.match(out.stdout, new RegExp(`^w1 ${ip("cl2").replaceAll(".", "\\.")}`), out.stderr);
         assert.equal(serverOf(modelRun(await modelOf("n2"), ip("cl2"), vip(sctp), 90, 1, "sctp")[0]), "w1");
       });
@@ -446,7 +465,8 @@ Deno.test({
           }
         }
         const save = (await lab.exec("n1", ["ipvsadm", "-Sn"])).stdout;
-        assert.match(save, /-s mh -b flag-1,flag-2/);
+        // The kernel names mh's flags (flag-1,flag-2 read back as mh-fallback,mh-port).
+        assert.match(save, /-s mh -b mh-fallback,mh-port/);
         console.log(`scheduler distributions: ${JSON.stringify(got)}`);
       });
 
@@ -505,6 +525,70 @@ Deno.test({
       );
 
       await t.step(
+        "DSR (tunnel): replies come from the VIP straight from the pod's node, MSS clamped",
+        async () => {
+          await until(
+            "DSR fwmark service on n1",
+            () =>
+              ctrls.n1.applied?.services.some((v) => v.forward === "tunnel" && v.realServers.length === 2),
+          );
+          const save = (await lab.exec("n1", ["ipvsadm", "-Sn"])).stdout;
+          assert.match(
+            save,
+            new RegExp(`-a -f \\d+ -r ${ip("w1").replaceAll(".", "\\.")}:80 -i -w 1 --tun-type ipip`),
+            save,
+          );
+          // The pods' tunnel ends: set up by each pod's own node only.
+          for (const [pod, node] of [["w1", "n1"], ["w2", "n2"]] as const) {
+            const link = (await lab.exec(pod, ["ip", "-o", "addr", "show", "dev", "kube-tunnel-if"])).stdout;
+            assert.match(link, /inet 198\.51\.100\.20\/32/, `${pod}: ${link}`);
+            const other = node === "n1" ? "n2" : "n1";
+            assert.ok(
+              !runners[other].commands.some((c) => c.startsWith("nsenter") && c.includes(ip(pod))),
+              `${other} never enters ${pod}`,
+            );
+          }
+          const macs: Record<string, string> = {};
+          for (const n of ["n1", "n2"] as const) {
+            macs[n] = JSON.parse((await lab.exec(n, ["ip", "-j", "link", "show", "eth0"])).stdout)[0].address;
+          }
+          // Capture the SYN-ACKs the client receives: source address, sending MAC (which node), MSS.
+          const cap = await lab.spawn("client", [
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-n",
+            "-e",
+            "-l",
+            "-Q",
+            "in",
+            "tcp[tcpflags] & (tcp-syn|tcp-ack) == (tcp-syn|tcp-ack) and port 80",
+          ], { name: "dsr-capture" });
+          await until(
+            "tcpdump listening",
+            async () => (await cap.logTail()).includes("listening on"),
+            30_000,
+          );
+          const rs = await many("client", "198.51.100.20", 80, 12);
+          allOk(rs, "DSR");
+          assert.deepEqual(new Set(rs.map((r) => r.server)), new Set(["w1", "w2"]));
+          assert.ok(rs.every((r) => r.clientIp === client.ip), "no SNAT: the pod sees the client");
+          await new Promise((r) => setTimeout(r, 1500));
+          const lines = (await cap.logTail(200)).split("\n").filter((l) => l.includes(" > 10.250.0.100."));
+          await cap.stop();
+          assert.equal(lines.length, 12, lines.join("\n"));
+          assert.ok(lines.every((l) => l.includes("198.51.100.20.80 > ")), "reply source is the VIP");
+          assert.ok(lines.every((l) => /mss 1440\b/.test(l)), `MSS clamped to 1500 - 60: ${lines[0]}`);
+          // w2's replies leave n2 straight for the client: they never pass the director (n1).
+          const fromN2 = lines.filter((l) => l.startsWith(`${macs.n2} >`));
+          assert.ok(
+            fromN2.length > 0 && fromN2.length < 12,
+            `replies by node: n2 sent ${fromN2.length} of 12\n${lines.join("\n")}`,
+          );
+        },
+      );
+
+      await t.step(
         "terminating endpoint: weight 0 (no new connections), removed after the grace period",
         async () => {
           const drain = await svcOf("drain");
@@ -528,11 +612,16 @@ Deno.test({
             new Set(modelRun(await modelOf("n1"), ip("cl1"), vip(drain), 80, 6).map(serverOf)),
             new Set(["w1"]),
           );
+          const drainLine = `-a -t ${vip(drain)}:80 -r ${ip("w2")}:8080`;
           await until(
             "w2 removed after the grace period",
-            async () => !(await lab.exec("n1", ["ipvsadm", "-Sn"])).stdout.includes(`-r ${ip("w2")}:8080`),
+            async () => !(await lab.exec("n1", ["ipvsadm", "-Sn"])).stdout.includes(drainLine),
             30_000,
           );
+          // ... and stays removed while the slice still lists it as terminating (a later sync once
+          // gave it a fresh grace period).
+          await ctrls.n1.sync(s.current());
+          assert.ok(!(await lab.exec("n1", ["ipvsadm", "-Sn"])).stdout.includes(drainLine), "re-added");
         },
       );
 

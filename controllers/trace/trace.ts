@@ -416,6 +416,23 @@ function verdictOf(steps: FirewallStep[]): PathReport["verdict"] {
   return "allowed";
 }
 
+/** The Service an address and port belong to, by the cluster's objects (whatever a node programs). */
+function serviceAt(
+  snap: ClusterSnapshot,
+  ip: string,
+  proto: Protocol,
+  port: number,
+): ServiceInfo | undefined {
+  const nodeIp = nodeByIp(snap, ip) !== undefined;
+  for (const svc of snap.services.values()) {
+    const ports = svc.ports.filter((p) => p.protocol.toLowerCase() === proto);
+    const vips = [...svc.clusterIPs, ...svc.externalIPs, ...svc.loadBalancerIPs.map((i) => i.ip)];
+    if (vips.includes(ip)) return svc;
+    if (nodeIp && ports.some((p) => p.nodePort === port)) return svc;
+  }
+  return undefined;
+}
+
 function findService(plan: ProxyPlan, ip: string, proto: Protocol, port: number): VirtualService | undefined {
   return plan.services.find((s) => s.vip === ip && s.protocol.toLowerCase() === proto && s.port === port);
 }
@@ -446,23 +463,37 @@ export function traceConnection(snap: ClusterSnapshot, options: AgentOptions, q:
 
   const proxy = plans.proxy(entryNode);
   const vs = findService(proxy, destination.ip, q.protocol, q.port);
-  if (vs || namedService) {
+  const addressed = namedService ?? serviceAt(snap, destination.ip, q.protocol, q.port);
+  if (vs || addressed) {
+    if (destination.kind === "external" && addressed) {
+      report.destination = {
+        ...destination,
+        kind: "service",
+        name: `${addressed.namespace}/${addressed.name}`,
+      };
+    }
     if (!vs) {
       const reject = proxy.rejects.find((r) =>
         r.vip === destination.ip && r.protocol.toLowerCase() === q.protocol && r.port === q.port
       );
+      const servesPort = addressed?.ports.some((p) =>
+        p.protocol.toLowerCase() === q.protocol && p.port === q.port
+      );
       report.service = {
-        name: namedService ? `${namedService.namespace}/${namedService.name}` : reject?.service ?? "",
+        name: addressed ? `${addressed.namespace}/${addressed.name}` : reject?.service ?? "",
         vip: destination.ip,
         port: q.port,
-        kind: "clusterip",
+        kind: addressed?.type.toLowerCase() ?? "",
         scheduler: "",
         masquerade: false,
         noBackends: reject
           ? "the service has no ready endpoint: new connections are rejected"
-          : `the service has no ${q.protocol.toUpperCase()} port ${q.port}`,
+          : !servesPort
+          ? `the service has no ${q.protocol.toUpperCase()} port ${q.port}`
+          : `node ${entryNode} balances nothing for this address (externalTrafficPolicy Local without a ` +
+            "local endpoint, or an address outside the allowed ranges): the connection fails there",
       };
-      report.verdict = "rejected";
+      report.verdict = reject || !servesPort ? "rejected" : "dropped";
       return report;
     }
     const live = vs.realServers.filter((r) => r.weight > 0);

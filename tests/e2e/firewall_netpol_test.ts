@@ -42,7 +42,7 @@ import type {
 import { type ApiServer, sharedApiServer } from "../fixtures/apiserver.ts";
 import { createLab, type Lab } from "../fixtures/lab.ts";
 import { connectionAllowed, type RefCluster } from "./firewall_reference.ts";
-import { traceConnection } from "../../controllers/trace/trace.ts";
+import { formatTrace, traceConnection } from "../../controllers/trace/trace.ts";
 
 const PORTS: Array<{ proto: "tcp" | "udp"; port: number }> = [
   { proto: "tcp", port: 80 },
@@ -338,7 +338,11 @@ function traced(
   proto: "tcp" | "udp",
   port: number,
 ): boolean {
-  return traceConnection(snap, defaultOptions(), { from, to, protocol: proto, port }).verdict === "allowed";
+  return traceReport(snap, from, to, proto, port).verdict === "allowed";
+}
+
+function traceReport(snap: ClusterSnapshot, from: string, to: string, proto: "tcp" | "udp", port: number) {
+  return traceConnection(snap, defaultOptions(), { from, to, protocol: proto, port });
 }
 
 /** Probes every triple; returns the mismatches and the printed table. Trace must agree with every probe. */
@@ -374,10 +378,19 @@ async function checkTable(w: World, label: string, snap: ClusterSnapshot): Promi
     );
   });
   if (bad) {
+    // The first disagreement with trace, in full, to show where its model and the kernel part.
+    const first = triples.find((t, i) =>
+      traced(snap, t.src.podIPs[0], t.dst.podIPs[0], t.proto, t.port) !== (results[i].status === "connected")
+    );
+    const detail = first
+      ? `\n${
+        formatTrace(traceReport(snap, first.src.podIPs[0], first.dst.podIPs[0], first.proto, first.port))
+      }`
+      : "";
     throw new Error(
       `${label}: ${bad} of ${triples.length} probes differ from the reference (X) or from trace (T)\n${
         rows.join("\n")
-      }`,
+      }${detail}`,
     );
   }
   return triples.filter((_, i) => results[i].status !== "connected").length;

@@ -1,9 +1,9 @@
 /**
  * Converts Kubernetes API objects in their wire form (plain JSON as the API serves them, as
- * YAML manifests hold them) into the normalised snapshot types. `@kubernetes/client-node` model
- * instances do NOT share the wire names (`from` is `_from`): `api.ts` turns them back with
- * `wire.ts` first. Defaults the API server would fill in are filled here, so manifests written
- * by hand behave like objects read from a cluster.
+ * YAML manifests hold them) into the normalised snapshot types. Only the wire form: typed
+ * client models rename reserved words (client-node's `from` is `_from`), which is why the API
+ * source (`api.ts`, `kube/`) never builds them. Defaults the API server would fill in are
+ * filled here, so manifests written by hand behave like objects read from a cluster.
  *
  * This is the edge where bad input is stopped. Every value that can reach a kernel transaction
  * (addresses, prefixes, ports, protocols, names, timeouts) is checked here, once per object
@@ -608,8 +608,7 @@ export function networkPolicyFromApi(obj: Obj, report: ProblemSink = ignore): Ne
     const out: NetworkPolicyRule[] = [];
     arr(spec[kind]).forEach((r, i) => {
       const peerField = kind === "ingress" ? "from" : "to";
-      // `_from`: a client-node model that skipped wire.ts must not read as "from anywhere".
-      const rawPeers = arr(kind === "ingress" ? (r?.from ?? r?._from) : r?.to);
+      const rawPeers = arr(kind === "ingress" ? r?.from : r?.to);
       const rawPorts = arr(r?.ports);
       const peers = policyPeers(bad, `spec.${kind}[${i}].${peerField}`, rawPeers);
       const ports = policyPorts(bad, `spec.${kind}[${i}].ports`, rawPorts);

@@ -77,7 +77,10 @@ export class FirewallController implements Controller {
     const names: Record<string, string> = {
       iptables_v4_restore: "kube_router_controller_iptables_v4_restore_time",
       iptables_v6_restore: "kube_router_controller_iptables_v6_restore_time",
-      ipset_restore: "kube_router_controller_policy_ipset_v4_restore_time",
+      iptables_v4_save: "kube_router_controller_iptables_v4_save_time",
+      iptables_v6_save: "kube_router_controller_iptables_v6_save_time",
+      ipset_v4_restore: "kube_router_controller_policy_ipset_v4_restore_time",
+      ipset_v6_restore: "kube_router_controller_policy_ipset_v6_restore_time",
     };
     return new IptablesApplier(runner, {
       backend,
@@ -101,7 +104,11 @@ export class FirewallController implements Controller {
     }
     // At the periodic resync, refused objects get another chance.
     for (const [k, r] of this.refused) if (now - r.since >= this.syncPeriodMs) this.refused.delete(k);
+    const planStart = performance.now();
     let plan = planFirewall(withoutRefused(snapshot, this.refused), options, nodeName);
+    // Upstream's "policy chains sync" is the building of every chain in memory: our plan.
+    metrics.histogram("kube_router_controller_policy_chains_sync_time", "Time to plan the policy chains")
+      .observe((performance.now() - planStart) / 1000);
     for (const p of plan.problems) {
       const key = `${p.object} ${p.field} ${p.value}`;
       if (this.reported.has(key)) continue;
@@ -151,7 +158,11 @@ export class FirewallController implements Controller {
       plan.families.reduce((n, f) => n + f.sets.size, 0),
     );
     if (stats.restores > 0) {
-      log.debug("firewall applied {stats} in {seconds}s", { stats, seconds });
+      log.debug(
+        "applied {restores} kernel transactions in {ms} ms: wrote {chainsWritten} chains ({rules} rules) " +
+          "and {setsWritten} sets ({setEntries} entries), removed {chainsDeleted} chains and {setsDestroyed} sets",
+        { ...stats, ms: Math.round(seconds * 1000) },
+      );
     }
   }
 }
@@ -173,9 +184,14 @@ export const firewallCleanup: CleanupFn = async (ctx) => {
   const fams: Family[] = ["ipv4", "ipv6"];
   const r = await cleanupIptables(ctx.runner, backend, fams);
   const t = await cleanupNft(ctx.runner);
-  ctx.log.info("firewall cleanup removed {chains} chains, {sets} sets, {tables} nft tables", {
-    chains: r.chains,
-    sets: r.sets,
-    tables: t,
-  });
+  ctx.log.info(
+    `firewall cleanup ${
+      ctx.dryRun ? "would remove" : "removed"
+    } {chains} chains, {sets} sets, {tables} nft tables`,
+    {
+      chains: r.chains,
+      sets: r.sets,
+      tables: t,
+    },
+  );
 };

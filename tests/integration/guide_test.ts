@@ -40,7 +40,7 @@ export function guideBlocks(md: string): GuideBlock[] {
     for (i++; i < lines.length && lines[i].trim() !== "```"; i++) {
       const l = lines[i];
       if (cont || l.startsWith("$ ")) {
-        const text = cont ? l : l.slice(2);
+        const text: string = cont ? l : l.slice(2);
         cmds.push(text);
         cont = text.endsWith("\\");
       } else if (l.trim() !== "" && l.trim() !== "...") expected.push(l.trimEnd());
@@ -111,7 +111,11 @@ Deno.test({
           const text = new TextDecoder().decode(out.stdout);
           assert.equal(out.code, 0, `block at line ${b.line} exited ${out.code}:\n${b.script}\n---\n${text}`);
           const missing = matchTranscript(text, b.expected);
-          assert.equal(missing, undefined, `block at line ${b.line}: expected line not found:\n${missing}\n---\n${text}`);
+          assert.equal(
+            missing,
+            undefined,
+            `block at line ${b.line}: expected line not found:\n${missing}\n---\n${text}`,
+          );
         });
       }
     } finally {

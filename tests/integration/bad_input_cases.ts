@@ -727,6 +727,20 @@ export function buildCases(): BadCase[] {
     );
   }
 
+  // --- a kind that is a near miss of one we read: said, not silently ignored
+  for (const kind of ["Servce", "service", "NetworkPolicys", "Endpointslice"]) {
+    const n = next();
+    const typo = { ...svc(n, { clusterIP: `10.96.96.${n & 255}` }), kind };
+    typo.metadata.name = `c${n}-typo`;
+    add(
+      `kind ${JSON.stringify(kind)}`,
+      [svc(n), slice(n), typo],
+      new RegExp(`kind ${shown(kind)} is not one we read \\(did you mean [A-Za-z]+\\?\\); skipped`),
+      [served(cip(n)), endpoint(n)],
+      [`10.96.96.${n & 255} `],
+    );
+  }
+
   // --- conflicts in valid data
   {
     const n = next();

@@ -214,6 +214,7 @@ export async function runAgent(
         dryRun: o.dryRun,
         report: io.print,
         api,
+        healthNote: (lines) => health.note(c, lines),
       };
       controllers.push((await CONTROLLERS[c].load()).create(ctx));
     }

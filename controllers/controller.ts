@@ -28,6 +28,8 @@ export interface ControllerContext {
    * (the BGP speaker's configuration, peers and advertisements). Stdout.
    */
   report?: (text: string) => void;
+  /** Lines shown under `/healthz` without making it unhealthy (objects a tool refused). */
+  healthNote?: (lines: string[]) => void;
   /** Writes to the Kubernetes API (LB status, leases); absent with `--manifests`. */
   api?: KubeConfig;
 }

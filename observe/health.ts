@@ -20,6 +20,22 @@ export class HealthTracker {
     if (c) c.lastSync = at;
   }
 
+  private notes = new Map<string, string[]>();
+
+  /**
+   * Sets what a controller wants an operator to see without being unhealthy (objects left out
+   * of a transaction the kernel refused); an empty list clears it.
+   */
+  note(name: string, lines: string[]): void {
+    if (lines.length) this.notes.set(name, lines);
+    else this.notes.delete(name);
+  }
+
+  /** Every note, one line each. */
+  details(): string[] {
+    return [...this.notes.values()].flat();
+  }
+
   /** Names of controllers that are late; empty when healthy. */
   late(now: number): string[] {
     const out: string[] = [];
@@ -53,8 +69,9 @@ export function serveHttp(
 export function healthRoute(tracker: HealthTracker, now: () => number = Date.now): () => Response {
   return () => {
     const late = tracker.late(now());
+    const details = tracker.details().map((l) => `${l}\n`).join("");
     return late.length === 0
-      ? new Response("OK\n", { status: 200 })
+      ? new Response(`OK\n${details}`, { status: 200 })
       : new Response(`not synced within period: ${late.join(", ")}\n`, { status: 500 });
   };
 }

@@ -42,3 +42,18 @@ Deno.test("metrics: Prometheus text format with labels and histograms", () => {
   assert.match(text, /kube_router_controller_iptables_sync_time_bucket\{le="0\.025"\} 1/);
   assert.match(text, /kube_router_controller_iptables_sync_time_count 1/);
 });
+
+Deno.test("health: notes are shown under OK without making it unhealthy, and cleared", async () => {
+  const t = new HealthTracker(0);
+  t.register("firewall", 1000);
+  t.beat("firewall", 0);
+  t.note("firewall", ["firewall: NetworkPolicy a/web left out (the kernel tool refused it): ..."]);
+  const res = healthRoute(t, () => 10)();
+  assert.equal(res.status, 200);
+  assert.equal(
+    await res.text(),
+    "OK\nfirewall: NetworkPolicy a/web left out (the kernel tool refused it): ...\n",
+  );
+  t.note("firewall", []);
+  assert.equal(await healthRoute(t, () => 10)().text(), "OK\n");
+});

@@ -142,6 +142,11 @@ function address(bad: Bad, field: string, v: unknown, what: string, family?: 4 |
     bad(field, v, `is not an IP address; ${what}`);
     return undefined;
   }
+  // The unspecified address means "any" to the kernel: no set can hold it as one host.
+  if (ip === "0.0.0.0" || ip === "::") {
+    bad(field, v, `is the unspecified address, not a host; ${what}`);
+    return undefined;
+  }
   if (family && ipFamily(ip) !== family) {
     bad(field, v, `is not an IPv${family} address; ${what}`);
     return undefined;

@@ -194,6 +194,31 @@ export function parseManifestText(text: string, file: string): Obj[] {
   return r.items.map((i) => i.obj);
 }
 
+const OUR_KINDS = ["Node", "Pod", "Namespace", "Service", "EndpointSlice", "Endpoints", "NetworkPolicy"];
+
+/** Edit distance, for short strings. */
+function distance(a: string, b: string): number {
+  const d = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let prev = d[0];
+    d[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cur = d[j];
+      d[j] = Math.min(d[j] + 1, d[j - 1] + 1, prev + (a[i - 1] === b[j - 1] ? 0 : 1));
+      prev = cur;
+    }
+  }
+  return d[b.length];
+}
+
+/** The kind we read that `kind` is a near miss of ("service", "Servce", "NetworkPolicys"), if any. */
+function nearKind(kind: string): string | undefined {
+  // Short kinds only at distance 1: "Role" is 2 from "Node" and is a real kind.
+  return OUR_KINDS.find((k) =>
+    k.toLowerCase() === kind.toLowerCase() || distance(k, kind) <= (k.length >= 9 ? 2 : 1)
+  );
+}
+
 /** Converts one object into its snapshot kind and key; throws (ConfigError) for an unusable object. */
 function convertOne(obj: Obj, report: (m: string) => void): Array<[ResourceKind, string, unknown]> {
   switch (obj?.kind) {
@@ -227,7 +252,17 @@ function convertOne(obj: Obj, report: (m: string) => void): Array<[ResourceKind,
       if (typeof obj?.kind !== "string" || obj.kind === "") {
         throw new ConfigError("object has no kind; skipped");
       }
-      return []; // Deployments, ConfigMaps, ...: not ours to read.
+      // Deployments, ConfigMaps, ...: not ours to read. A near-miss of a kind we read is a typo
+      // that would silently drop the object: say so.
+      {
+        const near = nearKind(obj.kind);
+        if (near) {
+          throw new ConfigError(
+            `kind ${JSON.stringify(obj.kind)} is not one we read (did you mean ${near}?); skipped`,
+          );
+        }
+      }
+      return [];
   }
 }
 

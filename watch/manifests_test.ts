@@ -166,3 +166,24 @@ Deno.test("manifests: a FIFO named *.yaml is refused without blocking", async ()
     assert.ok(Date.now() - started < 5000, "the FIFO was never opened");
   });
 });
+
+Deno.test("manifests: a near miss of a kind we read is reported; other kinds are ignored quietly", async () => {
+  const obj = (kind: string, name: string) => JSON.stringify({ kind, metadata: { name, namespace: "shop" } });
+  await withDir({
+    "k.json": [
+      svcJson("a", "10.96.0.1"),
+      obj("Servce", "t1"),
+      obj("networkpolicy", "t2"),
+      obj("Role", "r"),
+      obj("ClusterRole", "cr"),
+      obj("Deployment", "d"),
+      obj("Job", "j"),
+    ].join("\n---\n"),
+  }, async (dir) => {
+    const { problems } = await load(dir);
+    assert.deepEqual(problems.map((p) => p.replace(/^.*document \d+: /, "")), [
+      'kind "Servce" is not one we read (did you mean Service?); skipped',
+      'kind "networkpolicy" is not one we read (did you mean NetworkPolicy?); skipped',
+    ]);
+  });
+});

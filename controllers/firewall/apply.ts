@@ -66,7 +66,8 @@ function sameSet(a: FwSet | undefined, b: FwSet): boolean {
   return true;
 }
 
-function setDefinition(s: FwSet): ipset.DesiredSet {
+/** The `ipset create` definition of a planned set (exported for the property test's check mode). */
+export function setDefinition(s: FwSet): ipset.DesiredSet {
   const max = Math.max(65536, 2 ** Math.ceil(Math.log2(Math.max(1, s.entries.length) * 2)));
   return {
     name: s.name,

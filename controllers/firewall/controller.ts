@@ -146,6 +146,11 @@ export class FirewallController implements Controller {
     }
     metrics.gauge("kube_router_firewall_objects_refused", "Objects currently left out of the firewall")
       .set(this.refused.size);
+    this.ctx.healthNote?.(
+      [...this.refused.values()].map((r) =>
+        `firewall: ${r.object} left out (the kernel tool refused it): ${r.reason}`
+      ),
+    );
     this.lastPlan = plan;
     this.lastRevision = snapshot.revision;
     const seconds = (performance.now() - start) / 1000;

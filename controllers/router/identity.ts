@@ -99,17 +99,23 @@ export function podCidrsOf(node: NodeInfo, fam: Families, problems: PlanProblem[
 }
 
 /**
- * Routing view of every node, with overlapping pod CIDRs resolved: nodes are taken in name order
- * and a node whose pod CIDR overlaps one already claimed is reported and skipped entirely, so a
- * misconfigured node cannot hijack another's pods.
+ * Routing view of every node, with conflicts in valid data resolved by one rule, the oldest Node
+ * wins (`creationTimestamp`, then name; unknown times, as in manifests, sort last): a node whose
+ * pod CIDR overlaps one an older node claimed, or whose address an older node already has, is
+ * reported and skipped entirely, so a misconfigured node cannot hijack another's pods or traffic.
  */
 export function routingNodes(
   nodes: Iterable<NodeInfo>,
   fam: Families,
   problems: PlanProblem[],
 ): Map<string, RoutingNode> {
-  const sorted = [...nodes].sort((a, b) => a.name.localeCompare(b.name));
+  const age = (n: NodeInfo) => {
+    const ms = Date.parse(n.creationTimestamp ?? "");
+    return Number.isNaN(ms) ? Infinity : ms;
+  };
+  const sorted = [...nodes].sort((a, b) => (age(a) - age(b)) || a.name.localeCompare(b.name));
   const claimed: Array<{ node: string; cidr: string }> = [];
+  const claimedIps = new Map<string, string>();
   const out = new Map<string, RoutingNode>();
   for (const n of sorted) {
     const cidrs = podCidrsOf(n, fam, problems);
@@ -128,9 +134,20 @@ export function routingNodes(
       });
       continue;
     }
+    const v4 = primaryIp(n, 4), v6 = primaryIp(n, 6);
+    const taken = [v4, v6].find((ip) => ip !== undefined && claimedIps.has(ip));
+    if (taken) {
+      problems.push({
+        object: `node/${n.name}`,
+        field: "status.addresses",
+        message: `${taken} is also the address of node/${claimedIps.get(taken)}, which is older and wins; ` +
+          "node skipped (node addresses must be unique)",
+      });
+      continue;
+    }
+    for (const ip of [v4, v6]) if (ip) claimedIps.set(ip, n.name);
     for (const c of cidrs) claimed.push({ node: n.name, cidr: c });
     const rn: RoutingNode = { name: n.name, podCIDRs: cidrs, annotations: n.annotations };
-    const v4 = primaryIp(n, 4), v6 = primaryIp(n, 6);
     if (v4 && fam.v4) rn.ipv4 = v4;
     if (v6 && fam.v6) rn.ipv6 = v6;
     out.set(n.name, rn);

@@ -98,6 +98,25 @@ Deno.test("pod CIDR annotations win over spec; overlapping node is skipped with 
   assert.deepEqual(p.peers.map((x) => x.address), ["192.0.2.12"]);
 });
 
+Deno.test("conflicts between nodes: the oldest Node wins the pod CIDR and the address, the other is skipped", () => {
+  // node-3 is older than node-2: it keeps the overlapping CIDR although its name sorts later.
+  const n2 = node(2, { podCIDRs: ["10.201.0.0/16"], creationTimestamp: "2024-06-01T00:00:00Z" });
+  const n3 = node(3, { podCIDRs: ["10.201.3.0/24"], creationTimestamp: "2024-01-01T00:00:00Z" });
+  // node-4 (no creation time known: sorts last) has node-1's address.
+  const n4 = node(4, { internalIPs: ["192.0.2.11"] });
+  const p = planRouter({
+    snapshot: snap([node(1, { creationTimestamp: "2023-01-01T00:00:00Z" }), n2, n3, n4]),
+    options: opts(),
+    nodeName: "node-1",
+  });
+  assert.deepEqual(p.problems.map(problemText), [
+    "node/node-2: pod CIDR: 10.201.0.0/16 overlaps 10.201.1.0/24 of node/node-1; node skipped (pod CIDRs must be disjoint)",
+    "node/node-4: status.addresses: 192.0.2.11 is also the address of node/node-1, which is older and wins; node skipped (node addresses must be unique)",
+  ]);
+  assert.deepEqual(p.allPodCidrs, ["10.201.1.0/24", "10.201.3.0/24"]);
+  assert.deepEqual(p.peers.map((x) => x.address), ["192.0.2.13"]);
+});
+
 Deno.test("external peers from flags: passwords base64, ports, multihop TTL, hold time, GR", () => {
   const o = opts({
     peerRouterIps: ["198.51.100.1", "198.51.100.2"],

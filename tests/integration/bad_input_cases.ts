@@ -248,6 +248,48 @@ export function buildCases(): BadCase[] {
     );
   }
 
+  // --- the unspecified address: an IP, but no host (ipset refuses it: "Null-valued element")
+  {
+    let n = next();
+    add(
+      "Pod status.podIP 0.0.0.0",
+      [
+        svc(n),
+        slice(n),
+        pod(n, {
+          status: { phase: "Running", podIP: "0.0.0.0", podIPs: [{ ip: "0.0.0.0" }, { ip: podIp(n) }] },
+        }),
+        policy(n, { ingress: [{ from: [{ podSelector: {} }] }] }),
+      ],
+      new RegExp(
+        `Pod ${NS}/c${n}-p: status\\.podIPs\\[\\]\\.ip\\[0\\] "0\\.0\\.0\\.0" is the unspecified address`,
+      ),
+      [served(cip(n)), isolated(n), `-d ${podIp(n)}`],
+      [" 0.0.0.0\n"],
+    );
+    n = next();
+    add(
+      "EndpointSlice address ::",
+      [svc(n), {
+        ...slice(n, [{ addresses: ["::"] }, { addresses: ["2001:db8:246::" + n.toString(16)] }]),
+        addressType: "IPv6",
+        metadata: { ...slice(n).metadata, name: `c${n}-s6` },
+      }, slice(n)],
+      new RegExp(
+        `EndpointSlice ${NS}/c${n}-s6: endpoints\\[0\\]\\.addresses\\[0\\] "::" is the unspecified address`,
+      ),
+      [served(cip(n)), endpoint(n)],
+    );
+    n = next();
+    add(
+      "Service spec.externalIPs 0.0.0.0",
+      [svc(n, { externalIPs: ["0.0.0.0", extIp(n)] }), slice(n)],
+      new RegExp(`Service ${NS}/c${n}: spec\\.externalIPs\\[0\\] "0\\.0\\.0\\.0" is the unspecified address`),
+      [served(cip(n)), served(extIp(n))],
+      ["0.0.0.0 . tcp"],
+    );
+  }
+
   {
     // Not bad: the API server accepts leading zeros (read as decimal); so does the agent, canonically.
     const n = next();
@@ -682,6 +724,20 @@ export function buildCases(): BadCase[] {
       [svc(n, {}, { metadata: { annotations: { [key]: value } } }), slice(n)],
       new RegExp(`service ${NS}/c${n} .*${re.source}`),
       [served(cip(n)), endpoint(n)],
+    );
+  }
+
+  // --- a kind that is a near miss of one we read: said, not silently ignored
+  for (const kind of ["Servce", "service", "NetworkPolicys", "Endpointslice"]) {
+    const n = next();
+    const typo = { ...svc(n, { clusterIP: `10.96.96.${n & 255}` }), kind };
+    typo.metadata.name = `c${n}-typo`;
+    add(
+      `kind ${JSON.stringify(kind)}`,
+      [svc(n), slice(n), typo],
+      new RegExp(`kind ${shown(kind)} is not one we read \\(did you mean [A-Za-z]+\\?\\); skipped`),
+      [served(cip(n)), endpoint(n)],
+      [`10.96.96.${n & 255} `],
     );
   }
 

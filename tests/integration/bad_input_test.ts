@@ -46,9 +46,9 @@ async function kernelDump(ns: string): Promise<string> {
   return `${nft}\n${ipt}\n${sets}`;
 }
 
-const AGENT_FLAGS = [
+const agentFlags = (node: string) => [
   "--hostname-override",
-  NODE,
+  node,
   "--run-router=false",
   "--run-service-proxy=true",
   "--run-firewall=true",
@@ -60,9 +60,9 @@ const AGENT_FLAGS = [
 ];
 
 /** Runs the agent until every `present` string is in the kernel (or `ms` passed); returns its log and the dump. */
-async function runAgent(ns: string, args: string[], present: string[], ms = 90_000) {
+async function runAgent(ns: string, args: string[], present: string[], ms = 90_000, node = NODE) {
   const child = new Deno.Command("ip", {
-    args: ["netns", "exec", ns, deno, "run", "-A", `${root}main.ts`, "run", ...args, ...AGENT_FLAGS],
+    args: ["netns", "exec", ns, deno, "run", "-A", `${root}main.ts`, "run", ...args, ...agentFlags(node)],
     stdout: "piped",
     stderr: "piped",
   }).spawn();
@@ -201,7 +201,8 @@ Deno.test({
   const { bridgeApiInto } = await import("../fixtures/api_bridge.ts");
   const { useNames } = await import("./bad_input_cases.ts");
   const id = crypto.randomUUID().slice(0, 6);
-  useNames(`bad-${id}`, `bad-node-${id}`);
+  const nodeName = `bad-node-${id}`;
+  useNames(`bad-${id}`, nodeName);
   // deno-lint-ignore no-explicit-any
   type Obj = any;
   const cases = buildCases();
@@ -245,7 +246,13 @@ Deno.test({
   await withNetns(async (ns) => {
     await using bridge = await bridgeApiInto(ns, api);
     const present = accepted.flatMap((c) => c.present);
-    const { log, dump, code } = await runAgent(ns, ["--kubeconfig", bridge.kubeconfigPath], present);
+    const { log, dump, code } = await runAgent(
+      ns,
+      ["--kubeconfig", bridge.kubeconfigPath],
+      present,
+      90_000,
+      nodeName,
+    );
     assert.ok(code === 0 || code === 143 || code === null, `agent exited ${code}:\n${log.slice(-3000)}`);
     assert.doesNotMatch(log, /apply failed|sync failed|Uncaught|TypeError/, "a controller failed");
     for (const c of accepted) {

@@ -58,7 +58,9 @@ Deno.test("firewall: a line the tool refuses leaves out only its policy (as a de
 
     const lines: string[] = [];
     const metrics = new MetricsRegistry();
+    let health: string[] = [];
     const ctl = createFirewallController({
+      healthNote: (l) => health = l,
       options: { ...defaultOptions() },
       runner: netns.runner,
       nodeName: "node-a",
@@ -76,6 +78,11 @@ Deno.test("firewall: a line the tool refuses leaves out only its policy (as a de
     assert.equal(
       metrics.counter("kube_router_firewall_objects_refused_total", "").get({ kind: "NetworkPolicy" }),
       1,
+    );
+    assert.equal(health.length, 1);
+    assert.match(
+      health[0],
+      /^firewall: NetworkPolicy a\/web left out \(the kernel tool refused it\): .*ipset restore/,
     );
     const ipt = await netns.sh("iptables-save -t filter");
     const sets = await netns.sh("ipset save");
@@ -99,6 +106,7 @@ Deno.test("firewall: a line the tool refuses leaves out only its policy (as a de
     };
     await ctl.sync(snap2, new AbortController().signal);
     assert.equal(ctl.refused.size, 0);
+    assert.deepEqual(health, [], "the health note is cleared");
     assert.match(await netns.sh("ipset save"), /172\.16\.0\.0\/12/);
   } finally {
     await netns.dispose();

@@ -152,7 +152,8 @@ Deno.test({
       assert.doesNotMatch(addrs, /10\.212\.1\.1/);
       assert.match(addrs, /10\.212\.9\.5/);
       // kube-bridge existed before the router: its MTU is back, and no record of ours is left.
-      const brAfter = JSON.parse((await run.run(["ip", "-j", "-d", "link", "show", "kube-bridge"])).stdout)[0];
+      const brAfter =
+        JSON.parse((await run.run(["ip", "-j", "-d", "link", "show", "kube-bridge"])).stdout)[0];
       assert.equal(brAfter.mtu, 1500);
       assert.equal(brAfter.ifalias, undefined);
       assert.doesNotMatch((await run.run(["ip", "rule", "show"])).stdout, /lookup 77/);

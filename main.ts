@@ -14,7 +14,18 @@ import { optionProblems } from "./cmd/validate.ts";
 import { VERSION } from "./cmd/version.ts";
 import { setupLogging } from "./observe/log.ts";
 
-const SUBCOMMANDS = ["run", "proxy", "firewall", "router", "cleanup", "annotate", "bgp", "version", "help"];
+const SUBCOMMANDS = [
+  "run",
+  "proxy",
+  "firewall",
+  "router",
+  "cleanup",
+  "annotate",
+  "bgp",
+  "trace",
+  "version",
+  "help",
+];
 
 const encoder = new TextEncoder();
 const print = (text: string) => Deno.stdout.writeSync(encoder.encode(text));
@@ -36,6 +47,10 @@ export async function main(argv: string[], signal: AbortSignal): Promise<number>
   if (sub === "annotate") {
     const { runAnnotate } = await import("./cmd/annotate.ts");
     return await runAnnotate(rest, print);
+  }
+  if (sub === "trace") {
+    const { runTrace } = await import("./cmd/trace.ts");
+    return await runTrace(rest, print);
   }
   if (sub === "bgp") {
     const { runBgpStatus } = await import("./controllers/router/status_cli.ts");

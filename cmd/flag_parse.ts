@@ -61,32 +61,32 @@ export function formatGoDuration(ms: number): string {
   return `${neg ? "-" : ""}${h ? `${h}h` : ""}${h || m ? `${m}m` : ""}${s}s`;
 }
 
-const UINT_MAX: Record<string, number> = {
-  uint: 2 ** 64 - 1,
-  uint8: 255,
-  uint16: 65535,
-  uint32: 4294967295,
-  uintSlice: 2 ** 64 - 1,
+// BigInt: 2 ** 64 - 1 is not representable as a double (it prints as 18446744073709552000).
+const UINT_MAX: Record<string, bigint> = {
+  uint: 2n ** 64n - 1n,
+  uint8: 255n,
+  uint16: 65535n,
+  uint32: 4294967295n,
+  uintSlice: 2n ** 64n - 1n,
 };
 
 function parseUint(flag: FlagSpec, text: string): number {
   // pflag's uint flags use strconv.ParseUint(s, 0, bits): decimal, 0x hex, 0o/0 octal, 0b binary.
   const t = text.trim();
-  let n: number;
-  if (/^0[xX][0-9a-fA-F]+$/.test(t)) n = parseInt(t.slice(2), 16);
-  else if (/^0[bB][01]+$/.test(t)) n = parseInt(t.slice(2), 2);
-  else if (/^0[oO]?[0-7]+$/.test(t)) n = parseInt(t.replace(/^0[oO]?/, ""), 8);
-  else if (/^\d+$/.test(t)) n = Number(t);
-  else n = NaN;
+  let n: bigint | undefined;
+  if (/^0[xX][0-9a-fA-F]+$/.test(t)) n = BigInt(t);
+  else if (/^0[bB][01]+$/.test(t)) n = BigInt(t);
+  else if (/^0[oO]?[0-7]+$/.test(t)) n = BigInt("0o" + t.replace(/^0[oO]?/, ""));
+  else if (/^\d+$/.test(t)) n = BigInt(t);
   const max = UINT_MAX[flag.type];
-  if (!Number.isFinite(n) || n < 0 || n > max) {
+  if (n === undefined || n < 0n || n > max) {
     throw new ConfigError(
       `invalid argument ${
         JSON.stringify(text)
       } for "--${flag.name}" flag: expected an unsigned integer from 0 to ${max}`,
     );
   }
-  return n;
+  return Number(n);
 }
 
 /** Go's strconv.ParseBool (flags and boolean annotations use it upstream); null when not a boolean. */

@@ -13,8 +13,10 @@ import { runController } from "../controllers/runner.ts";
 import { type ControllerName, CONTROLLERS } from "../controllers/registry.ts";
 import { CommandRunner, DryRunRunner, formatCommand, type Runner } from "../kernel/exec.ts";
 import { healthRoute, HealthTracker, serveHttp } from "../observe/health.ts";
-import { logger } from "../observe/log.ts";
+import { literal, logger } from "../observe/log.ts";
 import { MetricsRegistry } from "../observe/metrics.ts";
+import { countRefusedTransaction, OBJECTS_SKIPPED, TRANSACTION_REFUSALS } from "../observe/problems.ts";
+import { registerCatalog } from "../observe/upstream_metrics.ts";
 import type { SnapshotSource } from "../watch/store.ts";
 import { VERSION } from "./version.ts";
 
@@ -53,13 +55,16 @@ async function openSource(o: AgentOptions, log: ReturnType<typeof logger>): Prom
   // --manifests agent (or a restart racing kubelet's grace period) should not pay for it.
   if (o.manifests) {
     const { manifestSource } = await import("../watch/manifests.ts");
-    return await manifestSource(o.manifests, { onProblem: (m) => log.warn(m) });
+    return await manifestSource(o.manifests, { onProblem: (m) => log.warn(literal(m)) });
   }
   const { apiSource } = await import("../watch/api.ts");
   return await apiSource({
     kubeconfig: o.kubeconfig,
     master: o.master,
-    log: (level, m) => level === "error" ? log.error(m) : level === "warning" ? log.warn(m) : log.info(m),
+    log: (level, text) => {
+      const m = literal(text);
+      level === "error" ? log.error(m) : level === "warning" ? log.warn(m) : log.info(m);
+    },
   });
 }
 
@@ -102,7 +107,11 @@ export async function untilReady<T>(
 }
 
 export function makeRunner(o: AgentOptions, io: RunIO): Runner {
-  if (!o.dryRun) return new CommandRunner();
+  if (!o.dryRun) {
+    const r = new CommandRunner();
+    r.onRefused = countRefusedTransaction;
+    return r;
+  }
   // Reads run for real where they can (so the plan is diffed against this machine), writes are printed.
   return new DryRunRunner((cmd) => io.print(formatCommand(cmd) + "\n"), new CommandRunner());
 }
@@ -123,9 +132,13 @@ export async function runAgent(
   });
 
   const metrics = new MetricsRegistry();
-  metrics.gauge("kube_router_build_info", "Build information").set(1, {
+  registerCatalog(metrics, enabled);
+  metrics.adopt(OBJECTS_SKIPPED);
+  metrics.adopt(TRANSACTION_REFUSALS);
+  // Upstream labels its Go version; ours is the Deno runtime's.
+  metrics.gauge("kube_router_build_info", "").set(1, {
     version: VERSION,
-    goversion: "deno",
+    goversion: `deno${Deno.version.deno}`,
   });
   const health = new HealthTracker(Date.now());
   const servers: Deno.HttpServer[] = [];
@@ -172,16 +185,24 @@ export async function runAgent(
       servers.push(serveHttp(
         { hostname: o.metricsAddr, port: o.metricsPort, signal: httpAbort.signal },
         {
-          [o.metricsPath]: () =>
-            new Response(metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4" } }),
+          [o.metricsPath]: async () => {
+            await metrics.collect();
+            return new Response(metrics.render(), {
+              headers: { "content-type": "text/plain; version=0.0.4" },
+            });
+          },
         },
       ));
     }
 
     const runner = makeRunner(o, io);
-    const api = o.manifests
+    // Only the LoadBalancer allocator writes through client-node; the rest of the agent never loads it.
+    const api = o.manifests || !enabled.includes("loadbalancer")
       ? undefined
-      : (await import("../watch/api.ts")).loadKubeConfig({ kubeconfig: o.kubeconfig, master: o.master });
+      : (await import("../watch/client_node_config.ts")).loadKubeConfig({
+        kubeconfig: o.kubeconfig,
+        master: o.master,
+      });
     const controllers: Controller[] = [];
     for (const c of enabled) {
       const ctx: ControllerContext = {
@@ -207,10 +228,8 @@ export async function runAgent(
       return;
     }
 
-    const syncTime = metrics.histogram(
-      "kube_router_controller_sync_time",
-      "Time of one controller sync (seconds)",
-    );
+    const syncTime = metrics.histogram("kube_router_controller_sync_time", "");
+    const syncErrors = metrics.counter("kube_router_controller_sync_errors_total", "", ["controller"]);
     const handles = [];
     for (const c of controllers) {
       health.register(c.name, c.syncPeriodMs);
@@ -219,11 +238,13 @@ export async function runAgent(
         signal,
         onSynced: (n, at) => health.beat(n, at),
         onSyncDuration: (_n, s) => syncTime.observe(s),
-        onError: (n, err, retry) =>
+        onError: (n, err, retry) => {
+          syncErrors.inc({ controller: n });
           logger(n).error("sync failed, retrying in {retry} ms: {error}", {
             retry,
             error: err instanceof Error ? err.message : String(err),
-          }),
+          });
+        },
       }));
     }
     await Promise.all(handles.map((h) => h.done));
@@ -266,7 +287,11 @@ export async function runCleanup(o: AgentOptions, io: RunIO): Promise<void> {
     };
     try {
       await (await CONTROLLERS[c].load()).cleanup(ctx);
-      logger("cleanup").info("{controller}: removed everything it had programmed", { controller: c });
+      if (o.dryRun) {
+        logger("cleanup").info("{controller}: would remove everything it had programmed (dry run)", {
+          controller: c,
+        });
+      } else logger("cleanup").info("{controller}: removed everything it had programmed", { controller: c });
     } catch (e) {
       failures.push(`${c}: ${(e as Error).message}`);
     }

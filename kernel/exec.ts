@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { netlinkAllowed, type NetlinkChannel, openNetlink } from "./netlink.ts";
 
 /** What a finished command produced. */
 export interface ExecResult {
@@ -87,6 +88,13 @@ export function findOffendingLine(
 /** Runs commands; the single seam between the agent and the processes it starts. */
 export interface Runner {
   run(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * A NETLINK_ROUTE channel into the same namespace `run` targets (bulk route installation,
+   * kernel/ip/route_write.ts). Optional: a runner that must not touch the kernel directly
+   * (dry-run, recording wrappers) leaves it out, and callers fall back to `ip -batch` through
+   * `run`, so dry-run prints the routes and wrappers see them.
+   */
+  netlink?: () => NetlinkChannel;
 }
 
 function withNetns(argv: readonly string[], netns?: string): string[] {
@@ -97,8 +105,19 @@ function withNetns(argv: readonly string[], netns?: string): string[] {
 export class CommandRunner implements Runner {
   /** Every command started, for metrics and tests that count process launches. */
   launched = 0;
+  /**
+   * Called when a tool refuses a transaction fed on stdin (a restore or batch exits non-zero:
+   * nothing of it applied), with the tool's name; the agent counts these in its metrics.
+   */
+  onRefused?: (tool: string) => void;
 
-  constructor(private readonly defaultNetns?: string) {}
+  /** Present when FFI is allowed (see `Runner.netlink`); one channel per runner, opened on first use. */
+  readonly netlink?: () => NetlinkChannel;
+  #channel: NetlinkChannel | undefined;
+
+  constructor(private readonly defaultNetns?: string) {
+    if (netlinkAllowed()) this.netlink = () => this.#channel ??= openNetlink(this.defaultNetns);
+  }
 
   async run(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
     const full = withNetns(argv, options.netns ?? this.defaultNetns);
@@ -140,6 +159,7 @@ export class CommandRunner implements Runner {
       stderr: new TextDecoder().decode(out.stderr),
     };
     if (!(options.okCodes ?? [0]).includes(result.code)) {
+      if (options.stdin !== undefined) this.onRefused?.(argv[0].replace(/^.*\//, ""));
       throw new ExecError(full, result.code, result.stderr, options.stdin);
     }
     return result;

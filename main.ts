@@ -103,7 +103,7 @@ export async function main(argv: string[], signal: AbortSignal): Promise<number>
  * (kubelet's default grace period is 30 s; a stop must never wait for a blocked read or a
  * `--cache-sync-timeout`). A second signal exits at once.
  */
-export const STOP_DEADLINE_MS = 4_000;
+export const STOP_DEADLINE_MS = 3_000;
 
 if (import.meta.main) {
   const abort = new AbortController();

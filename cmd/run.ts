@@ -154,6 +154,7 @@ export async function runAgent(
   }
 
   let source: SnapshotSource;
+  let failure: unknown;
   try {
     source = await untilReady(openSource(o, log), signal, "opening the cluster source");
   } catch (e) {
@@ -250,6 +251,9 @@ export async function runAgent(
     }
     await Promise.all(handles.map((h) => h.done));
     for (const c of controllers) await c.stop?.();
+  } catch (e) {
+    failure = e;
+    throw e;
   } finally {
     stopHttp();
     await Promise.allSettled(servers.map((s) => s.finished));
@@ -257,6 +261,8 @@ export async function runAgent(
     log.info("kube-router stopped ({reason})", {
       reason: signal.aborted
         ? String((signal.reason as Error)?.message ?? signal.reason)
+        : failure
+        ? "start-up failed"
         : "controllers finished",
     });
   }

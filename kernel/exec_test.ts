@@ -47,3 +47,21 @@ Deno.test("exec: dry-run records writes, runs reads, never runs writes", async (
   assert.deepEqual(printed, [`# rm ${tmp}`, "# ipset restore <<'EOF'\ncreate x hash:ip\nEOF"]);
   await Deno.remove(tmp);
 });
+
+Deno.test("exec: a payload reaches the tool whole through a file on stdin that is gone once the tool runs", async () => {
+  const r = new CommandRunner();
+  // 2 MB: far beyond a pipe's buffer, so a pipe would block the writer mid-payload.
+  const payload =
+    Array.from({ length: 40_000 }, (_, i) => `-A KUBE-TEST-${i} -j ACCEPT # padding ${"x".repeat(20)}`)
+      .join("\n") + "\n";
+  const seen = await r.run(["sh", "-c", 'ls -l /proc/$$/fd/0 | sed "s/.*-> //"; wc -c'], { stdin: payload });
+  const [fd0, bytes] = seen.stdout.trim().split("\n");
+  assert.match(fd0, /kube-router-stdin-.* \(deleted\)$/, "stdin is an unlinked file, not a pipe");
+  assert.equal(Number(bytes.trim()), new TextEncoder().encode(payload).length);
+  // The tool still sees a failure's line numbers as its stdin's.
+  const err = await r.run(["sh", "-c", 'read a; read b; echo "line 2: $b" >&2; exit 2'], {
+    stdin: "ok\nbad\n",
+  }).catch((e) => e);
+  assert.ok(err instanceof ExecError);
+  assert.equal(err.code, 2);
+});

@@ -401,7 +401,7 @@ Deno.test({
       });
 
       // 8. `kube-router cleanup` on node-2 (agent stopped first): our routes, overlay device,
-      //    chains, sets and CNI file go; the lab's own bridge, addresses and routes stay.
+      //    chains, sets and CNI file go; the lab's own addresses, routes and kube-bridge stay.
       await agents.get("node-2")!.stop("SIGTERM", 5000);
       agents.delete("node-2");
       const before = (await lab.exec("node-2", ["ip", "-4", "-o", "addr", "show", "dev", "eth0"])).stdout;
@@ -419,12 +419,15 @@ Deno.test({
       const n2 = (name: string, argv: string[]) =>
         lab.exec(name, argv, { okCodes: [0, 1] }).then((r) => r.stdout);
       assert.doesNotMatch(await n2("node-2", ["ip", "link", "show"]), /kube-vxlan/);
-      // The lab made kube-bridge and its gateway address before the agent started: cleanup
-      // restores what it found instead of removing it (the pods keep their gateway).
-      assert.match(
-        await n2("node-2", ["ip", "-4", "addr", "show", "dev", "kube-bridge"]),
-        /10\.251\.2\.1\//,
+      // kube-bridge existed before the agent (the lab makes it, as the CNI plugin does): it keeps
+      // its gateway address (pods keep their default route), gets its MTU back, and no record.
+      const br = JSON.parse(await n2("node-2", ["ip", "-j", "-d", "addr", "show", "dev", "kube-bridge"]))[0];
+      assert.ok(
+        br.addr_info.some((a: { local: string }) => a.local === "10.251.2.1"),
+        "cleanup removed the gateway of the pods",
       );
+      assert.equal(br.mtu, 1500);
+      assert.equal(br.ifalias, undefined);
       assert.doesNotMatch(await n2("node-2", ["ip", "rule", "show"]), /lookup 77/);
       assert.doesNotMatch(await n2("node-2", ["iptables-nft-save"]), /KUBE-ROUTER-(PODNET-FWD|POD-EGRESS)/);
       assert.doesNotMatch(await n2("node-2", ["ipset", "list", "-n"]), /kube-router-(pod-subnets|node-ips)/);

@@ -89,6 +89,7 @@ async function exists(path: string): Promise<boolean> {
 Deno.test({
   name:
     "cleanup: a kube-bridge made by the CNI plugin with pods attached is restored; only the agent's CNI file goes",
+  // tests/run.sh installs Debian's containernetworking-plugins; a bare `deno test` without it skips.
   ignore: !(await exists(`${CNI_BIN}/bridge`)),
   sanitizeResources: false,
   async fn() {

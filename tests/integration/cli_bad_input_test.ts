@@ -331,7 +331,7 @@ const CASES: Case[] = [
     name: "kubeconfig missing",
     args: ["firewall", "--kubeconfig={tmp}/none", "--hostname-override=node-1", "--health-port=0"],
     code: 2,
-    err: [/cannot load Kubernetes client configuration: .*none/],
+    err: [/--kubeconfig ".*none".*No such file|cannot load Kubernetes client configuration: .*none/],
   },
   {
     name: "NODE_NAME from the environment names a missing node",

@@ -12,7 +12,8 @@
  * on PATH (the bundle-equivalent `deno run -A main.ts`), `kubectl` with `KUBECONFIG` pointing at
  * the real test kube-apiserver, and a fresh network namespace `krguide-<random>` (removed after)
  * in which the example cluster's node-1 address 192.0.2.11/24 sits on a veth pair, so the agent's
- * commands touch nothing outside it. Nothing is sent anywhere but inside that namespace.
+ * commands touch nothing outside it. Nothing is sent anywhere but inside that namespace, except
+ * `kubectl` blocks: they run in the root namespace, to reach the test API server on its loopback.
  */
 import assert from "node:assert/strict";
 import { CommandRunner } from "../../kernel/exec.ts";
@@ -40,7 +41,7 @@ export function guideBlocks(md: string): GuideBlock[] {
     for (i++; i < lines.length && lines[i].trim() !== "```"; i++) {
       const l = lines[i];
       if (cont || l.startsWith("$ ")) {
-        const text = cont ? l : l.slice(2);
+        const text: string = cont ? l : l.slice(2);
         cmds.push(text);
         cont = text.endsWith("\\");
       } else if (l.trim() !== "" && l.trim() !== "...") expected.push(l.trimEnd());
@@ -97,8 +98,12 @@ Deno.test({
       await sh.run(["ip", "-n", ns, "link", "set", "krg1", "up"]);
       for (const b of blocks) {
         await t.step(`docs/operator-guide.md:${b.line}`, async () => {
-          const out = await new Deno.Command("ip", {
-            args: ["netns", "exec", ns, "bash", "-e", "-o", "pipefail", "-c", `exec 2>&1\n${b.script}`],
+          // kubectl talks only to the API server on the root namespace's loopback, which the
+          // throwaway namespace cannot reach: those blocks run outside it (they touch no kernel state).
+          const argv = ["bash", "-e", "-o", "pipefail", "-c", `exec 2>&1\n${b.script}`];
+          const inNs = !/\bkubectl\b/.test(b.script);
+          const out = await new Deno.Command(inNs ? "ip" : argv[0], {
+            args: inNs ? ["netns", "exec", ns, ...argv] : argv.slice(1),
             cwd: root,
             env: {
               PATH: `${bin}:${Deno.execPath().replace(/\/[^/]*$/, "")}:${Deno.env.get("PATH")}`,
@@ -111,7 +116,11 @@ Deno.test({
           const text = new TextDecoder().decode(out.stdout);
           assert.equal(out.code, 0, `block at line ${b.line} exited ${out.code}:\n${b.script}\n---\n${text}`);
           const missing = matchTranscript(text, b.expected);
-          assert.equal(missing, undefined, `block at line ${b.line}: expected line not found:\n${missing}\n---\n${text}`);
+          assert.equal(
+            missing,
+            undefined,
+            `block at line ${b.line}: expected line not found:\n${missing}\n---\n${text}`,
+          );
         });
       }
     } finally {

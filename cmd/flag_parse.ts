@@ -198,6 +198,13 @@ export interface ParsedArgs {
   set: Set<string>;
   /** Arguments that are not flags, in order. */
   positionals: string[];
+  /**
+   * With `collect`, every problem (unknown flag, malformed value, missing argument) instead of a
+   * throw at the first one; a flag whose value was refused keeps its default.
+   */
+  problems: string[];
+  /** Names of the flags whose value was refused (their cross-field checks would only echo it). */
+  refused: Set<string>;
 }
 
 /**
@@ -207,14 +214,28 @@ export interface ParsedArgs {
 export function parseFlags(
   argv: readonly string[],
   env: (name: string) => string | undefined = () => undefined,
+  opts: { collect?: boolean } = {},
 ): ParsedArgs {
   const options = defaultOptions() as unknown as Record<string, unknown>;
   const set = new Set<string>();
   const positionals: string[] = [];
+  const problems: string[] = [];
+  const refused = new Set<string>();
+  const fail = (message: string, flag?: string) => {
+    if (!opts.collect) throw new ConfigError(message);
+    problems.push(message);
+    if (flag) refused.add(flag);
+  };
 
   const assign = (flag: FlagSpec, text: string) => {
     const key = camelCase(flag.name);
-    const value = parseValue(flag, text);
+    let value: unknown;
+    try {
+      value = parseValue(flag, text);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      return fail(e.message, flag.name);
+    }
     if (flag.type.endsWith("Slice") && set.has(flag.name)) {
       options[key] = [...(options[key] as unknown[]), ...(value as unknown[])];
     } else {
@@ -233,18 +254,24 @@ export function parseFlags(
       const eq = arg.indexOf("=");
       const name = arg.slice(2, eq < 0 ? undefined : eq);
       const flag = FLAG_BY_NAME.get(name);
-      if (!flag) throw new ConfigError(`unknown flag: --${name} (see --help for the accepted flags)`);
+      if (!flag) {
+        fail(`unknown flag: --${name} (see --help for the accepted flags)`);
+        continue;
+      }
       if (eq >= 0) assign(flag, arg.slice(eq + 1));
       else if (flag.type === "bool") assign(flag, "true");
       else if (i + 1 < argv.length) assign(flag, argv[++i]);
-      else throw new ConfigError(`flag needs an argument: --${name}`);
+      else fail(`flag needs an argument: --${name}`, name);
       continue;
     }
     if (arg.startsWith("-") && arg.length > 1) {
       // A group of shorthands: "-Vh", or one with its value attached: "-v3", "-v=3".
       for (let j = 1; j < arg.length; j++) {
         const flag = FLAG_BY_SHORTHAND.get(arg[j]);
-        if (!flag) throw new ConfigError(`unknown shorthand flag: '${arg[j]}' in ${arg}`);
+        if (!flag) {
+          fail(`unknown shorthand flag: '${arg[j]}' in ${arg}`);
+          break;
+        }
         if (flag.type === "bool") {
           if (arg[j + 1] === "=") {
             assign(flag, arg.slice(j + 2));
@@ -256,7 +283,7 @@ export function parseFlags(
         const rest = arg.slice(j + 1).replace(/^=/, "");
         if (rest !== "") assign(flag, rest);
         else if (i + 1 < argv.length) assign(flag, argv[++i]);
-        else throw new ConfigError(`flag needs an argument: '${arg[j]}' in -${arg[j]}`);
+        else fail(`flag needs an argument: '${arg[j]}' in -${arg[j]}`, flag.name);
         break;
       }
       continue;
@@ -270,5 +297,5 @@ export function parseFlags(
       if (v !== undefined && v !== "") assign(flag, v);
     }
   }
-  return { options: options as unknown as AgentOptions, set, positionals };
+  return { options: options as unknown as AgentOptions, set, positionals, problems, refused };
 }

@@ -133,3 +133,11 @@ export async function setupLogging(
 export function logger(...component: string[]): Logger {
   return getLogger(["kube-router", ...component]);
 }
+
+/**
+ * A text to log as it is: logtape reads `{name}` in a message as a placeholder, so braces in
+ * data (a problem quoting `{}` from a manifest) are doubled, which logtape prints as one.
+ */
+export function literal(text: string): string {
+  return text.replace(/[{}]/g, (c) => c + c);
+}

@@ -125,6 +125,9 @@ Deno.test("dashboard: every query names a metric the running agent exports, with
     for (const spec of [...UPSTREAM_METRICS, ...OUR_METRICS]) {
       assert.equal(exported.get(spec.name), spec.type, `${spec.name} is exported as ${spec.type}`);
     }
+    // The example's shop/dns and shop/frontend carry addresses outside the allowed ranges: the proxy
+    // skips those fields, and says so in the metric as well as the log.
+    assert.match(text, /^kube_router_objects_skipped_total\{kind="Service",reason="invalid-field"\} [1-9]/m);
   } finally {
     if (child) {
       child.kill("SIGTERM");

@@ -14,6 +14,7 @@
  * in which the example cluster's node-1 address 192.0.2.11/24 sits on a veth pair, so the agent's
  * commands touch nothing outside it. Nothing is sent anywhere but inside that namespace, except
  * `kubectl` blocks: they run in the root namespace, to reach the test API server on its loopback.
+ * `KUBE_ROUTER_CNI_CONF_FILE` points at a scratch directory, so no agent writes the host's CNI file.
  */
 import assert from "node:assert/strict";
 import { CommandRunner } from "../../kernel/exec.ts";
@@ -89,6 +90,8 @@ Deno.test({
       { mode: 0o755 },
     );
     const ns = `krguide-${crypto.randomUUID().slice(0, 8)}`;
+    // The agent's CNI file lives on the shared filesystem: the guide's agents write a scratch one.
+    const cniDir = await Deno.makeTempDir({ prefix: "krguide-cni-" });
     await sh.run(["ip", "netns", "add", ns]);
     try {
       await sh.run(["ip", "-n", ns, "link", "set", "lo", "up"]);
@@ -108,6 +111,7 @@ Deno.test({
             env: {
               PATH: `${bin}:${Deno.execPath().replace(/\/[^/]*$/, "")}:${Deno.env.get("PATH")}`,
               KUBECONFIG: api.kubeconfigPath,
+              KUBE_ROUTER_CNI_CONF_FILE: `${cniDir}/10-kuberouter.conf`,
               NO_COLOR: "1",
             },
             stdout: "piped",
@@ -126,6 +130,7 @@ Deno.test({
     } finally {
       await sh.run(["ip", "netns", "del", ns], { okCodes: [0, 1] });
       await Deno.remove(bin, { recursive: true });
+      await Deno.remove(cniDir, { recursive: true });
     }
   },
 });

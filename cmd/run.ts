@@ -15,7 +15,12 @@ import { CommandRunner, DryRunRunner, formatCommand, type Runner } from "../kern
 import { healthRoute, HealthTracker, serveHttp } from "../observe/health.ts";
 import { literal, logger } from "../observe/log.ts";
 import { MetricsRegistry } from "../observe/metrics.ts";
-import { countRefusedTransaction, OBJECTS_SKIPPED, TRANSACTION_REFUSALS } from "../observe/problems.ts";
+import {
+  countRefusedTransaction,
+  countSourceProblem,
+  OBJECTS_SKIPPED,
+  TRANSACTION_REFUSALS,
+} from "../observe/problems.ts";
 import { registerCatalog } from "../observe/upstream_metrics.ts";
 import type { SnapshotSource } from "../watch/store.ts";
 import { VERSION } from "./version.ts";
@@ -55,12 +60,18 @@ async function openSource(o: AgentOptions, log: ReturnType<typeof logger>): Prom
   // --manifests agent (or a restart racing kubelet's grace period) should not pay for it.
   if (o.manifests) {
     const { manifestSource } = await import("../watch/manifests.ts");
-    return await manifestSource(o.manifests, { onProblem: (m) => log.warn(literal(m)) });
+    return await manifestSource(o.manifests, {
+      onProblem: (m) => {
+        countSourceProblem(m);
+        log.warn(literal(m));
+      },
+    });
   }
   const { apiSource } = await import("../watch/api.ts");
   return await apiSource({
     kubeconfig: o.kubeconfig,
     master: o.master,
+    onProblem: countSourceProblem,
     log: (level, text) => {
       const m = literal(text);
       level === "error" ? log.error(m) : level === "warning" ? log.warn(m) : log.info(m);

@@ -18,8 +18,8 @@ import { manifestSource } from "../watch/manifests.ts";
 
 export const TRACE_USAGE = `usage: kube-router trace FROM TO [--port N] [--protocol tcp|udp|sctp] [--json]
                          [--entry-node NODE] [--manifests FILE | --kubeconfig FILE | --master URL] [agent flags]
-  FROM  namespace/pod, pod/namespace/name, or an IP (pod, node or outside address)
-  TO    namespace/pod, svc/namespace/name, or an IP (pod, Service VIP, node, outside address)
+  FROM  namespace/pod, pod/namespace/name, node/NAME, or an IP (pod, node or outside address)
+  TO    namespace/pod, svc/namespace/name, node/NAME, or an IP (pod, Service VIP, node, outside address)
   --port       destination port (default: the Service's first port, else 80)
   --protocol   tcp (default), udp or sctp
   --entry-node the node an outside packet enters (default: the node owning TO, else FROM's node)

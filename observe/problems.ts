@@ -29,3 +29,32 @@ export function countSkippedObject(kind: string, reason: string): void {
 export function countRefusedTransaction(tool: string): void {
   TRANSACTION_REFUSALS.inc({ tool });
 }
+
+/** The Kubernetes kind at the head of an object reference (`node/x` → Node, `service/ns/x` → Service). */
+export function kindOfReference(ref: string, fallback: string): string {
+  const head = ref.split("/")[0].toLowerCase();
+  const kinds: Record<string, string> = {
+    node: "Node",
+    service: "Service",
+    pod: "Pod",
+    endpointslice: "EndpointSlice",
+    networkpolicy: "NetworkPolicy",
+    namespace: "Namespace",
+    option: "option",
+    flag: "option",
+  };
+  return kinds[head] ?? fallback;
+}
+
+/**
+ * Counts one problem the cluster source reported (`Service shop/x: spec.ports[0] ...; object
+ * skipped`): the kind is the message's first word, the reason whether the whole object (or
+ * document) or only a field was left out.
+ */
+export function countSourceProblem(message: string): void {
+  const kind = /^([A-Z][A-Za-z]+) /.exec(message)?.[1] ?? "document";
+  countSkippedObject(
+    kind,
+    /(object|document) skipped|^skipping /.test(message) ? "invalid-object" : "invalid-field",
+  );
+}

@@ -43,3 +43,16 @@ Deno.test("catalog: only the running controllers' metrics", () => {
   assert.doesNotMatch(text, /kube_router_service_|kube_router_bgp_peer_info/);
   assert.match(text, /kube_router_build_info/);
 });
+
+Deno.test("problems: kinds from references and source messages", async () => {
+  const { countSourceProblem, kindOfReference, OBJECTS_SKIPPED } = await import("./problems.ts");
+  assert.equal(kindOfReference("node/node-2", "x"), "Node");
+  assert.equal(kindOfReference("service/ns/a", "x"), "Service");
+  assert.equal(kindOfReference("flag", "Node"), "option");
+  assert.equal(kindOfReference("shop/web", "NetworkPolicy"), "NetworkPolicy");
+  const before = OBJECTS_SKIPPED.get({ kind: "Service", reason: "invalid-object" });
+  countSourceProblem('Service shop/x: spec.ports[0].port "a" is not a port; object skipped');
+  countSourceProblem("a.yaml document 3: not an object; document skipped");
+  assert.equal(OBJECTS_SKIPPED.get({ kind: "Service", reason: "invalid-object" }), before + 1);
+  assert.ok(OBJECTS_SKIPPED.get({ kind: "document", reason: "invalid-object" }) >= 1);
+});

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { countSkippedObject, kindOfReference } from "../../observe/problems.ts";
 import type { CleanupFn, Controller, ControllerContext } from "../controller.ts";
 import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptables/mod.ts";
 import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
@@ -113,6 +114,7 @@ export class FirewallController implements Controller {
       const key = `${p.object} ${p.field} ${p.value}`;
       if (this.reported.has(key)) continue;
       this.reported.add(key);
+      countSkippedObject(kindOfReference(p.object, "NetworkPolicy"), "invalid-field");
       log.warn("{object}: {field} {value}: {reason}", { ...p });
     }
     let stats;

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { countSkippedObject } from "../../observe/problems.ts";
 import { readIpvsStats } from "../../kernel/ipvs/stats.ts";
 import { publishServiceStats } from "./service_metrics.ts";
 import type { Controller, ControllerContext } from "../controller.ts";
@@ -193,6 +194,7 @@ export class ProxyController implements Controller {
       const key = `${w.service} ${w.field}: ${w.message}`;
       if (this.#warned.has(key)) continue;
       this.#warned.add(key);
+      countSkippedObject(w.service ? "Service" : "option", "invalid-field");
       log.warn(w.service ? "service {service} {field}: {message}" : "{field}: {message}", { ...w });
     }
     if (this.#warned.size > 10_000) this.#warned.clear();

@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { countSkippedObject, kindOfReference } from "../../observe/problems.ts";
 import { BgpSpeaker, type PeerConfig, type SpeakerConfig } from "../../bgp/mod.ts";
 import { formatPrefix } from "../../bgp/prefix.ts";
 import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptables/mod.ts";
@@ -418,6 +419,11 @@ export class RouterController implements Controller {
 
   #reportProblems(plan: RouterPlan): void {
     const now = new Set(plan.problems.map(problemText));
+    for (const p of plan.problems) {
+      if (!this.#lastProblems.has(problemText(p))) {
+        countSkippedObject(kindOfReference(p.object, "Node"), "invalid-field");
+      }
+    }
     for (const p of now) {
       if (!this.#lastProblems.has(p)) this.ctx.log.error("router: {problem}", { problem: p });
     }

@@ -29,9 +29,9 @@ import { kernelPlan, type RouteContext } from "../router/routes.ts";
 export type Protocol = "tcp" | "udp" | "sctp";
 
 export interface TraceQuery {
-  /** `namespace/pod`, `pod/namespace/name`, or an IP (a pod's, a node's, or an outside address). */
+  /** `namespace/pod`, `pod/namespace/name`, `node/NAME`, or an IP (a pod's, a node's, or an outside address). */
   from: string;
-  /** `namespace/pod`, `pod/…`, `svc/namespace/name` (`service/…`), or an IP (pod, VIP, node, outside). */
+  /** `namespace/pod`, `pod/…`, `svc/namespace/name` (`service/…`), `node/NAME`, or an IP. */
   to: string;
   port: number;
   protocol: Protocol;
@@ -169,8 +169,21 @@ function stripKind(text: string, kinds: string[]): string | undefined {
   return undefined;
 }
 
+/** `node/NAME`: the node's first address (from its Node object, else its pods' `hostIP`). */
+function nodeParty(snap: ClusterSnapshot, text: string): Party | undefined {
+  const name = stripKind(text, ["node", "nodes"]);
+  if (name === undefined) return undefined;
+  const n = snap.nodes.get(name);
+  const ip = (n ? nodeIps(n)[0] : undefined) ??
+    [...snap.pods.values()].find((p) => p.nodeName === name && p.hostIP)?.hostIP;
+  if (!ip) throw new TraceInputError(`${JSON.stringify(text)}: no node ${name} with an address`);
+  return { kind: "node", ip, name, node: name };
+}
+
 export function resolveSource(snap: ClusterSnapshot, text: string): Party {
   if (isIp(text)) return ipParty(snap, text);
+  const node = nodeParty(snap, text);
+  if (node) return node;
   const key = stripKind(text, ["pod", "pods"]) ?? text;
   const pod = podByName(snap, key);
   if (!pod) {
@@ -186,6 +199,8 @@ export function resolveDestination(
   text: string,
 ): { party: Party; service?: ServiceInfo } {
   if (isIp(text)) return { party: ipParty(snap, text) };
+  const node = nodeParty(snap, text);
+  if (node) return { party: node };
   const svcKey = stripKind(text, ["svc", "service", "services"]);
   const podKey = stripKind(text, ["pod", "pods"]);
   if (podKey === undefined) {
@@ -509,7 +524,9 @@ export function traceConnection(snap: ClusterSnapshot, options: AgentOptions, q:
       ...(live.length === 0 ? { noBackends: "every endpoint is draining or not ready" } : {}),
     };
     for (const rs of live) {
-      const party = ipParty(snap, rs.ip);
+      // The endpoint names its pod: no guessing from the address (a stale object may share it).
+      const pod = rs.pod ? snap.pods.get(rs.pod) : undefined;
+      const party = pod && pod.podIPs.includes(rs.ip) ? podParty(snap, pod, rs.ip) : ipParty(snap, rs.ip);
       const firewall = firewallSteps(plans, source, party, rs.port, q.protocol, {
         entryNode,
         masqueradeTo: vs.masquerade ? masqAddr : undefined,

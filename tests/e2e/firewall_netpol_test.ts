@@ -345,6 +345,14 @@ function traceReport(snap: ClusterSnapshot, from: string, to: string, proto: "tc
   return traceConnection(snap, defaultOptions(), { from, to, protocol: proto, port });
 }
 
+/**
+ * How trace is told about a pod: by name, as an operator would (the shared API server may hold
+ * another run's objects with the same lab addresses).
+ */
+function podRef(w: World, p: PodInfo): string {
+  return `${w.ns(p.namespace)}/${p.name}`;
+}
+
 /** Probes every triple; returns the mismatches and the printed table. Trace must agree with every probe. */
 async function checkTable(w: World, label: string, snap: ClusterSnapshot): Promise<number> {
   const triples: Array<{ src: PodInfo; dst: PodInfo; proto: "tcp" | "udp"; port: number }> = [];
@@ -368,7 +376,7 @@ async function checkTable(w: World, label: string, snap: ClusterSnapshot): Promi
   triples.forEach((t, i) => {
     const want = connectionAllowed(w.ref, t.src, t.dst, t.proto.toUpperCase(), t.port);
     const got = results[i].status === "connected";
-    const tr = traced(snap, t.src.podIPs[0], t.dst.podIPs[0], t.proto, t.port);
+    const tr = traced(snap, podRef(w, t.src), podRef(w, t.dst), t.proto, t.port);
     const mark = want !== got ? "X" : tr !== got ? "T" : " ";
     if (want !== got || tr !== got) bad++;
     rows.push(
@@ -380,11 +388,12 @@ async function checkTable(w: World, label: string, snap: ClusterSnapshot): Promi
   if (bad) {
     // The first disagreement with trace, in full, to show where its model and the kernel part.
     const first = triples.find((t, i) =>
-      traced(snap, t.src.podIPs[0], t.dst.podIPs[0], t.proto, t.port) !== (results[i].status === "connected")
+      traced(snap, podRef(w, t.src), podRef(w, t.dst), t.proto, t.port) !==
+        (results[i].status === "connected")
     );
     const detail = first
       ? `\n${
-        formatTrace(traceReport(snap, first.src.podIPs[0], first.dst.podIPs[0], first.proto, first.port))
+        formatTrace(traceReport(snap, podRef(w, first.src), podRef(w, first.dst), first.proto, first.port))
       }`
       : "";
     throw new Error(
@@ -458,8 +467,11 @@ for (const backend of ["iptables", "nftables"] as const) {
             if ((r.status === "connected") !== want) {
               rows.push(`${from} -> ${to}:80 want ${want} got ${r.status}`);
             }
-            const fromIp = w.podByShort.get(from)?.podIPs[0] ?? lab.node(from).ip;
-            const tr = traced(s.current(), fromIp, ip, "tcp", 80);
+            const ref = (x: string) => {
+              const p = w.podByShort.get(x);
+              return p ? podRef(w, p) : `node/${w.nodeName[x]}`;
+            };
+            const tr = traced(s.current(), ref(from), ref(to), "tcp", 80);
             if (tr !== (r.status === "connected")) {
               rows.push(`${from} -> ${to}:80 got ${r.status}, trace says ${tr ? "allow" : "deny"}`);
             }

@@ -243,12 +243,18 @@ Deno.test({
         o: { proto?: "tcp" | "udp"; entry?: "n1" | "n2"; extra?: Record<string, unknown> } = {},
       ) => {
         const r = traceConnection(s.current(), { ...ctxFor(w, "n1", o.extra).options }, {
-          from: lab.host(from).ip,
+          // Pods by name (another run's objects on the shared API server may reuse the lab's
+          // addresses); the outside client by its address.
+          from: from in pods ? `${w.ns}/${from}` : lab.host(from).ip,
           to: addr,
           port,
           protocol: o.proto ?? "tcp",
           ...(o.entry ? { entryNode: w.nodeName(o.entry) } : {}),
         });
+        assert.ok(
+          r.reachable.every((n) => n.startsWith(`${w.ns}/`)),
+          `backends of another run: ${r.reachable}`,
+        );
         return r.verdict === "rejected" && r.paths.length === 0
           ? "rejected"
           : r.reachable.map((n) => n.split("/")[1]).sort().join(",");

@@ -12,7 +12,9 @@
  * on PATH (the bundle-equivalent `deno run -A main.ts`), `kubectl` with `KUBECONFIG` pointing at
  * the real test kube-apiserver, and a fresh network namespace `krguide-<random>` (removed after)
  * in which the example cluster's node-1 address 192.0.2.11/24 sits on a veth pair, so the agent's
- * commands touch nothing outside it. Nothing is sent anywhere but inside that namespace.
+ * commands touch nothing outside it. Nothing is sent anywhere but inside that namespace, except
+ * `kubectl` blocks: they run in the root namespace, to reach the test API server on its loopback.
+ * `KUBE_ROUTER_CNI_CONF_FILE` points at a scratch directory, so no agent writes the host's CNI file.
  */
 import assert from "node:assert/strict";
 import { CommandRunner } from "../../kernel/exec.ts";
@@ -88,6 +90,8 @@ Deno.test({
       { mode: 0o755 },
     );
     const ns = `krguide-${crypto.randomUUID().slice(0, 8)}`;
+    // The agent's CNI file lives on the shared filesystem: the guide's agents write a scratch one.
+    const cniDir = await Deno.makeTempDir({ prefix: "krguide-cni-" });
     await sh.run(["ip", "netns", "add", ns]);
     try {
       await sh.run(["ip", "-n", ns, "link", "set", "lo", "up"]);
@@ -97,12 +101,17 @@ Deno.test({
       await sh.run(["ip", "-n", ns, "link", "set", "krg1", "up"]);
       for (const b of blocks) {
         await t.step(`docs/operator-guide.md:${b.line}`, async () => {
-          const out = await new Deno.Command("ip", {
-            args: ["netns", "exec", ns, "bash", "-e", "-o", "pipefail", "-c", `exec 2>&1\n${b.script}`],
+          // kubectl talks only to the API server on the root namespace's loopback, which the
+          // throwaway namespace cannot reach: those blocks run outside it (they touch no kernel state).
+          const argv = ["bash", "-e", "-o", "pipefail", "-c", `exec 2>&1\n${b.script}`];
+          const inNs = !/\bkubectl\b/.test(b.script);
+          const out = await new Deno.Command(inNs ? "ip" : argv[0], {
+            args: inNs ? ["netns", "exec", ns, ...argv] : argv.slice(1),
             cwd: root,
             env: {
               PATH: `${bin}:${Deno.execPath().replace(/\/[^/]*$/, "")}:${Deno.env.get("PATH")}`,
               KUBECONFIG: api.kubeconfigPath,
+              KUBE_ROUTER_CNI_CONF_FILE: `${cniDir}/10-kuberouter.conf`,
               NO_COLOR: "1",
             },
             stdout: "piped",
@@ -121,6 +130,7 @@ Deno.test({
     } finally {
       await sh.run(["ip", "netns", "del", ns], { okCodes: [0, 1] });
       await Deno.remove(bin, { recursive: true });
+      await Deno.remove(cniDir, { recursive: true });
     }
   },
 });

@@ -85,7 +85,7 @@ function birdConf(lab: BgpLab, peers: string): string {
     );
     if (N6 > 0) {
       parts.push(
-        `protocol static t${k} { ipv6 { ${importFilter(k)} };\n  include "${lab.dir}/r6-${k}.conf";\n}\n`,
+        `protocol static x${k} { ipv6 { ${importFilter(k)} };\n  include "${lab.dir}/r6-${k}.conf";\n}\n`,
       );
     }
   }
@@ -273,11 +273,11 @@ async function measure(lab: BgpLab, bird: Bird, r: Receiver, counter: string): P
     await sleep(1000);
     rss6Mb = rssKb(r.pid()) / 1024;
     const tw6 = performance.now();
-    await bird.birdc("disable", `"t*"`);
+    await bird.birdc("disable", `"x*"`);
     await reach(6, "withdrawal of every IPv6 prefix", (c) => c === 0);
     withdraw6Ms = performance.now() - tw6;
     await verify(6, 0);
-    await bird.birdc("enable", `"t*"`);
+    await bird.birdc("enable", `"x*"`);
     console.log(
       `  ${r.name}: ${N6} IPv6 prefixes ${(load6Ms / 1000).toFixed(2)} s, withdrawn in ${
         (withdraw6Ms / 1000).toFixed(2)

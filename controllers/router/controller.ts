@@ -64,7 +64,6 @@ const FULL_REPAIR_MAX = 20_000;
 
 /** Pending prefixes written per slice of a flush (~16 chunks of netlink messages). */
 const DELTA_SLICE = 8192;
-const DEBUG = !!Deno.env.get("KR_DEBUG_FLUSH");
 
 /** Injection points for tests and the lab (everything has a production default). */
 export interface RouterDeps {
@@ -725,7 +724,6 @@ export class RouterController implements Controller {
       }
     }
     const ops = dels.length === 0 ? reps : reps.length === 0 ? dels : dels.concat(reps);
-    const tw0 = performance.now();
     const w = await writeRoutes(this.ctx.runner, ops);
     if (DEBUG) {
       console.error(

@@ -56,7 +56,7 @@ Deno.test({
         Deno.writeTextFileSync(`${lab.dir}/r4-${k}.conf`, r4.join("\n") + "\n");
         Deno.writeTextFileSync(`${lab.dir}/r6-${k}.conf`, r6.join("\n") + "\n");
         parts.push(`protocol static s${k} { ipv4;\n  include "${lab.dir}/r4-${k}.conf";\n}\n`);
-        parts.push(`protocol static t${k} { ipv6;\n  include "${lab.dir}/r6-${k}.conf";\n}\n`);
+        parts.push(`protocol static x${k} { ipv6;\n  include "${lab.dir}/r6-${k}.conf";\n}\n`);
       }
       parts.push(
         `protocol bgp to_us { local ${b.v4} as 65000; neighbor ${us.v4} as 64512; keepalive time 1;
@@ -120,7 +120,7 @@ protocol bgp to_us6 { local ${b.v6} as 65000; neighbor ${us.v6} as 64512; keepal
 
       // Withdraw everything (UPDATEs with withdrawals, sessions stay up).
       await bird.birdc("disable", `"s*"`);
-      await bird.birdc("disable", `"t*"`);
+      await bird.birdc("disable", `"x*"`);
       await waitFor(
         `every route withdrawn (last: ${state()})`,
         () => last.v4 === 0 && last.v6 === 0,

@@ -725,13 +725,6 @@ export class RouterController implements Controller {
     }
     const ops = dels.length === 0 ? reps : reps.length === 0 ? dels : dels.concat(reps);
     const w = await writeRoutes(this.ctx.runner, ops);
-    if (DEBUG) {
-      console.error(
-        `slice ${ops.length} ops ${
-          (performance.now() - tw0).toFixed(0)
-        } ms pending ${this.#pending.size} learned ${this.#learned.size} t=${Date.now()}`,
-      );
-    }
     let refused = 0;
     const freshSet = w.failed.length > 0 ? new Set(fresh) : null;
     if (retrying.size > 0) { for (const op of ops) retrying.delete(op.route.dst); }

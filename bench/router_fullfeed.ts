@@ -338,16 +338,16 @@ async function main(): Promise<void> {
       `BIRD loaded ${N} + ${N6} static routes in ${((performance.now() - tb) / 1000).toFixed(1)} s`,
     );
     const results: Result[] = [];
-    if (ONLY.includes("gobgpd")) {
-      console.log(`feeding gobgpd (RIB only) ...`);
-      results.push(await measure(lab, bird, await startGobgp(lab), counter));
-    }
     if (ONLY.includes("ours")) {
       console.log(`feeding our router (into the kernel, V8 flags ${V8_FLAGS.join(" ") || "(defaults)"}) ...`);
       const r = startOurs(lab);
       await waitFor("our router ready", async () => (await r.count(4)) === 0 && rssKb(r.pid()) > 0, 60_000);
       await sleep(2000);
       results.push(await measure(lab, bird, r, counter));
+    }
+    if (ONLY.includes("gobgpd")) {
+      console.log(`feeding gobgpd (RIB only) ...`);
+      results.push(await measure(lab, bird, await startGobgp(lab), counter));
     }
     const o = results.find((r) => r.name === "ours"), gg = results.find((r) => r.name === "gobgpd");
     console.log(`\nRouter full feed from BIRD: ${N} IPv4 + ${N6} IPv6 prefixes, ${K} attribute sets`);

@@ -8,7 +8,8 @@
  * and resident memory per session ((RSS with all sessions up and routes reflected − RSS before any
  * peer was configured) / P). Ratios against gobgpd.
  *
- *   deno run -A bench/bgp_many_peers.ts [--peers 1000] [--only ours,gobgpd] [--v8 --max-semi-space-size=2]
+ *   deno run -A bench/bgp_many_peers.ts [--peers 1000] [--only ours,gobgpd] [--reflect-timeout 300]
+ *     [--v8 --max-semi-space-size=2]
  *
  * Addresses: lab nodes 10.240.0.x (tests/fixtures/bgp_peers.ts); simulated clients 10.241.1.1 …
  * 10.241.k.250 on the simulator namespace's loopback, routed from the reflector namespaces; their
@@ -33,6 +34,8 @@ const V8_FLAGS = (() => {
   return v ? v.split(",") : [];
 })();
 const ASN = 64512;
+/** How long to wait for every client to hold every other client's route. */
+const REFLECT_TIMEOUT_S = arg("reflect-timeout", 300);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function client(i: number): string {
@@ -110,14 +113,20 @@ async function measure(
   let reflectedMs = 0;
   const want = P * (P - 1);
   await waitFor(
-    `${name}: ${want} reflected routes (last ${JSON.stringify(sim.state())})`,
+    `${name}: ${want} reflected routes`,
     () => {
       if (sim.state().received >= want) reflectedMs = performance.now() - r.t0;
       return reflectedMs > 0;
     },
-    600_000,
+    REFLECT_TIMEOUT_S * 1000,
     100,
-  );
+  ).catch(() => {
+    // Reported, not fatal: the session figures stand on their own.
+    reflectedMs = NaN;
+    console.log(
+      `  ${name}: ${sim.state().received} of ${want} routes reflected after ${REFLECT_TIMEOUT_S} s`,
+    );
+  });
   await sleep(2000);
   const kb = rssKb(r.pid);
   const res = {

@@ -21,7 +21,7 @@
 import { BgpSpeaker, type PeerConfig, type SpeakerConfig } from "../../bgp/mod.ts";
 import { formatPrefix } from "../../bgp/prefix.ts";
 import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptables/mod.ts";
-import { cniConfPath, ensureCniConf } from "../../kernel/cni/conf.ts";
+import { cniConfPath, ensureCniConf, readConf, updateCniConf } from "../../kernel/cni/conf.ts";
 import { ensureSysctls } from "../../kernel/sysctl.ts";
 import { ipBatch } from "../../kernel/ip/mod.ts";
 import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
@@ -53,6 +53,7 @@ import {
   overlayPlan,
   type RouteContext,
   RouteDecider,
+  VXLAN_DEV,
   VXLAN_OVERHEAD,
 } from "./routes.ts";
 
@@ -152,6 +153,7 @@ export class RouterController implements Controller {
       peerInfo: m.gauge(
         "kube_router_bgp_peer_info",
         "BGP peers: 1 per peer, labelled with address, type, asn, state",
+        ["address", "type", "asn", "state"],
       ),
       routesSynced: m.gauge(
         "kube_router_host_routes_synced",
@@ -163,7 +165,14 @@ export class RouterController implements Controller {
         "kube_router_controller_bgp_advertisements_received",
         "Best-path changes learned from peers",
       ),
-      advSent: m.counter("kube_router_controller_bgp_advertisements_sent", "Originations and withdrawals"),
+      advSent: m.counter("kube_router_controller_bgp_advertisements_sent", "Originations and withdrawals", [
+        "type",
+      ]),
+      peers: m.gauge("kube_router_controller_bgp_peers", "BGP peers configured on the speaker"),
+      peersSyncTime: m.histogram(
+        "kube_router_controller_bgp_internal_peers_sync_time",
+        "Time to reconcile the speaker's peers with the plan (seconds)",
+      ),
     };
     this.sourceDestCheck = ctx.options.disableSourceDestCheck
       ? new SourceDestCheck({ ...deps.aws, log: ctx.log, dryRun: ctx.dryRun, report: ctx.report })
@@ -172,6 +181,11 @@ export class RouterController implements Controller {
       ...(ctx.options.enableIpv4 ? [4 as const] : []),
       ...(ctx.options.enableIpv6 ? [6 as const] : []),
     ];
+  }
+
+  /** The CNI config file this router writes. */
+  #cniPath(): string {
+    return this.deps.cniConfPath ?? (this.ctx.options.cniConfFile || cniConfPath());
   }
 
   interestedIn(kinds: ReadonlySet<ResourceKind>): boolean {
@@ -253,7 +267,17 @@ export class RouterController implements Controller {
     const o = this.ctx.options;
     let passwordsFileText: string | undefined;
     if (o.peerRouterPasswordsFile && o.peerRouterPasswords.length === 0) {
-      passwordsFileText = await (this.deps.readTextFile ?? Deno.readTextFile)(o.peerRouterPasswordsFile);
+      try {
+        passwordsFileText = await (this.deps.readTextFile ?? Deno.readTextFile)(o.peerRouterPasswordsFile);
+      } catch (e) {
+        // Checked at start-up; this is the file vanishing under a running agent.
+        throw new Error(
+          `--peer-router-passwords-file ${JSON.stringify(o.peerRouterPasswordsFile)}: cannot read the file: ${
+            (e as Error).message
+          }`,
+          { cause: e },
+        );
+      }
     }
     const plan = planRouter({ snapshot, options: o, nodeName: this.ctx.nodeName, passwordsFileText });
     this.#reportProblems(plan);
@@ -295,7 +319,11 @@ export class RouterController implements Controller {
         ? vxlanSpec(nodeIp4, underlay ? underlay.mtu - VXLAN_OVERHEAD : undefined, underlay?.name)
         : null;
       await ipBatch(this.ctx.runner, [
-        ...bridgeLines(facts, { mtu: podMtu, gateways }),
+        ...bridgeLines(facts, {
+          mtu: podMtu,
+          gateways,
+          ...(o.enableCni && !this.ctx.dryRun ? { cniPath: this.#cniPath() } : {}),
+        }),
         ...vxlanLines(facts, vx),
       ]);
       const sysctls = new Map<string, string>([["net.ipv4.ip_forward", "1"]]);
@@ -309,9 +337,20 @@ export class RouterController implements Controller {
     });
 
     // 2. CNI config.
-    if (o.enableCni && !this.ctx.dryRun) {
+    if (o.enableCni && this.ctx.dryRun) {
       await stage("CNI config", async () => {
         const path = this.deps.cniConfPath ?? cniConfPath();
+        const text = await readConf(path);
+        const next = updateCniConf(text, { podCidrs: local.podCIDRs, mtu: podMtu });
+        this.ctx.report?.(
+          next === text
+            ? `# CNI config ${path} is up to date\n`
+            : `# CNI config ${path} would be ${text === null ? "created" : "rewritten"}:\n${next}`,
+        );
+      });
+    } else if (o.enableCni) {
+      await stage("CNI config", async () => {
+        const path = this.#cniPath();
         const r = await ensureCniConf(path, { podCidrs: local.podCIDRs, mtu: podMtu });
         if (r.written) this.ctx.log.info("router: wrote CNI config {path}", { path: r.path });
       });
@@ -364,6 +403,7 @@ export class RouterController implements Controller {
     if (ctxKey !== this.#routeCtxKey) this.#decider = new RouteDecider(routeCtx);
     this.#routeCtx = routeCtx;
     this.#routeCtxKey = ctxKey;
+    if (this.ctx.dryRun) this.ctx.report?.(describeExpectedRoutes(plan, routeCtx));
     await this.#applyRoutesNow();
     if (this.lastRouteError) errors.push(this.lastRouteError);
     if (errors.length > 0) throw errors[0];
@@ -439,7 +479,8 @@ export class RouterController implements Controller {
       this.#speakerKey = key;
     }
     const s = this.#speaker;
-    // Peers.
+    // Peers (timed as upstream's internal-peers sync).
+    const peersStart = performance.now();
     const want = new Map(plan.peers.map((p) => [p.address, peerConfig(p, plan)]));
     for (const addr of [...this.#peers.keys()]) {
       if (!want.has(addr)) {
@@ -468,6 +509,8 @@ export class RouterController implements Controller {
         this.ctx.log.error("router: peer {address}: {error}", { address: addr, error: (e as Error).message });
       }
     }
+    this.#m.peersSyncTime.observe((performance.now() - peersStart) / 1000);
+    this.#m.peers.set(this.#peers.size);
     // Originations.
     const wantO = new Map(plan.advertisements.map((a) => [a.prefix, a.nextHop]));
     for (const [prefix] of this.#origins) {
@@ -775,17 +818,82 @@ function peerConfig(p: PeerPlan, plan: RouterPlan): PeerConfig {
 export type { HostFacts };
 
 /** The speaker's configuration, peers and advertisements as `--dry-run` prints them (no speaker is started). */
+/**
+ * Under `--dry-run` no peer is up, so nothing is learned: this shows the routes and tunnels the
+ * full mesh would bring, each remote node's pod CIDRs via that node, through the same
+ * `kernelPlan` the live path uses.
+ */
+export function describeExpectedRoutes(plan: RouterPlan, ctx: RouteContext): string {
+  const learned = plan.remoteNodes.flatMap((n) =>
+    n.podCIDRs.flatMap((prefix) => {
+      const nextHop = prefix.includes(":") ? n.ipv6 : n.ipv4;
+      return nextHop ? [{ prefix, nextHop }] : [];
+    })
+  );
+  const k = kernelPlan(learned, ctx);
+  const lines = [
+    ...k.tunnels.map((t) =>
+      `# tunnel ${t.name} ${t.encap}${
+        t.encap === "fou" ? ` port ${t.encapPort}` : ""
+      } local ${t.local} remote ${t.remote}`
+    ),
+    ...(k.vxlan ? [`# vxlan device ${VXLAN_DEV}: ${k.fdb.map((f) => `vtep ${f.dst}`).join(", ")}`] : []),
+    ...k.routes.map((r) =>
+      `# route ${r.dst}${r.via ? ` via ${r.via}` : ""}${r.dev ? ` dev ${r.dev}` : ""}${
+        r.onlink ? " onlink" : ""
+      }${r.table ? ` table ${r.table}` : ""} (expected once the peers are up)`
+    ),
+    ...k.rules.map((r) => `# rule from ${r.from} lookup ${r.table}`),
+    ...k.skipped.map((l) =>
+      `# no route to ${l.prefix}: next hop ${l.nextHop} is off-subnet and the overlay is off`
+    ),
+  ];
+  return lines.length ? lines.join("\n") + "\n" : "";
+}
+
+const WELL_KNOWN: Record<number, string> = {
+  0xffffff01: "no-export",
+  0xffffff02: "no-advertise",
+  0xffffff03: "no-export-subconfed",
+  0xffff029a: "blackhole",
+};
+
+function community(c: number): string {
+  return WELL_KNOWN[c] ?? `${c >>> 16}:${c & 0xffff}`;
+}
+
+/** What `--dry-run` says about a peer: kind, then each setting that departs from a plain session. */
+function peerTraits(p: PeerPlan): string[] {
+  const out: string[] = [p.kind];
+  if (p.port !== 179) out.push(`port ${p.port}`);
+  if (p.routeReflectorClient) out.push("route-reflector client");
+  if (p.password) out.push("TCP MD5 password");
+  if (p.multihopTtl) out.push(`multihop ttl ${p.multihopTtl}`);
+  if (p.bfd?.enabled) {
+    out.push(
+      `BFD ${p.bfd.desiredMinTxMs ?? 1000}/${p.bfd.requiredMinRxMs ?? 1000} ms x${
+        p.bfd.detectMultiplier ?? 3
+      }`,
+    );
+  }
+  for (const st of p.exportPolicy?.statements ?? []) {
+    const a = st.actions;
+    if (a.addCommunities?.length) {
+      out.push(`export adds communities ${a.addCommunities.map(community).join(" ")}`);
+    }
+    if (a.asPathPrepend) out.push(`export prepends AS${a.asPathPrepend.asn} x${a.asPathPrepend.count}`);
+    if (a.nextHop === "self") out.push("export next-hop self");
+  }
+  return [...new Set(out)];
+}
+
 export function describeBgpPlan(plan: RouterPlan): string {
   const sp = plan.speaker!;
   const lines = [
     `# bgp speaker: asn ${sp.asn} router-id ${sp.routerId} listen ${sp.listenAddresses.join(",")}:${sp.port}${
       sp.gracefulRestart ? " graceful-restart" : ""
-    }`,
-    ...plan.peers.map((p) =>
-      `# bgp peer ${p.address} asn ${p.asn} (${p.kind}${
-        p.routeReflectorClient ? ", route-reflector client" : ""
-      })`
-    ),
+    }${sp.clusterId ? ` route-reflector cluster-id ${sp.clusterId}` : ""}`,
+    ...plan.peers.map((p) => `# bgp peer ${p.address} asn ${p.asn} (${peerTraits(p).join(", ")})`),
     ...plan.advertisements.map((a) => `# bgp advertise ${a.prefix} next-hop ${a.nextHop} (${a.kind})`),
   ];
   return lines.join("\n") + "\n";

@@ -36,6 +36,8 @@ const V8_FLAGS = (() => {
 const ASN = 64512;
 /** How long to wait for every client to hold every other client's route. */
 const REFLECT_TIMEOUT_S = arg("reflect-timeout", 300);
+/** `--routes 0`: clients announce nothing (session cost alone, no reflection). */
+const ROUTES = arg("routes", 1) !== 0;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function client(i: number): string {
@@ -57,6 +59,7 @@ function startSim(
       new URL("./bgp_peer_sim.ts", import.meta.url).pathname,
       String(ASN),
       "179",
+      ROUTES ? "1" : "0",
     ],
     stdout: "piped",
     stderr: "inherit",
@@ -111,7 +114,7 @@ async function measure(
     50,
   );
   let reflectedMs = 0;
-  const want = P * (P - 1);
+  const want = ROUTES ? P * (P - 1) : 0;
   await waitFor(
     `${name}: ${want} reflected routes`,
     () => {

@@ -14,6 +14,8 @@ import { type BgpMessage, type CodecContext, decode, encode, frame, MessageType 
 
 const MY_AS = Number(Deno.args[0] ?? 64512);
 const PORT = Number(Deno.args[1] ?? 179);
+/** Whether each client announces its /24 (0: sessions only). */
+const ANNOUNCE = (Deno.args[2] ?? "1") !== "0";
 const ctx: CodecContext = {
   fourOctetAs: true,
   extendedMessages: false,
@@ -70,12 +72,14 @@ async function session(conn: Deno.TcpConn): Promise<void> {
         } else if (f.type === MessageType.Keepalive && !up) {
           up = true;
           established++;
-          await send({
-            type: MessageType.Update,
-            withdrawn: [],
-            attrs: { origin: 0, asPath: [], nextHop: me, localPref: 100 },
-            nlri: [{ afi: 1, addr: `10.${100 + (i >> 8)}.${i & 255}.0`, len: 24 }],
-          });
+          if (ANNOUNCE) {
+            await send({
+              type: MessageType.Update,
+              withdrawn: [],
+              attrs: { origin: 0, asPath: [], nextHop: me, localPref: 100 },
+              nlri: [{ afi: 1, addr: `10.${100 + (i >> 8)}.${i & 255}.0`, len: 24 }],
+            });
+          }
         } else if (f.type === MessageType.Update) {
           const d = decode(msg, ctx);
           if (d.ok && d.msg.type === MessageType.Update) {

@@ -52,20 +52,31 @@ async function session(conn: Deno.TcpConn): Promise<void> {
         { code: 65, kind: "four-octet-as", asn: MY_AS },
       ],
     });
-    let buf = new Uint8Array(0);
-    const chunk = new Uint8Array(65536);
+    // Bytes not yet framed are buf[off, len); parsed in place (slicing per message is quadratic
+    // when the reflector sends a thousand small UPDATEs in one read).
+    let buf = new Uint8Array(1 << 16);
+    let off = 0, len = 0;
     for (;;) {
-      const n = await conn.read(chunk);
+      if (len === buf.length) {
+        if (off > 0) {
+          buf.copyWithin(0, off, len);
+          len -= off;
+          off = 0;
+        } else {
+          const nb = new Uint8Array(buf.length * 2);
+          nb.set(buf.subarray(0, len));
+          buf = nb;
+        }
+      }
+      const n = await conn.read(buf.subarray(len));
       if (n === null) break;
-      const nb = new Uint8Array(buf.length + n);
-      nb.set(buf);
-      nb.set(chunk.subarray(0, n), buf.length);
-      buf = nb;
+      len += n;
       for (;;) {
-        const f = frame(buf, ctx);
+        const view = buf.subarray(off, len);
+        const f = frame(view, ctx);
         if (f.kind !== "message") break;
-        const msg = buf.subarray(0, f.length);
-        buf = buf.slice(f.length);
+        const msg = view.subarray(0, f.length);
+        off += f.length;
         if (f.type === MessageType.Open) {
           await send({ type: MessageType.Keepalive });
           timer = setInterval(() => void send({ type: MessageType.Keepalive }).catch(() => {}), 30_000);
@@ -87,6 +98,7 @@ async function session(conn: Deno.TcpConn): Promise<void> {
           }
         } else if (f.type === MessageType.Notification) return;
       }
+      if (off === len) off = len = 0;
     }
   } catch {
     // The reflector closed the session; it will be counted down below.

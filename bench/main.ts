@@ -22,6 +22,16 @@ const QUICK: Record<string, string[]> = {
   firewall: ["1000", "50", "200", "10"],
   proxy: ["1000", "5"],
   router: [],
+  router_fullfeed: [
+    "--prefixes",
+    "20000",
+    "--prefixes6",
+    "10000",
+    "--protocols",
+    "20",
+    "--churn-seconds",
+    "2",
+  ],
 };
 
 const here = new URL(".", import.meta.url).pathname;

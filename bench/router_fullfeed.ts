@@ -48,6 +48,12 @@ const V8_FLAGS = (() => {
   return v ? v.split(",") : [];
 })();
 const OUR_ASN = 64512;
+/**
+ * Churn groups: static protocol k is named `s<k % G>_<k>`, so one `birdc disable "s3_*"` flips a
+ * whole group (~CHURN_BATCH prefixes) at once, with no per-protocol birdc round trips.
+ */
+const CHURN_BATCH = arg("churn-batch", 50_000);
+const G = Math.max(2, Math.min(K, Math.round(N / CHURN_BATCH)));
 const TRANSIT = [3356, 1299, 174, 2914, 6939, 6762, 3257, 6453, 701, 7018, 6461, 3491];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -73,11 +79,13 @@ function birdConf(lab: BgpLab, peers: string): string {
   const parts = [`router id ${lab.node("bird").v4};\nprotocol device {}\n`];
   for (let k = 0; k < K; k++) {
     parts.push(
-      `protocol static s${k} { ipv4 { ${importFilter(k)} };\n  include "${lab.dir}/r4-${k}.conf";\n}\n`,
+      `protocol static s${k % G}_${k} { ipv4 { ${
+        importFilter(k)
+      } };\n  include "${lab.dir}/r4-${k}.conf";\n}\n`,
     );
     if (N6 > 0) {
       parts.push(
-        `protocol static t${k} { ipv6 { ${importFilter(k)} };\n  include "${lab.dir}/r6-${k}.conf";\n}\n`,
+        `protocol static x${k} { ipv6 { ${importFilter(k)} };\n  include "${lab.dir}/r6-${k}.conf";\n}\n`,
       );
     }
   }
@@ -233,17 +241,20 @@ async function measure(lab: BgpLab, bird: Bird, r: Receiver, counter: string): P
   // Re-load, then churn with the table held.
   await bird.birdc("enable", `"s*"`);
   await reach(4, "the table back", (c) => c >= N);
-  const per = Math.ceil(N / K);
-  const group = Math.max(1, Math.round(Math.min(50_000, N / 10) / per));
+  const perGroup = (g: number) => {
+    let n = 0;
+    for (let k = g; k < K; k += G) n += Math.floor(N / K) + (k < N % K ? 1 : 0);
+    return n;
+  };
   let moved = 0, cycle = 0;
   const c0 = performance.now();
   while (performance.now() - c0 < CHURN_S * 1000) {
-    const names = Array.from({ length: group }, (_, j) => `s${(cycle * group + j) % K}`);
-    for (const n of names) await bird.birdc("disable", n);
-    await reach(4, "churn withdraw", (c) => c <= N - group * per + group);
-    for (const n of names) await bird.birdc("enable", n);
+    const g = cycle % G, n = perGroup(g);
+    await bird.birdc("disable", `"s${g}_*"`);
+    await reach(4, "churn withdraw", (c) => c <= N - n);
+    await bird.birdc("enable", `"s${g}_*"`);
     await reach(4, "churn re-announce", (c) => c >= N);
-    moved += 2 * group * per;
+    moved += 2 * n;
     cycle++;
   }
   const churnPerS = moved / ((performance.now() - c0) / 1000);
@@ -262,11 +273,11 @@ async function measure(lab: BgpLab, bird: Bird, r: Receiver, counter: string): P
     await sleep(1000);
     rss6Mb = rssKb(r.pid()) / 1024;
     const tw6 = performance.now();
-    await bird.birdc("disable", `"t*"`);
+    await bird.birdc("disable", `"x*"`);
     await reach(6, "withdrawal of every IPv6 prefix", (c) => c === 0);
     withdraw6Ms = performance.now() - tw6;
     await verify(6, 0);
-    await bird.birdc("enable", `"t*"`);
+    await bird.birdc("enable", `"x*"`);
     console.log(
       `  ${r.name}: ${N6} IPv6 prefixes ${(load6Ms / 1000).toFixed(2)} s, withdrawn in ${
         (withdraw6Ms / 1000).toFixed(2)
@@ -327,16 +338,16 @@ async function main(): Promise<void> {
       `BIRD loaded ${N} + ${N6} static routes in ${((performance.now() - tb) / 1000).toFixed(1)} s`,
     );
     const results: Result[] = [];
-    if (ONLY.includes("gobgpd")) {
-      console.log(`feeding gobgpd (RIB only) ...`);
-      results.push(await measure(lab, bird, await startGobgp(lab), counter));
-    }
     if (ONLY.includes("ours")) {
       console.log(`feeding our router (into the kernel, V8 flags ${V8_FLAGS.join(" ") || "(defaults)"}) ...`);
       const r = startOurs(lab);
       await waitFor("our router ready", async () => (await r.count(4)) === 0 && rssKb(r.pid()) > 0, 60_000);
       await sleep(2000);
       results.push(await measure(lab, bird, r, counter));
+    }
+    if (ONLY.includes("gobgpd")) {
+      console.log(`feeding gobgpd (RIB only) ...`);
+      results.push(await measure(lab, bird, await startGobgp(lab), counter));
     }
     const o = results.find((r) => r.name === "ours"), gg = results.find((r) => r.name === "gobgpd");
     console.log(`\nRouter full feed from BIRD: ${N} IPv4 + ${N6} IPv6 prefixes, ${K} attribute sets`);
@@ -376,6 +387,7 @@ async function main(): Promise<void> {
     console.error(`our router's log (tail):\n${lab.log("ours.log").split("\n").slice(-30).join("\n")}`);
     throw e;
   } finally {
+    await Deno.copyFile(`${lab.dir}/ours.log`, "/tmp/router-fullfeed-ours.log").catch(() => {});
     await lab.close();
   }
 }

@@ -64,6 +64,9 @@ import {
  */
 const FULL_REPAIR_MAX = 20_000;
 
+/** Pending prefixes written per slice of a flush (~16 chunks of netlink messages). */
+const DELTA_SLICE = 8192;
+
 /** Injection points for tests and the lab (everything has a production default). */
 export interface RouterDeps {
   /** CNI config path (default: `KUBE_ROUTER_CNI_CONF_FILE` or /etc/cni/net.d/10-kuberouter.conf). */
@@ -715,19 +718,38 @@ export class RouterController implements Controller {
       this.#kernel = r.state;
       lines += r.lines;
     }
+    // In slices: memory stays bounded by the slice, not by the burst (a full table arrives as one
+    // burst), and events arriving meanwhile join the pending set for a later slice.
+    while (this.#pending.size > 0) lines += await this.#flushSlice(d, keep);
+    // Overlay state of next hops no longer used: after their routes are gone.
+    if (auxPlan) {
+      if (!keep) {
+        const r = await applyKernelPlan(this.ctx.runner, { ...auxPlan, skipped: [] }, this.#kernel!, false);
+        this.#kernel = r.state;
+        lines += r.lines;
+      }
+      this.#auxKey = key;
+    }
+    return lines;
+  }
+
+  /** Takes up to DELTA_SLICE pending prefixes, writes their changes, accounts for the outcome. */
+  async #flushSlice(d: RouteDecider, keep: boolean): Promise<number> {
     const dels: RouteOp[] = [];
     const reps: RouteOp[] = [];
     // Counted here, added to `#synced` once the kernel has acknowledged the writes.
     const syn = { v4: 0, v6: 0 };
     const count = (dst: string, n: number) => {
-      if (dst.includes(":")) syn.v6 += n;
+      if (dst.indexOf(":") >= 0) syn.v6 += n;
       else syn.v4 += n;
     };
-    let lost = 0;
+    let lost = 0, taken = 0;
     /** Routes new to the kernel (a refused one is then not counted as installed). */
     const fresh: Route[] = [];
     const retrying = this.#failedPrefixes;
     for (const [k, prev] of this.#pending) {
+      if (++taken > DELTA_SLICE) break;
+      this.#pending.delete(k);
       const cur = this.#learned.get(k);
       const after = cur === undefined ? null : d.route(k, cur);
       const before = prev === null ? null : d.route(k, prev);
@@ -750,10 +772,8 @@ export class RouterController implements Controller {
         }
       }
     }
-    this.#pending.clear();
     const ops = dels.length === 0 ? reps : reps.length === 0 ? dels : dels.concat(reps);
     const w = await writeRoutes(this.ctx.runner, ops);
-    lines += ops.length;
     let refused = 0;
     const freshSet = w.failed.length > 0 ? new Set(fresh) : null;
     if (retrying.size > 0) { for (const op of ops) retrying.delete(op.route.dst); }
@@ -770,16 +790,7 @@ export class RouterController implements Controller {
     this.#synced.v6 += syn.v6;
     if (reps.length - refused > 0) this.#m.routesAdded.inc({}, reps.length - refused);
     if (lost) this.#m.routesRemoved.inc({}, lost);
-    // Overlay state of next hops no longer used: after their routes are gone.
-    if (auxPlan) {
-      if (!keep) {
-        const r = await applyKernelPlan(this.ctx.runner, { ...auxPlan, skipped: [] }, this.#kernel!, false);
-        this.#kernel = r.state;
-        lines += r.lines;
-      }
-      this.#auxKey = key;
-    }
-    return lines;
+    return ops.length;
   }
 
   /** Learned routes of ours the kernel acknowledged in its main table (tests, benchmarks). */

@@ -492,6 +492,10 @@ Deno.test({
         const rs = await many("client", lab.node("n2").ip, nodePort(local), 12);
         allOk(rs, "ETP Local");
         assert.deepEqual(count(rs), { w2: 6, w3: 6 });
+        const md = modelRun(await modelOf("n2"), client.ip, lab.node("n2").ip, nodePort(local), 12).map(
+          serverOf,
+        );
+        assert.deepEqual(md.sort(), rs.map((r) => r.server!).sort(), "model = packets");
         assert.ok(rs.every((r) => r.clientIp === client.ip), "client IP kept");
       });
 
@@ -580,10 +584,11 @@ Deno.test({
           assert.ok(lines.every((l) => l.includes("198.51.100.20.80 > ")), "reply source is the VIP");
           assert.ok(lines.every((l) => /mss 1440\b/.test(l)), `MSS clamped to 1500 - 60: ${lines[0]}`);
           // w2's replies leave n2 straight for the client: they never pass the director (n1).
-          const fromN2 = lines.filter((l) => l.startsWith(`${macs.n2} >`));
+          const fromN1 = lines.filter((l) => l.includes(` ${macs.n1} > `));
+          const fromN2 = lines.filter((l) => l.includes(` ${macs.n2} > `));
           assert.ok(
-            fromN2.length > 0 && fromN2.length < 12,
-            `replies by node: n2 sent ${fromN2.length} of 12\n${lines.join("\n")}`,
+            fromN2.length > 0 && fromN1.length > 0 && fromN1.length + fromN2.length === 12,
+            `replies by node: n1 ${fromN1.length}, n2 ${fromN2.length} of 12\n${lines.join("\n")}`,
           );
         },
       );

@@ -49,7 +49,7 @@ class CountingRunner implements Runner {
   commands: string[] = [];
   constructor(readonly inner: Runner) {}
   run(argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
-    this.commands.push(argv.join(" "));
+    this.commands.push(argv.join(" ") + (options?.stdin ? ` <<< ${options.stdin}` : ""));
     return this.inner.run(argv, options);
   }
 }
@@ -547,10 +547,10 @@ Deno.test({
             const link = (await lab.exec(pod, ["ip", "-o", "addr", "show", "dev", "kube-tunnel-if"])).stdout;
             assert.match(link, /inet 198\.51\.100\.20\/32/, `${pod}: ${link}`);
             const other = node === "n1" ? "n2" : "n1";
-            assert.ok(
-              !runners[other].commands.some((c) => c.startsWith("nsenter") && c.includes(ip(pod))),
-              `${other} never enters ${pod}`,
-            );
+            const enters = (n: NodeId) =>
+              runners[n].commands.some((c) => c.startsWith("nsenter") && c.includes(`local ${ip(pod)}`));
+            assert.ok(enters(node), `${node} set up ${pod}'s tunnel`);
+            assert.ok(!enters(other), `${other} never enters ${pod}`);
           }
           const macs: Record<string, string> = {};
           for (const n of ["n1", "n2"] as const) {

@@ -20,7 +20,9 @@ import { createLab } from "../fixtures/lab.ts";
 import type { ServerProcess } from "../fixtures/process.ts";
 import { tunnelName } from "../../controllers/router/routes.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+// The agent: the bundle the host test built (what ships; one file loads much faster than the module
+// graph over 9p under emulation), else main.ts.
+const MAIN = Deno.env.get("KR_AGENT_BUNDLE") ?? new URL("../../main.ts", import.meta.url).pathname;
 
 async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<number> {
   const t0 = Date.now();
@@ -147,9 +149,27 @@ Deno.test({
         }
       };
 
-      await t.step("ipip, overlay-type subnet: n1↔n2 through a tunnel, n1↔n3 direct", async () => {
+      /** A step that, when it fails, prints what the agents and the kernel say before failing. */
+      const step = (name: string, fn: () => Promise<void>) =>
+        t.step(name, async () => {
+          try {
+            await fn();
+          } catch (e) {
+            for (const [n, a] of agents) console.error(`--- agent ${n} log:\n${await a.logTail(30)}`);
+            for (const n of nodes) {
+              const r = await lab.exec(n, ["sh", "-c", "ip -d link; ip route; ip fou show 2>&1"], {
+                okCodes: [0, 1],
+              })
+                .catch((x) => ({ stdout: String(x) }));
+              console.error(`--- ${n}:\n${r.stdout}`);
+            }
+            throw e;
+          }
+        });
+
+      await step("ipip, overlay-type subnet: n1↔n2 through a tunnel, n1↔n3 direct", async () => {
         for (const n of nodes) await start(n, ["--overlay-encap=ipip", "--overlay-type=subnet"]);
-        const ms = await until("every node learns the others' pod CIDRs", 240_000, async () => {
+        const ms = await until("every node learns the others' pod CIDRs", 150_000, async () => {
           for (const n of nodes) if (!(await learned(n))) return false;
           return true;
         });
@@ -167,12 +187,12 @@ Deno.test({
         assert.equal(tun.mtu, 1480, "ipip: underlay 1500 − 20");
       });
 
-      await t.step("FoU (GUE) on a chosen port, overlay-type full: every pair tunnelled", async () => {
+      await step("FoU (GUE) on a chosen port, overlay-type full: every pair tunnelled", async () => {
         await stopAll();
         for (const n of nodes) {
           await start(n, ["--overlay-encap=fou", "--overlay-encap-port=5556", "--overlay-type=full"]);
         }
-        const ms = await until("n1 routes n3 through a FoU tunnel", 240_000, async () => {
+        const ms = await until("n1 routes n3 through a FoU tunnel", 150_000, async () => {
           const r1 = await routes("n1");
           const l = await link("n1", tunnelName(ip("n3")));
           return r1.find((r) => r.dst === lab.node("n3").podCidr)?.dev === tunnelName(ip("n3")) &&
@@ -204,7 +224,7 @@ Deno.test({
         assert.ok(Number(cnt.trim().split(/\s+/)[1]) > 0, cnt);
       });
 
-      await t.step("a node goes away: its tunnels and routes are removed on the others", async () => {
+      await step("a node goes away: its tunnels and routes are removed on the others", async () => {
         await agents.get("n2")!.stop("SIGKILL", 0);
         agents.delete("n2");
         await api.kubectl(["delete", "node", nodeName("n2")]);
@@ -218,7 +238,7 @@ Deno.test({
         assert.ok(await link("n1", tunnelName(ip("n3"))), "n1's tunnel to n3 stays");
       });
 
-      await t.step("cleanup leaves no tunnel, no route of ours", async () => {
+      await step("cleanup leaves no tunnel, no route of ours", async () => {
         await stopAll();
         await lab.exec("n1", [
           "env",

@@ -33,7 +33,8 @@ async function until(what: string, ms: number, check: () => Promise<boolean>): P
     } catch (e) {
       last = e;
     }
-    await new Promise((r) => setTimeout(r, 500));
+    // Each check starts processes (~0.3 s of CPU each under emulation): poll gently.
+    await new Promise((r) => setTimeout(r, 4000));
   }
   throw new Error(
     `timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`,
@@ -169,7 +170,7 @@ Deno.test({
 
       await step("ipip, overlay-type subnet: n1↔n2 through a tunnel, n1↔n3 direct", async () => {
         for (const n of nodes) await start(n, ["--overlay-encap=ipip", "--overlay-type=subnet"]);
-        const ms = await until("every node learns the others' pod CIDRs", 150_000, async () => {
+        const ms = await until("every node learns the others' pod CIDRs", 240_000, async () => {
           for (const n of nodes) if (!(await learned(n))) return false;
           return true;
         });
@@ -192,7 +193,7 @@ Deno.test({
         for (const n of nodes) {
           await start(n, ["--overlay-encap=fou", "--overlay-encap-port=5556", "--overlay-type=full"]);
         }
-        const ms = await until("n1 routes n3 through a FoU tunnel", 150_000, async () => {
+        const ms = await until("n1 routes n3 through a FoU tunnel", 240_000, async () => {
           const r1 = await routes("n1");
           const l = await link("n1", tunnelName(ip("n3")));
           return r1.find((r) => r.dst === lab.node("n3").podCidr)?.dev === tunnelName(ip("n3")) &&

@@ -33,7 +33,7 @@ type NodeId = "n1" | "n2";
 async function until<T>(
   what: string,
   fn: () => T | undefined | false | Promise<T | undefined | false>,
-  ms = 60_000,
+  ms = 180_000, // generous: under emulation on a loaded machine a first sync can take a minute
 ) {
   const end = Date.now() + ms;
   for (;;) {

@@ -12,9 +12,10 @@
 import { createHash } from "node:crypto";
 import { base32 } from "../../kernel/ipset/mod.ts";
 import type { Family } from "./net.ts";
+import { POLICY_FORWARD_CHAIN } from "../forward_order.ts";
 
 export const INPUT_CHAIN = "KUBE-ROUTER-INPUT";
-export const FORWARD_CHAIN = "KUBE-ROUTER-FORWARD";
+export const FORWARD_CHAIN = POLICY_FORWARD_CHAIN;
 export const OUTPUT_CHAIN = "KUBE-ROUTER-OUTPUT";
 export const COMMON_CHAIN = "KUBE-NWPLCY-COMMON";
 export const DEFAULT_CHAIN = "KUBE-NWPLCY-DEFAULT";

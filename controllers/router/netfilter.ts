@@ -1,8 +1,9 @@
 /**
  * The router's iptables and ipset state, in its OWN chains and sets:
  *
- * - filter `KUBE-ROUTER-PODNET-FWD` (jumped to from FORWARD, position 1): ACCEPT `-i kube-bridge`,
- *   ACCEPT `-o kube-bridge` (upstream inserts these straight into FORWARD);
+ * - filter `KUBE-ROUTER-PODNET-FWD` (jumped to from FORWARD, after the firewall's policy hook:
+ *   see `../forward_order.ts`): ACCEPT `-i kube-bridge`, ACCEPT `-o kube-bridge` (upstream
+ *   inserts these straight into FORWARD);
  * - nat `KUBE-ROUTER-POD-EGRESS` (jumped to from POSTROUTING) with `--enable-pod-egress`:
  *   MASQUERADE from the pod subnets to anything that is neither a pod subnet nor a node IP;
  * - ipsets `kube-router-pod-subnets` (hash:net) and `kube-router-node-ips` (hash:ip), and their
@@ -29,6 +30,7 @@ import {
   restore,
   save as ipsetSave,
 } from "../../kernel/ipset/mod.ts";
+import { acceptJumpPlaced, acceptJumpPosition } from "../forward_order.ts";
 
 export const FWD_CHAIN = "KUBE-ROUTER-PODNET-FWD";
 export const EGRESS_CHAIN = "KUBE-ROUTER-POD-EGRESS";
@@ -160,12 +162,14 @@ export async function applyNetfilter(
     const wantChain = body.length > 0;
     if (wantChain) {
       const same = cur !== undefined && normalise(cur.map((r) => r.args)) === normalise(body);
-      const firstIsJump = parent === "FORWARD"
-        ? parentRules[0]?.args.join(" ") === `-j ${chain}`
-        : jumps.length > 0;
-      if (same && firstIsJump && jumps.length === 1) continue;
+      const parentArgs = parentRules.map((r) => r.args);
+      // FORWARD: after the firewall's policy hook (an ACCEPT ahead of it would bypass every
+      // NetworkPolicy); POSTROUTING: anywhere, once.
+      const placed = parent === "FORWARD" ? acceptJumpPlaced(parentArgs, chain) : jumps.length === 1;
+      if (same && placed) continue;
       const edits: string[][] = jumps.map(() => ["-D", parent, "-j", chain]);
-      edits.push(["-I", parent, "1", "-j", chain]);
+      const at = parent === "FORWARD" ? acceptJumpPosition(parentArgs, chain) : 1;
+      edits.push(["-I", parent, String(at), "-j", chain]);
       await restoreNoflush(
         runner,
         tool,

@@ -56,6 +56,9 @@ export interface KernelState {
 }
 
 /** Reads our state from the kernel. */
+/** Runners that already tried `modprobe fou` (once is enough: a kernel without it stays without). */
+const fouLoadTried = new WeakSet<Runner>();
+
 export async function readKernelState(
   runner: Runner,
   families: ReadonlyArray<4 | 6>,
@@ -74,9 +77,18 @@ export async function readKernelState(
   for (const f of families) rules.push(...parseRules(await ipRead(runner, listRulesArgv(f))));
   const fouPorts: string[] = [];
   if (opts.fou) {
+    const readFou = (f: 4 | 6) => ipRead(runner, ["ip", `-${f}`, "-j", "fou", "show"]);
     for (const f of families) {
-      // Not provable on this project's kernel (no fou): `ip fou show` fails there; read as none.
-      const out = await ipRead(runner, ["ip", `-${f}`, "-j", "fou", "show"]).catch(() => "");
+      let out = await readFou(f).catch(() => undefined);
+      if (out === undefined && !fouLoadTried.has(runner)) {
+        fouLoadTried.add(runner);
+        // The fou module declares no generic-netlink alias (Debian's 6.1), so nothing loads it on
+        // demand and `ip fou add` would fail too (found by the overlay VM suite): load it, read
+        // again. On a kernel without fou both fail: read as none.
+        await runner.run(["modprobe", "fou"], { okCodes: [0, 1] }).catch(() => {});
+        out = await readFou(f).catch(() => "");
+      }
+      out ??= "";
       const rows = out.trim() ? JSON.parse(out) as Array<{ port: number }> : [];
       for (const r of rows) fouPorts.push(`${r.port}/${f}`);
     }

@@ -60,6 +60,26 @@ Deno.test("parseSave reads a kube-router node's table (hand-written sample)", ()
   assert.equal(t.get("tcp/192.0.2.250:80")!.destinations.get("192.0.2.251:80")!.forward, "route");
 });
 
+Deno.test("parseSave reads ipvsadm -Sn as captured from Debian's 6.1 kernel, and renders it back", () => {
+  // Captured inside the test VM by tests/vm/proxy_ipvs.ts (see the samples' README).
+  const text = read("captured_debian_6.1.txt");
+  const t = parseSave(text);
+  assert.equal(t.size, 26);
+  const mh = [...t.values()].find((e) => e.service.scheduler === "mh" && e.service.schedFlags.length)!;
+  assert.deepEqual(
+    mh.service.schedFlags,
+    [1, 2],
+    "the kernel reads flag-1,flag-2 back as mh-fallback,mh-port",
+  );
+  const fw = t.get("fwm/8191/v4")!;
+  assert.deepEqual([...fw.destinations.values()].map((d) => [d.forward, d.tunType, d.port]), [
+    ["tunnel", undefined, 80],
+    ["tunnel", undefined, 80],
+  ], "`--tun-type ipip` (printed by the kernel) is the default tunnel");
+  assert.equal([...t.keys()].filter((k) => k.startsWith("sctp/")).length, 1);
+  assert.deepEqual(parseSave(renderSave(t)), t, "render → parse is the identity");
+});
+
 Deno.test("parseSave reads foreign features (netmask, pe, thresholds, gue, sh flags, v6 fwmark)", () => {
   const t = parseSave(read("foreign_features.txt"));
   const a = t.get("tcp/198.51.100.20:443")!;

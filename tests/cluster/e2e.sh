@@ -16,7 +16,7 @@ selection=all focus="" procs=${KRC_E2E_PROCS:-$(nproc)} out=""
 # Never in scope here: disruptive/serial specs (they restart nodes or need the whole cluster),
 # features this kernel or cluster lacks (SCTP: no sctp module; IPv6DualStack: IPv4-only cluster),
 # and specs that need a cloud load balancer or DNS (no CoreDNS here: see docs/testing.md).
-skip='\[Serial\]|\[Disruptive\]|\[Feature:SCTPConnectivity\]|SCTP|\[Feature:IPv6DualStack\]|\[LinuxOnly\].*IPv6|LoadBalancer|\[Feature:Example\]|DNS'
+skip='\[Serial\]|\[Disruptive\]|\[Feature:SCTPConnectivity\]|SCTP|\[Feature:IPv6DualStack\]|\[LinuxOnly\].*IPv6|LoadBalancer|\[Feature:Example\]'
 while [ $# -gt 0 ]; do
   case "$1" in
     --selection) selection=$2; shift 2 ;;

@@ -82,6 +82,12 @@ r=$work/pause; mkdir -p "$r"; cp "$bin/pause" "$r/pause"
 oci "$r" registry.k8s.io/pause:3.10 "$out/pause.tar" '{"Entrypoint":["/pause"]}'
 }
 
+# CoreDNS (the cluster DNS; see coredns.yaml)
+[ -f "$out/coredns.tar" ] || [ ! -x "$bin/coredns" ] || {
+r=$work/coredns; base_fs "$r"; cp "$bin/coredns" "$r/coredns"
+oci "$r" registry.k8s.io/coredns/coredns:v1.11.3 "$out/coredns.tar" '{"Entrypoint":["/coredns"]}'
+}
+
 # busybox
 [ -f "$out/busybox.tar" ] || {
 r=$work/busybox; base_fs "$r"; busybox_applets "$r"

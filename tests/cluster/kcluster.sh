@@ -30,6 +30,7 @@
 #   kcluster.sh kube-proxy-start | kube-proxy-stop | kube-proxy-cleanup   upstream's kube-proxy (iptables mode)
 #   kcluster.sh static-net | static-net-remove   bridge CNI config + static pod routes (baseline)
 #   kcluster.sh wait-ready [TIMEOUT]   until every node is Ready
+#   kcluster.sh dns [TIMEOUT]          deploy CoreDNS (kube-dns at 10.96.0.10) and wait until it serves
 #   kcluster.sh leftovers              print anything of a cluster left on the host (empty = clean)
 # Environment: KRC_STATE (default /var/lib/krc), KR_TEST_BIN (etcd, kube-apiserver),
 # KRC_BIN (tests/cluster/build.sh output), KRC_IMAGES (tests/cluster/images.sh output),
@@ -475,6 +476,10 @@ case "$cmd" in
   static-net) load_state; static_net ;;
   static-net-remove) load_state; static_net_remove ;;
   wait-ready) load_state; wait_ready "$@" ;;
+  dns)
+    load_state
+    kc apply -f "$here/coredns.yaml" >/dev/null
+    kc -n kube-system rollout status deployment/coredns --timeout="${1:-120}s" >/dev/null ;;
   leftovers) leftovers "$@" ;;
   env) load_state; cat "$STATE/env" ;;
   *) sed -n '2,40p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;

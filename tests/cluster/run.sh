@@ -54,6 +54,8 @@ ready() {
   else
     echo "FAIL  nodes not Ready"; failed=$((failed + 1)); $K kubectl get nodes -o wide; return 1
   fi
+  # The cluster DNS runs as pods, so it needs the network just installed.
+  check "CoreDNS serves (kube-dns 10.96.0.10)" $K dns 180
 }
 down() {
   if [ "$failed" -gt 0 ] && [ "${KRC_KEEP:-0}" = 1 ]; then echo "KRC_KEEP=1: cluster left at $KRC_STATE"; return; fi

@@ -10,7 +10,7 @@
 #   tests/cluster/run.sh walk       kube-proxy -> `kube-proxy --cleanup` -> agent as service proxy only
 #                                   -> `kube-router cleanup` -> kube-proxy again (Services each time)
 #   tests/cluster/run.sh ci         what tests/run.sh runs (agent: full selection; daemonset: Services)
-# Environment: KRC_NODES (default 3), KRC_E2E_PROCS (default: cores), KRC_SELECTION (agent/baseline
+# Environment: KRC_NODES (default 2: a 2-core machine; 3 works, slower), KRC_E2E_PROCS (default: cores), KRC_SELECTION (agent/baseline
 # selection, default all), KRC_KEEP=1 leaves the cluster up on failure for inspection.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,7 +19,7 @@ export KRC_STATE=${KRC_STATE:-/var/lib/krc}
 export DENO=${DENO:-$repo/tools/deno/node_modules/.bin/deno}
 export PATH="$(dirname "$DENO"):$PATH"
 mode=${1:-ci}
-nodes=${KRC_NODES:-3}
+nodes=${KRC_NODES:-2}
 K="bash $here/kcluster.sh"
 passed=0 failed=0 skipped=0
 log() { printf '\n--- %s (%s)\n' "$*" "$(date -u +%T)"; }

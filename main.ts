@@ -10,11 +10,22 @@ import "./observe/quiet_node.ts";
 import { ConfigError } from "./cmd/errors.ts";
 import { parseFlags } from "./cmd/flag_parse.ts";
 import { usage } from "./cmd/help.ts";
-import { validateOptions } from "./cmd/validate.ts";
+import { optionProblems } from "./cmd/validate.ts";
 import { VERSION } from "./cmd/version.ts";
 import { setupLogging } from "./observe/log.ts";
 
-const SUBCOMMANDS = ["run", "proxy", "firewall", "router", "cleanup", "annotate", "bgp", "version", "help"];
+const SUBCOMMANDS = [
+  "run",
+  "proxy",
+  "firewall",
+  "router",
+  "cleanup",
+  "annotate",
+  "bgp",
+  "trace",
+  "version",
+  "help",
+];
 
 const encoder = new TextEncoder();
 const print = (text: string) => Deno.stdout.writeSync(encoder.encode(text));
@@ -37,12 +48,17 @@ export async function main(argv: string[], signal: AbortSignal): Promise<number>
     const { runAnnotate } = await import("./cmd/annotate.ts");
     return await runAnnotate(rest, print);
   }
+  if (sub === "trace") {
+    const { runTrace } = await import("./cmd/trace.ts");
+    return await runTrace(rest, print);
+  }
   if (sub === "bgp") {
     const { runBgpStatus } = await import("./controllers/router/status_cli.ts");
     return await runBgpStatus(rest);
   }
 
-  const parsed = parseFlags(rest, (name) => Deno.env.get(name));
+  // Every usage problem at once: a malformed value does not hide the others.
+  const parsed = parseFlags(rest, (name) => Deno.env.get(name), { collect: true });
   if (parsed.options.help) {
     print(usage() + "\n");
     return 0;
@@ -51,32 +67,59 @@ export async function main(argv: string[], signal: AbortSignal): Promise<number>
     print(`kube-router ${VERSION} (deno ${Deno.version.deno})\n`);
     return 0;
   }
+  const problems = [...parsed.problems];
   if (parsed.positionals.length) {
-    throw new ConfigError(
+    problems.push(
       `unexpected argument ${
         JSON.stringify(parsed.positionals[0])
       }: flags take the form --name=value; subcommands are ${SUBCOMMANDS.join(", ")} and come first`,
     );
   }
-  validateOptions(parsed.options);
+  // A refused flag kept its default: checks that read it would only echo the first problem.
+  const echoes = (p: string) => [...parsed.refused].some((f) => p.includes(`--${f}`));
+  problems.push(...optionProblems(parsed.options).filter((p) => !echoes(p)));
+  if (problems.length) throw new ConfigError(problems);
   await setupLogging({
     verbosity: Number(parsed.options.v),
     format: parsed.options.logFormat as "text" | "json",
   });
 
-  const { enabledControllers, runAgent, runCleanup } = await import("./cmd/run.ts");
+  const { enabledControllers, runAgent, runCleanup, Stopped } = await import("./cmd/run.ts");
   if (sub === "cleanup" || parsed.options.cleanupConfig) {
     await runCleanup(parsed.options, { print });
     return 0;
   }
-  await runAgent(parsed.options, enabledControllers(sub, parsed.options), signal, { print });
+  try {
+    await runAgent(parsed.options, enabledControllers(sub, parsed.options), signal, { print });
+  } catch (e) {
+    if (!(e instanceof Stopped)) throw e;
+    console.error(`kube-router: ${e.message}`);
+  }
   return 0;
 }
+
+/**
+ * How long a graceful stop may take after SIGTERM/SIGINT before the process exits anyway
+ * (kubelet's default grace period is 30 s; a stop must never wait for a blocked read or a
+ * `--cache-sync-timeout`). A second signal exits at once.
+ */
+export const STOP_DEADLINE_MS = 4_000;
 
 if (import.meta.main) {
   const abort = new AbortController();
   for (const sig of ["SIGTERM", "SIGINT"] as const) {
-    Deno.addSignalListener(sig, () => abort.abort(new Error(`received ${sig}`)));
+    Deno.addSignalListener(sig, () => {
+      if (abort.signal.aborted) {
+        console.error(`kube-router: received ${sig} again while stopping; exiting now`);
+        Deno.exit(1);
+      }
+      abort.abort(new Error(`received ${sig}`));
+      const t = setTimeout(() => {
+        console.error(`kube-router: did not stop within ${STOP_DEADLINE_MS} ms of ${sig}; exiting now`);
+        Deno.exit(1);
+      }, STOP_DEADLINE_MS);
+      Deno.unrefTimer(t);
+    });
   }
   let code: number;
   try {

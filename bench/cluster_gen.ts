@@ -18,6 +18,27 @@ const ip = (base: number, i: number) =>
   `10.${base + Math.floor(i / 65536)}.${Math.floor(i / 256) % 256}.${i % 256}`;
 const vip = (i: number) => `10.${96 + Math.floor(i / 65536)}.${Math.floor(i / 256) % 256}.${i % 256}`;
 
+export const APPS = ["frontend", "backend", "db", "cache", "worker"];
+
+/**
+ * Pod i's `app` label: the i-th pod of each namespace cycles through every app, whatever the
+ * namespace count (by `i % APPS.length` alone, a namespace count that is a multiple of 5 gave
+ * each namespace one app, and every frontend→backend peer set was empty).
+ */
+export function podApp(i: number, namespaces: number): string {
+  return APPS[Math.floor(i / namespaces) % APPS.length];
+}
+
+/** Pod i's node index. */
+export function podNode(i: number, nodes: number): number {
+  return i % nodes;
+}
+
+/** Pod i's IP. */
+export function podIp(i: number): string {
+  return ip(200, i + 256);
+}
+
 /** The cluster as API objects (a `kind: List`'s items). */
 export function generatedCluster(
   { pods: PODS, namespaces: NAMESPACES, policies: POLICIES, services: SERVICES }: Scale,
@@ -33,7 +54,6 @@ export function generatedCluster(
       status: { addresses: [{ type: "InternalIP", address: `192.0.2.${n + 1}` }] },
     });
   }
-  const apps = ["frontend", "backend", "db", "cache", "worker"];
   for (let n = 0; n < NAMESPACES; n++) {
     items.push({
       apiVersion: "v1",
@@ -48,16 +68,16 @@ export function generatedCluster(
       metadata: {
         name: `pod-${i}`,
         namespace: `ns-${i % NAMESPACES}`,
-        labels: { app: apps[i % apps.length] },
+        labels: { app: podApp(i, NAMESPACES) },
       },
       spec: {
-        nodeName: `node-${Math.floor(i / NAMESPACES) % nodes}`,
+        nodeName: `node-${podNode(i, nodes)}`,
         containers: [{ name: "c", ports: [{ name: "http", containerPort: 8080 + (i % 3) }] }],
       },
       status: {
         phase: "Running",
-        hostIP: `192.0.2.${(Math.floor(i / NAMESPACES) % nodes) + 1}`,
-        podIP: ip(200, i + 256),
+        hostIP: `192.0.2.${podNode(i, nodes) + 1}`,
+        podIP: podIp(i),
       },
     });
   }

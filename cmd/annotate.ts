@@ -26,7 +26,7 @@ import {
 import { SVC_ANN } from "../controllers/router/advertise.ts";
 import { ANN as NODE_ANN, isReservedAsn, parseAsn, problemText } from "../controllers/router/identity.ts";
 import { planRouter } from "../controllers/router/plan.ts";
-import { loadKubeConfig } from "../watch/api.ts";
+import { loadKubeConfig } from "../watch/client_node_config.ts";
 import { nodeFromApi, serviceFromApi } from "../watch/convert.ts";
 import { objectsToMaps, parseManifestText } from "../watch/manifests.ts";
 import { emptySnapshot, type NodeInfo, type ServiceInfo } from "../watch/types.ts";

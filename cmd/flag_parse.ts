@@ -61,32 +61,32 @@ export function formatGoDuration(ms: number): string {
   return `${neg ? "-" : ""}${h ? `${h}h` : ""}${h || m ? `${m}m` : ""}${s}s`;
 }
 
-const UINT_MAX: Record<string, number> = {
-  uint: 2 ** 64 - 1,
-  uint8: 255,
-  uint16: 65535,
-  uint32: 4294967295,
-  uintSlice: 2 ** 64 - 1,
+// BigInt: 2 ** 64 - 1 is not representable as a double (it prints as 18446744073709552000).
+const UINT_MAX: Record<string, bigint> = {
+  uint: 2n ** 64n - 1n,
+  uint8: 255n,
+  uint16: 65535n,
+  uint32: 4294967295n,
+  uintSlice: 2n ** 64n - 1n,
 };
 
 function parseUint(flag: FlagSpec, text: string): number {
   // pflag's uint flags use strconv.ParseUint(s, 0, bits): decimal, 0x hex, 0o/0 octal, 0b binary.
   const t = text.trim();
-  let n: number;
-  if (/^0[xX][0-9a-fA-F]+$/.test(t)) n = parseInt(t.slice(2), 16);
-  else if (/^0[bB][01]+$/.test(t)) n = parseInt(t.slice(2), 2);
-  else if (/^0[oO]?[0-7]+$/.test(t)) n = parseInt(t.replace(/^0[oO]?/, ""), 8);
-  else if (/^\d+$/.test(t)) n = Number(t);
-  else n = NaN;
+  let n: bigint | undefined;
+  if (/^0[xX][0-9a-fA-F]+$/.test(t)) n = BigInt(t);
+  else if (/^0[bB][01]+$/.test(t)) n = BigInt(t);
+  else if (/^0[oO]?[0-7]+$/.test(t)) n = BigInt("0o" + t.replace(/^0[oO]?/, ""));
+  else if (/^\d+$/.test(t)) n = BigInt(t);
   const max = UINT_MAX[flag.type];
-  if (!Number.isFinite(n) || n < 0 || n > max) {
+  if (n === undefined || n < 0n || n > max) {
     throw new ConfigError(
       `invalid argument ${
         JSON.stringify(text)
       } for "--${flag.name}" flag: expected an unsigned integer from 0 to ${max}`,
     );
   }
-  return n;
+  return Number(n);
 }
 
 /** Go's strconv.ParseBool (flags and boolean annotations use it upstream); null when not a boolean. */
@@ -198,6 +198,13 @@ export interface ParsedArgs {
   set: Set<string>;
   /** Arguments that are not flags, in order. */
   positionals: string[];
+  /**
+   * With `collect`, every problem (unknown flag, malformed value, missing argument) instead of a
+   * throw at the first one; a flag whose value was refused keeps its default.
+   */
+  problems: string[];
+  /** Names of the flags whose value was refused (their cross-field checks would only echo it). */
+  refused: Set<string>;
 }
 
 /**
@@ -207,14 +214,28 @@ export interface ParsedArgs {
 export function parseFlags(
   argv: readonly string[],
   env: (name: string) => string | undefined = () => undefined,
+  opts: { collect?: boolean } = {},
 ): ParsedArgs {
   const options = defaultOptions() as unknown as Record<string, unknown>;
   const set = new Set<string>();
   const positionals: string[] = [];
+  const problems: string[] = [];
+  const refused = new Set<string>();
+  const fail = (message: string, flag?: string) => {
+    if (!opts.collect) throw new ConfigError(message);
+    problems.push(message);
+    if (flag) refused.add(flag);
+  };
 
   const assign = (flag: FlagSpec, text: string) => {
     const key = camelCase(flag.name);
-    const value = parseValue(flag, text);
+    let value: unknown;
+    try {
+      value = parseValue(flag, text);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      return fail(e.message, flag.name);
+    }
     if (flag.type.endsWith("Slice") && set.has(flag.name)) {
       options[key] = [...(options[key] as unknown[]), ...(value as unknown[])];
     } else {
@@ -233,18 +254,24 @@ export function parseFlags(
       const eq = arg.indexOf("=");
       const name = arg.slice(2, eq < 0 ? undefined : eq);
       const flag = FLAG_BY_NAME.get(name);
-      if (!flag) throw new ConfigError(`unknown flag: --${name} (see --help for the accepted flags)`);
+      if (!flag) {
+        fail(`unknown flag: --${name} (see --help for the accepted flags)`);
+        continue;
+      }
       if (eq >= 0) assign(flag, arg.slice(eq + 1));
       else if (flag.type === "bool") assign(flag, "true");
       else if (i + 1 < argv.length) assign(flag, argv[++i]);
-      else throw new ConfigError(`flag needs an argument: --${name}`);
+      else fail(`flag needs an argument: --${name}`, name);
       continue;
     }
     if (arg.startsWith("-") && arg.length > 1) {
       // A group of shorthands: "-Vh", or one with its value attached: "-v3", "-v=3".
       for (let j = 1; j < arg.length; j++) {
         const flag = FLAG_BY_SHORTHAND.get(arg[j]);
-        if (!flag) throw new ConfigError(`unknown shorthand flag: '${arg[j]}' in ${arg}`);
+        if (!flag) {
+          fail(`unknown shorthand flag: '${arg[j]}' in ${arg}`);
+          break;
+        }
         if (flag.type === "bool") {
           if (arg[j + 1] === "=") {
             assign(flag, arg.slice(j + 2));
@@ -256,7 +283,7 @@ export function parseFlags(
         const rest = arg.slice(j + 1).replace(/^=/, "");
         if (rest !== "") assign(flag, rest);
         else if (i + 1 < argv.length) assign(flag, argv[++i]);
-        else throw new ConfigError(`flag needs an argument: '${arg[j]}' in -${arg[j]}`);
+        else fail(`flag needs an argument: '${arg[j]}' in -${arg[j]}`, flag.name);
         break;
       }
       continue;
@@ -270,5 +297,5 @@ export function parseFlags(
       if (v !== undefined && v !== "") assign(flag, v);
     }
   }
-  return { options: options as unknown as AgentOptions, set, positionals };
+  return { options: options as unknown as AgentOptions, set, positionals, problems, refused };
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import fc from "fast-check";
 import { formatGoDuration, parseFlags, parseGoDuration } from "./flag_parse.ts";
 import { FLAGS } from "./flag_table.ts";
-import { validateOptions } from "./validate.ts";
+import { optionProblems, validateOptions } from "./validate.ts";
 import { ConfigError } from "./errors.ts";
 import { usage } from "./help.ts";
 
@@ -68,6 +68,7 @@ const DAEMONSETS: Array<{ name: string; args: string[]; expect: Record<string, u
       "3",
       "--service-cluster-ip-range=10.96.0.0/12",
       "--service-cluster-ip-range=fd00:10:96::/108",
+      "--enable-ipv6", // two service CIDRs need dual-stack (upstream's firewall refuses them otherwise)
       "--excluded-cidrs=10.0.0.0/8,192.168.0.0/16",
       "--metrics-port=8080",
       "--bgp-holdtime=1m",
@@ -250,5 +251,54 @@ Deno.test("flags: leading-zero IPv4 octets are refused, as Go's net.ParseIP does
   assert.match(
     configError(() => validateOptions(parseFlags(["--service-cluster-ip-range=010.96.0.0/12"]).options)),
     /--service-cluster-ip-range/,
+  );
+});
+
+Deno.test("flags: collect mode reports every problem and keeps defaults for refused values", () => {
+  const r = parseFlags(
+    ["--nope", "--bgp-port=x", "--iptables-sync-period", "1m", "-Z", "--hostname-override"],
+    () => undefined,
+    { collect: true },
+  );
+  assert.equal(r.problems.length, 4, r.problems.join("\n"));
+  assert.match(r.problems[0], /unknown flag: --nope/);
+  assert.match(r.problems[1], /"--bgp-port" flag/);
+  assert.match(r.problems[2], /unknown shorthand flag: 'Z'/);
+  assert.match(r.problems[3], /flag needs an argument: --hostname-override/);
+  assert.deepEqual([...r.refused].sort(), ["bgp-port", "hostname-override"]);
+  assert.equal(r.options.bgpPort, 179);
+  assert.equal(r.options.iptablesSyncPeriod, 60_000);
+  assert.throws(() => parseFlags(["--nope"]), /unknown flag/);
+});
+
+Deno.test("validate: service CIDRs must match the enabled families (as upstream's firewall)", () => {
+  const base = parseFlags([]).options;
+  const probs = (o: Partial<typeof base>) => optionProblems({ ...base, ...o }, { readTextFile: () => "" });
+  assert.deepEqual(probs({}), []);
+  assert.match(probs({ serviceClusterIpRange: [] }).join(), /--service-cluster-ip-range is empty/);
+  assert.match(probs({ serviceClusterIpRange: ["fd00::/108"] }).join(), /first CIDR must be IPv4/);
+  assert.match(
+    probs({ enableIpv4: false, enableIpv6: true }).join(),
+    /IPv6 is enabled \(and IPv4 is not\), so the first CIDR must be IPv6/,
+  );
+  assert.match(probs({ serviceClusterIpRange: ["10.96.0.0/12", "fd00::/108"] }).join(), /need dual-stack/);
+  assert.match(
+    probs({ enableIpv6: true, serviceClusterIpRange: ["10.96.0.0/12", "10.0.0.0/16"] }).join(),
+    /one IPv4 and one IPv6/,
+  );
+  assert.deepEqual(probs({ enableIpv6: true, serviceClusterIpRange: ["fd00::/108", "10.96.0.0/12"] }), []);
+  for (const h of ["127.0.0.1", "::1", "localhost", "node-1.example"]) {
+    assert.deepEqual(probs({ healthAddr: h }), []);
+  }
+  for (const h of ["1.2.3.4:80", "300.1.1.1", "a b", "http://x"]) {
+    assert.match(probs({ healthAddr: h }).join(), /--health-addr/);
+  }
+  assert.match(
+    optionProblems({ ...base, peerRouterPasswordsFile: "/x" }, {
+      readTextFile: () => {
+        throw new Deno.errors.NotFound("No such file or directory (os error 2): readfile '/x'");
+      },
+    }).join(),
+    /^--peer-router-passwords-file "\/x": cannot read the file: No such file or directory \(os error 2\)$/,
   );
 });

@@ -501,6 +501,14 @@ export const FLAGS = [
     "Enable CNI plugin. Disable if you want to use kube-router features alongside another CNI plugin.",
   ),
   f(
+    "cni-conf-file",
+    "string",
+    "/etc/cni/net.d/10-kuberouter.conf",
+    "router",
+    "The CNI config file the router writes (and `cleanup` removes, if the router created it). Upstream reads only the KUBE_ROUTER_CNI_CONF_FILE environment variable.",
+    { ours: true, env: "KUBE_ROUTER_CNI_CONF_FILE" },
+  ),
+  f(
     "auto-mtu",
     "bool",
     true,

@@ -32,7 +32,8 @@ const TYPE_NAMES: Record<FlagSpec["type"], string> = {
 
 function formatDefault(spec: FlagSpec): string {
   const d = spec.default;
-  if (spec.type === "duration") return formatGoDuration(d as number);
+  // pflag prints no default for a zero value; upstream's help texts spell "(default: 0s)" themselves.
+  if (spec.type === "duration") return d === 0 ? "" : formatGoDuration(d as number);
   if (Array.isArray(d)) return d.length ? `[${d.join(",")}]` : "";
   if (spec.type === "string") return d === "" ? "" : `"${d}"`;
   if (spec.type === "bool") return d ? "true" : "";
@@ -51,6 +52,7 @@ export function usage(): string {
     "  kube-router cleanup [flags]   remove everything kube-router programmed, then exit",
     "  kube-router annotate ...      set and validate kube-router.io/* annotations (see `annotate --help`)",
     "  kube-router bgp peers|routes  show the BGP speaker's peers and routes (see `bgp --help`)",
+    "  kube-router trace FROM TO     which policies, rules, backends and routes a connection meets (see `trace --help`)",
     "  kube-router version | help",
     "",
   ];

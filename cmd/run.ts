@@ -13,10 +13,10 @@ import { runController } from "../controllers/runner.ts";
 import { type ControllerName, CONTROLLERS } from "../controllers/registry.ts";
 import { CommandRunner, DryRunRunner, formatCommand, type Runner } from "../kernel/exec.ts";
 import { healthRoute, HealthTracker, serveHttp } from "../observe/health.ts";
-import { logger } from "../observe/log.ts";
+import { literal, logger } from "../observe/log.ts";
 import { MetricsRegistry } from "../observe/metrics.ts";
-import { apiSource, loadKubeConfig } from "../watch/api.ts";
-import { manifestSource } from "../watch/manifests.ts";
+import { countRefusedTransaction, OBJECTS_SKIPPED, TRANSACTION_REFUSALS } from "../observe/problems.ts";
+import { registerCatalog } from "../observe/upstream_metrics.ts";
 import type { SnapshotSource } from "../watch/store.ts";
 import { VERSION } from "./version.ts";
 
@@ -51,32 +51,67 @@ export interface RunIO {
 }
 
 async function openSource(o: AgentOptions, log: ReturnType<typeof logger>): Promise<SnapshotSource> {
+  // Loaded on use: the Kubernetes client is most of the agent's start-up time, and a
+  // --manifests agent (or a restart racing kubelet's grace period) should not pay for it.
   if (o.manifests) {
-    return await manifestSource(o.manifests, { onProblem: (m) => log.warn(m) });
+    const { manifestSource } = await import("../watch/manifests.ts");
+    return await manifestSource(o.manifests, { onProblem: (m) => log.warn(literal(m)) });
   }
+  const { apiSource } = await import("../watch/api.ts");
   return await apiSource({
     kubeconfig: o.kubeconfig,
     master: o.master,
-    log: (level, m) => level === "error" ? log.error(m) : level === "warning" ? log.warn(m) : log.info(m),
+    log: (level, text) => {
+      const m = literal(text);
+      level === "error" ? log.error(m) : level === "warning" ? log.warn(m) : log.info(m);
+    },
   });
 }
 
-async function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+/** Thrown when SIGTERM/SIGINT arrives before the agent has started: a clean stop, not a failure. */
+export class Stopped extends Error {
+  constructor(reason: unknown) {
+    super(`stopped before start-up completed (${(reason as Error)?.message ?? String(reason)})`);
+    this.name = "Stopped";
+  }
+}
+
+/**
+ * Waits for `p`, bounded by `ms` (when given) and by `signal`: a stop during the initial sync
+ * must not wait for `--cache-sync-timeout`, nor for a read that never returns.
+ */
+export async function untilReady<T>(
+  p: Promise<T>,
+  signal: AbortSignal,
+  what: string,
+  ms?: number,
+): Promise<T> {
   let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort = () => {};
   try {
     return await Promise.race([
       p,
       new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what} did not complete within ${ms} ms`)), ms);
+        if (ms !== undefined) {
+          timer = setTimeout(() => reject(new Error(`${what} did not complete within ${ms} ms`)), ms);
+        }
+        onAbort = () => reject(new Stopped(signal.reason));
+        if (signal.aborted) onAbort();
+        else signal.addEventListener("abort", onAbort, { once: true });
       }),
     ]);
   } finally {
     clearTimeout(timer);
+    signal.removeEventListener("abort", onAbort);
   }
 }
 
 export function makeRunner(o: AgentOptions, io: RunIO): Runner {
-  if (!o.dryRun) return new CommandRunner();
+  if (!o.dryRun) {
+    const r = new CommandRunner();
+    r.onRefused = countRefusedTransaction;
+    return r;
+  }
   // Reads run for real where they can (so the plan is diffed against this machine), writes are printed.
   return new DryRunRunner((cmd) => io.print(formatCommand(cmd) + "\n"), new CommandRunner());
 }
@@ -97,9 +132,13 @@ export async function runAgent(
   });
 
   const metrics = new MetricsRegistry();
-  metrics.gauge("kube_router_build_info", "Build information").set(1, {
+  registerCatalog(metrics, enabled);
+  metrics.adopt(OBJECTS_SKIPPED);
+  metrics.adopt(TRANSACTION_REFUSALS);
+  // Upstream labels its Go version; ours is the Deno runtime's.
+  metrics.gauge("kube_router_build_info", "").set(1, {
     version: VERSION,
-    goversion: "deno",
+    goversion: `deno${Deno.version.deno}`,
   });
   const health = new HealthTracker(Date.now());
   const servers: Deno.HttpServer[] = [];
@@ -114,25 +153,56 @@ export async function runAgent(
     ));
   }
 
-  const source = await openSource(o, log);
+  let source: SnapshotSource;
   try {
-    await withTimeout(
+    source = await untilReady(openSource(o, log), signal, "opening the cluster source");
+  } catch (e) {
+    stopHttp();
+    await Promise.allSettled(servers.map((s) => s.finished));
+    throw e;
+  }
+  try {
+    await untilReady(
       source.ready,
-      o.cacheSyncTimeout,
+      signal,
       "initial list of cluster objects (--cache-sync-timeout)",
+      o.cacheSyncTimeout,
     );
+    // As upstream: an agent whose own Node does not exist cannot plan for it.
+    if (!source.current().nodes.has(name)) {
+      throw new Error(
+        `node ${JSON.stringify(name)} not found in the cluster after the initial sync: ` +
+          `set --hostname-override (or NODE_NAME) to this node's name as registered (${source.current().nodes.size} nodes known${
+            source.current().nodes.size
+              ? `, e.g. ${
+                [...source.current().nodes.keys()].slice(0, 3).map((n) => JSON.stringify(n)).join(", ")
+              }`
+              : ""
+          })`,
+      );
+    }
     if (o.metricsPort > 0 && o.metricsPort < 65535 && !o.dryRun) {
       servers.push(serveHttp(
         { hostname: o.metricsAddr, port: o.metricsPort, signal: httpAbort.signal },
         {
-          [o.metricsPath]: () =>
-            new Response(metrics.render(), { headers: { "content-type": "text/plain; version=0.0.4" } }),
+          [o.metricsPath]: async () => {
+            await metrics.collect();
+            return new Response(metrics.render(), {
+              headers: { "content-type": "text/plain; version=0.0.4" },
+            });
+          },
         },
       ));
     }
 
     const runner = makeRunner(o, io);
-    const api = o.manifests ? undefined : loadKubeConfig({ kubeconfig: o.kubeconfig, master: o.master });
+    // Only the LoadBalancer allocator writes through client-node; the rest of the agent never loads it.
+    const api = o.manifests || !enabled.includes("loadbalancer")
+      ? undefined
+      : (await import("../watch/client_node_config.ts")).loadKubeConfig({
+        kubeconfig: o.kubeconfig,
+        master: o.master,
+      });
     const controllers: Controller[] = [];
     for (const c of enabled) {
       const ctx: ControllerContext = {
@@ -158,10 +228,8 @@ export async function runAgent(
       return;
     }
 
-    const syncTime = metrics.histogram(
-      "kube_router_controller_sync_time",
-      "Time of one controller sync (seconds)",
-    );
+    const syncTime = metrics.histogram("kube_router_controller_sync_time", "");
+    const syncErrors = metrics.counter("kube_router_controller_sync_errors_total", "", ["controller"]);
     const handles = [];
     for (const c of controllers) {
       health.register(c.name, c.syncPeriodMs);
@@ -170,11 +238,13 @@ export async function runAgent(
         signal,
         onSynced: (n, at) => health.beat(n, at),
         onSyncDuration: (_n, s) => syncTime.observe(s),
-        onError: (n, err, retry) =>
+        onError: (n, err, retry) => {
+          syncErrors.inc({ controller: n });
           logger(n).error("sync failed, retrying in {retry} ms: {error}", {
             retry,
             error: err instanceof Error ? err.message : String(err),
-          }),
+          });
+        },
       }));
     }
     await Promise.all(handles.map((h) => h.done));
@@ -191,12 +261,22 @@ export async function runAgent(
   }
 }
 
-/** `kube-router cleanup` / `--cleanup-config`: every controller's cleanup, all attempted even if one fails. */
+/**
+ * `kube-router cleanup` / `--cleanup-config`: the cleanup of every controller the `--run-*` flags
+ * enable (`--run-router=false` leaves the router's state, bridge and CNI file alone), in reverse
+ * start order, all attempted even if one fails.
+ */
 export async function runCleanup(o: AgentOptions, io: RunIO): Promise<void> {
   const runner = makeRunner(o, io);
   const metrics = new MetricsRegistry();
   const failures: string[] = [];
-  for (const c of ["loadbalancer", "firewall", "proxy", "router"] as ControllerName[]) {
+  const enabled = new Set(enabledControllers("cleanup", o));
+  if (enabled.size === 0) throw new ConfigError("cleanup: every --run-* flag is false, nothing to clean up");
+  for (
+    const c of (["loadbalancer", "firewall", "proxy", "router"] as ControllerName[]).filter((c) =>
+      enabled.has(c)
+    )
+  ) {
     const ctx: ControllerContext = {
       options: o,
       runner,
@@ -207,7 +287,11 @@ export async function runCleanup(o: AgentOptions, io: RunIO): Promise<void> {
     };
     try {
       await (await CONTROLLERS[c].load()).cleanup(ctx);
-      logger("cleanup").info("{controller}: removed everything it had programmed", { controller: c });
+      if (o.dryRun) {
+        logger("cleanup").info("{controller}: would remove everything it had programmed (dry run)", {
+          controller: c,
+        });
+      } else logger("cleanup").info("{controller}: removed everything it had programmed", { controller: c });
     } catch (e) {
       failures.push(`${c}: ${(e as Error).message}`);
     }

@@ -28,7 +28,28 @@ export function isUsableAsn(n: number): boolean {
 const HOLD_MIN = 3_000;
 const HOLD_MAX = (18 * 3600 + 12 * 60 + 16) * 1000;
 
-export function validateOptions(o: AgentOptions): void {
+/** What validation may read besides the options (tests give their own). */
+export interface ValidateEnv {
+  /** Reads a file named by a flag (`--peer-router-passwords-file`); throws as Deno does. */
+  readTextFile?: (path: string) => string;
+}
+
+/** Throws one `ConfigError` listing every problem (see `optionProblems`). */
+export function validateOptions(o: AgentOptions, env: ValidateEnv = {}): void {
+  const problems = optionProblems(o, env);
+  if (problems.length) throw new ConfigError(problems);
+}
+
+/** A host for a listener: empty (all interfaces), an IP literal, or a DNS name (not a bad IP). */
+function isListenHost(h: string): boolean {
+  if (h === "" || isIP(h)) return true;
+  if (/^[\d.]+$/.test(h)) return false; // digits and dots only: a malformed IPv4, not a name
+  return /^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/
+    .test(h);
+}
+
+/** Every problem with the options, one line each, naming the flag and the accepted form. */
+export function optionProblems(o: AgentOptions, env: ValidateEnv = {}): string[] {
   const problems: string[] = [];
   const bad = (flag: string, value: unknown, accepted: string) =>
     problems.push(`invalid value ${JSON.stringify(value)} for --${flag}: ${accepted}`);
@@ -148,5 +169,66 @@ export function validateOptions(o: AgentOptions): void {
     problems.push("--enable-ipv4 and --enable-ipv6 are both false: enable at least one family");
   }
   for (const ip of o.peerRouterIps) if (!isIP(ip)) bad("peer-router-ips", ip, "IP addresses");
-  if (problems.length) throw new ConfigError(problems);
+
+  // Upstream's firewall refuses to start on these; here they are usage errors up front.
+  const ranges = o.serviceClusterIpRange.map(parseCidr);
+  if (o.serviceClusterIpRange.length === 0) {
+    problems.push("--service-cluster-ip-range is empty: give the cluster's service CIDR (one per IP family)");
+  } else if (ranges.every((r) => r !== undefined) && ranges.length <= 2) {
+    const fams = ranges.map((r) => (r!.v6 ? 6 : 4));
+    const range = o.serviceClusterIpRange.join(",");
+    if (o.enableIpv4 && !o.enableIpv6 && fams[0] !== 4) {
+      bad(
+        "service-cluster-ip-range",
+        range,
+        "IPv4 is enabled (and IPv6 is not), so the first CIDR must be IPv4",
+      );
+    } else if (!o.enableIpv4 && o.enableIpv6 && fams[0] !== 6) {
+      bad(
+        "service-cluster-ip-range",
+        range,
+        "IPv6 is enabled (and IPv4 is not), so the first CIDR must be IPv6",
+      );
+    } else if (fams.length === 2 && !(o.enableIpv4 && o.enableIpv6)) {
+      bad("service-cluster-ip-range", range, "two CIDRs need dual-stack (--enable-ipv4 and --enable-ipv6)");
+    } else if (fams.length === 2 && fams[0] === fams[1]) {
+      bad("service-cluster-ip-range", range, "with dual-stack, one IPv4 and one IPv6 CIDR");
+    }
+  }
+  for (const [flag, host] of [["health-addr", o.healthAddr], ["metrics-addr", o.metricsAddr]] as const) {
+    if (!isListenHost(host)) {
+      bad(flag, host, 'an IP address or host name to listen on, without a port ("" = all interfaces)');
+    }
+  }
+  if (o.peerRouterPasswordsFile !== "" && o.peerRouterPasswords.length === 0) {
+    // A FIFO or device would block this synchronous read, and with it every signal handler.
+    const read = env.readTextFile ?? ((path: string) => {
+      if (!Deno.statSync(path).isFile) throw new Error("not a regular file");
+      return Deno.readTextFileSync(path);
+    });
+    try {
+      const text = read(o.peerRouterPasswordsFile).trim();
+      const list = text === "" ? [] : text.split(",").map((x) => x.trim());
+      if (list.some((pw) => pw !== "" && !/^[A-Za-z0-9+/]*={0,2}$/.test(pw))) {
+        problems.push(
+          `--peer-router-passwords-file ${
+            JSON.stringify(o.peerRouterPasswordsFile)
+          }: entries must be base64-encoded, separated by commas (a value is not)`,
+        );
+      } else if (list.length !== o.peerRouterIps.length && list.length !== 0) {
+        problems.push(
+          `--peer-router-passwords-file ${
+            JSON.stringify(o.peerRouterPasswordsFile)
+          } has ${list.length} entries but --peer-router-ips has ${o.peerRouterIps.length}: give none or one per peer IP`,
+        );
+      }
+    } catch (e) {
+      problems.push(
+        `--peer-router-passwords-file ${JSON.stringify(o.peerRouterPasswordsFile)}: cannot read the file: ${
+          (e as Error).message.replace(/:? (readfile|open) '.*'$/, "")
+        }`,
+      );
+    }
+  }
+  return problems;
 }

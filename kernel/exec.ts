@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { netlinkAllowed, type NetlinkChannel, openNetlink } from "./netlink.ts";
 
 /** What a finished command produced. */
 export interface ExecResult {
@@ -87,6 +88,13 @@ export function findOffendingLine(
 /** Runs commands; the single seam between the agent and the processes it starts. */
 export interface Runner {
   run(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * A NETLINK_ROUTE channel into the same namespace `run` targets (bulk route installation,
+   * kernel/ip/route_write.ts). Optional: a runner that must not touch the kernel directly
+   * (dry-run, recording wrappers) leaves it out, and callers fall back to `ip -batch` through
+   * `run`, so dry-run prints the routes and wrappers see them.
+   */
+  netlink?: () => NetlinkChannel;
 }
 
 function withNetns(argv: readonly string[], netns?: string): string[] {
@@ -97,41 +105,61 @@ function withNetns(argv: readonly string[], netns?: string): string[] {
 export class CommandRunner implements Runner {
   /** Every command started, for metrics and tests that count process launches. */
   launched = 0;
+  /**
+   * Called when a tool refuses a transaction fed on stdin (a restore or batch exits non-zero:
+   * nothing of it applied), with the tool's name; the agent counts these in its metrics.
+   */
+  onRefused?: (tool: string) => void;
 
-  constructor(private readonly defaultNetns?: string) {}
+  /** Present when FFI is allowed (see `Runner.netlink`); one channel per runner, opened on first use. */
+  readonly netlink?: () => NetlinkChannel;
+  #channel: NetlinkChannel | undefined;
+
+  constructor(private readonly defaultNetns?: string) {
+    if (netlinkAllowed()) this.netlink = () => this.#channel ??= openNetlink(this.defaultNetns);
+  }
 
   async run(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
     const full = withNetns(argv, options.netns ?? this.defaultNetns);
     this.launched++;
+    // A payload goes to the tool as a whole file on its stdin, never through a pipe: if the
+    // agent dies mid-write (kill -9, OOM), a pipe hands the tool a truncated script at EOF,
+    // which `nft -f` commits as a partial ruleset and `ipset restore` half-applies. With a
+    // file, the tool either never starts or reads all of it and finishes on its own. The file
+    // is unlinked as soon as the shell has opened it, so a killed agent leaves nothing behind.
+    let payload: string | undefined;
     let child: Deno.ChildProcess;
     try {
-      child = new Deno.Command(full[0], {
-        args: full.slice(1),
-        stdin: options.stdin === undefined ? "null" : "piped",
+      if (options.stdin !== undefined) {
+        payload = await Deno.makeTempFile({ prefix: "kube-router-stdin-" });
+        await Deno.writeTextFile(payload, options.stdin);
+      }
+      const spawned = payload === undefined ? full : withNetns(
+        ["sh", "-c", 'exec 0<"$0" || exit 126; rm -f -- "$0"; exec "$@"', payload, ...argv],
+        options.netns ?? this.defaultNetns,
+      );
+      child = new Deno.Command(spawned[0], {
+        args: spawned.slice(1),
+        stdin: "null",
         stdout: "piped",
         stderr: "piped",
       }).spawn();
     } catch (e) {
+      if (payload !== undefined) await Deno.remove(payload).catch(() => {});
       throw new ExecError(full, -1, `cannot start ${full[0]}: ${(e as Error).message}`, undefined, {
         cause: e,
       });
     }
-    if (options.stdin !== undefined) {
-      const writer = child.stdin.getWriter();
-      try {
-        await writer.write(new TextEncoder().encode(options.stdin));
-        await writer.close();
-      } catch {
-        // The tool exited before reading all input; its exit status and stderr say why.
-      }
-    }
     const out = await child.output();
+    // The shell removed it unless it could not start at all.
+    if (payload !== undefined) await Deno.remove(payload).catch(() => {});
     const result: ExecResult = {
       code: out.code,
       stdout: new TextDecoder().decode(out.stdout),
       stderr: new TextDecoder().decode(out.stderr),
     };
     if (!(options.okCodes ?? [0]).includes(result.code)) {
+      if (options.stdin !== undefined) this.onRefused?.(argv[0].replace(/^.*\//, ""));
       throw new ExecError(full, result.code, result.stderr, options.stdin);
     }
     return result;

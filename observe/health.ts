@@ -36,7 +36,7 @@ export class HealthTracker {
 /** Serves `/healthz` (and, when given, metrics on the same listener if ports coincide). */
 export function serveHttp(
   opts: { hostname: string; port: number; signal: AbortSignal; onListen?: (addr: Deno.NetAddr) => void },
-  routes: Record<string, () => Response>,
+  routes: Record<string, () => Response | Promise<Response>>,
 ): Deno.HttpServer {
   return Deno.serve({
     hostname: opts.hostname || "0.0.0.0",

@@ -7,7 +7,10 @@ Deno.test("log: klog-like lines by default, secrets redacted", async () => {
   logger("router").info("peer {peer} configured", { peer: "192.0.2.1", password: "s3cret", asn: 65001 });
   logger("router").debug("not shown at -v 0");
   assert.equal(lines.length, 1);
-  assert.match(lines[0], /^I\d{4} \d{2}:\d{2}:\d{2}\.\d{6} \d+ router\] peer 192\.0\.2\.1 configured/);
+  assert.match(
+    lines[0],
+    /^I\d{4} \d{2}:\d{2}:\d{2}\.\d{6} \d+ log_test\.ts:\d+\] router: peer 192\.0\.2\.1 configured/,
+  );
   assert.match(lines[0], /password=<redacted>/);
   assert.doesNotMatch(lines[0], /s3cret/);
   assert.match(lines[0], /asn=65001/);
@@ -36,4 +39,21 @@ Deno.test("log: redact keeps non-secret fields", () => {
     name: "x",
     tokenFile: "<redacted>",
   });
+});
+
+Deno.test("log: file:line is the caller's, and the microseconds are real", async () => {
+  const lines: string[] = [];
+  await setupLogging({ verbosity: 0, format: "text", write: (l) => lines.push(l) });
+  const expectedLine = Number(new Error().stack!.split("\n")[1].match(/:(\d+):\d+\)?$/)![1]) + 2;
+  for (let i = 0; i < 50; i++) {
+    logger("proxy").info("tick {i}", { i });
+  }
+  assert.match(lines[0], new RegExp(` log_test\\.ts:${expectedLine}\\] proxy: tick 0$`, "m"));
+  // Fifty lines cannot all fall on whole milliseconds (the old formatter always printed ...000).
+  const micros = lines.map((l) => l.match(/^I\d{4} [\d:]+\.(\d{6}) /)![1]);
+  assert.ok(micros.some((m) => !m.endsWith("000")), micros.join(" "));
+  const json: string[] = [];
+  await setupLogging({ verbosity: 0, format: "json", write: (l) => json.push(l) });
+  logger("agent").info("x");
+  assert.match(JSON.parse(json[0]).caller, /^log_test\.ts:\d+$/);
 });

@@ -22,9 +22,18 @@ abstract class Metric {
   abstract render(): string[];
 }
 
+/**
+ * A metric without labels always has its one series (client_golang exports a plain counter or
+ * gauge as 0 before its first change); a labelled one has a series per label set seen.
+ */
+function renderValues(name: string, values: Map<string, number>, labelNames: readonly string[]): string[] {
+  if (values.size === 0 && labelNames.length === 0) return [`${name} 0`];
+  return [...values].map(([k, v]) => `${name}${k ? `{${k}}` : ""} ${v}`);
+}
+
 export class Counter extends Metric {
   private values = new Map<string, number>();
-  constructor(name: string, help: string) {
+  constructor(name: string, help: string, readonly labelNames: readonly string[] = []) {
     super(name, help, "counter");
   }
   inc(labels: Labels = {}, by = 1): void {
@@ -35,13 +44,13 @@ export class Counter extends Metric {
     return this.values.get(labelKey(labels)) ?? 0;
   }
   render(): string[] {
-    return [...this.values].map(([k, v]) => `${this.name}${k ? `{${k}}` : ""} ${v}`);
+    return renderValues(this.name, this.values, this.labelNames);
   }
 }
 
 export class Gauge extends Metric {
   private values = new Map<string, number>();
-  constructor(name: string, help: string) {
+  constructor(name: string, help: string, readonly labelNames: readonly string[] = []) {
     super(name, help, "gauge");
   }
   set(value: number, labels: Labels = {}): void {
@@ -55,11 +64,12 @@ export class Gauge extends Metric {
     return this.values.get(labelKey(labels));
   }
   render(): string[] {
-    return [...this.values].map(([k, v]) => `${this.name}${k ? `{${k}}` : ""} ${v}`);
+    return renderValues(this.name, this.values, this.labelNames);
   }
 }
 
-const defaultBuckets = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+/** Prometheus client_golang's `DefBuckets` (upstream's histograms set none, so they get these). */
+const defaultBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export class Histogram extends Metric {
   private counts: number[];
@@ -93,15 +103,30 @@ export class Histogram extends Metric {
   }
 }
 
+/** Refreshes metrics read from elsewhere (the kernel's per-service counters) just before a scrape. */
+export type Collector = () => Promise<void>;
+
 /** Holds every metric of the process; `counter`/`gauge`/`histogram` return the existing one by name. */
 export class MetricsRegistry {
   private metrics = new Map<string, Metric>();
+  private collectors: Collector[] = [];
 
-  counter(name: string, help: string): Counter {
-    return this.getOrAdd(name, () => new Counter(name, help)) as Counter;
+  counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
+    return this.getOrAdd(name, () => new Counter(name, help, labelNames)) as Counter;
   }
-  gauge(name: string, help: string): Gauge {
-    return this.getOrAdd(name, () => new Gauge(name, help)) as Gauge;
+  gauge(name: string, help: string, labelNames: readonly string[] = []): Gauge {
+    return this.getOrAdd(name, () => new Gauge(name, help, labelNames)) as Gauge;
+  }
+  /** Exports a metric that lives outside the registry (the process-wide problem counters). */
+  adopt(metric: Counter | Gauge | Histogram): void {
+    this.metrics.set(metric.name, metric);
+  }
+  addCollector(c: Collector): void {
+    this.collectors.push(c);
+  }
+  /** Runs every collector; one that fails leaves its metrics as they were and does not stop the rest. */
+  async collect(): Promise<void> {
+    await Promise.allSettled(this.collectors.map((c) => c()));
   }
   histogram(name: string, help: string, buckets?: number[]): Histogram {
     return this.getOrAdd(name, () => new Histogram(name, help, buckets)) as Histogram;

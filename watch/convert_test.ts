@@ -30,24 +30,31 @@ Deno.test("convert: service defaults as the API server fills them", () => {
   assert.deepEqual(headless.clusterIPs, []);
 });
 
-Deno.test("convert: bad objects name the object and field", () => {
-  assert.throws(
-    () =>
-      serviceFromApi({
-        kind: "Service",
-        metadata: { name: "x", namespace: "n" },
-        spec: { ports: [{ port: 70000 }] },
-      }),
-    (e: Error) => e instanceof ConfigError && /Service n\/x: spec\.ports\[0\]\.port 70000/.test(e.message),
+Deno.test("convert: a bad field is reported (object, field, value) and drops only what depends on it", () => {
+  const problems: string[] = [];
+  const s = serviceFromApi({
+    kind: "Service",
+    metadata: { name: "x", namespace: "n" },
+    spec: { clusterIP: "10.96.0.9", ports: [{ port: 70000 }, { port: 80 }] },
+  }, (m) => problems.push(m));
+  assert.deepEqual(s.ports.map((p) => p.port), [80]);
+  assert.deepEqual(s.clusterIPs, ["10.96.0.9"]);
+  assert.match(problems[0], /^Service n\/x: spec\.ports\[0\]\.port 70000 is not a port from 1 to 65535/);
+  problems.length = 0;
+  const p = podFromApi({
+    kind: "Pod",
+    metadata: { name: "p", namespace: "n" },
+    spec: { containers: [{ ports: [{ containerPort: 1, protocol: "ICMP" }, { containerPort: 80 }] }] },
+  }, (m) => problems.push(m));
+  assert.deepEqual(p.containerPorts.map((c) => c.containerPort), [80]);
+  assert.match(
+    problems[0],
+    /^Pod n\/p: spec\.containers\[0\]\.ports\[0\]\.protocol "ICMP" is not a protocol/,
   );
+  // An object that cannot be identified is skipped whole, with a ConfigError.
   assert.throws(
-    () =>
-      podFromApi({
-        kind: "Pod",
-        metadata: { name: "p", namespace: "n" },
-        spec: { containers: [{ ports: [{ containerPort: 1, protocol: "ICMP" }] }] },
-      }),
-    /Pod n\/p: spec\.containers\[\]\.ports\[\]\.protocol "ICMP"/,
+    () => serviceFromApi({ kind: "Service", metadata: { name: "x" }, spec: { type: "Weird" } }),
+    (e: Error) => e instanceof ConfigError && /Service x: spec\.type "Weird"/.test(e.message),
   );
 });
 
@@ -116,4 +123,26 @@ Deno.test("convert: legacy Endpoints become per-family pseudo slices", () => {
     ["IPv4", [["10.244.1.2", true], ["10.244.1.3", false]]],
     ["IPv6", [["fd00::2", true]]],
   ]);
+});
+
+Deno.test("convert: valid objects (API defaults absent, as in manifests) report nothing", () => {
+  const problems: string[] = [];
+  const report = (m: string) => problems.push(m);
+  serviceFromApi({ kind: "Service", metadata: { name: "a" }, spec: { ports: [{ port: 80 }] } }, report);
+  serviceFromApi({ kind: "Service", metadata: { name: "h" }, spec: { clusterIP: "None" } }, report);
+  podFromApi({ kind: "Pod", metadata: { name: "p" }, spec: { containers: [{ name: "c" }] } }, report);
+  networkPolicyFromApi({ kind: "NetworkPolicy", metadata: { name: "n" }, spec: {} }, report);
+  endpointSliceFromApi(
+    { kind: "EndpointSlice", metadata: { name: "s" }, endpoints: [], ports: [{}] },
+    report,
+  );
+  // Leading zeros are what the API server itself accepts (decimal): read, canonical, not reported.
+  const s = serviceFromApi({
+    kind: "Service",
+    metadata: { name: "z" },
+    spec: { clusterIP: "010.096.000.010", externalIPs: ["2001:DB8::0:1"] },
+  }, report);
+  assert.deepEqual(s.clusterIPs, ["10.96.0.10"]);
+  assert.deepEqual(s.externalIPs, ["2001:db8::1"]);
+  assert.deepEqual(problems, []);
 });

@@ -4,7 +4,7 @@
  *
  * @module
  */
-export { apiSource, type ApiSourceOptions, loadKubeConfig } from "./api.ts";
+export { apiSource, type ApiSourceOptions } from "./api.ts";
 export { type ManifestOptions, manifestSource, objectsToMaps, parseManifestText } from "./manifests.ts";
 export { ALL_KINDS, type SnapshotSource, SnapshotStore } from "./store.ts";
 export * from "./convert.ts";

@@ -32,6 +32,8 @@ export interface NodeInfo {
   internalIPs: string[];
   externalIPs: string[];
   providerID: string;
+  /** `metadata.creationTimestamp` (ISO), "" when unknown: the older object wins a conflict. */
+  creationTimestamp?: string;
 }
 
 export interface ContainerPort {
@@ -101,6 +103,8 @@ export interface ServiceInfo {
   healthCheckNodePort: number;
   ipFamilies: IpFamily[];
   ipFamilyPolicy: string;
+  /** `metadata.creationTimestamp` (ISO), "" when unknown: the older Service wins a conflict. */
+  creationTimestamp?: string;
 }
 
 export interface Endpoint {

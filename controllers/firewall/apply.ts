@@ -96,10 +96,17 @@ export class IptablesApplier {
     this.kernelSets = undefined;
   }
 
+  /** `iptables-save -t filter`, timed for upstream's `controller_iptables_v4/v6_save_time`. */
+  private async save(family: Family): Promise<Awaited<ReturnType<typeof ipt.save>>> {
+    const t0 = performance.now();
+    const dump = await ipt.save(this.runner, this.tool(family), "filter");
+    this.opts.observe?.(`iptables_${family === "ipv4" ? "v4" : "v6"}_save`, (performance.now() - t0) / 1000);
+    return dump;
+  }
+
   /** Learns what of ours the kernel holds for a family (once, at start or after a failure). */
   private async discover(family: Family): Promise<FamilyMemory> {
-    const dump = (await ipt.save(this.runner, this.tool(family), "filter"))[0] ??
-      { name: "filter", chains: [], rules: [] };
+    const dump = (await this.save(family))[0] ?? { name: "filter", chains: [], rules: [] };
     const mem: FamilyMemory = { chains: new Map(), ruleCounts: new Map(), jumpsOk: false };
     for (const c of dump.chains) {
       // Existing chains are rewritten on the first apply: mark them present but unknown.
@@ -152,7 +159,11 @@ export class IptablesApplier {
       const script = ipset.renderSwapScript({ sets: changed, existing, tempName: tempSetName });
       const t0 = performance.now();
       await ipset.restore(this.runner, script);
-      this.opts.observe?.("ipset_restore", (performance.now() - t0) / 1000);
+      // One restore carries both families' sets: its time counts for each family it touched.
+      const seconds = (performance.now() - t0) / 1000;
+      for (const fam of new Set(changed.map((c) => desiredSets.get(c.name)?.family ?? "ipv4"))) {
+        this.opts.observe?.(`ipset_${fam === "ipv6" ? "v6" : "v4"}_restore`, seconds);
+      }
       stats.restores++;
       stats.setsWritten = changed.length;
       for (const c of changed) {
@@ -263,8 +274,7 @@ export class IptablesApplier {
       const total = [...mem.ruleCounts.values()].reduce((a, b) => a + b, 0);
       const tool = this.tool(family);
       if (total <= (this.opts.fullVerifyMaxRules ?? 20000)) {
-        const dump = (await ipt.save(this.runner, tool, "filter"))[0] ??
-          { name: "filter", chains: [], rules: [] };
+        const dump = (await this.save(family))[0] ?? { name: "filter", chains: [], rules: [] };
         const counts = new Map<string, number>();
         for (const c of dump.chains) counts.set(c.name, 0);
         for (const r of dump.rules) counts.set(r.chain, (counts.get(r.chain) ?? 0) + 1);

@@ -11,6 +11,7 @@ import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
 import { cleanupIptables, IptablesApplier } from "./apply.ts";
 import { cleanupNft, NftApplier } from "./apply_nft.ts";
 import { type FirewallPlan, planFirewall } from "./plan.ts";
+import { instanceOf, type Refused, refusedObject, withoutRefused } from "./contain.ts";
 import type { Family } from "./net.ts";
 
 const KINDS: ReadonlySet<ResourceKind> = new Set(["Pod", "Namespace", "NetworkPolicy", "Node"]);
@@ -38,6 +39,8 @@ export class FirewallController implements Controller {
   private lastRevision = -1;
   private lastVerify = 0;
   private reported = new Set<string>();
+  /** Objects whose lines a tool refused, left out until they change or the next resync (contain.ts). */
+  readonly refused = new Map<string, Refused>();
   /** The last plan applied (for tests and debugging). */
   lastPlan: FirewallPlan | undefined;
   /** Revision of the last snapshot applied successfully (-1 before the first). */
@@ -74,7 +77,10 @@ export class FirewallController implements Controller {
     const names: Record<string, string> = {
       iptables_v4_restore: "kube_router_controller_iptables_v4_restore_time",
       iptables_v6_restore: "kube_router_controller_iptables_v6_restore_time",
-      ipset_restore: "kube_router_controller_policy_ipset_v4_restore_time",
+      iptables_v4_save: "kube_router_controller_iptables_v4_save_time",
+      iptables_v6_save: "kube_router_controller_iptables_v6_save_time",
+      ipset_v4_restore: "kube_router_controller_policy_ipset_v4_restore_time",
+      ipset_v6_restore: "kube_router_controller_policy_ipset_v6_restore_time",
     };
     return new IptablesApplier(runner, {
       backend,
@@ -96,14 +102,50 @@ export class FirewallController implements Controller {
       const drifted = await this.applier.verify();
       if (drifted.length) log.warn("firewall state drifted, repairing {drifted}", { drifted });
     }
-    const plan = planFirewall(snapshot, options, nodeName);
+    // At the periodic resync, refused objects get another chance.
+    for (const [k, r] of this.refused) if (now - r.since >= this.syncPeriodMs) this.refused.delete(k);
+    const planStart = performance.now();
+    let plan = planFirewall(withoutRefused(snapshot, this.refused), options, nodeName);
+    // Upstream's "policy chains sync" is the building of every chain in memory: our plan.
+    metrics.histogram("kube_router_controller_policy_chains_sync_time", "Time to plan the policy chains")
+      .observe((performance.now() - planStart) / 1000);
     for (const p of plan.problems) {
       const key = `${p.object} ${p.field} ${p.value}`;
       if (this.reported.has(key)) continue;
       this.reported.add(key);
       log.warn("{object}: {field} {value}: {reason}", { ...p });
     }
-    const stats = await this.applier.apply(plan);
+    let stats;
+    for (let attempt = 0;; attempt++) {
+      try {
+        stats = await this.applier.apply(plan);
+        break;
+      } catch (e) {
+        // A refused line is traced to its object, which is left out; the rest is applied.
+        const object = attempt < 8 ? refusedObject(e, plan) : undefined;
+        if (!object || this.refused.has(object)) throw e;
+        const reason = (e as Error).message;
+        this.refused.set(object, { object, instance: instanceOf(snapshot, object), since: now, reason });
+        metrics.counter(
+          "kube_router_firewall_objects_refused_total",
+          "Objects left out of the firewall because a tool refused their rules",
+        ).inc({ kind: object.split(" ")[0] });
+        log.error(
+          "{object} left out of the firewall: the kernel tool refused its rules ({reason}); " +
+            "{effect}; the rest is applied, and it is retried when it changes or at the next resync",
+          {
+            object,
+            reason,
+            effect: object.startsWith("NetworkPolicy")
+              ? "it still isolates the pods it selects, allowing nothing"
+              : "its pod chain is not programmed",
+          },
+        );
+        plan = planFirewall(withoutRefused(snapshot, this.refused), options, nodeName);
+      }
+    }
+    metrics.gauge("kube_router_firewall_objects_refused", "Objects currently left out of the firewall")
+      .set(this.refused.size);
     this.lastPlan = plan;
     this.lastRevision = snapshot.revision;
     const seconds = (performance.now() - start) / 1000;
@@ -116,7 +158,11 @@ export class FirewallController implements Controller {
       plan.families.reduce((n, f) => n + f.sets.size, 0),
     );
     if (stats.restores > 0) {
-      log.debug("firewall applied {stats} in {seconds}s", { stats, seconds });
+      log.debug(
+        "applied {restores} kernel transactions in {ms} ms: wrote {chainsWritten} chains ({rules} rules) " +
+          "and {setsWritten} sets ({setEntries} entries), removed {chainsDeleted} chains and {setsDestroyed} sets",
+        { ...stats, ms: Math.round(seconds * 1000) },
+      );
     }
   }
 }
@@ -138,9 +184,14 @@ export const firewallCleanup: CleanupFn = async (ctx) => {
   const fams: Family[] = ["ipv4", "ipv6"];
   const r = await cleanupIptables(ctx.runner, backend, fams);
   const t = await cleanupNft(ctx.runner);
-  ctx.log.info("firewall cleanup removed {chains} chains, {sets} sets, {tables} nft tables", {
-    chains: r.chains,
-    sets: r.sets,
-    tables: t,
-  });
+  ctx.log.info(
+    `firewall cleanup ${
+      ctx.dryRun ? "would remove" : "removed"
+    } {chains} chains, {sets} sets, {tables} nft tables`,
+    {
+      chains: r.chains,
+      sets: r.sets,
+      tables: t,
+    },
+  );
 };

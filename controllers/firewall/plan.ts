@@ -66,6 +66,11 @@ export interface PlanProblem {
 export interface FirewallPlan {
   families: FamilyState[];
   problems: PlanProblem[];
+  /**
+   * The object each policy chain, pod chain and rule set was made for ("NetworkPolicy ns/name",
+   * "Pod ns/name"): what a tool's refusal of one line is traced back to (controller.ts).
+   */
+  owners: Map<string, string>;
 }
 
 /** Pods whose traffic policies apply to: running, with an IP, not on the host network. */
@@ -200,12 +205,15 @@ export function planFirewall(
   const nodeIps = new Set([...(node?.internalIPs ?? []), ...(node?.externalIPs ?? [])]);
   const local = index.all.filter((p) => isLocal(p, nodeName, nodeIps));
   const out: FamilyState[] = [];
+  const owners = new Map<string, string>();
   for (const family of families) {
     // Problems are the same for both families; report them once.
     const sink = family === families[0] ? problems : [];
-    out.push(planFamily(family, index, policies, local, options, node?.podCIDRs ?? [], nodeName, sink));
+    out.push(
+      planFamily(family, index, policies, local, options, node?.podCIDRs ?? [], nodeName, sink, owners),
+    );
   }
-  return { families: out, problems };
+  return { families: out, problems, owners };
 }
 
 function planFamily(
@@ -217,6 +225,7 @@ function planFamily(
   nodePodCidrs: string[],
   nodeName: string,
   problems: PlanProblem[],
+  owners: Map<string, string>,
 ): FamilyState {
   const chains = new Map<string, FwRule[]>();
   const sets = new Map<string, FwSet>();
@@ -244,6 +253,8 @@ function planFamily(
   for (const pol of policies) {
     const targets = (localByNs.get(pol.namespace) ?? []).filter((p) => index.selects(pol, p));
     if (targets.length === 0) continue;
+    const owner = `NetworkPolicy ${pol.namespace}/${pol.name}`;
+    const setsBefore = new Set(sets.keys());
     if (pol.policyTypes.includes("Ingress")) {
       const name = policyChainName(pol.namespace, pol.name, family, "ingress");
       chains.set(
@@ -260,6 +271,10 @@ function planFamily(
       );
       for (const t of targets) push(egressOf, t, pol);
     }
+    for (const dir of ["ingress", "egress"] as const) {
+      owners.set(policyChainName(pol.namespace, pol.name, family, dir), owner);
+    }
+    for (const s of sets.keys()) if (!setsBefore.has(s)) owners.set(s, owner);
   }
 
   for (const pod of local) {
@@ -289,6 +304,7 @@ function planFamily(
       podChainMemo[family].set(pod, memo);
     }
     chains.set(memo.chain, memo.rules);
+    owners.set(memo.chain, `Pod ${pod.namespace}/${pod.name}`);
     input.push(memo.from);
     forward.push(memo.to, memo.from);
     output.push(memo.to, memo.from);

@@ -13,7 +13,7 @@
 import * as k8s from "@kubernetes/client-node";
 import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
 import type { CleanupFn, Controller, ControllerContext } from "../controller.ts";
-import { allocate, type Allocation, parsePools } from "./allocate.ts";
+import { allocate, type Allocation, handles, parsePools } from "./allocate.ts";
 import { LeaderElector, type LeaseTiming, UPSTREAM_TIMING } from "./lease.ts";
 
 export { allocate, handles, LB_CLASS, parsePools } from "./allocate.ts";
@@ -97,6 +97,7 @@ export class LoadBalancerController implements Controller {
 
   async sync(snapshot: ClusterSnapshot, _signal: AbortSignal): Promise<void> {
     this.#last = snapshot;
+    if (this.ctx.dryRun) return this.#describe(snapshot);
     if (!this.leading || !this.#core) return;
     const problems: string[] = [];
     const pools = parsePools(this.ctx.options.loadbalancerIpRange, problems);
@@ -122,6 +123,37 @@ export class LoadBalancerController implements Controller {
       }
     }
     if (failed) throw failed;
+  }
+
+  /** `--dry-run`: what the allocator would write if it led, with no lease and no API write. */
+  #describe(snapshot: ClusterSnapshot): void {
+    const problems: string[] = [];
+    const pools = parsePools(this.ctx.options.loadbalancerIpRange, problems);
+    const allocs = allocate(
+      snapshot.services.values(),
+      pools,
+      this.ctx.options.loadbalancerDefaultClass,
+      problems,
+    );
+    const lines = [
+      `# loadbalancer: pools ${
+        this.ctx.options.loadbalancerIpRange.join(",") || "(none: --loadbalancer-ip-range)"
+      }`,
+      ...[...snapshot.services.values()]
+        .filter((svc) =>
+          handles(svc, this.ctx.options.loadbalancerDefaultClass) && svc.loadBalancerIPs.length
+        )
+        .filter((svc) => !allocs.some((a) => a.namespace === svc.namespace && a.name === svc.name))
+        .map((svc) =>
+          `# loadbalancer: service ${svc.namespace}/${svc.name} keeps ${
+            svc.loadBalancerIPs.map((i) => i.ip).join(",")
+          }`
+        ),
+      ...allocs.map((a) => `# loadbalancer: service ${a.namespace}/${a.name} would get ${a.ips.join(",")}`),
+      ...problems.map((p) => `# loadbalancer: ${p}`),
+    ];
+    if (allocs.length === 0) lines.push("# loadbalancer: no service needs a new address");
+    this.ctx.report?.(lines.join("\n") + "\n");
   }
 
   async #write(a: Allocation): Promise<void> {

@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { readIpvsStats } from "../../kernel/ipvs/stats.ts";
+import { publishServiceStats } from "./service_metrics.ts";
 import type { Controller, ControllerContext } from "../controller.ts";
 import { deleteFlows } from "../../kernel/conntrack/mod.ts";
 import {
@@ -120,6 +122,19 @@ export class ProxyController implements Controller {
     if (ctx.options.enableIpv4) this.#families.push(4);
     if (ctx.options.enableIpv6) this.#families.push(6);
     this.#now = extras.now ?? Date.now;
+    if (this.mode === "ipvs") {
+      const exportTime = ctx.metrics.histogram(
+        "kube_router_controller_ipvs_metrics_export_time",
+        "Time to read and publish the per-service IPVS counters (seconds)",
+      );
+      ctx.metrics.addCollector(async () => {
+        const services = this.#applied?.services;
+        if (!services) return;
+        const t0 = performance.now();
+        publishServiceStats(ctx.metrics, services, await readIpvsStats(ctx.runner));
+        exportTime.observe((performance.now() - t0) / 1000);
+      });
+    }
     if (extras.healthChecks !== false) {
       this.#health = new HealthServers(
         extras.healthHostname ?? "0.0.0.0",
@@ -190,8 +205,8 @@ export class ProxyController implements Controller {
       }
       const r = await this.#nft.apply(p);
       if (r.script) {
-        log.debug("nft transaction applied {full} {lines}", {
-          full: r.full,
+        log.debug("applied {kind} nftables transaction of {lines} lines", {
+          kind: r.full ? "a full" : "an incremental",
           lines: r.script.split("\n").length - 1,
         });
       }
@@ -226,7 +241,7 @@ export class ProxyController implements Controller {
         },
       });
       ran.push(...await this.#dsr.apply(p, verify));
-      if (ran.length) log.debug("ipvs sync ran {steps}", { steps: ran.join(",") });
+      if (ran.length) log.debug("IPVS sync changed the kernel with {steps}", { steps: ran.join(", ") });
       this.#drain = d.state;
       this.#scheduleDrain(d.nextDeadline, now);
     }

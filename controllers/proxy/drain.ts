@@ -57,8 +57,10 @@ export function applyDrain(
     const present = new Set(vs.realServers.map((r) => hostPort(r.ip, r.port)));
     const consider = (rs: RealServer) => {
       const deadline = deadlineFor(vs.key, rs);
-      if (deadline <= now) return false;
+      // An expired entry is remembered while the slice still lists the endpoint as terminating:
+      // forgetting it would give the endpoint a fresh grace period (and re-add it) at the next sync.
       drains.set(hostPort(rs.ip, rs.port), { deadline, rs });
+      if (deadline <= now) return false;
       nextDeadline = nextDeadline === undefined ? deadline : Math.min(nextDeadline, deadline);
       return true;
     };

@@ -25,6 +25,7 @@ import {
   parseScheduler,
   SERVICE_PROXY_NAME_LABEL,
 } from "./annotations.ts";
+import { resolveConflicts } from "./conflicts.ts";
 import { anyCidrContains, canonicalIp, type Cidr, type Family, hostCidr, ipFamily, parseCidr } from "./ip.ts";
 import type {
   DsrMark,
@@ -294,11 +295,13 @@ function planWith(
   // Plan-wide lists: rebuilt only when some service's share of them changed.
   const agg = !auxChanged && lastAgg ? lastAgg : aggregate(keys, outs);
   if (memo) memo.agg = agg;
+  // Two Services on one address:port: the oldest wins (conflicts.ts).
+  const resolved = resolveConflicts(services, agg.rejects, snapshot.services);
 
   return {
-    services,
+    services: resolved.services,
     dummyAddresses: agg.dummy,
-    rejects: agg.rejects,
+    rejects: resolved.rejects,
     healthChecks: agg.healthChecks,
     dsrMarks: agg.dsrMarks,
     sets: {
@@ -318,7 +321,7 @@ function planWith(
       tcpfin: Math.floor(options.serviceTcpfinTimeout / 1000),
       udp: Math.floor(options.serviceUdpTimeout / 1000),
     },
-    warnings: [...warnings, ...agg.warnings],
+    warnings: [...warnings, ...agg.warnings, ...resolved.warnings],
   };
 }
 

@@ -245,6 +245,11 @@ Deno.test("drain: terminating endpoints at weight 0 until the pod's grace period
   assert.equal(d.nextDeadline, 6000);
   d = applyDrain(d.plan, p1, d.state, 6000, o);
   assert.deepEqual(d.plan.services[0].realServers.map((r) => r.ip), ["10.201.0.5"], "grace over: removed");
+  // Found by the IPVS VM suite: a later sync while the slice still lists the endpoint as
+  // terminating must not give it a fresh grace period (it was re-added at weight 0).
+  d = applyDrain(d.plan, p1, d.state, 7000, o);
+  assert.deepEqual(d.plan.services[0].realServers.map((r) => r.ip), ["10.201.0.5"], "stays removed");
+  assert.equal(d.nextDeadline, undefined);
 
   const p2 = webPlan([ep("10.201.0.5")]);
   let g = applyDrain(p0, p2, new Map(), 0, o);

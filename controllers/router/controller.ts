@@ -5,8 +5,13 @@
  * - Node annotation changes take effect at once (upstream needs a restart): each sync re-plans
  *   and peers are added, updated or removed on the running speaker; only a change of the
  *   speaker's own identity (ASN, router id, listen addresses/port, GR, cluster id) restarts it.
- * - Best-path events are coalesced into one `ip -batch` per burst, diffed against what was last
- *   applied; `--injected-routes-sync-period` re-reads the kernel and repairs drift.
+ * - Learned routes reach the kernel as per-prefix deltas: each best-path event records the prefix
+ *   (and the next hop it had, i.e. what the kernel holds); a short coalescing delay later one flush
+ *   (`#flushRouteDelta`) writes only those prefixes, in bulk over rtnetlink (kernel/ip/route_write.ts;
+ *   `ip -batch` in dry-run). Nothing scales with the table per change: a withdraw and re-announce
+ *   of the same next hop inside one batch writes nothing. A full diff against the kernel runs on
+ *   start, when the next-hop context changes, after a failure, and every
+ *   `--injected-routes-sync-period` (drift repair).
  * - After a restart, routes of our protocol already in the kernel are kept (not deleted) until
  *   the speaker has had time to relearn them (all peers Established for a few seconds, or the
  *   GR restart time): traffic keeps flowing across an agent restart.
@@ -16,7 +21,7 @@
 import { BgpSpeaker, type PeerConfig, type SpeakerConfig } from "../../bgp/mod.ts";
 import { formatPrefix } from "../../bgp/prefix.ts";
 import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptables/mod.ts";
-import { cniConfPath, ensureCniConf } from "../../kernel/cni/conf.ts";
+import { cniConfPath, ensureCniConf, readConf, updateCniConf } from "../../kernel/cni/conf.ts";
 import { ensureSysctls } from "../../kernel/sysctl.ts";
 import { ipBatch } from "../../kernel/ip/mod.ts";
 import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
@@ -36,6 +41,7 @@ import {
 } from "./host.ts";
 import { problemText } from "./identity.ts";
 import { applyKernelPlan, type KernelState, readKernelState } from "./kernel_apply.ts";
+import { type Route, type RouteOp, sameRoute, writeRoutes } from "../../kernel/ip/mod.ts";
 import { applyNetfilter } from "./netfilter.ts";
 import { type PeerPlan, planRouter, type RouterPlan } from "./plan.ts";
 import {
@@ -44,9 +50,18 @@ import {
   kernelPlan,
   type LearnedRoute,
   type OverlayConfig,
+  overlayPlan,
   type RouteContext,
+  RouteDecider,
+  VXLAN_DEV,
   VXLAN_OVERHEAD,
 } from "./routes.ts";
+
+/**
+ * Up to this many learned routes, every sync also re-reads the kernel and repairs drift (cheap);
+ * above it only the periodic `--injected-routes-sync-period` pass does.
+ */
+const FULL_REPAIR_MAX = 20_000;
 
 /** Injection points for tests and the lab (everything has a production default). */
 export interface RouterDeps {
@@ -77,8 +92,24 @@ export class RouterController implements Controller {
   /** "internal" (nodes) or "external", by peer address, for bgp_peer_info. */
   #peerKinds = new Map<string, string>();
   #origins = new Map<string, string>();
-  #learned = new Map<string, LearnedRoute>();
+  /** Best next hop per learned prefix (next-hop strings interned through `#hops`). */
+  #learned = new Map<string, string>();
+  /** Prefixes changed since the last flush → the next hop they had then (null: none). */
+  #pending = new Map<string, string | null>();
+  /** Prefixes whose last write the kernel refused (retried on their next change or full pass). */
+  #failedPrefixes = new Set<string>();
+  /** Learned routes per next hop (the overlay needs a tunnel/neighbour per next hop in use). */
+  #hops = new Map<string, { hop: string; n: number }>();
+  /** Overlay next hops whose neighbours/tunnels were last applied (sorted, joined). */
+  #auxKey = "";
+  /** Routes of ours believed in the kernel's main table, per family. */
+  #synced = { v4: 0, v6: 0 };
+  /** Stale routes kept by the last full pass (hold after restart); 0 means nothing to remove later. */
+  #staleKept = 0;
   #routeCtx: RouteContext | null = null;
+  #routeCtxKey = "";
+  #decider: RouteDecider | null = null;
+  /** Non-main-table state (overlay neighbours, FDB, tunnels, table 77, rules); null: re-read the kernel. */
   #kernel: KernelState | null = null;
   #routeTimer: ReturnType<typeof setTimeout> | undefined;
   #routesRunning: Promise<void> | null = null;
@@ -119,6 +150,7 @@ export class RouterController implements Controller {
       peerInfo: m.gauge(
         "kube_router_bgp_peer_info",
         "BGP peers: 1 per peer, labelled with address, type, asn, state",
+        ["address", "type", "asn", "state"],
       ),
       routesSynced: m.gauge(
         "kube_router_host_routes_synced",
@@ -130,7 +162,14 @@ export class RouterController implements Controller {
         "kube_router_controller_bgp_advertisements_received",
         "Best-path changes learned from peers",
       ),
-      advSent: m.counter("kube_router_controller_bgp_advertisements_sent", "Originations and withdrawals"),
+      advSent: m.counter("kube_router_controller_bgp_advertisements_sent", "Originations and withdrawals", [
+        "type",
+      ]),
+      peers: m.gauge("kube_router_controller_bgp_peers", "BGP peers configured on the speaker"),
+      peersSyncTime: m.histogram(
+        "kube_router_controller_bgp_internal_peers_sync_time",
+        "Time to reconcile the speaker's peers with the plan (seconds)",
+      ),
     };
     this.sourceDestCheck = ctx.options.disableSourceDestCheck
       ? new SourceDestCheck({ ...deps.aws, log: ctx.log, dryRun: ctx.dryRun, report: ctx.report })
@@ -139,6 +178,11 @@ export class RouterController implements Controller {
       ...(ctx.options.enableIpv4 ? [4 as const] : []),
       ...(ctx.options.enableIpv6 ? [6 as const] : []),
     ];
+  }
+
+  /** The CNI config file this router writes. */
+  #cniPath(): string {
+    return this.deps.cniConfPath ?? (this.ctx.options.cniConfFile || cniConfPath());
   }
 
   interestedIn(kinds: ReadonlySet<ResourceKind>): boolean {
@@ -220,7 +264,17 @@ export class RouterController implements Controller {
     const o = this.ctx.options;
     let passwordsFileText: string | undefined;
     if (o.peerRouterPasswordsFile && o.peerRouterPasswords.length === 0) {
-      passwordsFileText = await (this.deps.readTextFile ?? Deno.readTextFile)(o.peerRouterPasswordsFile);
+      try {
+        passwordsFileText = await (this.deps.readTextFile ?? Deno.readTextFile)(o.peerRouterPasswordsFile);
+      } catch (e) {
+        // Checked at start-up; this is the file vanishing under a running agent.
+        throw new Error(
+          `--peer-router-passwords-file ${JSON.stringify(o.peerRouterPasswordsFile)}: cannot read the file: ${
+            (e as Error).message
+          }`,
+          { cause: e },
+        );
+      }
     }
     const plan = planRouter({ snapshot, options: o, nodeName: this.ctx.nodeName, passwordsFileText });
     this.#reportProblems(plan);
@@ -262,7 +316,11 @@ export class RouterController implements Controller {
         ? vxlanSpec(nodeIp4, underlay ? underlay.mtu - VXLAN_OVERHEAD : undefined, underlay?.name)
         : null;
       await ipBatch(this.ctx.runner, [
-        ...bridgeLines(facts, { mtu: podMtu, gateways }),
+        ...bridgeLines(facts, {
+          mtu: podMtu,
+          gateways,
+          ...(o.enableCni && !this.ctx.dryRun ? { cniPath: this.#cniPath() } : {}),
+        }),
         ...vxlanLines(facts, vx),
       ]);
       const sysctls = new Map<string, string>([["net.ipv4.ip_forward", "1"]]);
@@ -276,9 +334,20 @@ export class RouterController implements Controller {
     });
 
     // 2. CNI config.
-    if (o.enableCni && !this.ctx.dryRun) {
+    if (o.enableCni && this.ctx.dryRun) {
       await stage("CNI config", async () => {
         const path = this.deps.cniConfPath ?? cniConfPath();
+        const text = await readConf(path);
+        const next = updateCniConf(text, { podCidrs: local.podCIDRs, mtu: podMtu });
+        this.ctx.report?.(
+          next === text
+            ? `# CNI config ${path} is up to date\n`
+            : `# CNI config ${path} would be ${text === null ? "created" : "rewritten"}:\n${next}`,
+        );
+      });
+    } else if (o.enableCni) {
+      await stage("CNI config", async () => {
+        const path = this.#cniPath();
         const r = await ensureCniConf(path, { podCidrs: local.podCIDRs, mtu: podMtu });
         if (r.written) this.ctx.log.info("router: wrote CNI config {path}", { path: r.path });
       });
@@ -306,8 +375,9 @@ export class RouterController implements Controller {
     if (plan.speaker && this.ctx.dryRun) this.ctx.report?.(describeBgpPlan(plan));
     else if (plan.speaker) await stage("BGP speaker", () => this.#reconcileSpeaker(plan));
 
-    // 5. Kernel routes: context for next-hop decisions, then a full (kernel-read) apply.
-    this.#routeCtx = {
+    // 5. Kernel routes: context for next-hop decisions; a full (kernel-read) pass when it changed
+    // (or while the table is small enough that repairing drift on every sync is cheap).
+    const routeCtx: RouteContext = {
       overlay,
       localSubnets: localSubnets(facts, (dev) => dev === BRIDGE || isOurLink(dev)),
       nodeIp: { v4: nodeIp4, v6: nodeIp6 },
@@ -322,7 +392,15 @@ export class RouterController implements Controller {
         }),
       ),
     };
-    this.#kernel = null;
+    const ctxKey = JSON.stringify(
+      routeCtx,
+      (_k, v) => v instanceof Set ? [...v].sort() : v instanceof Map ? [...v].sort() : v,
+    );
+    if (ctxKey !== this.#routeCtxKey || this.#learned.size <= FULL_REPAIR_MAX) this.#kernel = null;
+    if (ctxKey !== this.#routeCtxKey) this.#decider = new RouteDecider(routeCtx);
+    this.#routeCtx = routeCtx;
+    this.#routeCtxKey = ctxKey;
+    if (this.ctx.dryRun) this.ctx.report?.(describeExpectedRoutes(plan, routeCtx));
     await this.#applyRoutesNow();
     if (this.lastRouteError) errors.push(this.lastRouteError);
     if (errors.length > 0) throw errors[0];
@@ -382,17 +460,14 @@ export class RouterController implements Controller {
         },
       };
       const s = (this.deps.speakerFactory ?? ((c) => new BgpSpeaker(c)))(full);
-      s.onBestPathChange((ev) => {
-        const k = formatPrefix(ev.prefix);
-        if (ev.best && ev.best.source !== "local" && ev.best.nextHop) {
-          this.#learned.set(k, { prefix: k, nextHop: ev.best.nextHop });
-          this.#m.advReceived.inc();
-        } else this.#learned.delete(k);
-        this.#scheduleRoutes(this.deps.routeBatchDelayMs ?? 2);
-      });
+      s.onBestPathChange((ev) => this.#onBestPath(ev.prefix, ev.best));
       this.#peers.clear();
       this.#origins.clear();
       this.#learned.clear();
+      this.#pending.clear();
+      this.#hops.clear();
+      this.#failedPrefixes.clear();
+      this.#kernel = null;
       this.#holdStale = true;
       this.#allUpSince = 0;
       this.#holdDeadline = Date.now() + Math.max(10_000, (cfg.gracefulRestart?.restartTime ?? 0) * 1000);
@@ -401,7 +476,8 @@ export class RouterController implements Controller {
       this.#speakerKey = key;
     }
     const s = this.#speaker;
-    // Peers.
+    // Peers (timed as upstream's internal-peers sync).
+    const peersStart = performance.now();
     const want = new Map(plan.peers.map((p) => [p.address, peerConfig(p, plan)]));
     for (const addr of [...this.#peers.keys()]) {
       if (!want.has(addr)) {
@@ -430,6 +506,8 @@ export class RouterController implements Controller {
         this.ctx.log.error("router: peer {address}: {error}", { address: addr, error: (e as Error).message });
       }
     }
+    this.#m.peersSyncTime.observe((performance.now() - peersStart) / 1000);
+    this.#m.peers.set(this.#peers.size);
     // Originations.
     const wantO = new Map(plan.advertisements.map((a) => [a.prefix, a.nextHop]));
     for (const [prefix] of this.#origins) {
@@ -446,6 +524,34 @@ export class RouterController implements Controller {
       const kind = plan.advertisements.find((a) => a.prefix === prefix)?.kind;
       this.#m.advSent.inc({ type: kind === "pod-cidr" ? "pod-route" : "advertise-vip" });
     }
+  }
+
+  /** One best-path change → one pending prefix (O(1); the flush does the kernel work). */
+  #onBestPath(
+    prefix: Parameters<typeof formatPrefix>[0],
+    best: { source: string; nextHop?: string } | null,
+  ): void {
+    const k = formatPrefix(prefix);
+    let nh: string | null = null;
+    if (best && best.source !== "local" && best.nextHop) {
+      nh = best.nextHop;
+      this.#m.advReceived.inc();
+    }
+    const prev = this.#learned.get(k) ?? null;
+    if (prev === nh) return;
+    if (!this.#pending.has(k)) this.#pending.set(k, prev);
+    if (prev !== null) {
+      const h = this.#hops.get(prev)!;
+      if (--h.n === 0) this.#hops.delete(prev);
+    }
+    if (nh !== null) {
+      let h = this.#hops.get(nh);
+      if (h === undefined) this.#hops.set(nh, h = { hop: nh, n: 0 });
+      h.n++;
+      // Interned: one string per next hop, however many prefixes use it.
+      this.#learned.set(k, h.hop);
+    } else this.#learned.delete(k);
+    this.#scheduleRoutes(this.deps.routeBatchDelayMs ?? 2);
   }
 
   #scheduleRoutes(delay: number): void {
@@ -469,7 +575,8 @@ export class RouterController implements Controller {
     const settled = (allUp && now - this.#allUpSince >= (this.deps.settleMs ?? 5000)) || peers.length === 0;
     if (settled || now >= this.#holdDeadline) {
       this.#holdStale = false;
-      this.#kernel = null;
+      // Routes were kept: the full pass removes them. None kept: nothing to re-read.
+      if (this.#staleKept > 0) this.#kernel = null;
     } else {
       // Re-check later so stale routes do go eventually.
       if (this.#holdTimer === undefined) {
@@ -493,26 +600,14 @@ export class RouterController implements Controller {
         const ctx = this.#routeCtx;
         if (!ctx) return;
         this.#updateHold();
-        const kp = kernelPlan(this.#learned.values(), ctx);
         try {
-          const cur = this.#kernel ??
-            await readKernelState(this.ctx.runner, this.#families, { fou: ctx.overlay.encap === "fou" });
           const t0 = performance.now();
-          const before = new Map(cur.routes.map((r) => [`${r.table ?? 254} ${r.dst}`, JSON.stringify(r)]));
-          const { state, lines } = await applyKernelPlan(this.ctx.runner, kp, cur, this.#holdStale);
+          const lines = this.#kernel === null ? await this.#fullRoutes(ctx) : await this.flushRouteDelta();
           this.#m.hostSyncTime.observe((performance.now() - t0) / 1000);
-          const after = new Map(state.routes.map((r) => [`${r.table ?? 254} ${r.dst}`, JSON.stringify(r)]));
-          let added = 0, removed = 0;
-          for (const [k, v] of after) if (before.get(k) !== v) added++;
-          for (const k of before.keys()) if (!after.has(k)) removed++;
-          if (added) this.#m.routesAdded.inc({}, added);
-          if (removed) this.#m.routesRemoved.inc({}, removed);
-          this.#m.routesSynced.set(state.routes.length);
-          this.#kernel = state;
+          this.#m.routesSynced.set(this.#synced.v4 + this.#synced.v6);
           this.stats.routeApplies++;
           this.stats.routeLines += lines;
           this.stats.lastRouteApplyAt = performance.now();
-          this.lastRouteError = null;
         } catch (e) {
           this.#kernel = null;
           this.lastRouteError = e as Error;
@@ -529,6 +624,166 @@ export class RouterController implements Controller {
     } finally {
       this.#routesRunning = null;
     }
+  }
+
+  *#learnedRoutes(): Generator<LearnedRoute> {
+    for (const [prefix, nextHop] of this.#learned) yield { prefix, nextHop };
+  }
+
+  /** Full pass: read our state from the kernel and diff every learned route against it. */
+  async #fullRoutes(ctx: RouteContext): Promise<number> {
+    const keep = this.#holdStale;
+    // The plan and the pending set are taken together (synchronously): later events go to the
+    // next delta with the next hops this plan installs as their "before".
+    const kp = kernelPlan(this.#learnedRoutes(), ctx);
+    this.#pending.clear();
+    this.#failedPrefixes.clear();
+    const cur = await readKernelState(this.ctx.runner, this.#families, { fou: ctx.overlay.encap === "fou" });
+    const { state, lines, failed } = await applyKernelPlan(this.ctx.runner, kp, cur, keep);
+    let main = 0, kept = 0, added = 0, main6 = 0;
+    const before = new Map<string, string>();
+    for (const r of cur.routes) if ((r.table ?? 254) === 254) before.set(r.dst, r.via ?? "");
+    const aux: KernelState = { ...state, routes: [] };
+    for (const r of state.routes) {
+      if ((r.table ?? 254) !== 254) aux.routes.push(r);
+      else {
+        main++;
+        if (r.dst.includes(":")) main6++;
+      }
+    }
+    for (const r of kp.routes) {
+      if ((r.table ?? 254) === 254 && before.get(r.dst) !== r.via) added++;
+    }
+    if (keep) kept = main - kp.routes.filter((r) => (r.table ?? 254) === 254).length;
+    for (const f of failed) {
+      if (!f.op.del) this.#failedPrefixes.add(f.op.route.dst);
+    }
+    this.#reportFailures(failed);
+    const removed = keep ? 0 : Math.max(0, before.size - (main - added));
+    if (added) this.#m.routesAdded.inc({}, added);
+    if (removed) this.#m.routesRemoved.inc({}, removed);
+    this.#kernel = aux;
+    this.#synced = { v4: main - main6, v6: main6 };
+    this.#staleKept = Math.max(0, kept);
+    this.#auxKey = this.#overlayHops(ctx).join(",");
+    this.lastRouteError = null;
+    return lines;
+  }
+
+  #overlayHops(ctx: RouteContext): string[] {
+    if (!ctx.overlay.enabled || !this.#decider) return [];
+    const out: string[] = [];
+    for (const h of this.#hops.keys()) if (this.#decider.overlay(h)) out.push(h);
+    return out.sort();
+  }
+
+  #reportFailures(failed: ReadonlyArray<{ op: RouteOp; error: string }>): void {
+    if (failed.length === 0) return;
+    const f = failed[0];
+    const err = new Error(
+      `${failed.length} route change(s) refused by the kernel, first: ${
+        f.op.del ? "del" : "replace"
+      } ${f.op.route.dst}${f.op.route.via ? ` via ${f.op.route.via}` : ""}: ${f.error}`,
+    );
+    this.ctx.log.error("router: {error}", { error: err.message });
+    this.lastRouteError = err;
+  }
+
+  /**
+   * Writes the prefixes changed since the last flush (the per-prefix delta) and the overlay state
+   * their next hops need; returns how many changes it wrote. A plain function of the controller's
+   * state: the coalescing timer calls it, and so can any runner that owns scheduling.
+   */
+  async flushRouteDelta(): Promise<number> {
+    const ctx = this.#routeCtx, d = this.#decider, aux = this.#kernel;
+    if (!ctx || !d || !aux) return 0;
+    const keep = this.#holdStale;
+    // Overlay neighbours/tunnels/table 77 for next hops that appeared: before their routes.
+    let auxPlan: ReturnType<typeof overlayPlan> | null = null;
+    let lines = 0;
+    const hops = this.#overlayHops(ctx);
+    const key = hops.join(",");
+    if (key !== this.#auxKey) {
+      auxPlan = overlayPlan(hops, ctx);
+      const r = await applyKernelPlan(this.ctx.runner, { ...auxPlan, skipped: [] }, aux, true);
+      this.#kernel = r.state;
+      lines += r.lines;
+    }
+    const dels: RouteOp[] = [];
+    const reps: RouteOp[] = [];
+    // Counted here, added to `#synced` once the kernel has acknowledged the writes.
+    const syn = { v4: 0, v6: 0 };
+    const count = (dst: string, n: number) => {
+      if (dst.includes(":")) syn.v6 += n;
+      else syn.v4 += n;
+    };
+    let lost = 0;
+    /** Routes new to the kernel (a refused one is then not counted as installed). */
+    const fresh: Route[] = [];
+    const retrying = this.#failedPrefixes;
+    for (const [k, prev] of this.#pending) {
+      const cur = this.#learned.get(k);
+      const after = cur === undefined ? null : d.route(k, cur);
+      const before = prev === null ? null : d.route(k, prev);
+      const retry = retrying.size > 0 && retrying.has(k);
+      if (!retry && (before === after || (before && after && sameRoute(before, after)))) continue;
+      if (after) {
+        reps.push({ del: false, route: after });
+        if (!before) {
+          count(k, 1);
+          fresh.push(after);
+        }
+      } else if (before || retry) {
+        if (keep) this.#staleKept++;
+        else {
+          dels.push({ del: true, route: before ?? { dst: k } });
+          if (before) {
+            lost++;
+            count(k, -1);
+          }
+        }
+      }
+    }
+    this.#pending.clear();
+    const ops = dels.length === 0 ? reps : reps.length === 0 ? dels : dels.concat(reps);
+    const w = await writeRoutes(this.ctx.runner, ops);
+    lines += ops.length;
+    let refused = 0;
+    const freshSet = w.failed.length > 0 ? new Set(fresh) : null;
+    if (retrying.size > 0) { for (const op of ops) retrying.delete(op.route.dst); }
+    for (const f of w.failed) {
+      if (!f.op.del) {
+        retrying.add(f.op.route.dst);
+        refused++;
+        if (freshSet?.has(f.op.route)) count(f.op.route.dst, -1);
+      }
+    }
+    this.#reportFailures(w.failed);
+    if (w.failed.length === 0) this.lastRouteError = null;
+    this.#synced.v4 += syn.v4;
+    this.#synced.v6 += syn.v6;
+    if (reps.length - refused > 0) this.#m.routesAdded.inc({}, reps.length - refused);
+    if (lost) this.#m.routesRemoved.inc({}, lost);
+    // Overlay state of next hops no longer used: after their routes are gone.
+    if (auxPlan) {
+      if (!keep) {
+        const r = await applyKernelPlan(this.ctx.runner, { ...auxPlan, skipped: [] }, this.#kernel!, false);
+        this.#kernel = r.state;
+        lines += r.lines;
+      }
+      this.#auxKey = key;
+    }
+    return lines;
+  }
+
+  /** Learned routes of ours the kernel acknowledged in its main table (tests, benchmarks). */
+  get routesInstalled(): { v4: number; v6: number } {
+    return { ...this.#synced };
+  }
+
+  /** Best paths learned from peers (tests, benchmarks). */
+  get routesLearned(): number {
+    return this.#learned.size;
   }
 
   /** Waits until queued route work is applied (tests, benchmarks). */
@@ -552,17 +807,82 @@ function peerConfig(p: PeerPlan, plan: RouterPlan): PeerConfig {
 export type { HostFacts };
 
 /** The speaker's configuration, peers and advertisements as `--dry-run` prints them (no speaker is started). */
+/**
+ * Under `--dry-run` no peer is up, so nothing is learned: this shows the routes and tunnels the
+ * full mesh would bring, each remote node's pod CIDRs via that node, through the same
+ * `kernelPlan` the live path uses.
+ */
+export function describeExpectedRoutes(plan: RouterPlan, ctx: RouteContext): string {
+  const learned = plan.remoteNodes.flatMap((n) =>
+    n.podCIDRs.flatMap((prefix) => {
+      const nextHop = prefix.includes(":") ? n.ipv6 : n.ipv4;
+      return nextHop ? [{ prefix, nextHop }] : [];
+    })
+  );
+  const k = kernelPlan(learned, ctx);
+  const lines = [
+    ...k.tunnels.map((t) =>
+      `# tunnel ${t.name} ${t.encap}${
+        t.encap === "fou" ? ` port ${t.encapPort}` : ""
+      } local ${t.local} remote ${t.remote}`
+    ),
+    ...(k.vxlan ? [`# vxlan device ${VXLAN_DEV}: ${k.fdb.map((f) => `vtep ${f.dst}`).join(", ")}`] : []),
+    ...k.routes.map((r) =>
+      `# route ${r.dst}${r.via ? ` via ${r.via}` : ""}${r.dev ? ` dev ${r.dev}` : ""}${
+        r.onlink ? " onlink" : ""
+      }${r.table ? ` table ${r.table}` : ""} (expected once the peers are up)`
+    ),
+    ...k.rules.map((r) => `# rule from ${r.from} lookup ${r.table}`),
+    ...k.skipped.map((l) =>
+      `# no route to ${l.prefix}: next hop ${l.nextHop} is off-subnet and the overlay is off`
+    ),
+  ];
+  return lines.length ? lines.join("\n") + "\n" : "";
+}
+
+const WELL_KNOWN: Record<number, string> = {
+  0xffffff01: "no-export",
+  0xffffff02: "no-advertise",
+  0xffffff03: "no-export-subconfed",
+  0xffff029a: "blackhole",
+};
+
+function community(c: number): string {
+  return WELL_KNOWN[c] ?? `${c >>> 16}:${c & 0xffff}`;
+}
+
+/** What `--dry-run` says about a peer: kind, then each setting that departs from a plain session. */
+function peerTraits(p: PeerPlan): string[] {
+  const out: string[] = [p.kind];
+  if (p.port !== 179) out.push(`port ${p.port}`);
+  if (p.routeReflectorClient) out.push("route-reflector client");
+  if (p.password) out.push("TCP MD5 password");
+  if (p.multihopTtl) out.push(`multihop ttl ${p.multihopTtl}`);
+  if (p.bfd?.enabled) {
+    out.push(
+      `BFD ${p.bfd.desiredMinTxMs ?? 1000}/${p.bfd.requiredMinRxMs ?? 1000} ms x${
+        p.bfd.detectMultiplier ?? 3
+      }`,
+    );
+  }
+  for (const st of p.exportPolicy?.statements ?? []) {
+    const a = st.actions;
+    if (a.addCommunities?.length) {
+      out.push(`export adds communities ${a.addCommunities.map(community).join(" ")}`);
+    }
+    if (a.asPathPrepend) out.push(`export prepends AS${a.asPathPrepend.asn} x${a.asPathPrepend.count}`);
+    if (a.nextHop === "self") out.push("export next-hop self");
+  }
+  return [...new Set(out)];
+}
+
 export function describeBgpPlan(plan: RouterPlan): string {
   const sp = plan.speaker!;
   const lines = [
     `# bgp speaker: asn ${sp.asn} router-id ${sp.routerId} listen ${sp.listenAddresses.join(",")}:${sp.port}${
       sp.gracefulRestart ? " graceful-restart" : ""
-    }`,
-    ...plan.peers.map((p) =>
-      `# bgp peer ${p.address} asn ${p.asn} (${p.kind}${
-        p.routeReflectorClient ? ", route-reflector client" : ""
-      })`
-    ),
+    }${sp.clusterId ? ` route-reflector cluster-id ${sp.clusterId}` : ""}`,
+    ...plan.peers.map((p) => `# bgp peer ${p.address} asn ${p.asn} (${peerTraits(p).join(", ")})`),
     ...plan.advertisements.map((a) => `# bgp advertise ${a.prefix} next-hop ${a.nextHop} (${a.kind})`),
   ];
   return lines.join("\n") + "\n";

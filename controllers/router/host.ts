@@ -21,7 +21,9 @@ import {
   renderAddrDel,
   renderAddrReplace,
   renderBridgeAdd,
+  renderLinkAlias,
   renderLinkDel,
+  renderLinkSet,
   renderLinkUp,
   renderVxlanAdd,
   vtepMac,
@@ -88,26 +90,134 @@ export function linkOfAddress(facts: HostFacts, ip: string): LinkInfo | undefine
 export interface BridgePlan {
   mtu?: number;
   gateways: string[];
+  /** The CNI config path the router writes (recorded so cleanup removes that file, not another). */
+  cniPath?: string;
 }
+
+/**
+ * What the agent did to kube-bridge, kept on the bridge itself (its alias) so that `kube-router
+ * cleanup` — often a different container, or a process started after a reboot of the agent —
+ * can undo exactly that: a bridge we `created` is removed; a bridge we `found` (made by the CNI
+ * plugin, pods attached) gets its MTU and up state back and loses only the addresses we `added`.
+ * The record is written in the same `ip -batch` before any change, so it never lags the kernel.
+ */
+export interface BridgeRecord {
+  origin: "found" | "created";
+  /** Found: the MTU and state before our first change. */
+  mtu?: number;
+  up?: boolean;
+  /** Addresses we added (canonical CIDR text). */
+  added: string[];
+  /** The CNI config path the router was told to write (when it fits the alias). */
+  cni?: string;
+}
+
+const RECORD_PREFIX = "kube-router:v1;";
+/** IFALIASZ - 1: the kernel refuses longer aliases. */
+const ALIAS_MAX = 255;
+
+export function formatBridgeRecord(r: BridgeRecord): string {
+  const parts = [`origin=${r.origin}`];
+  if (r.mtu !== undefined) parts.push(`mtu=${r.mtu}`);
+  if (r.up !== undefined) parts.push(`up=${r.up ? 1 : 0}`);
+  parts.push(`added=${r.added.join(",")}`);
+  if (r.cni !== undefined && /^\/[^\s#;]*$/.test(r.cni)) parts.push(`cni=${r.cni}`);
+  let text = RECORD_PREFIX + parts.join(";");
+  // The path is a convenience (cleanup falls back to --cni-conf-file); the rest is not.
+  if (text.length > ALIAS_MAX && r.cni !== undefined) text = formatBridgeRecord({ ...r, cni: undefined });
+  if (text.length > ALIAS_MAX) {
+    throw new RangeError(`kube-bridge record longer than ${ALIAS_MAX} bytes: ${text}`);
+  }
+  return text;
+}
+
+/** The record in a link alias; null when the alias is not ours. */
+export function parseBridgeRecord(alias: string): BridgeRecord | null {
+  if (!alias.startsWith(RECORD_PREFIX)) return null;
+  const kv = new Map(
+    alias.slice(RECORD_PREFIX.length).split(";").map((p) => {
+      const i = p.indexOf("=");
+      return [p.slice(0, i), p.slice(i + 1)] as [string, string];
+    }),
+  );
+  const origin = kv.get("origin");
+  if (origin !== "found" && origin !== "created") return null;
+  const mtu = kv.has("mtu") ? Number(kv.get("mtu")) : undefined;
+  return {
+    origin,
+    ...(mtu !== undefined && Number.isInteger(mtu) && mtu > 0 ? { mtu } : {}),
+    ...(kv.has("up") ? { up: kv.get("up") === "1" } : {}),
+    added: (kv.get("added") ?? "").split(",").filter((c) => parsePrefix(c) !== null),
+    ...(kv.get("cni")?.startsWith("/") ? { cni: kv.get("cni") } : {}),
+  };
+}
+
+const addrKey = (c: string) => `${addrBytes(c.split("/")[0])!.join(".")}/${c.split("/")[1]}`;
 
 /** `ip -batch` lines to bring kube-bridge to the plan (empty when it already is). Pure. */
 export function bridgeLines(facts: HostFacts, p: BridgePlan): string[] {
   const lines: string[] = [];
   const br = facts.links.find((l) => l.name === BRIDGE);
+  const prior = br ? parseBridgeRecord(br.alias) : null;
+  const rec: BridgeRecord = prior
+    ? { ...prior, added: [...prior.added] }
+    : br
+    ? { origin: "found", mtu: br.mtu, up: br.up, added: [] }
+    : { origin: "created", added: [] };
+  if (p.cniPath !== undefined) rec.cni = p.cniPath;
   if (!br) lines.push(renderBridgeAdd(BRIDGE, p.mtu));
   if (!br || !br.up || (p.mtu !== undefined && br.mtu !== p.mtu)) lines.push(renderLinkUp(BRIDGE, p.mtu));
   const have = facts.addresses.filter((a) => a.dev === BRIDGE);
-  const key = (c: string) => `${addrBytes(c.split("/")[0])!.join(".")}/${c.split("/")[1]}`;
-  const haveKeys = new Set(have.map((a) => key(a.cidr)));
-  const wantKeys = new Set(p.gateways.map(key));
+  const haveKeys = new Set(have.map((a) => addrKey(a.cidr)));
+  const wantKeys = new Set(p.gateways.map(addrKey));
   for (const g of p.gateways) {
-    if (!haveKeys.has(key(g))) lines.push(renderAddrReplace({ cidr: g, dev: BRIDGE }));
+    if (!haveKeys.has(addrKey(g))) {
+      lines.push(renderAddrReplace({ cidr: g, dev: BRIDGE }));
+      if (!rec.added.some((a) => addrKey(a) === addrKey(g))) rec.added.push(g);
+    }
   }
-  // Gateways of pod CIDRs this node no longer has (ours by the gateway pattern) are removed.
+  // Gateways of pod CIDRs this node no longer has are removed when we added them; an address
+  // that was on a bridge we found (the CNI plugin's gateway for its pods) is never ours.
   for (const a of have) {
-    if (isGatewayAddress(a.cidr) && !wantKeys.has(key(a.cidr))) lines.push(renderAddrDel(a));
+    const ours = rec.origin === "created" || rec.added.some((x) => addrKey(x) === addrKey(a.cidr));
+    if (ours && isGatewayAddress(a.cidr) && !wantKeys.has(addrKey(a.cidr))) {
+      lines.push(renderAddrDel(a));
+      rec.added = rec.added.filter((x) => addrKey(x) !== addrKey(a.cidr));
+    }
+  }
+  const record = formatBridgeRecord(rec);
+  if (record !== br?.alias) {
+    // The record goes first: a crash after it and before the changes leaves a record of
+    // changes not made, which cleanup undoes harmlessly; the reverse would lose the original.
+    lines.splice(br ? 0 : 1, 0, renderLinkAlias(BRIDGE, record));
   }
   return lines;
+}
+
+/**
+ * `ip -batch` lines that undo what `bridgeLines` did, per the bridge's record (pure): a bridge
+ * we created is deleted; one we found gets back its MTU and state and loses only our addresses;
+ * one without our record is left alone. `note` says which, for the log.
+ */
+export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: string; cni?: string } {
+  const br = facts.links.find((l) => l.name === BRIDGE);
+  if (!br) return { lines: [], note: "absent" };
+  const rec = parseBridgeRecord(br.alias);
+  if (!rec) return { lines: [], note: "no kube-router record on it: left as it is" };
+  const cni = rec.cni !== undefined ? { cni: rec.cni } : {};
+  if (rec.origin === "created") {
+    return { lines: [renderLinkDel(BRIDGE)], note: "created by kube-router: deleted", ...cni };
+  }
+  const lines: string[] = [];
+  const have = new Set(facts.addresses.filter((a) => a.dev === BRIDGE).map((a) => addrKey(a.cidr)));
+  for (const cidr of rec.added) {
+    if (have.has(addrKey(cidr))) lines.push(renderAddrDel({ cidr, dev: BRIDGE }));
+  }
+  const mtu = rec.mtu !== undefined && rec.mtu !== br.mtu ? rec.mtu : undefined;
+  const up = rec.up !== undefined && rec.up !== br.up ? rec.up : undefined;
+  if (mtu !== undefined || up !== undefined) lines.push(renderLinkSet(BRIDGE, { mtu, up }));
+  lines.push(renderLinkAlias(BRIDGE, ""));
+  return { lines, note: `found before kube-router: restored (${lines.length - 1} changes undone)`, ...cni };
 }
 
 /** The VXLAN device spec for this node. */

@@ -36,7 +36,11 @@ import {
   renderRuleDel,
   renderTunnelAdd,
   type Route,
+  routeKey,
+  type RouteOp,
+  type RouteWriteResult,
   type Rule,
+  writeRoutes,
 } from "../../kernel/ip/mod.ts";
 import { isOurLink, type KernelPlan, VXLAN_DEV } from "./routes.ts";
 
@@ -90,13 +94,19 @@ export async function readKernelState(
 const nKey = (n: Neighbour) => `${n.dev}|${n.ip}`;
 const fKey = (f: FdbEntry) => `${f.dev}|${f.mac}|${f.dst}`;
 
-/** The batches that move `cur` to `want` (pure). `keepStale` leaves extra routes in place. */
-export function kernelBatches(
-  want: KernelPlan,
-  cur: KernelState,
-  keepStale = false,
-): { ip: string[]; bridge: string[] } {
-  const ip: string[] = [];
+/** The steps that move `cur` to `want`: ip lines before the routes, route ops, ip lines after, FDB lines. */
+export interface KernelSteps {
+  pre: string[];
+  routes: RouteOp[];
+  post: string[];
+  bridge: string[];
+}
+
+/** The steps that move `cur` to `want` (pure). `keepStale` leaves extra routes in place. */
+export function kernelSteps(want: KernelPlan, cur: KernelState, keepStale = false): KernelSteps {
+  const pre: string[] = [];
+  const post: string[] = [];
+  const routes: RouteOp[] = [];
   const bridge: string[] = [];
   // Tunnels first (routes reference them); a FoU tunnel needs the GUE receive port first.
   const haveT = new Set(cur.tunnels);
@@ -106,10 +116,10 @@ export function kernelBatches(
       const v6 = t.remote.includes(":");
       const key = `${t.encapPort}/${v6 ? 6 : 4}`;
       if (t.encap === "fou" && !fou.has(key)) {
-        ip.push(renderFouAdd(t.encapPort, v6));
+        pre.push(renderFouAdd(t.encapPort, v6));
         fou.add(key);
       }
-      ip.push(renderTunnelAdd(t), renderLinkUp(t.name));
+      pre.push(renderTunnelAdd(t), renderLinkUp(t.name));
     }
   }
   // FDB and neighbours for the VXLAN overlay.
@@ -121,36 +131,59 @@ export function kernelBatches(
   if (!keepStale) { for (const [k, f] of haveF) if (!wantF.has(k)) bridge.push(renderFdbDel(f)); }
   const wantN = new Map(want.neighbours.map((n) => [nKey(n), n]));
   const haveN = new Map(cur.neighbours.map((n) => [nKey(n), n]));
-  for (const [k, n] of wantN) if (haveN.get(k)?.mac !== n.mac) ip.push(renderNeighReplace(n));
+  for (const [k, n] of wantN) if (haveN.get(k)?.mac !== n.mac) pre.push(renderNeighReplace(n));
+  // Loops, not push(...spread): a spread of a 1M-element array overflows the call stack.
   const d = diffRoutes(want.routes, cur.routes);
-  if (!keepStale) ip.push(...d.remove.map(renderRouteDel));
-  ip.push(...d.replace.map(renderRouteReplace));
+  if (!keepStale) { for (const route of d.remove) routes.push({ del: true, route }); }
+  for (const route of d.replace) routes.push({ del: false, route });
   const rd = diffRules(want.rules, cur.rules, new Set([OVERLAY_TABLE]));
-  ip.push(...rd.add.map(renderRuleAdd), ...rd.remove.map(renderRuleDel));
+  for (const r of rd.add) post.push(renderRuleAdd(r));
+  for (const r of rd.remove) post.push(renderRuleDel(r));
   if (!keepStale) {
-    for (const [k, n] of haveN) if (!wantN.has(k)) ip.push(renderNeighDel(n));
+    for (const [k, n] of haveN) if (!wantN.has(k)) post.push(renderNeighDel(n));
     const wantT = new Set(want.tunnels.map((t) => t.name));
-    for (const t of cur.tunnels) if (!wantT.has(t)) ip.push(renderLinkDel(t));
+    for (const t of cur.tunnels) if (!wantT.has(t)) post.push(renderLinkDel(t));
   }
-  return { ip, bridge };
+  return { pre, routes, post, bridge };
+}
+
+/** The same steps as `ip -batch` / `bridge -batch` lines (what `--dry-run` prints; tests). */
+export function kernelBatches(
+  want: KernelPlan,
+  cur: KernelState,
+  keepStale = false,
+): { ip: string[]; bridge: string[] } {
+  const s = kernelSteps(want, cur, keepStale);
+  const ip = s.pre.slice();
+  for (const op of s.routes) ip.push(op.del ? renderRouteDel(op.route) : renderRouteReplace(op.route));
+  for (const l of s.post) ip.push(l);
+  return { ip, bridge: s.bridge };
 }
 
 /**
- * Applies the plan and returns the new believed state. On failure the error propagates and the
- * caller re-reads the kernel on the next attempt.
+ * Applies the plan and returns the new believed state. Routes go through `writeRoutes` (netlink
+ * when the runner has it); a route the kernel refuses is reported in `failed` and left out of the
+ * state, the rest are applied. Other failures propagate and the caller re-reads the kernel.
  */
 export async function applyKernelPlan(
   runner: Runner,
   want: KernelPlan,
   cur: KernelState,
   keepStale = false,
-): Promise<{ state: KernelState; lines: number }> {
-  const b = kernelBatches(want, cur, keepStale);
+): Promise<{ state: KernelState; lines: number; failed: RouteWriteResult["failed"] }> {
+  const s = kernelSteps(want, cur, keepStale);
   // FDB before neighbours/routes so the first packet already finds its VTEP.
-  await bridgeBatch(runner, b.bridge);
-  await ipBatch(runner, b.ip);
+  await bridgeBatch(runner, s.bridge);
+  await ipBatch(runner, s.pre);
+  const w = await writeRoutes(runner, s.routes);
+  await ipBatch(runner, s.post);
+  let routes = keepStale ? mergeRoutes(want.routes, cur.routes) : want.routes;
+  if (w.failed.length > 0) {
+    const bad = new Set(w.failed.filter((f) => !f.op.del).map((f) => routeKey(f.op.route)));
+    routes = routes.filter((r) => !bad.has(routeKey(r)));
+  }
   const state: KernelState = {
-    routes: keepStale ? mergeRoutes(want.routes, cur.routes) : want.routes,
+    routes,
     neighbours: keepStale
       ? [...new Map([...cur.neighbours, ...want.neighbours].map((n) => [nKey(n), n])).values()]
       : want.neighbours,
@@ -160,11 +193,17 @@ export async function applyKernelPlan(
       ? [...new Set([...cur.tunnels, ...want.tunnels.map((t) => t.name)])]
       : want.tunnels.map((t) => t.name),
   };
-  return { state, lines: b.ip.length + b.bridge.length };
+  return {
+    state,
+    lines: s.pre.length + s.routes.length + s.post.length + s.bridge.length,
+    failed: w.failed,
+  };
 }
 
 function mergeRoutes(want: Route[], cur: Route[]): Route[] {
   const d = diffRoutes(want, cur);
   const removed = new Set(d.remove);
-  return [...want, ...cur.filter((r) => removed.has(r))];
+  const out = want.slice();
+  for (const r of cur) if (removed.has(r)) out.push(r);
+  return out;
 }

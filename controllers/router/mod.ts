@@ -13,7 +13,6 @@ import {
   OVERLAY_TABLE,
   parseLinks,
   parseRules,
-  renderAddrDel,
   renderLinkDel,
   renderRuleDel,
   syncRoutes,
@@ -21,7 +20,7 @@ import {
 import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptables/mod.ts";
 import type { CleanupFn, Controller, ControllerContext } from "../controller.ts";
 import { RouterController, type RouterDeps } from "./controller.ts";
-import { BRIDGE, isGatewayAddress, readHostFacts } from "./host.ts";
+import { BRIDGE, bridgeCleanupLines, readHostFacts } from "./host.ts";
 import { cleanupNetfilter } from "./netfilter.ts";
 import { isOurLink } from "./routes.ts";
 
@@ -42,9 +41,10 @@ export interface RouterCleanupOptions {
 
 /**
  * Removes what the router programs and nothing else: routes of protocol 17 (both families, every
- * table), `from … lookup 77` rules, our tunnels and the VXLAN device, the pod-CIDR gateway
- * addresses on kube-bridge (the bridge itself stays: pods may still be attached), our iptables
- * chains and jumps, our ipsets, and the CNI config if we created it. Idempotent.
+ * table), `from … lookup 77` rules, our tunnels and the VXLAN device, our iptables chains and
+ * jumps, our ipsets, and the CNI config if we created it. kube-bridge is undone per the record
+ * the router keeps on it (`bridgeCleanupLines`): deleted if we created it, else restored (MTU,
+ * state, only our addresses removed, so attached pods keep their gateway). Idempotent.
  */
 export async function routerCleanupWith(ctx: ControllerContext, o: RouterCleanupOptions = {}): Promise<void> {
   const runner = ctx.runner;
@@ -58,11 +58,12 @@ export async function routerCleanupWith(ctx: ControllerContext, o: RouterCleanup
   for (const l of parseLinks(await ipRead(runner, listLinksArgv()))) {
     if (isOurLink(l.name)) lines.push(renderLinkDel(l.name));
   }
-  const facts = await readHostFacts(runner);
-  for (const a of facts.addresses) {
-    if (a.dev === BRIDGE && isGatewayAddress(a.cidr)) lines.push(renderAddrDel(a));
-  }
+  const bridge = bridgeCleanupLines(await readHostFacts(runner));
+  lines.push(...bridge.lines);
   await ipBatch(runner, lines);
+  if (bridge.note !== "absent") {
+    ctx.log.info("router cleanup: {bridge}: {what}", { bridge: BRIDGE, what: bridge.note });
+  }
   const backend = o.iptablesBackend ?? await detectIptablesBackend(runner);
   for (const v6 of [false, true]) {
     try {
@@ -74,8 +75,13 @@ export async function routerCleanupWith(ctx: ControllerContext, o: RouterCleanup
       });
     }
   }
-  if (!ctx.dryRun && await removeManagedConf(o.cniConfPath ?? cniConfPath())) {
-    ctx.log.info("router cleanup: removed the CNI config we created", {});
+  // Only the file the agent was told to write (--cni-conf-file / KUBE_ROUTER_CNI_CONF_FILE),
+  // and only if it created it: never a file at another path, even one carrying our mark.
+  // The record on kube-bridge names the file the running agent wrote, which is what a cleanup
+  // started without the agent's environment must remove.
+  const cni = o.cniConfPath ?? bridge.cni ?? (ctx.options.cniConfFile || cniConfPath());
+  if (!ctx.dryRun && await removeManagedConf(cni)) {
+    ctx.log.info("router cleanup: removed the CNI config we created ({path})", { path: cni });
   }
 }
 

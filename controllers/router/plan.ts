@@ -10,6 +10,7 @@
  */
 import type { Policy } from "../../bgp/policy.ts";
 import type { ClusterSnapshot } from "../../watch/types.ts";
+import { canonicalIp } from "../../net/ip.ts";
 import { type Advertisement, advertisements, allServiceVips } from "./advertise.ts";
 import {
   ANN,
@@ -140,7 +141,21 @@ export function planRouter(input: PlanInput): RouterPlan {
 
   let listen = [local.ipv4, local.ipv6].filter((x): x is string => !!x);
   const la = local.annotations[ANN.localAddresses];
-  if (la !== undefined && la.trim() !== "") listen = la.split(",").map((s) => s.trim()).filter(Boolean);
+  if (la !== undefined && la.trim() !== "") {
+    // Upstream refuses a value that is not an IP (it would otherwise bind nothing); here the
+    // node keeps its default listen addresses and the problem names the value.
+    const entries = la.split(",").map((s) => s.trim()).filter(Boolean);
+    const bad = entries.filter((e) => canonicalIp(e) === null);
+    if (bad.length) {
+      problems.push({
+        object: `node/${local.name}`,
+        field: `annotation ${ANN.localAddresses}`,
+        message: `${bad.map((b) => JSON.stringify(b)).join(", ")} is not an IP address; listening on ${
+          listen.join(", ") || "nothing"
+        } instead`,
+      });
+    } else listen = entries.map((e) => canonicalIp(e)!);
+  }
   const speaker: SpeakerPlan = { asn, routerId: rid, listenAddresses: listen, port: o.bgpPort };
   if (o.bgpGracefulRestart) {
     speaker.gracefulRestart = {

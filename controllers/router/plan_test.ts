@@ -396,3 +396,18 @@ Deno.test("dual-stack: both families on one IPv4 session, both pod CIDRs adverti
   ]);
   assert.deepEqual(p.speaker?.listenAddresses, ["192.0.2.11", "2001:db8::11"]);
 });
+
+Deno.test("plan: bgp-local-addresses that are not IPs are a problem, and the speaker keeps its defaults", () => {
+  const bad = node(1, { annotations: { "kube-router.io/bgp-local-addresses": "bogus,192.0.2.11" } });
+  const p = planRouter({ snapshot: snap([bad, node(2)]), options: opts(), nodeName: "node-1" });
+  assert.deepEqual(p.speaker?.listenAddresses, ["192.0.2.11"]);
+  assert.ok(
+    p.problems.map(problemText).some((t) => /bgp-local-addresses.*"bogus" is not an IP address/.test(t)),
+  );
+  const good = node(1, {
+    annotations: { "kube-router.io/bgp-local-addresses": " 192.0.2.11 , 2001:DB8::11" },
+  });
+  const q = planRouter({ snapshot: snap([good]), options: opts(), nodeName: "node-1" });
+  assert.deepEqual(q.speaker?.listenAddresses, ["192.0.2.11", "2001:db8::11"]);
+  assert.equal(q.problems.length, 0);
+});

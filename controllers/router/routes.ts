@@ -98,23 +98,78 @@ export function needsOverlay(nh: string, ctx: RouteContext, subnets?: Prefix[]):
   return !inAny(nh, subnets ?? ctx.localSubnets.map((s) => parsePrefix(s)!).filter(Boolean));
 }
 
+/**
+ * The kernel route of one learned route. The decision depends only on the next hop and the
+ * context, so it is made once per next hop and cached: a full table of 1M prefixes behind a few
+ * next hops costs a few decisions, not 1M subnet scans.
+ */
+export class RouteDecider {
+  readonly #subnets: Prefix[];
+  readonly #cache = new Map<string, { overlay: boolean; body: Omit<Route, "dst"> } | null>();
+
+  constructor(readonly ctx: RouteContext) {
+    this.#subnets = ctx.localSubnets.map((s) => parsePrefix(s)).filter((p): p is Prefix => !!p);
+  }
+
+  #decide(nh: string): { overlay: boolean; body: Omit<Route, "dst"> } | null {
+    let d = this.#cache.get(nh);
+    if (d !== undefined) return d;
+    const ctx = this.ctx;
+    const src = nh.includes(":") ? ctx.nodeIp.v6 : ctx.nodeIp.v4;
+    if (needsOverlay(nh, ctx, this.#subnets)) {
+      const dev = ctx.overlay.encap === "vxlan" ? VXLAN_DEV : tunnelName(nh);
+      d = { overlay: true, body: { via: nh, dev, onlink: true, ...(src ? { src } : {}) } };
+    } else if (inAny(nh, this.#subnets)) d = { overlay: false, body: { via: nh } };
+    else d = null;
+    this.#cache.set(nh, d);
+    return d;
+  }
+
+  /** The route for `prefix` via `nextHop`, or null when the next hop is unreachable without overlay. */
+  route(prefix: string, nextHop: string): Route | null {
+    const d = this.#decide(nextHop);
+    return d ? { dst: prefix, ...d.body } : null;
+  }
+
+  /** Whether routes via `nextHop` go through the overlay (then it needs a tunnel/neighbour). */
+  overlay(nextHop: string): boolean {
+    return this.#decide(nextHop)?.overlay ?? false;
+  }
+}
+
+/** Compares by code points (cheap, deterministic; `localeCompare` costs seconds on 1M routes). */
+export function byKey(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
 /** Kernel state for a set of learned best paths (sorted, deterministic). */
 export function kernelPlan(learned: Iterable<LearnedRoute>, ctx: RouteContext): KernelPlan {
-  const subnets = ctx.localSubnets.map((s) => parsePrefix(s)).filter((p): p is Prefix => !!p);
+  const decider = new RouteDecider(ctx);
   const routes: Route[] = [];
   const skipped: LearnedRoute[] = [];
   const overlayHops = new Set<string>();
   for (const l of learned) {
-    const v6 = l.nextHop.includes(":");
-    const src = v6 ? ctx.nodeIp.v6 : ctx.nodeIp.v4;
-    if (needsOverlay(l.nextHop, ctx, subnets)) {
-      overlayHops.add(l.nextHop);
-      const dev = ctx.overlay.encap === "vxlan" ? VXLAN_DEV : tunnelName(l.nextHop);
-      routes.push({ dst: l.prefix, via: l.nextHop, dev, onlink: true, ...(src ? { src } : {}) });
-    } else if (inAny(l.nextHop, subnets)) {
-      routes.push({ dst: l.prefix, via: l.nextHop });
-    } else skipped.push(l);
+    const r = decider.route(l.prefix, l.nextHop);
+    if (!r) skipped.push(l);
+    else {
+      routes.push(r);
+      if (decider.overlay(l.nextHop)) overlayHops.add(l.nextHop);
+    }
   }
+  const aux = overlayPlan(overlayHops, ctx);
+  for (const r of aux.routes) routes.push(r);
+  const keyed = routes.map((r) => ({ k: `${r.table ?? 254} ${r.dst}`, r }));
+  keyed.sort((a, b) => byKey(a.k, b.k));
+  return { ...aux, routes: keyed.map((x) => x.r), skipped };
+}
+
+/**
+ * What the overlay needs for a set of next hops (neighbours, FDB entries, tunnels, table-77
+ * routes and rules); independent of how many prefixes use each next hop.
+ */
+export function overlayPlan(hops: Iterable<string>, ctx: RouteContext): Omit<KernelPlan, "skipped"> {
+  const routes: Route[] = [];
+  const overlayHops = [...hops];
   const neighbours: Neighbour[] = [];
   const fdb: FdbEntry[] = [];
   const tunnels: KernelPlan["tunnels"] = [];
@@ -148,7 +203,7 @@ export function kernelPlan(learned: Iterable<LearnedRoute>, ctx: RouteContext): 
   const rules: Rule[] = ctx.overlay.enabled
     ? ctx.localPodCidrs.map((c) => ({ from: c, table: OVERLAY_TABLE }))
     : [];
-  routes.sort((a, b) => `${a.table ?? 254} ${a.dst}`.localeCompare(`${b.table ?? 254} ${b.dst}`));
+  routes.sort((a, b) => byKey(a.dst, b.dst));
   return {
     routes,
     neighbours,
@@ -156,6 +211,5 @@ export function kernelPlan(learned: Iterable<LearnedRoute>, ctx: RouteContext): 
     tunnels,
     rules,
     vxlan: ctx.overlay.enabled && ctx.overlay.encap === "vxlan",
-    skipped,
   };
 }

@@ -3,7 +3,16 @@
  * peer .2) and 198.51.100.0/24 (another subnet), pod CIDRs 10.201.N.0/24, 2001:db8::/32.
  */
 import assert from "node:assert/strict";
-import { bridgeLines, gatewayOf, isGatewayAddress, vxlanLines, vxlanSpec } from "./host.ts";
+import {
+  bridgeCleanupLines,
+  bridgeLines,
+  formatBridgeRecord,
+  gatewayOf,
+  isGatewayAddress,
+  parseBridgeRecord,
+  vxlanLines,
+  vxlanSpec,
+} from "./host.ts";
 import { kernelBatches } from "./kernel_apply.ts";
 import { kernelPlan, type RouteContext, tunnelName } from "./routes.ts";
 import { chainRules, desiredSets } from "./netfilter.ts";
@@ -89,19 +98,69 @@ Deno.test("host: gateway addresses, bridge lines, vxlan lines", () => {
   assert.equal(gatewayOf("2001:db8:1::/64"), "2001:db8:1::1/64");
   assert.equal(isGatewayAddress("10.201.1.1/24"), true);
   assert.equal(isGatewayAddress("10.201.1.5/24"), false);
+  const bridge = {
+    name: "kube-bridge",
+    ifindex: 3,
+    kind: "bridge",
+    mtu: 1500,
+    up: false,
+    address: "",
+    data: {},
+  };
   const facts = {
-    links: [{ name: "kube-bridge", ifindex: 3, kind: "bridge", mtu: 1500, up: false, address: "", data: {} }],
+    links: [{ ...bridge, alias: "" }],
     addresses: [{ cidr: "10.201.7.1/24", dev: "kube-bridge" }, { cidr: "10.201.8.9/24", dev: "kube-bridge" }],
   };
+  // A bridge we found: its settings are recorded first; its own gateway-looking address is not ours.
+  const found = "kube-router:v1;origin=found;mtu=1500;up=0;added=10.201.1.1/24";
   assert.deepEqual(bridgeLines(facts, { mtu: 1450, gateways: ["10.201.1.1/24"] }), [
+    `link set dev kube-bridge alias ${found}`,
     "link set dev kube-bridge mtu 1450 up",
     "addr replace 10.201.1.1/24 dev kube-bridge",
-    "addr del 10.201.7.1/24 dev kube-bridge",
   ]);
+  // Once recorded: our old gateway goes when the pod CIDR changes, the record follows.
+  const after = {
+    links: [{ ...bridge, mtu: 1450, up: true, alias: found }],
+    addresses: [...facts.addresses, { cidr: "10.201.1.1/24", dev: "kube-bridge" }],
+  };
+  assert.deepEqual(bridgeLines(after, { mtu: 1450, gateways: ["10.201.1.1/24"] }), []);
+  assert.deepEqual(bridgeLines(after, { mtu: 1450, gateways: ["10.201.2.1/24"] }), [
+    "link set dev kube-bridge alias kube-router:v1;origin=found;mtu=1500;up=0;added=10.201.2.1/24",
+    "addr replace 10.201.2.1/24 dev kube-bridge",
+    "addr del 10.201.1.1/24 dev kube-bridge",
+  ]);
+  // Cleanup of a found bridge: only our address, then MTU and state back, record cleared.
+  assert.deepEqual(bridgeCleanupLines(after).lines, [
+    "addr del 10.201.1.1/24 dev kube-bridge",
+    "link set dev kube-bridge mtu 1500 down",
+    'link set dev kube-bridge alias ""',
+  ]);
+  assert.deepEqual(bridgeCleanupLines(facts).lines, [], "no record: left alone");
   assert.deepEqual(bridgeLines({ links: [], addresses: [] }, { gateways: [] }), [
     "link add name kube-bridge type bridge",
+    "link set dev kube-bridge alias kube-router:v1;origin=created;added=",
     "link set dev kube-bridge up",
   ]);
+  const created = {
+    links: [{ ...bridge, up: true, alias: "kube-router:v1;origin=created;added=" }],
+    addresses: [],
+  };
+  assert.deepEqual(bridgeCleanupLines(created).lines, ["link del dev kube-bridge"]);
+  assert.deepEqual(parseBridgeRecord(found), {
+    origin: "found",
+    mtu: 1500,
+    up: false,
+    added: ["10.201.1.1/24"],
+  });
+  assert.equal(parseBridgeRecord("an operator's alias"), null);
+  // The CNI path rides along (cleanup removes that file), unless it cannot be written in an alias.
+  const withCni = { origin: "created" as const, added: [], cni: "/etc/cni/net.d/10-kuberouter.conflist" };
+  assert.deepEqual(parseBridgeRecord(formatBridgeRecord(withCni)), withCni);
+  assert.equal(parseBridgeRecord(formatBridgeRecord({ ...withCni, cni: "/a b" }))?.cni, undefined);
+  assert.equal(
+    parseBridgeRecord(formatBridgeRecord({ ...withCni, cni: "/" + "x".repeat(300) }))?.cni,
+    undefined,
+  );
   const spec = vxlanSpec("192.0.2.1", 1450, "eth0");
   assert.deepEqual(vxlanLines({ links: [], addresses: [] }, spec), [
     "link add name kube-vxlan address 0e:6b:c0:00:02:01 mtu 1450 type vxlan id 4097 local 192.0.2.1 dev eth0 dstport 4789 nolearning",

@@ -18,6 +18,8 @@ export interface BgpStatusArgs {
   port: number;
   table: "loc" | "in" | "out";
   peer: string;
+  /** `--help`/`-h`: print the usage on stdout and exit 0. */
+  help?: boolean;
 }
 
 /** Parses the arguments after `bgp`; throws a one-line error on bad input. */
@@ -71,7 +73,8 @@ export function parseBgpStatusArgs(argv: readonly string[]): BgpStatusArgs {
         break;
       case "-h":
       case "--help":
-        throw new Error(USAGE);
+        out.help = true;
+        break;
       default:
         if (a.startsWith("-") || what !== undefined) {
           throw new Error(`bgp: unexpected ${JSON.stringify(a)}\n${USAGE}`);
@@ -109,7 +112,17 @@ function table(rows: string[][]): string {
 
 /** The human table of peers. */
 export function formatPeers(peers: PeerStatus[]): string {
-  const rows = [["PEER", "ASN", "STATE", "UPTIME", "RECEIVED", "ACCEPTED", "ADVERTISED", "DESCRIPTION"]];
+  const rows = [[
+    "PEER",
+    "ASN",
+    "STATE",
+    "UPTIME",
+    "RECEIVED",
+    "ACCEPTED",
+    "ADVERTISED",
+    "DESCRIPTION",
+    "LAST ERROR",
+  ]];
   for (const p of peers) {
     rows.push([
       p.address,
@@ -119,7 +132,9 @@ export function formatPeers(peers: PeerStatus[]): string {
       String(p.prefixesReceived),
       String(p.prefixesAccepted),
       String(p.prefixesAdvertised),
-      p.description ?? "",
+      p.description || "-",
+      // One line per peer: the speaker's last error may be a multi-line NOTIFICATION dump.
+      p.lastError ? p.lastError.replaceAll(/\s+/g, " ") : "-",
     ]);
   }
   return table(rows);
@@ -149,6 +164,10 @@ export async function runBgpStatus(argv: string[]): Promise<number> {
   } catch (e) {
     console.error((e as Error).message);
     return 2;
+  }
+  if (args.help) {
+    console.log(USAGE);
+    return 0;
   }
   const host = args.address.includes(":") ? `[${args.address}]` : args.address;
   const path = args.what === "peers"

@@ -14,6 +14,28 @@ Deno.test("bgp status args", () => {
   });
   assert.throws(() => parseBgpStatusArgs(["neighbors"]), /"neighbors" is not a subcommand/);
   assert.throws(() => parseBgpStatusArgs(["peers", "--admin-port", "0"]), /not a port/);
+  assert.equal(parseBgpStatusArgs(["--help"]).help, true);
+});
+
+Deno.test("peer table: the last error, on one line", () => {
+  const t = formatPeers([{
+    address: "192.0.2.3",
+    asn: 64513,
+    state: "Active",
+    uptimeMs: 0,
+    prefixesReceived: 0,
+    prefixesAccepted: 0,
+    prefixesAdvertised: 0,
+    messagesIn: 0,
+    messagesOut: 0,
+    updatesIn: 0,
+    updatesOut: 0,
+    updateErrors: 0,
+    lastError: "NOTIFICATION received: Cease\n(administrative shutdown)",
+  }]);
+  const [head, row] = t.split("\n");
+  assert.match(head, /LAST ERROR$/);
+  assert.match(row, /Active +never .* - +NOTIFICATION received: Cease \(administrative shutdown\)$/);
 });
 
 Deno.test("peer table", () => {
@@ -35,8 +57,8 @@ Deno.test("peer table", () => {
   }]);
   assert.equal(
     t,
-    "PEER       ASN    STATE        UPTIME  RECEIVED  ACCEPTED  ADVERTISED  DESCRIPTION\n" +
-      "192.0.2.2  64512  Established  42s     3         2         1           node node-2\n",
+    "PEER       ASN    STATE        UPTIME  RECEIVED  ACCEPTED  ADVERTISED  DESCRIPTION  LAST ERROR\n" +
+      "192.0.2.2  64512  Established  42s     3         2         1           node node-2  -\n",
   );
 });
 

@@ -28,17 +28,48 @@ export interface CniUpdate {
 
 type Json = Record<string, unknown>;
 
-/** Upstream's reference config (`cni/10-kuberouter.conf`). */
-export function referenceConf(): Json {
-  return {
-    cniVersion: "0.3.0",
-    name: "mynet",
+/** Whether a path names a network configuration *list* (libcni reads those as `{plugins: [...]}`). */
+export function isConfList(path: string): boolean {
+  return path.endsWith(".conflist");
+}
+
+/**
+ * Upstream's reference config: for a `.conflist` the one its manifests install (the bridge plugin
+ * with `hairpinMode`, so a pod reaches itself through its own Service, then `portmap` for
+ * hostPort), for a `.conf` the single bridge plugin (`cni/10-kuberouter.conf`, plus hairpin).
+ */
+export function referenceConf(list: boolean): Json {
+  const bridge: Json = {
     type: "bridge",
     bridge: "kube-bridge",
     isDefaultGateway: true,
+    hairpinMode: true,
     ipam: { type: "host-local" },
+  };
+  if (!list) return { cniVersion: "0.3.0", name: "mynet", ...bridge, [MANAGED_MARK]: true };
+  return {
+    cniVersion: "0.3.0",
+    name: "mynet",
+    plugins: [
+      { name: "kubernetes", ...bridge },
+      { type: "portmap", capabilities: { snat: true, portMappings: true } },
+    ],
     [MANAGED_MARK]: true,
   };
+}
+
+/**
+ * A single-plugin body we wrote ourselves under a `.conflist` name (libcni refuses it: "no plugins
+ * in list") becomes the reference list, its bridge plugin keeping every setting the old body had
+ * (and gaining the reference's, such as hairpin mode); anything else is left as is.
+ */
+function asListIfOurs(conf: Json): Json {
+  if (Array.isArray(conf.plugins) || conf[MANAGED_MARK] !== true || conf.type !== "bridge") return conf;
+  const list = referenceConf(true);
+  const { cniVersion, name, [MANAGED_MARK]: _mark, ...plugin } = conf;
+  const plugins = list.plugins as Json[];
+  plugins[0] = { ...plugins[0], ...plugin };
+  return { ...list, cniVersion: cniVersion ?? list.cniVersion, name: name ?? list.name };
 }
 
 function bridgePlugin(conf: Json): Json {
@@ -58,11 +89,13 @@ function bridgePlugin(conf: Json): Json {
 }
 
 /**
- * Returns the updated config text. Legacy IPAM `subnet` is converted into `ranges`; pod CIDRs
- * missing from `ranges` are added (one range set each); existing ranges are kept.
+ * Returns the updated config text; `list` says the file is a `.conflist`. Legacy IPAM `subnet` is
+ * converted into `ranges`; pod CIDRs missing from `ranges` are added (one range set each);
+ * existing ranges are kept.
  */
-export function updateCniConf(text: string | null, u: CniUpdate): string {
-  const conf: Json = text === null ? referenceConf() : JSON.parse(text);
+export function updateCniConf(text: string | null, u: CniUpdate, list = false): string {
+  const parsed: Json | null = text === null ? null : JSON.parse(text);
+  const conf: Json = parsed === null ? referenceConf(list) : list ? asListIfOurs(parsed) : parsed;
   const br = bridgePlugin(conf);
   const ipam = (br.ipam ?? (br.ipam = { type: "host-local" })) as Json;
   let ranges = (Array.isArray(ipam.ranges) ? ipam.ranges : []) as Array<Array<Json>>;
@@ -112,7 +145,7 @@ export async function ensureCniConf(path: string, u: CniUpdate): Promise<{ path:
     const altText = await readConf(alt);
     if (altText !== null) [target, text] = [alt, altText];
   }
-  const next = updateCniConf(text, u);
+  const next = updateCniConf(text, u, isConfList(target));
   if (next === text) return { path: target, written: false };
   const dir = target.replace(/\/[^/]*$/, "") || ".";
   await Deno.mkdir(dir, { recursive: true });
@@ -123,14 +156,15 @@ export async function ensureCniConf(path: string, u: CniUpdate): Promise<{ path:
   return { path: target, written: true };
 }
 
-/** Deletes the config if we created it; returns whether it did. */
+/**
+ * Deletes the config at exactly `path` if we created it; returns whether it did. No sibling or
+ * default path is considered: a marked file elsewhere may belong to another agent's config.
+ */
 export async function removeManagedConf(path: string): Promise<boolean> {
-  for (const p of path.endsWith(".conf") ? [path, path + "list"] : [path]) {
-    const text = await readConf(p);
-    if (text !== null && isManagedConf(text)) {
-      await Deno.remove(p);
-      return true;
-    }
+  const text = await readConf(path);
+  if (text !== null && isManagedConf(text)) {
+    await Deno.remove(path);
+    return true;
   }
   return false;
 }

@@ -16,6 +16,8 @@ export interface LinkInfo {
   mtu: number;
   up: boolean;
   address: string;
+  /** The link's alias (`ip link set dev X alias …`), "" when none. */
+  alias: string;
   /** vxlan: VNI, local, port, learning; ipip: remote/local. */
   data: Record<string, unknown>;
 }
@@ -27,6 +29,7 @@ interface JsonLink {
   mtu: number;
   address?: string;
   operstate?: string;
+  ifalias?: string;
   linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
 }
 
@@ -41,6 +44,7 @@ export function parseLinks(json: string): LinkInfo[] {
     mtu: l.mtu,
     up: l.flags?.includes("UP") ?? false,
     address: l.address ?? "",
+    alias: l.ifalias ?? "",
     data: l.linkinfo?.info_data ?? {},
   }));
 }
@@ -56,6 +60,19 @@ export function renderBridgeAdd(name: string, mtu?: number): string {
 
 export function renderLinkUp(name: string, mtu?: number): string {
   return `link set dev ${name}${mtu ? ` mtu ${mtu}` : ""} up`;
+}
+
+/** Sets (or, with "", clears) a link's alias; the alias must not contain blanks. */
+export function renderLinkAlias(name: string, alias: string): string {
+  if (/\s|#/.test(alias)) throw new RangeError(`link alias ${JSON.stringify(alias)} contains a blank or '#'`);
+  return `link set dev ${name} alias ${alias === "" ? '""' : alias}`;
+}
+
+/** Sets a link's MTU (and, when `up` is given, its state) without other changes. */
+export function renderLinkSet(name: string, s: { mtu?: number; up?: boolean }): string {
+  return `link set dev ${name}${s.mtu ? ` mtu ${s.mtu}` : ""}${
+    s.up === undefined ? "" : s.up ? " up" : " down"
+  }`;
 }
 
 export function renderLinkDel(name: string): string {

@@ -11,3 +11,4 @@ export * from "./neigh.ts";
 export * from "./batch.ts";
 export * from "./link_addr.ts";
 export * from "./route_sync.ts";
+export * from "./route_write.ts";

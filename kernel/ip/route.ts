@@ -172,8 +172,14 @@ export function diffRoutes(desired: readonly Route[], kernel: readonly Route[]):
     if (!cur || !sameRoute(cur, r)) replace.push(r);
   }
   for (const [k, r] of have) if (!want.has(k)) remove.push(r);
-  const byKey = (a: Route, b: Route) => routeKey(a).localeCompare(routeKey(b));
-  return { replace: replace.sort(byKey), remove: remove.sort(byKey) };
+  return { replace: sortByKey(replace), remove: sortByKey(remove) };
+}
+
+/** Sorted by `routeKey`, keys computed once (code-point order: cheap and deterministic at 1M routes). */
+function sortByKey(routes: Route[]): Route[] {
+  const keyed = routes.map((r) => ({ k: routeKey(r), r }));
+  keyed.sort((a, b) => (a.k < b.k ? -1 : a.k > b.k ? 1 : 0));
+  return keyed.map((x) => x.r);
 }
 
 /** The `ip -batch` lines for a diff: deletions first so a moved prefix never has two entries. */

@@ -5,7 +5,8 @@
  * command executed inside its node's namespace). For each scenario the expected allow/deny table
  * of every (source pod, destination pod, port) is computed by the independent reference
  * evaluator (firewall_reference.ts) and every triple is probed with a real connection; on a
- * mismatch the whole table is printed.
+ * mismatch the whole table is printed. `kube-router trace` is asked about every probe too (from
+ * the snapshot the controllers planned from) and must give the verdict the real packet got.
  *
  * Node traffic is checked as upstream defines it: a node always reaches its own pods, other
  * nodes are outside addresses, and a pod's traffic to a node is egress.
@@ -29,6 +30,7 @@ import { FirewallController } from "../../controllers/firewall/controller.ts";
 import { apiSource } from "../../watch/mod.ts";
 import type { SnapshotSource } from "../../watch/mod.ts";
 import type {
+  ClusterSnapshot,
   ContainerPort,
   LabelSelector,
   NamespaceInfo,
@@ -40,6 +42,7 @@ import type {
 import { type ApiServer, sharedApiServer } from "../fixtures/apiserver.ts";
 import { createLab, type Lab } from "../fixtures/lab.ts";
 import { connectionAllowed, type RefCluster } from "./firewall_reference.ts";
+import { formatTrace, traceConnection } from "../../controllers/trace/trace.ts";
 
 const PORTS: Array<{ proto: "tcp" | "udp"; port: number }> = [
   { proto: "tcp", port: 80 },
@@ -324,8 +327,26 @@ async function converge(w: World, src: SnapshotSource, ctrls: FirewallController
   );
 }
 
-/** Probes every triple; returns the mismatches and the printed table. */
-async function checkTable(w: World, label: string): Promise<number> {
+/**
+ * `kube-router trace`'s verdict for one probe, from the same snapshot the controllers planned
+ * from: it must equal what the real packet did.
+ */
+function traced(
+  snap: ClusterSnapshot,
+  from: string,
+  to: string,
+  proto: "tcp" | "udp",
+  port: number,
+): boolean {
+  return traceReport(snap, from, to, proto, port).verdict === "allowed";
+}
+
+function traceReport(snap: ClusterSnapshot, from: string, to: string, proto: "tcp" | "udp", port: number) {
+  return traceConnection(snap, defaultOptions(), { from, to, protocol: proto, port });
+}
+
+/** Probes every triple; returns the mismatches and the printed table. Trace must agree with every probe. */
+async function checkTable(w: World, label: string, snap: ClusterSnapshot): Promise<number> {
   const triples: Array<{ src: PodInfo; dst: PodInfo; proto: "tcp" | "udp"; port: number }> = [];
   for (const src of w.ref.pods) {
     for (const dst of w.ref.pods) {
@@ -347,17 +368,29 @@ async function checkTable(w: World, label: string): Promise<number> {
   triples.forEach((t, i) => {
     const want = connectionAllowed(w.ref, t.src, t.dst, t.proto.toUpperCase(), t.port);
     const got = results[i].status === "connected";
-    const mark = want === got ? " " : "X";
-    if (want !== got) bad++;
+    const tr = traced(snap, t.src.podIPs[0], t.dst.podIPs[0], t.proto, t.port);
+    const mark = want !== got ? "X" : tr !== got ? "T" : " ";
+    if (want !== got || tr !== got) bad++;
     rows.push(
       `${mark} ${t.src.namespace}/${t.src.name} -> ${t.dst.namespace}/${t.dst.name} ${t.proto}/${t.port}: want ${
         want ? "allow" : "deny "
-      } got ${results[i].status}`,
+      } got ${results[i].status}, trace ${tr ? "allow" : "deny"}`,
     );
   });
   if (bad) {
+    // The first disagreement with trace, in full, to show where its model and the kernel part.
+    const first = triples.find((t, i) =>
+      traced(snap, t.src.podIPs[0], t.dst.podIPs[0], t.proto, t.port) !== (results[i].status === "connected")
+    );
+    const detail = first
+      ? `\n${
+        formatTrace(traceReport(snap, first.src.podIPs[0], first.dst.podIPs[0], first.proto, first.port))
+      }`
+      : "";
     throw new Error(
-      `${label}: ${bad} of ${triples.length} probes differ from the reference\n${rows.join("\n")}`,
+      `${label}: ${bad} of ${triples.length} probes differ from the reference (X) or from trace (T)\n${
+        rows.join("\n")
+      }${detail}`,
     );
   }
   return triples.filter((_, i) => results[i].status !== "connected").length;
@@ -401,7 +434,7 @@ for (const backend of ["iptables", "nftables"] as const) {
           await t.step(name, async () => {
             await change();
             await converge(w, s, ctrls);
-            const denied = await checkTable(w, name);
+            const denied = await checkTable(w, name, s.current());
             // Every scenario but the first denies something: a vacuous table proves nothing.
             if (w.ref.policies.length > 0) assert.ok(denied > 0, `${name}: nothing was denied`);
             console.log(
@@ -424,6 +457,11 @@ for (const backend of ["iptables", "nftables"] as const) {
             const r = await lab.tcpProbe(from, ip, 80, 1500);
             if ((r.status === "connected") !== want) {
               rows.push(`${from} -> ${to}:80 want ${want} got ${r.status}`);
+            }
+            const fromIp = w.podByShort.get(from)?.podIPs[0] ?? lab.node(from).ip;
+            const tr = traced(s.current(), fromIp, ip, "tcp", 80);
+            if (tr !== (r.status === "connected")) {
+              rows.push(`${from} -> ${to}:80 got ${r.status}, trace says ${tr ? "allow" : "deny"}`);
             }
           }
           assert.deepEqual(rows, [], label);
@@ -596,7 +634,7 @@ for (const backend of ["iptables", "nftables"] as const) {
               `connections failed during the update (${rounds} rounds of ${stable.length})`,
             );
             assert.ok(rounds >= 1);
-            await checkTable(w, "after the update");
+            await checkTable(w, "after the update", s.current());
           },
         );
         await step("policy delete", () => w.deletePolicy("a", "p3"));

@@ -3,7 +3,9 @@
  * EndpointSlices and Pods created with kubectl on the real API server (there is no endpoint
  * controller, so the test writes the EndpointSlices as one would); one proxy controller per node
  * fed by the API watch source, running in this process with every kernel command executed inside
- * its node's namespace. Every claim is checked with real connections.
+ * its node's namespace. Every claim is checked with real connections, and for each probed
+ * connection `kube-router trace` (over the same snapshot) must name exactly the backends the real
+ * packets reached, or say "rejected" where the connection was refused.
  *
  * Addresses (lab conventions): nodes 10.250.0.1 (n1) and .2 (n2), client 10.250.0.100; pods
  * 10.251.1.0/24 on n1 and 10.251.2.0/24 on n2; ClusterIPs and NodePorts allocated by the API server
@@ -24,6 +26,7 @@ import type { ServiceInfo } from "../../watch/types.ts";
 import { type ApiServer, sharedApiServer } from "../fixtures/apiserver.ts";
 import { createNodeObject, createPodObject, ensureNamespace } from "../fixtures/cluster.ts";
 import { createLab, type Lab } from "../fixtures/lab.ts";
+import { traceConnection } from "../../controllers/trace/trace.ts";
 
 async function until<T>(
   what: string,
@@ -228,26 +231,56 @@ Deno.test({
           rs.every((r) => r.status === "connected"),
           `${what}: ${JSON.stringify(rs.filter((r) => r.status !== "connected"))}`,
         );
+      /**
+       * What `kube-router trace` says about the connection from a lab host (pod or client) to
+       * addr:port, with the options the controllers run with: the backend pod names it reaches,
+       * or "rejected".
+       */
+      const traceSays = (
+        from: string,
+        addr: string,
+        port: number,
+        o: { proto?: "tcp" | "udp"; entry?: "n1" | "n2"; extra?: Record<string, unknown> } = {},
+      ) => {
+        const r = traceConnection(s.current(), { ...ctxFor(w, "n1", o.extra).options }, {
+          from: lab.host(from).ip,
+          to: addr,
+          port,
+          protocol: o.proto ?? "tcp",
+          ...(o.entry ? { entryNode: w.nodeName(o.entry) } : {}),
+        });
+        return r.verdict === "rejected" && r.paths.length === 0
+          ? "rejected"
+          : r.reachable.map((n) => n.split("/")[1]).sort().join(",");
+      };
+      const servers = (rs: Awaited<ReturnType<typeof many>>) =>
+        [...new Set(rs.map((r) => r.server!))].sort().join(",");
 
       await t.step("ClusterIP from a pod on the same node: every endpoint gets traffic", async () => {
         const rs = await many("cl1", vip(web), 80, 40);
         allOk(rs, "ClusterIP same node");
         assert.deepEqual(new Set(rs.map((r) => r.server)), new Set(["w1", "w2", "w3"]));
+        assert.equal(traceSays("cl1", vip(web), 80), servers(rs));
         assert.ok(rs.every((r) => r.clientIp === ip("cl1")), "pod source kept");
       });
       await t.step("ClusterIP from a pod on another node", async () => {
         const rs = await many("cl2", vip(web), 80, 30);
         allOk(rs, "ClusterIP other node");
         assert.deepEqual(new Set(rs.map((r) => r.server)), new Set(["w1", "w2", "w3"]));
+        assert.equal(traceSays("cl2", vip(web), 80), servers(rs));
       });
       await t.step("NodePort from an outside client (masqueraded, policy Cluster)", async () => {
         const rs = await many("client", lab.node("n1").ip, nodePort(web), 30);
         allOk(rs, "NodePort");
         assert.deepEqual(new Set(rs.map((r) => r.server)), new Set(["w1", "w2", "w3"]));
+        assert.equal(traceSays("client", lab.node("n1").ip, nodePort(web)!), servers(rs));
         assert.ok(rs.every((r) => r.clientIp !== client.ip));
       });
       await t.step("externalIP from the outside client", async () => {
-        allOk(await many("client", "198.51.100.10", 80, 10), "externalIP");
+        const rs = await many("client", "198.51.100.10", 80, 30);
+        allOk(rs, "externalIP");
+        // The client's route to 198.51.100.0/24 is via n1: that is the entry node.
+        assert.equal(traceSays("client", "198.51.100.10", 80, { entry: "n1" }), servers(rs));
       });
       await t.step("ClientIP affinity holds", async () => {
         const sticky = await svcOf("sticky");
@@ -256,6 +289,8 @@ Deno.test({
           const rs = await many(from, vip(sticky), 80, 15);
           allOk(rs, "affinity");
           assert.equal(new Set(rs.map((r) => r.server)).size, 1, `${from}: ${rs.map((r) => r.server)}`);
+          // Affinity picks one of the backends trace names.
+          assert.ok(traceSays(from, vip(sticky), 80).split(",").includes(rs[0].server!));
         }
       });
       await t.step("externalTrafficPolicy Local: client source kept, only local endpoints", async () => {
@@ -264,6 +299,7 @@ Deno.test({
         const rs = await many("client", lab.node("n2").ip, nodePort(local), 30);
         allOk(rs, "ETP Local");
         assert.deepEqual(new Set(rs.map((r) => r.server)), new Set(["w2", "w3"]));
+        assert.equal(traceSays("client", lab.node("n2").ip, nodePort(local)!), servers(rs));
         assert.ok(rs.every((r) => r.clientIp === client.ip), "client IP kept");
       });
       await t.step("hairpin: a pod reaches itself through its service", async () => {
@@ -272,6 +308,7 @@ Deno.test({
         const r = await lab.tcpProbe("h1", vip(hp), 80, 1500);
         assert.equal(r.status, "connected");
         assert.equal(r.server, "h1");
+        assert.equal(traceSays("h1", vip(hp), 80), "h1");
       });
       await t.step(
         "bad annotations are logged and fall back; no endpoints → rejected; the rest is served",
@@ -279,8 +316,11 @@ Deno.test({
           const odd = await svcOf("odd");
           const empty = await svcOf("empty");
           await programmed(`tcp/${vip(odd)}:80`, [ip("w2")]);
-          allOk(await many("cl1", vip(odd), 80, 5), "odd service still served");
+          const rs = await many("cl1", vip(odd), 80, 5);
+          allOk(rs, "odd service still served");
+          assert.equal(traceSays("cl1", vip(odd), 80), servers(rs));
           assert.equal((await lab.tcpProbe("cl1", vip(empty), 80)).status, "refused");
+          assert.equal(traceSays("cl1", vip(empty), 80), "rejected");
           const text = w.warnings.join("\n");
           assert.match(text, new RegExp(`${w.ns}/odd.*unknown scheduler \\\\"bogus\\\\"`));
           assert.match(text, new RegExp(`${w.ns}/odd.*unsupported DSR mode`));
@@ -328,9 +368,11 @@ Deno.test({
             `echo q | timeout 2 socat -T1 - UDP:${vip(dns)}:53,sourceport=40053,reuseaddr`,
           ], { okCodes: [0, 1, 124] })).stdout.trim().split(/\s+/)[0];
         assert.equal(await ask(), "w1");
+        assert.equal(traceSays("cl1", vip(dns), 53, { proto: "udp" }), "w1");
         await w.endpoints("dns", [{ pod: "w2", node: "n2" }], { port: 5353, protocol: "UDP" });
         await programmed(`udp/${vip(dns)}:53`, [ip("w2")]);
         assert.equal(await ask(), "w2");
+        assert.equal(traceSays("cl1", vip(dns), 53, { proto: "udp" }), "w2");
       });
       await t.step("--masquerade-all: ClusterIP traffic is SNATed to the node", async () => {
         abort.abort();
@@ -344,6 +386,7 @@ Deno.test({
           allOk(rs, "masquerade-all");
           const remote = rs.filter((r) => r.server === "w1");
           assert.ok(remote.length > 0);
+          assert.equal(traceSays("cl2", vip(web), 80, { extra: { masqueradeAll: true } }), servers(rs));
           assert.ok(remote.every((r) => r.clientIp === lab.node("n2").ip), JSON.stringify(remote));
         } finally {
           abort2.abort();

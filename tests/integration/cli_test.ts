@@ -183,7 +183,7 @@ Deno.test("cli: Prometheus metrics under upstream's names on --metrics-port", as
     const child = spawnFirewall(ns, ["--health-port=0", `--metrics-port=${port}`], "null");
     try {
       let text = "";
-      for (let i = 0; i < 100 && !/kube_router_controller_policy_chains \d/.test(text); i++) {
+      for (let i = 0; i < 100 && !/kube_router_controller_policy_chains [1-9]/.test(text); i++) {
         await new Promise((r) => setTimeout(r, 100));
         text =
           (await sh.run(["curl", "-s", `http://127.0.0.1:${port}/metrics`], { netns: ns, okCodes: [0, 7] }))

@@ -17,7 +17,8 @@ import { runController } from "../../controllers/runner.ts";
 import { CommandRunner } from "../../kernel/exec.ts";
 import { logger } from "../../observe/log.ts";
 import { MetricsRegistry } from "../../observe/metrics.ts";
-import { apiSource, loadKubeConfig } from "../../watch/mod.ts";
+import { apiSource } from "../../watch/mod.ts";
+import { loadKubeConfig } from "../../watch/client_node_config.ts";
 import { startApiServer } from "../fixtures/apiserver.ts";
 
 const NS = "rt-lb";

@@ -151,6 +151,11 @@ Deno.test({
       const addrs = (await run.run(["ip", "-4", "-o", "addr", "show", "dev", "kube-bridge"])).stdout;
       assert.doesNotMatch(addrs, /10\.212\.1\.1/);
       assert.match(addrs, /10\.212\.9\.5/);
+      // kube-bridge existed before the router: its MTU is back, and no record of ours is left.
+      const brAfter =
+        JSON.parse((await run.run(["ip", "-j", "-d", "link", "show", "kube-bridge"])).stdout)[0];
+      assert.equal(brAfter.mtu, 1500);
+      assert.equal(brAfter.ifalias, undefined);
       assert.doesNotMatch((await run.run(["ip", "rule", "show"])).stdout, /lookup 77/);
       assert.match((await run.run(["ip", "rule", "show"])).stdout, /lookup 100/);
       assert.match(

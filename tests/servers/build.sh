@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the real kube-apiserver and etcd used by the integration tests, from the Go module
+# Builds the real kube-apiserver and etcd used by the integration tests (and libcni's cnitool), from the Go module
 # proxy, into a cache directory so a second run is instant. Prints the bin directory.
 #
 # kube-apiserver lives in k8s.io/kubernetes, whose go.mod points its k8s.io/* staging modules
@@ -50,4 +50,13 @@ if [ ! -x "$BIN/kube-apiserver" ]; then
     -X $v.gitTreeState=clean -X $v.buildDate=1970-01-01T00:00:00Z" \
     -o "$BIN/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver
 fi
+# cnitool: libcni's own command-line front end, so tests load the agent's CNI files exactly as
+# containerd and CRI-O do (the plugins themselves come from Debian's containernetworking-plugins).
+CNI_VERSION=${CNI_VERSION:-v1.1.2}
+if [ ! -x "$BIN/cnitool-$CNI_VERSION" ]; then
+  echo "building cnitool $CNI_VERSION" >&2
+  GOBIN="$BIN/cnitool-build" go install "github.com/containernetworking/cni/cnitool@$CNI_VERSION" >&2
+  mv "$BIN/cnitool-build/cnitool" "$BIN/cnitool-$CNI_VERSION" && rmdir "$BIN/cnitool-build"
+fi
+ln -sf "cnitool-$CNI_VERSION" "$BIN/cnitool"
 echo "$BIN"

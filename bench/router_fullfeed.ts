@@ -1,0 +1,383 @@
+/**
+ * Full Internet table through the routing controller into the kernel (not a test).
+ *
+ * BIRD (AS 65000) feeds N IPv4 /32s (K static protocols, realistic AS paths and communities as
+ * in bench/bgp_fullfeed.ts) over eBGP to, one at a time in the same run:
+ * - gobgpd (reference, RIB only: no kernel installation), counted with `gobgp global rib summary`;
+ * - our routing controller (RouterController in a child Deno process inside its namespace, the
+ *   real event → delta → rtnetlink path), counted in the kernel: the child reports the routes the
+ *   kernel acknowledged every 100 ms, and every phase ends with a netlink dump of the namespace's
+ *   main table (`bench/netlink_route_rate.c count`) that must show exactly the expected number of
+ *   proto 17 routes.
+ *
+ * Phases: load (session Established → all N in the kernel / in gobgpd's RIB; BIRD's `show
+ * protocols` Since column is the start), RSS with the table held, withdrawal of the whole table
+ * (all static protocols disabled → 0 left), re-load, sustained churn with the table held (groups of
+ * static protocols flipped off and on; rate = prefixes withdrawn + re-announced per second until
+ * the kernel is back at N), then M IPv6 /128s over an IPv6 session (load and withdrawal).
+ * Reference for the kernel path: the kernel's own rate for the same number of route messages
+ * (bench/netlink_route_rate.c: 512 per sendmsg, acks in bulk) measured in a spare namespace in
+ * the same run.
+ *
+ *   deno run -A bench/router_fullfeed.ts [--prefixes 1000000] [--prefixes6 500000] [--protocols 500]
+ *     [--churn-seconds 10] [--only ours,gobgpd] [--v8 --max-semi-space-size=2]
+ *
+ * Addresses: lab nodes 10.240.0.x / 2001:db8:240::x (tests/fixtures/bgp_peers.ts); the table is
+ * 10.200.0.0 upwards and 2001:db8:f000:: upwards, routes only inside the lab's namespaces.
+ *
+ * @module
+ */
+import { BgpLab, type Bird, type Gobgp, rssKb, waitFor } from "../tests/fixtures/bgp_peers.ts";
+import type { RouterChildConfig } from "../tests/fixtures/router_child.ts";
+
+function arg(name: string, dflt: number): number {
+  const i = Deno.args.indexOf(`--${name}`);
+  return i >= 0 ? Number(Deno.args[i + 1]) : dflt;
+}
+const N = arg("prefixes", 1_000_000);
+const N6 = arg("prefixes6", 500_000);
+const K = arg("protocols", 500);
+const CHURN_S = arg("churn-seconds", 10);
+const ONLY = (() => {
+  const i = Deno.args.indexOf("--only");
+  return i >= 0 ? Deno.args[i + 1].split(",") : ["ours", "gobgpd"];
+})();
+const V8_FLAGS = (() => {
+  const i = Deno.args.indexOf("--v8");
+  const v = i >= 0 ? Deno.args[i + 1] : "--max-semi-space-size=2";
+  return v ? v.split(",") : [];
+})();
+const OUR_ASN = 64512;
+const TRANSIT = [3356, 1299, 174, 2914, 6939, 6762, 3257, 6453, 701, 7018, 6461, 3491];
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function v4(i: number): string {
+  return `10.${200 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`;
+}
+function v6(i: number): string {
+  return `2001:db8:f000::${(i >>> 16).toString(16)}:${(i & 0xffff).toString(16)}`;
+}
+
+function importFilter(k: number): string {
+  const path: number[] = [];
+  for (let h = 0; h < 1 + (k % 5); h++) path.push(TRANSIT[(k * 7 + h * 3) % TRANSIT.length]);
+  path.push(64513 + (k % 400));
+  const prepends = path.reverse().map((a) => `bgp_path.prepend(${a});`).join(" ");
+  return `import filter { ${prepends} bgp_community.add((${path[0]},${k % 1000})); ` +
+    `bgp_community.add((65000,${
+      k % 50
+    })); bgp_large_community.add((65000,${k},1)); bgp_origin = ORIGIN_IGP; accept; };`;
+}
+
+function birdConf(lab: BgpLab, peers: string): string {
+  const parts = [`router id ${lab.node("bird").v4};\nprotocol device {}\n`];
+  for (let k = 0; k < K; k++) {
+    parts.push(
+      `protocol static s${k} { ipv4 { ${importFilter(k)} };\n  include "${lab.dir}/r4-${k}.conf";\n}\n`,
+    );
+    if (N6 > 0) {
+      parts.push(
+        `protocol static t${k} { ipv6 { ${importFilter(k)} };\n  include "${lab.dir}/r6-${k}.conf";\n}\n`,
+      );
+    }
+  }
+  parts.push(peers);
+  return parts.join("");
+}
+
+function writeRoutes(lab: BgpLab): void {
+  for (const [n, name, fmt, len] of [[N, "r4", v4, 32], [N6, "r6", v6, 128]] as const) {
+    const files: string[][] = Array.from({ length: K }, () => []);
+    for (let i = 0; i < n; i++) files[i % K].push(`route ${fmt(i)}/${len} blackhole;`);
+    files.forEach((f, k) => Deno.writeTextFileSync(`${lab.dir}/${name}-${k}.conf`, f.join("\n") + "\n"));
+  }
+}
+
+/** What a receiver reports. */
+interface Receiver {
+  name: string;
+  count(family: 4 | 6): Promise<number>;
+  pid(): number;
+  stop(): Promise<void>;
+}
+
+/** Our controller in a child process; its stdout carries {"v4":n,"v6":n} every 100 ms. */
+function startOurs(lab: BgpLab): Receiver {
+  const us = lab.node("us"), b = lab.node("bird");
+  const v8 = V8_FLAGS.length ? [`--v8-flags=${V8_FLAGS.join(",")}`] : [];
+  const cfg: RouterChildConfig = {
+    nodeIp4: us.v4,
+    ...(N6 > 0 ? { nodeIp6: us.v6 } : {}),
+    peers: [{ address: b.v4, asn: 65000 }, ...(N6 > 0 ? [{ address: b.v6, asn: 65000 }] : [])],
+    asn: OUR_ASN,
+    dir: lab.dir,
+  };
+  const child = new URL("../tests/fixtures/router_child.ts", import.meta.url).pathname;
+  const proc = new Deno.Command("ip", {
+    args: ["netns", "exec", us.ns, Deno.execPath(), "run", "-A", ...v8, child, JSON.stringify(cfg)],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let last = { v4: 0, v6: 0 };
+  (async () => {
+    let buf = "";
+    for await (const c of proc.stdout.pipeThrough(new TextDecoderStream())) {
+      buf += c;
+      let nl;
+      while ((nl = buf.indexOf("\n")) >= 0) {
+        try {
+          last = JSON.parse(buf.slice(0, nl));
+        } catch { /* partial */ }
+        buf = buf.slice(nl + 1);
+      }
+    }
+  })().catch(() => {});
+  const log = Deno.openSync(`${lab.dir}/ours.log`, { write: true, create: true });
+  proc.stderr.pipeTo(new WritableStream({ write: (c) => void log.writeSync(c) })).catch(() => {});
+  return {
+    name: "ours",
+    count: (f) => Promise.resolve(f === 4 ? last.v4 : last.v6),
+    pid: () => proc.pid,
+    stop: async () => {
+      try {
+        proc.kill("SIGKILL");
+      } catch { /* gone */ }
+      await proc.status;
+    },
+  };
+}
+
+async function startGobgp(lab: BgpLab): Promise<Receiver> {
+  const g = lab.node("gobgp"), b = lab.node("bird");
+  const nb = (addr: string, afi: string) =>
+    `[[neighbors]]
+  [neighbors.config]
+    neighbor-address = "${addr}"
+    peer-as = 65000
+  [neighbors.timers.config]
+    connect-retry = 1
+    hold-time = 240
+  [[neighbors.afi-safis]]
+    [neighbors.afi-safis.config]
+      afi-safi-name = "${afi}"
+`;
+  const gb: Gobgp = await lab.gobgp(
+    "gobgp",
+    `[global.config]\n  as = 65002\n  router-id = "${g.v4}"\n  local-address-list = ["${g.v4}", "${g.v6}"]\n` +
+      nb(b.v4, "ipv4-unicast") + (N6 > 0 ? nb(b.v6, "ipv6-unicast") : ""),
+  );
+  return {
+    name: "gobgpd",
+    count: async (f) => {
+      const out = await gb.cli("global", "rib", "summary", "-a", f === 4 ? "ipv4" : "ipv6");
+      return Number(out.match(/Destination:\s*(\d+)/)?.[1] ?? 0);
+    },
+    pid: () => gb.pid!,
+    stop: () => gb.stop(),
+  };
+}
+
+interface Result {
+  name: string;
+  loadMs: number;
+  rssMb: number;
+  withdrawMs: number;
+  churnPerS: number;
+  load6Ms: number;
+  withdraw6Ms: number;
+  rss6Mb: number;
+}
+
+/** Wall-clock ms since BIRD saw protocol `proto` Established (its Since column, ms precision). */
+async function sinceUp(bird: Bird, proto: string, doneWall: number): Promise<number | null> {
+  const line = (await bird.birdc("show", "protocols", proto)).split("\n").find((l) =>
+    l.startsWith(proto + " ")
+  );
+  const since = line?.trim().split(/\s+/)[4] ?? "";
+  const up = Date.parse(`${new Date(doneWall).toISOString().slice(0, 10)}T${since}Z`);
+  return Number.isFinite(up) ? doneWall - up : null;
+}
+
+async function kernelCount(lab: BgpLab, counter: string, f: 4 | 6): Promise<number> {
+  return Number((await lab.exec("us", [counter, "count", String(f)])).trim());
+}
+
+async function measure(lab: BgpLab, bird: Bird, r: Receiver, counter: string): Promise<Result> {
+  const ours = r.name === "ours";
+  const [p4, p6] = ours ? ["to_us", "to_us6"] : ["to_gobgp", "to_gobgp6"];
+  const reach = (f: 4 | 6, what: string, cmp: (c: number) => boolean) =>
+    waitFor(`${r.name}: ${what}`, async () => cmp(await r.count(f)), 30 * 60_000, ours ? 20 : 250);
+  const verify = async (f: 4 | 6, want: number) => {
+    if (!ours) return;
+    const k = await kernelCount(lab, counter, f);
+    if (k !== want) throw new Error(`ours: the kernel holds ${k} proto 17 IPv${f} routes, expected ${want}`);
+  };
+  // Load.
+  const t0 = performance.now();
+  await bird.birdc("enable", p4);
+  await reach(4, `all ${N} IPv4 prefixes`, (c) => c >= N);
+  const loadMs = (await sinceUp(bird, p4, Date.now())) ?? performance.now() - t0;
+  await verify(4, N);
+  console.log(
+    `  ${r.name}: ${N} IPv4 prefixes ${ours ? "in the kernel" : "in RIB"} ${(loadMs / 1000).toFixed(2)} s`,
+  );
+  await sleep(1000);
+  const rssMb = rssKb(r.pid()) / 1024;
+  // Withdraw everything (UPDATEs with withdrawals; the session stays up).
+  const tw = performance.now();
+  await bird.birdc("disable", `"s*"`);
+  await reach(4, "withdrawal of every IPv4 prefix", (c) => c === 0);
+  const withdrawMs = performance.now() - tw;
+  await verify(4, 0);
+  console.log(`  ${r.name}: withdrawal of all ${N}: ${(withdrawMs / 1000).toFixed(2)} s`);
+  // Re-load, then churn with the table held.
+  await bird.birdc("enable", `"s*"`);
+  await reach(4, "the table back", (c) => c >= N);
+  const per = Math.ceil(N / K);
+  const group = Math.max(1, Math.round(Math.min(50_000, N / 10) / per));
+  let moved = 0, cycle = 0;
+  const c0 = performance.now();
+  while (performance.now() - c0 < CHURN_S * 1000) {
+    const names = Array.from({ length: group }, (_, j) => `s${(cycle * group + j) % K}`);
+    for (const n of names) await bird.birdc("disable", n);
+    await reach(4, "churn withdraw", (c) => c <= N - group * per + group);
+    for (const n of names) await bird.birdc("enable", n);
+    await reach(4, "churn re-announce", (c) => c >= N);
+    moved += 2 * group * per;
+    cycle++;
+  }
+  const churnPerS = moved / ((performance.now() - c0) / 1000);
+  await verify(4, N);
+  console.log(`  ${r.name}: churn ${Math.round(churnPerS)} prefixes/s with the table held`);
+  await bird.birdc("disable", `"s*"`);
+  await reach(4, "IPv4 table gone", (c) => c === 0);
+  // IPv6.
+  let load6Ms = 0, withdraw6Ms = 0, rss6Mb = 0;
+  if (N6 > 0) {
+    const t6 = performance.now();
+    await bird.birdc("enable", p6);
+    await reach(6, `all ${N6} IPv6 prefixes`, (c) => c >= N6);
+    load6Ms = (await sinceUp(bird, p6, Date.now())) ?? performance.now() - t6;
+    await verify(6, N6);
+    await sleep(1000);
+    rss6Mb = rssKb(r.pid()) / 1024;
+    const tw6 = performance.now();
+    await bird.birdc("disable", `"t*"`);
+    await reach(6, "withdrawal of every IPv6 prefix", (c) => c === 0);
+    withdraw6Ms = performance.now() - tw6;
+    await verify(6, 0);
+    await bird.birdc("enable", `"t*"`);
+    console.log(
+      `  ${r.name}: ${N6} IPv6 prefixes ${(load6Ms / 1000).toFixed(2)} s, withdrawn in ${
+        (withdraw6Ms / 1000).toFixed(2)
+      } s, RSS ${rss6Mb.toFixed(0)} MB`,
+    );
+    await bird.birdc("disable", p6);
+  }
+  await bird.birdc("disable", p4);
+  await bird.birdc("enable", `"s*"`);
+  await r.stop();
+  return { name: r.name, loadMs, rssMb, withdrawMs, churnPerS, load6Ms, withdraw6Ms, rss6Mb };
+}
+
+async function main(): Promise<void> {
+  const lab = await BgpLab.create(["bird", "us", "gobgp", "ref"]);
+  for (const sig of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(sig, () => void lab.close().finally(() => Deno.exit(130)));
+  }
+  try {
+    const counter = `${lab.dir}/nlrate`;
+    await new Deno.Command("cc", {
+      args: ["-O2", "-o", counter, new URL("./netlink_route_rate.c", import.meta.url).pathname],
+    }).output().then((o) => {
+      if (!o.success) throw new Error(`cc: ${new TextDecoder().decode(o.stderr)}`);
+    });
+    const b = lab.node("bird");
+    // The kernel's own rate for the same numbers of routes, in a spare namespace.
+    const k4 = JSON.parse(await lab.exec("ref", [counter, "4", String(N), b.v4]));
+    const k6 = N6 > 0 ? JSON.parse(await lab.exec("ref", [counter, "6", String(N6), b.v6])) : null;
+    console.log(
+      `kernel limit (netlink_route_rate.c): IPv4 ${k4.addPerS} adds/s, ${k4.delPerS} deletes/s` +
+        (k6 ? `; IPv6 ${k6.addPerS} adds/s, ${k6.delPerS} deletes/s` : ""),
+    );
+    writeRoutes(lab);
+    const us = lab.node("us"), g = lab.node("gobgp");
+    const bgp = (name: string, local: string, nb: string, asn: number, afi: string) =>
+      `protocol bgp ${name} { disabled; local ${local} as 65000; neighbor ${nb} as ${asn}; hold time 240;
+  keepalive time 1; ${afi} { import none; export all; }; }\n`;
+    const conf = birdConf(
+      lab,
+      bgp("to_us", b.v4, us.v4, OUR_ASN, "ipv4") + bgp("to_us6", b.v6, us.v6, OUR_ASN, "ipv6") +
+        bgp("to_gobgp", b.v4, g.v4, 65002, "ipv4") + bgp("to_gobgp6", b.v6, g.v6, 65002, "ipv6"),
+    );
+    const tb = performance.now();
+    const bird = await lab.bird("bird", conf);
+    await waitFor(
+      "BIRD loads the static routes",
+      async () => {
+        const out = await bird.birdc("show", "route", "count");
+        let total = 0;
+        for (const m of out.matchAll(/(\d+) of (\d+) routes/g)) total += Number(m[2]);
+        return total >= N + N6;
+      },
+      30 * 60_000,
+      500,
+    );
+    console.log(
+      `BIRD loaded ${N} + ${N6} static routes in ${((performance.now() - tb) / 1000).toFixed(1)} s`,
+    );
+    const results: Result[] = [];
+    if (ONLY.includes("gobgpd")) {
+      console.log(`feeding gobgpd (RIB only) ...`);
+      results.push(await measure(lab, bird, await startGobgp(lab), counter));
+    }
+    if (ONLY.includes("ours")) {
+      console.log(`feeding our router (into the kernel, V8 flags ${V8_FLAGS.join(" ") || "(defaults)"}) ...`);
+      const r = startOurs(lab);
+      await waitFor("our router ready", async () => (await r.count(4)) === 0 && rssKb(r.pid()) > 0, 60_000);
+      await sleep(2000);
+      results.push(await measure(lab, bird, r, counter));
+    }
+    const o = results.find((r) => r.name === "ours"), gg = results.find((r) => r.name === "gobgpd");
+    console.log(`\nRouter full feed from BIRD: ${N} IPv4 + ${N6} IPv6 prefixes, ${K} attribute sets`);
+    console.log("receiver   load      RSS      withdraw   churn        IPv6 load  IPv6 withdraw  RSS(v6)");
+    for (const r of results) {
+      console.log(
+        `${r.name.padEnd(10)} ${(r.loadMs / 1000).toFixed(2).padStart(6)} s ${
+          r.rssMb.toFixed(0).padStart(5)
+        } MB ${(r.withdrawMs / 1000).toFixed(2).padStart(6)} s ${
+          Math.round(r.churnPerS).toString().padStart(8)
+        }/s ${(r.load6Ms / 1000).toFixed(2).padStart(7)} s ${
+          (r.withdraw6Ms / 1000).toFixed(2).padStart(9)
+        } s ${r.rss6Mb.toFixed(0).padStart(7)} MB`,
+      );
+    }
+    const x = (a: number, b: number) => (a / b).toFixed(2) + "×";
+    if (o && gg) {
+      console.log(
+        `ours (kernel) / gobgpd (RIB only): load ${x(o.loadMs, gg.loadMs)} (target ≤ 1), RSS ${
+          x(o.rssMb, gg.rssMb)
+        } (target ≤ 0.5), withdraw ${x(o.withdrawMs, gg.withdrawMs)}, churn ${x(o.churnPerS, gg.churnPerS)}` +
+          (N6 > 0
+            ? `, IPv6 load ${x(o.load6Ms, gg.load6Ms)}, IPv6 withdraw ${x(o.withdraw6Ms, gg.withdraw6Ms)}`
+            : ""),
+      );
+    }
+    if (o) {
+      console.log(
+        `ours / kernel limit: load ${x(N / (o.loadMs / 1000), k4.addPerS)} of its add rate, withdraw ${
+          x(N / (o.withdrawMs / 1000), k4.delPerS)
+        } of its delete rate` +
+          (k6 && o.load6Ms ? `, IPv6 load ${x(N6 / (o.load6Ms / 1000), k6.addPerS)}` : "") +
+          `; churn target ≥ 100000/s`,
+      );
+    }
+  } catch (e) {
+    console.error(`our router's log (tail):\n${lab.log("ours.log").split("\n").slice(-30).join("\n")}`);
+    throw e;
+  } finally {
+    await lab.close();
+  }
+}
+
+if (import.meta.main) await main();

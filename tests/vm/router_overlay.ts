@@ -1,0 +1,246 @@
+/**
+ * The routing controller's IPIP and FoU overlays with real packets, run INSIDE the test VM
+ * (Debian's kernel has ipip and fou; this machine's has neither); started by
+ * tests/e2e/router_overlay_vm_test.ts. Three nodes: n1 and n3 on subnet a (10.250.0.0/24), n2 on
+ * subnet b (10.250.1.0/24, through the lab router); one pod each. The agents run as
+ * `main.ts router` in their node namespaces (the BGP speaker needs the node's namespace), reaching
+ * the host's API server through tests/fixtures/api_bridge.ts; nodes peer with each other (iBGP
+ * full mesh) and learn each other's pod CIDRs.
+ *
+ * Round 1, `--overlay-encap=ipip --overlay-type=subnet`: n1↔n2 through an ipip tunnel, n1↔n3
+ * routed directly; a 1400-byte ping with DF passes; a 1500-byte one learns the tunnel's MTU
+ * (PMTU). Round 2, `--overlay-encap=fou --overlay-encap-port=5556 --overlay-type=full`: every
+ * pair through FoU (GUE) tunnels, the FoU port open, the same pings. Then n2 goes away (agent
+ * stopped, Node deleted): its tunnels go from n1 and n3. Then `cleanup` leaves no tunnel.
+ */
+import assert from "node:assert/strict";
+import { bridgeApiInto } from "../fixtures/api_bridge.ts";
+import { sharedApiServer } from "../fixtures/apiserver.ts";
+import { createLab } from "../fixtures/lab.ts";
+import type { ServerProcess } from "../fixtures/process.ts";
+import { tunnelName } from "../../controllers/router/routes.ts";
+
+const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+
+async function until(what: string, ms: number, check: () => Promise<boolean>): Promise<number> {
+  const t0 = Date.now();
+  let last: unknown;
+  while (Date.now() - t0 < ms) {
+    try {
+      if (await check()) return Date.now() - t0;
+    } catch (e) {
+      last = e;
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(
+    `timed out after ${ms} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ""}`,
+  );
+}
+
+Deno.test({
+  name: "router overlays (IPIP, FoU; subnet and full) with real packets on Debian's kernel",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const api = await sharedApiServer();
+    const suffix = crypto.randomUUID().slice(0, 6);
+    const nodeName = (n: string) => `ov-${n}-${suffix}`;
+    await using lab = await createLab({
+      prefix: "ov",
+      nodes: [{ name: "n1", subnet: "a" }, { name: "n2", subnet: "b" }, { name: "n3", subnet: "a" }],
+      subnets: { a: "10.250.0.0/24", b: "10.250.1.0/24" },
+      staticPodRoutes: false,
+    });
+    const tmp = await Deno.makeTempDir({ prefix: "kr-ov-" });
+    const bridges: Array<{ close(): Promise<void> }> = [];
+    const agents = new Map<string, ServerProcess>();
+    const nodes = ["n1", "n2", "n3"] as const;
+    const ip = (n: string) => lab.host(n).ip;
+    const pod = (n: string) => `p${n.slice(1)}`;
+    try {
+      const items: unknown[] = nodes.map((n) => ({
+        apiVersion: "v1",
+        kind: "Node",
+        metadata: { name: nodeName(n) },
+        spec: { podCIDR: lab.node(n).podCidr, podCIDRs: [lab.node(n).podCidr] },
+      }));
+      await api.kubectl(["apply", "-f", "-"], {
+        stdin: JSON.stringify({ apiVersion: "v1", kind: "List", items }),
+      });
+      for (const n of nodes) {
+        await api.request("PATCH", `/api/v1/nodes/${nodeName(n)}/status`, {
+          status: { addresses: [{ type: "InternalIP", address: ip(n) }] },
+        }, "application/strategic-merge-patch+json");
+        await lab.addPod(n, { name: pod(n) });
+      }
+      await Promise.all(nodes.map((n) => lab.serve(pod(n), { tcp: [8080] })));
+      const kubeconfigs = new Map<string, string>();
+      for (const n of nodes) {
+        const b = await bridgeApiInto(lab.node(n).netns, api, { dir: tmp });
+        bridges.push(b);
+        kubeconfigs.set(n, b.kubeconfigPath);
+      }
+      const start = async (n: string, flags: string[]) => {
+        agents.set(
+          n,
+          await lab.spawn(n, [
+            "env",
+            `KUBE_ROUTER_CNI_CONF_FILE=${tmp}/${n}-cni/10-kuberouter.conf`,
+            Deno.execPath(),
+            "run",
+            "-A",
+            MAIN,
+            "router",
+            `--kubeconfig=${kubeconfigs.get(n)}`,
+            `--hostname-override=${nodeName(n)}`,
+            "--enable-overlay=true",
+            "--routes-sync-period=5s",
+            "--injected-routes-sync-period=2s",
+            "--v=2",
+            ...flags,
+          ], { name: `agent-${n}-${Date.now()}` }),
+        );
+      };
+      const stopAll = async () => {
+        for (const a of agents.values()) await a.stop("SIGTERM", 5000);
+        agents.clear();
+      };
+      const routes = async (n: string) =>
+        JSON.parse((await lab.exec(n, ["ip", "-j", "route", "show", "proto", "17"])).stdout || "[]") as Array<
+          { dst: string; dev?: string; gateway?: string }
+        >;
+      const link = async (n: string, dev: string) => {
+        const r = await lab.exec(n, ["ip", "-d", "-j", "link", "show", dev], { okCodes: [0, 1] });
+        return r.code === 0 ? JSON.parse(r.stdout)[0] : undefined;
+      };
+      const learned = (n: string) =>
+        routes(n).then((rs) => nodes.every((o) => o === n || rs.some((r) => r.dst === lab.node(o).podCidr)));
+      /** Pod-to-pod: TCP both ways, a 1400-byte packet with DF, and PMTU for a 1500-byte one. */
+      const packets = async (a: string, b: string, tunnelMtu: number | undefined) => {
+        const r = await lab.tcpProbe(pod(a), lab.host(pod(b)).ip, 8080, 5000);
+        assert.equal(r.status, "connected", `${pod(a)} → ${pod(b)}: ${JSON.stringify(r)}`);
+        assert.equal(r.clientIp, lab.host(pod(a)).ip, "pod source kept");
+        await lab.exec(pod(a), ["ping", "-c", "1", "-W", "5", "-M", "do", "-s", "1372", lab.host(pod(b)).ip]);
+        if (tunnelMtu !== undefined) {
+          // 1472 + 28 = 1500 bytes: too big for the tunnel; the node answers "fragmentation needed"
+          // with the tunnel's MTU, which the pod then knows for that destination.
+          const big = await lab.exec(pod(a), [
+            "ping",
+            "-c",
+            "2",
+            "-i",
+            "0.5",
+            "-W",
+            "3",
+            "-M",
+            "do",
+            "-s",
+            "1472",
+            lab.host(pod(b)).ip,
+          ], {
+            okCodes: [0, 1, 2],
+          });
+          assert.match(big.stdout + big.stderr, new RegExp(`mtu ?= ?${tunnelMtu}`), big.stdout + big.stderr);
+          const got = (await lab.exec(pod(a), ["ip", "route", "get", lab.host(pod(b)).ip])).stdout;
+          assert.match(got, new RegExp(`mtu ${tunnelMtu}`), got);
+        }
+      };
+
+      await t.step("ipip, overlay-type subnet: n1↔n2 through a tunnel, n1↔n3 direct", async () => {
+        for (const n of nodes) await start(n, ["--overlay-encap=ipip", "--overlay-type=subnet"]);
+        const ms = await until("every node learns the others' pod CIDRs", 240_000, async () => {
+          for (const n of nodes) if (!(await learned(n))) return false;
+          return true;
+        });
+        console.log(`ipip: routes learned after ${ms} ms`);
+        const r1 = await routes("n1");
+        assert.equal(r1.find((r) => r.dst === lab.node("n2").podCidr)?.dev, tunnelName(ip("n2")));
+        assert.equal(r1.find((r) => r.dst === lab.node("n3").podCidr)?.gateway, ip("n3"));
+        const tun = await link("n1", tunnelName(ip("n2")));
+        assert.equal(tun?.linkinfo?.info_kind, "ipip", JSON.stringify(tun));
+        assert.equal(tun.linkinfo.info_data?.remote, ip("n2"));
+        assert.equal(await link("n1", tunnelName(ip("n3"))), undefined, "no tunnel inside subnet a");
+        await packets("n1", "n2", tun.mtu);
+        await packets("n2", "n1", undefined);
+        await packets("n1", "n3", undefined);
+        assert.equal(tun.mtu, 1480, "ipip: underlay 1500 − 20");
+      });
+
+      await t.step("FoU (GUE) on a chosen port, overlay-type full: every pair tunnelled", async () => {
+        await stopAll();
+        for (const n of nodes) {
+          await start(n, ["--overlay-encap=fou", "--overlay-encap-port=5556", "--overlay-type=full"]);
+        }
+        const ms = await until("n1 routes n3 through a FoU tunnel", 240_000, async () => {
+          const r1 = await routes("n1");
+          const l = await link("n1", tunnelName(ip("n3")));
+          return r1.find((r) => r.dst === lab.node("n3").podCidr)?.dev === tunnelName(ip("n3")) &&
+            l?.linkinfo?.info_data?.encap_dport === 5556;
+        });
+        console.log(`fou: switched after ${ms} ms`);
+        await until("every node routes through its tunnels", 60_000, async () => {
+          for (const n of nodes) {
+            const rs = await routes(n);
+            for (const o of nodes) {
+              if (o !== n && rs.find((r) => r.dst === lab.node(o).podCidr)?.dev !== tunnelName(ip(o))) {
+                return false;
+              }
+            }
+          }
+          return true;
+        });
+        const fou = (await lab.exec("n2", ["ip", "fou", "show"])).stdout;
+        assert.match(fou, /port 5556 gue/, fou);
+        const tun = await link("n1", tunnelName(ip("n2")));
+        assert.equal(tun.linkinfo.info_data.encap_type, "gue", JSON.stringify(tun.linkinfo));
+        await packets("n1", "n2", tun.mtu);
+        await packets("n1", "n3", undefined);
+        await packets("n3", "n2", undefined);
+        assert.equal(tun.mtu, 1468, "FoU/GUE: underlay 1500 − 20 − 8 − 4");
+        // The packets really were UDP to port 5556 on the underlay.
+        const cnt =
+          (await lab.exec("n2", ["sh", "-c", "cat /proc/net/snmp | grep '^Udp:' | tail -1"])).stdout;
+        assert.ok(Number(cnt.trim().split(/\s+/)[1]) > 0, cnt);
+      });
+
+      await t.step("a node goes away: its tunnels and routes are removed on the others", async () => {
+        await agents.get("n2")!.stop("SIGKILL", 0);
+        agents.delete("n2");
+        await api.kubectl(["delete", "node", nodeName("n2")]);
+        await until("n1 and n3 drop n2's tunnel", 120_000, async () => {
+          for (const n of ["n1", "n3"]) {
+            if (await link(n, tunnelName(ip("n2")))) return false;
+            if ((await routes(n)).some((r) => r.dst === lab.node("n2").podCidr)) return false;
+          }
+          return true;
+        });
+        assert.ok(await link("n1", tunnelName(ip("n3"))), "n1's tunnel to n3 stays");
+      });
+
+      await t.step("cleanup leaves no tunnel, no route of ours", async () => {
+        await stopAll();
+        await lab.exec("n1", [
+          "env",
+          `KUBE_ROUTER_CNI_CONF_FILE=${tmp}/n1-cni/10-kuberouter.conf`,
+          Deno.execPath(),
+          "run",
+          "-A",
+          MAIN,
+          "cleanup",
+        ], { okCodes: [0, 1] });
+        const links = (await lab.exec("n1", ["ip", "-o", "link"])).stdout;
+        assert.doesNotMatch(links, /tun-[0-9a-f]{11}/);
+        assert.deepEqual(await routes("n1"), []);
+      });
+    } catch (e) {
+      for (const [n, a] of agents) console.error(`--- agent ${n} log:\n${await a.logTail(40)}`);
+      throw e;
+    } finally {
+      for (const a of agents.values()) await a.stop("SIGTERM", 2000).catch(() => {});
+      for (const b of bridges) await b.close();
+      for (const n of nodes) await api.kubectl(["delete", "node", nodeName(n)], { okCodes: [0, 1] });
+      await Deno.remove(tmp, { recursive: true }).catch(() => {});
+    }
+  },
+});

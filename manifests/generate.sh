@@ -9,6 +9,7 @@
 # Every variant reaches the API server through a node-local kubeconfig
 # (/var/lib/kube-router/kubeconfig, as upstream's manifests), never through the ClusterIP it
 # programs itself; tolerates every NoSchedule and NoExecute taint (it is the node's network).
+# --hairpin-mode=true: a pod reaching itself through its own Service works (a conformance spec).
 set -euo pipefail
 cd "$(dirname "$0")"
 version=$(sed -n 's/.*VERSION = "\([^"]*\)".*/\1/p' ../cmd/version.ts | head -1)
@@ -164,13 +165,13 @@ EOF
 ds daemonset "kube-router for Deno, all features: routes pods over iBGP (writes the CNI config),
 enforces NetworkPolicy and replaces kube-proxy. Upstream's args, so an existing DaemonSet switches
 by changing the image. --service-proxy-mode=nftables on kernels without IPVS." yes no \
-  --run-router=true --run-firewall=true --run-service-proxy=true --service-proxy-mode=ipvs \
+  --run-router=true --run-firewall=true --run-service-proxy=true --service-proxy-mode=ipvs --hairpin-mode=true \
   --bgp-graceful-restart=true
 
 ds daemonset-service-proxy "kube-router for Deno as the service proxy only (instead of kube-proxy; run
 \`kube-proxy --cleanup\` on each node first). Pod networking comes from another CNI.
 --service-proxy-mode=nftables on kernels without IPVS." no no \
-  --run-router=false --run-firewall=false --run-service-proxy=true --service-proxy-mode=ipvs
+  --run-router=false --run-firewall=false --run-service-proxy=true --service-proxy-mode=ipvs --hairpin-mode=true
 
 ds daemonset-firewall "kube-router for Deno as the NetworkPolicy firewall only, next to another CNI and
 kube-proxy." no no \
@@ -188,5 +189,5 @@ ds daemonset-dsr "kube-router for Deno, all features with Direct Server Return f
 kube-router.io/service.dsr=tunnel: hostPID and the container runtime's socket let the agent enter
 each backend pod's network namespace to configure the tunnel end. DSR is an IPVS feature: this
 variant needs a kernel with IPVS and IPIP." yes yes \
-  --run-router=true --run-firewall=true --run-service-proxy=true --service-proxy-mode=ipvs \
+  --run-router=true --run-firewall=true --run-service-proxy=true --service-proxy-mode=ipvs --hairpin-mode=true \
   --bgp-graceful-restart=true --runtime-endpoint=unix:///run/containerd/containerd.sock

@@ -451,14 +451,18 @@ down() {
   rm -rf "$STATE"
 }
 
-leftovers() {
-  local id=${1:-krc}
+leftovers() { # leftovers ID: what of cluster ID (and of $STATE) is still on the host
+  local id=${1:?cluster id}
   ip netns list 2>/dev/null | grep "^$id" || true
   findmnt -rn -o TARGET | grep -E "^${STATE}(/|$)" || true
   local c; for c in $(cgroup_controllers); do ls -d "$c/$id"* 2>/dev/null || true; done
-  ps -eo pid,args | grep -E "kube-apiserver|kubelet|containerd|kube-proxy|kube-router.js|etcd --name krc" |
-    grep -v grep | grep -E "$STATE|krc" || true
-  ip route show | grep -E "^blackhole (10\.244|10\.96|$NET)" || true
+  ps -eo pid,args | grep -F -e "$STATE/" -e "$id" | grep -v -e grep -e "kcluster.sh leftovers" || true
+  [ -e "$STATE" ] && echo "$STATE"
+  # The blackhole routes are removed with the cluster unless another cluster still needs them.
+  if ! ls /var/lib/krc*/env >/dev/null 2>&1; then
+    ip route show | grep -E "^blackhole (10\.244\.0\.0/16|10\.96\.0\.0/12|$NET\.0/24)" || true
+  fi
+  return 0
 }
 
 case "$cmd" in

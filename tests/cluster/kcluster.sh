@@ -98,7 +98,8 @@ remove_cgroup() {
   for c in $(cgroup_controllers); do
     [ -d "$c/$name" ] || continue
     for _ in 1 2 3 4 5; do
-      local pids; pids=$(find "$c/$name" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u)
+      # (cgroups vanish while find walks them: its status means nothing here)
+      local pids; pids=$(find "$c/$name" -name cgroup.procs -exec cat {} + 2>/dev/null | sort -u || true)
       [ -z "$pids" ] && break
       # shellcheck disable=SC2086
       kill -KILL $pids 2>/dev/null || true
@@ -410,6 +411,8 @@ static_net_remove() {
 
 down() {
   [ -f "$STATE/env" ] || { echo "kcluster: nothing at $STATE"; return 0; }
+  # Teardown goes on whatever fails on the way: half a teardown is the worst outcome.
+  set +e
   load_state
   local i f
   for f in "$STATE"/pids/agent-* "$STATE"/pids/kube-proxy-* "$STATE"/pids/kubelet-*; do

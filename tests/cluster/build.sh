@@ -17,7 +17,7 @@ command -v go >/dev/null || { echo "cluster/build.sh: no Go toolchain found (nee
 # Two cores are shared with other work: at most two compile jobs.
 par=${KR_BUILD_PARALLEL:-2}
 
-want="kubelet kube-controller-manager kube-scheduler kube-proxy e2e.test agnhost pause ginkgo coredns"
+want="kubelet kube-controller-manager kube-scheduler kube-proxy e2e.test agnhost pause ginkgo coredns regression-issue-74839"
 missing=""
 for b in $want; do [ -x "$BIN/$b" ] || missing="$missing $b"; done
 [ -z "$missing" ] && { echo "$BIN"; exit 0; }
@@ -74,6 +74,9 @@ for b in $missing; do
       # package's own imports (not in tools.go's closure) be resolved.
       go test -c -vet=off -mod=mod -p "$par" -trimpath -ldflags="$ldflags" -o "$BIN/e2e.test.tmp" k8s.io/kubernetes/test/e2e >&2
       mv "$BIN/e2e.test.tmp" "$BIN/e2e.test" ;;
+    regression-issue-74839)
+      # The "boom server" of the Conntrack spec on invalid conntrack state (its own image upstream).
+      go build -mod=mod -p "$par" -trimpath -ldflags=-s -o "$BIN/$b" "k8s.io/kubernetes/test/images/$b" >&2 ;;
     coredns)
       # The cluster DNS the e2e specs resolve Service names with (the version kubeadm 1.32 ships).
       # Its own module (no replace directives), so `go install mod@version` builds it as released.

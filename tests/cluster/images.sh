@@ -88,6 +88,12 @@ r=$work/coredns; base_fs "$r"; cp "$bin/coredns" "$r/coredns"
 oci "$r" registry.k8s.io/coredns/coredns:v1.11.3 "$out/coredns.tar" '{"Entrypoint":["/coredns"]}'
 }
 
+# the Conntrack spec's "boom server" (upstream: registry.k8s.io/e2e-test-images/regression-issue-74839:1.2)
+[ -f "$out/boom.tar" ] || [ ! -x "$bin/regression-issue-74839" ] || {
+r=$work/boom; base_fs "$r"; cp "$bin/regression-issue-74839" "$r/regression-issue-74839"
+oci "$r" registry.k8s.io/e2e-test-images/regression-issue-74839:1.2 "$out/boom.tar" '{"Entrypoint":["/regression-issue-74839"]}'
+}
+
 # busybox
 [ -f "$out/busybox.tar" ] || {
 r=$work/busybox; base_fs "$r"; busybox_applets "$r"

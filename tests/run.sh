@@ -5,6 +5,7 @@
 #
 #   sudo bash tests/run.sh            # everything
 #   sudo bash tests/run.sh unit       # only the unit tests (no root needed for these)
+#   sudo bash tests/run.sh cluster    # only the real-cluster suite (tests/cluster/run.sh ci)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export NO_COLOR=1
@@ -21,7 +22,7 @@ fi
 #     stock kernel for the VM suites: tests/e2e/*_vm_test.ts, see tests/fixtures/vm.ts)
 PKGS="iproute2 iptables ipset ipvsadm nftables conntrack bird2 frr gobgpd etcd-server etcd-client
       tcpdump socat iputils-ping netcat-openbsd openssl util-linux jq curl
-      containernetworking-plugins qemu-system-x86 busybox-static linux-image-amd64"
+      containerd runc containernetworking-plugins busybox-static bash file qemu-system-x86 linux-image-amd64"
 if [ "$what" != unit ]; then
   missing=$(for p in $PKGS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)
   if [ -n "$missing" ]; then
@@ -83,6 +84,34 @@ check() {
   else failed=$((failed + 1)); echo "$name: FAILED" >>"$results"; fi
 }
 
+# The real-cluster suite prints its own "N passed, N failed[, N skipped]".
+cluster_suite() {
+  log "real cluster: kubelet nodes, the agent as their only network, upstream's e2e (tests/cluster/run.sh ci)"
+  if [ "${KR_SKIP_CLUSTER:-0}" = 1 ]; then
+    echo "skipped: KR_SKIP_CLUSTER=1"; skipped=$((skipped + 1)); echo "real cluster: skipped (KR_SKIP_CLUSTER=1)" >>"$results"; return
+  fi
+  if ! command -v go >/dev/null && [ ! -x /usr/local/go/bin/go ]; then
+    echo "skipped: no Go toolchain to build kubelet and e2e.test from the Go module proxy"; skipped=$((skipped + 1))
+    echo "real cluster: skipped (no Go toolchain)" >>"$results"; return
+  fi
+  local out; out=$(mktemp)
+  bash tests/cluster/run.sh ci 2>&1 | tee "$out"
+  local line; line=$(grep -E '^[0-9]+ passed, [0-9]+ failed' "$out" | tail -1)
+  rm -f "$out"
+  if [ -z "$line" ]; then failed=$((failed + 1)); echo "real cluster: no summary" >>"$results"; return; fi
+  local p f s
+  read -r p _ f _ s _ <<<"${line//,/}"
+  passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + ${s:-0}))
+  echo "real cluster: $line" >>"$results"
+}
+if [ "$what" = cluster ]; then
+  passed=0 failed=0 skipped=0
+  cluster_suite
+  log "summary"; cat "$results"
+  echo "$passed passed, $failed failed, $skipped skipped"
+  [ "$failed" -eq 0 ]; exit
+fi
+
 check "deno fmt --check" "$DENO" fmt --check
 check "deno lint" "$DENO" lint
 check "deno check" "$DENO" task check
@@ -102,6 +131,8 @@ if [ "$what" != unit ]; then
     failed=$((failed + 1))
   fi
 fi
+
+[ "$what" = all ] && cluster_suite
 
 log "summary"
 cat "$results"

@@ -290,6 +290,39 @@ Deno.test("stale UDP flows: one filter per removed UDP endpoint", () => {
   assert.deepEqual(staleUdpFlows(undefined, mk([])), []);
 });
 
+// Found by upstream's e2e on the real cluster ("Conntrack should be able to preserve UDP traffic
+// when server pod cycles for a ClusterIP service with InternalTrafficPolicy set to Local"): the
+// client on node-a sent to the VIP while the only endpoint was on node-b, so node-a had no virtual
+// service and the flow was confirmed un-NATed; when node-a's own endpoint appeared, that flow kept
+// bypassing the new DNAT. kube-proxy clears a UDP VIP's flows when it goes from no endpoint to some.
+Deno.test("stale UDP flows: a VIP that gains its first usable endpoint has all its flows cleared", () => {
+  const mk = (eps: ReturnType<typeof ep>[], local = true) =>
+    plan(
+      snapshot({
+        services: [svc("udp", {
+          clusterIPs: ["10.96.0.77"],
+          ports: [{ port: 80, protocol: "UDP" }],
+          internalTrafficPolicy: local ? "Local" : "Cluster",
+        })],
+        slices: [slice("udp", eps, { ports: [{ name: "", port: 8080, protocol: "UDP" }] })],
+      }),
+      opts,
+      nodeA(),
+    );
+  const onlyRemote = mk([ep("10.202.0.6", "node-b")]);
+  const withLocal = mk([ep("10.202.0.6", "node-b"), ep("10.201.0.5")]);
+  assert.deepEqual(staleUdpFlows(onlyRemote, withLocal), [
+    { protocol: "udp", origDst: "10.96.0.77", origDstPort: 80 },
+  ]);
+  // No endpoint at all (traffic was rejected) -> one: the same.
+  assert.deepEqual(staleUdpFlows(mk([], false), mk([ep("10.201.0.5")], false)), [
+    { protocol: "udp", origDst: "10.96.0.77", origDstPort: 80 },
+  ]);
+  // Endpoints before and after: nothing to clear; unchanged plans: nothing.
+  assert.deepEqual(staleUdpFlows(withLocal, mk([ep("10.202.0.6", "node-b"), ep("10.201.0.5")])), []);
+  assert.deepEqual(staleUdpFlows(withLocal, withLocal), []);
+});
+
 Deno.test("health: 200 with local endpoints, 503 without", () => {
   assert.equal(healthResponse({ service: "ns/a", port: 32000, localEndpoints: 2 }).status, 200);
   const r = healthResponse({ service: "ns/a", port: 32000, localEndpoints: 0 });

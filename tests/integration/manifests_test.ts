@@ -10,11 +10,58 @@ import { runAnnotate } from "../../cmd/annotate.ts";
 const root = new URL("../../", import.meta.url).pathname;
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
-Deno.test("manifests: rbac.yaml and daemonset.yaml pass a server-side dry run", opts, async () => {
+const daemonsets = [...Deno.readDirSync(`${root}manifests`)]
+  .map((e) => e.name)
+  .filter((n) => /^daemonset(-[a-z-]+)?\.yaml$/.test(n))
+  .sort();
+
+Deno.test("manifests: rbac.yaml and every DaemonSet variant pass a server-side dry run", opts, async () => {
+  assert.deepEqual(daemonsets, [
+    "daemonset-dsr.yaml",
+    "daemonset-firewall.yaml",
+    "daemonset-router-firewall-peer.yaml",
+    "daemonset-service-proxy.yaml",
+    "daemonset.yaml",
+  ]);
   const api = await sharedApiServer();
-  for (const f of ["rbac.yaml", "daemonset.yaml"]) {
+  for (const f of ["rbac.yaml", ...daemonsets]) {
     const r = await api.kubectl(["apply", "--dry-run=server", "-f", `${root}manifests/${f}`]);
     assert.match(r.stdout, /created \(server dry run\)/, f);
+  }
+});
+
+// What the real cluster needs of every variant (tests/cluster/run.sh daemonset proves the default one):
+// the API server through a node-local kubeconfig, never the ClusterIP the agent programs; every
+// NoExecute taint tolerated (it is the node's network); the CNI variants install a .conflist whose
+// bridge has hairpinMode, plus the plugins, from an init container.
+Deno.test("manifests: every DaemonSet reaches the API server node-locally and tolerates NoExecute", async () => {
+  const { parseAllDocuments } = await import("yaml");
+  for (const f of daemonsets) {
+    const docs = parseAllDocuments(await Deno.readTextFile(`${root}manifests/${f}`)).map((d) => d.toJSON());
+    const ds = docs.find((d) => d?.kind === "DaemonSet");
+    assert.ok(ds, f);
+    const spec = ds.spec.template.spec;
+    const agent = spec.containers.find((c: { name: string }) => c.name === "kube-router");
+    assert.ok(agent.args.includes("--kubeconfig=/var/lib/kube-router/kubeconfig"), f);
+    assert.ok(
+      spec.tolerations.some((t: { effect?: string; operator?: string }) =>
+        t.effect === "NoExecute" && t.operator === "Exists"
+      ),
+      f,
+    );
+    const runsRouter = !agent.args.includes("--run-router=false");
+    if (runsRouter) {
+      const cm = docs.find((d) => d?.kind === "ConfigMap" && d.metadata.name === "kube-router-cfg");
+      const conf = JSON.parse(cm.data["cni-conf.json"]);
+      const bridge = conf.plugins.find((p: { type: string }) => p.type === "bridge");
+      assert.equal(bridge.hairpinMode, true, f);
+      assert.ok(conf.plugins.some((p: { type: string }) => p.type === "portmap"), f);
+      const env = Object.fromEntries(
+        agent.env.map((e: { name: string; value?: string }) => [e.name, e.value]),
+      );
+      assert.equal(env.KUBE_ROUTER_CNI_CONF_FILE, "/etc/cni/net.d/10-kuberouter.conflist", f);
+      assert.equal(spec.initContainers?.[0]?.name, "install-cni", f);
+    }
   }
 });
 

@@ -191,3 +191,7 @@ each backend pod's network namespace to configure the tunnel end. DSR is an IPVS
 variant needs a kernel with IPVS and IPIP." yes yes \
   --run-router=true --run-firewall=true --run-service-proxy=true --service-proxy-mode=ipvs --hairpin-mode=true \
   --bgp-graceful-restart=true --runtime-endpoint=unix:///run/containerd/containerd.sock
+
+# The repository's formatter owns the layout (deno fmt formats YAML too).
+deno=${DENO:-../tools/deno/node_modules/.bin/deno}
+if [ -x "$deno" ]; then "$deno" fmt daemonset*.yaml >/dev/null 2>&1; fi

@@ -21,7 +21,7 @@ fi
 # --- packages the suites drive (the kernel tools, the BGP daemons, probes; qemu, busybox and Debian's
 #     stock kernel for the VM suites: tests/e2e/*_vm_test.ts, see tests/fixtures/vm.ts)
 PKGS="iproute2 iptables ipset ipvsadm nftables conntrack bird2 frr gobgpd etcd-server etcd-client
-      tcpdump socat iputils-ping netcat-openbsd openssl util-linux jq curl
+      tcpdump socat iputils-ping netcat-openbsd openssl util-linux jq curl gawk
       containerd runc containernetworking-plugins busybox-static bash file qemu-system-x86 linux-image-amd64"
 if [ "$what" != unit ]; then
   missing=$(for p in $PKGS; do dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q 'install ok installed' || echo "$p"; done)

@@ -14,9 +14,9 @@ STATE=${KRC_STATE:-/var/lib/krc}
 . "$STATE/env" || { echo "e2e.sh: no cluster at $STATE" >&2; exit 1; }
 selection=all focus="" procs=${KRC_E2E_PROCS:-$(nproc)} out=""
 # Never in scope here: disruptive/serial specs (they restart nodes or need the whole cluster),
-# features this kernel or cluster lacks (SCTP: no sctp module; IPv6DualStack: IPv4-only cluster),
-# and specs that need a cloud load balancer or DNS (no CoreDNS here: see docs/testing.md).
-skip='\[Serial\]|\[Disruptive\]|\[Feature:SCTPConnectivity\]|SCTP|\[Feature:IPv6DualStack\]|\[LinuxOnly\].*IPv6|LoadBalancer|\[Feature:Example\]'
+# features this kernel or cluster lacks (SCTP connectivity: no sctp module; IPv6DualStack: an
+# IPv4-only cluster), and specs that need a cloud load balancer. See docs/testing.md.
+skip='\[Serial\]|\[Disruptive\]|\[Feature:SCTPConnectivity\]|\[Feature:IPv6DualStack\]|\[LinuxOnly\].*IPv6|LoadBalancer|\[Feature:Example\]'
 while [ $# -gt 0 ]; do
   case "$1" in
     --selection) selection=$2; shift 2 ;;

@@ -21,7 +21,7 @@ async function run(argv: string[]): Promise<void> {
 }
 
 async function writeBlob(dir: string, bytes: Uint8Array): Promise<{ digest: string; size: number }> {
-  const d = await crypto.subtle.digest("SHA-256", bytes);
+  const d = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
   const hex = Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
   await Deno.writeFile(`${dir}/blobs/sha256/${hex}`, bytes);
   return { digest: `sha256:${hex}`, size: bytes.length };

@@ -142,7 +142,8 @@ run_walk() {
 kube_proxy_leftovers() {
   . "$KRC_STATE/env"
   local i; for i in $(seq 1 "$nodes"); do
-    ip netns exec "${ID}n$i" iptables-save | grep -E 'KUBE-(SERVICES|SVC|SEP|NODEPORTS|POSTROUTING|MARK)' | sed "s/^/n$i: /"
+    # (`kube-proxy --cleanup` leaves KUBE-MARK-MASQ on purpose: kubelet has shared that chain.)
+    ip netns exec "${ID}n$i" iptables-save | grep -E 'KUBE-(SERVICES|SVC|SEP|NODEPORTS|POSTROUTING|EXT|FW|XLB|SVL)' | sed "s/^/n$i: /"
     ip netns exec "${ID}n$i" nft list tables | grep -E 'kube-proxy' | sed "s/^/n$i: /"
   done
 }

@@ -1,11 +1,11 @@
 /**
  * NetworkPolicies as the agent reads them from a real kube-apiserver: `kubectl apply`, then the
- * API source (client-node informers), conversion, the firewall plan and a packet trace.
+ * API source (`watch/kube/`: list and watch), conversion, the firewall plan and a packet trace.
  *
- * Regression (issue 14 #1, #5): client-node 1.4 lists through its generated models, which rename
- * an ingress rule's `from` to `_from`; conversion read `from`, found nothing and planned "from
- * anywhere", so every port with a `from:` clause accepted any source, but only for policies that
- * came in a list (start-up, re-list), not in a watch event. Both paths are checked here.
+ * Regression (issue 14 #1, #5): the agent used to list through client-node 1.4's generated models,
+ * which rename an ingress rule's `from` to `_from`; conversion read `from`, found nothing and
+ * planned "from anywhere", so every port with a `from:` clause accepted any source, but only for
+ * policies that came in a list (start-up, re-list), not in a watch event. Both paths are checked.
  *
  * Addresses exist only as API data: node 192.0.2.10, pods 10.244.7.0/24, sources 172.16.0.0/16.
  */
@@ -110,7 +110,7 @@ function checkEnforced(snap: ClusterSnapshot, ns: string, path: string): void {
 }
 
 Deno.test(
-  "netpol from the API server, first seen in a list (client-node models): sources enforced",
+  "netpol from the API server, first seen in a list: sources enforced",
   opts,
   async () => {
     const ns = `wire-list-${id}`;

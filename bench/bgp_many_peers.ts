@@ -56,6 +56,7 @@ function startSim(
       Deno.execPath(),
       "run",
       "-A",
+      "--unstable-net",
       new URL("./bgp_peer_sim.ts", import.meta.url).pathname,
       String(ASN),
       "179",
@@ -163,6 +164,13 @@ async function main(): Promise<void> {
     await w.write(new TextEncoder().encode(lines.join("\n") + "\n"));
     await w.close();
     if (!(await add.status).success) throw new Error("adding the client addresses failed");
+    await lab.exec("sim", [
+      "sysctl",
+      "-q",
+      "-w",
+      "net.core.somaxconn=4096",
+      "net.ipv4.tcp_max_syn_backlog=4096",
+    ]);
     for (const n of ["rr", "gobgp"]) {
       await lab.exec(n, ["ip", "route", "add", "10.241.0.0/16", "via", sim.v4]);
     }

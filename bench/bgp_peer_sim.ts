@@ -1,5 +1,5 @@
 /**
- * BGP peer simulator for bench/bgp_many_peers.ts, run inside a lab namespace holding many
+ * BGP peer simulator for bench/bgp_many_peers.ts (needs --unstable-net: SO_REUSEPORT listeners), run inside a lab namespace holding many
  * addresses: `deno run -A bench/bgp_peer_sim.ts ASN PORT`. It listens on 0.0.0.0:PORT; every
  * session the route reflector opens to one of the namespace's addresses is one simulated client
  * (router id = that address), which answers OPEN/KEEPALIVE, keeps the session alive, announces one
@@ -111,9 +111,17 @@ async function session(conn: Deno.TcpConn): Promise<void> {
   }
 }
 
-const listener = Deno.listen({ hostname: "0.0.0.0", port: PORT });
+// Several listeners on one port (SO_REUSEPORT): a thousand reflector connections arriving at once
+// overflow one listener's accept backlog, and the dropped SYNs then wait for TCP's retransmission
+// back-off (1, 3, 7, 15 … s) whatever the reflector does.
+const LISTENERS = 16;
 setInterval(() => console.log(JSON.stringify({ established, received })), 200);
-for await (const conn of listener) {
-  conn.setNoDelay(true);
-  void session(conn);
+for (let i = 0; i < LISTENERS; i++) {
+  const listener = Deno.listen({ hostname: "0.0.0.0", port: PORT, reusePort: true });
+  (async () => {
+    for await (const conn of listener) {
+      conn.setNoDelay(true);
+      void session(conn);
+    }
+  })();
 }

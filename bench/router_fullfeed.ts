@@ -231,6 +231,7 @@ async function measure(lab: BgpLab, bird: Bird, r: Receiver, counter: string): P
   );
   await sleep(1000);
   const rssMb = rssKb(r.pid()) / 1024;
+  console.log(`  ${r.name}: RSS with the table held ${rssMb.toFixed(0)} MB`);
   // Withdraw everything (UPDATEs with withdrawals; the session stays up).
   const tw = performance.now();
   await bird.birdc("disable", `"s*"`);

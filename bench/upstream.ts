@@ -91,6 +91,14 @@ async function load(api: ApiServer, pods: number, namespaces: number, policies: 
       const { status, ...rest } = o;
       if (kind === "Pod") rest.spec.containers[0].image = "none";
       await api.request("POST", path(o), rest);
+      if (kind === "Node") {
+        await api.request(
+          "PATCH",
+          `/api/v1/nodes/${o.metadata.name}/status`,
+          { status },
+          "application/merge-patch+json",
+        );
+      }
       if (kind === "Pod") {
         await api.setPodStatus(o.metadata.namespace, o.metadata.name, {
           podIP: status.podIP,
@@ -167,6 +175,8 @@ async function runAgent(
       stdin: "link set lo up\nlink add kr0 type bridge\nlink set kr0 up\naddr add 192.0.2.1/24 dev kr0\n",
     });
     await using bridge = await bridgeApiInto(ns, api);
+    const logPath = `/tmp/${ns}-${who}.log`;
+    const logFile = await Deno.open(logPath, { write: true, create: true, truncate: true });
     const t0 = performance.now();
     const child = new Deno.Command("ip", {
       args: [
@@ -178,13 +188,23 @@ async function runAgent(
         "--hostname-override=node-0",
       ],
       stdout: "null",
-      stderr: "null",
+      stderr: "piped",
     }).spawn();
+    const logged = child.stderr.pipeTo(logFile.writable).catch(() => {});
+    let exited = false;
+    child.status.then(() => exited = true);
+    const alive = async () => {
+      if (!exited) return;
+      await logged;
+      const tail = (await Deno.readTextFile(logPath)).split("\n").slice(-15).join("\n");
+      throw new Error(`${who} exited early; the end of its log (${logPath}):\n${tail}`);
+    };
     try {
       // First sync: the last change of the kernel counts before 3 s of quiet.
       let last = { chains: -1, sets: -1 }, lastChange = t0;
       const deadline = t0 + 300_000;
       while (performance.now() < deadline) {
+        await alive();
         const c = await kernelCounts(ns);
         if (c.chains !== last.chains || c.sets !== last.sets) [last, lastChange] = [c, performance.now()];
         if (last.chains > 0 && performance.now() - lastChange > 3_000) break;
@@ -213,6 +233,7 @@ async function runAgent(
         while ((await ipsetHits(ns, ip)) > before && performance.now() < tEnd + 60_000) await sleep(100);
       }
       await sleep(2_000);
+      await alive();
       const s = procStatus(child.pid);
       return { firstSyncS, labelS, cpuS: s.cpu, rssMb: s.rss, hwmMb: s.hwm, ...last };
     } finally {
@@ -220,7 +241,8 @@ async function runAgent(
         child.kill("SIGTERM");
       } catch { /* gone */ }
       await child.status;
-      console.error(`  ${who} stopped`);
+      await logged;
+      console.error(`  ${who} stopped; its log: ${logPath}`);
     }
   } finally {
     await sh.run(["ip", "netns", "del", ns], { okCodes: [0, 1] });

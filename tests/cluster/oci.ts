@@ -20,8 +20,8 @@ async function run(argv: string[]): Promise<void> {
   if (code !== 0) throw new Error(`${argv.join(" ")}: exit ${code}: ${new TextDecoder().decode(stderr)}`);
 }
 
-async function writeBlob(dir: string, bytes: Uint8Array): Promise<{ digest: string; size: number }> {
-  const d = await crypto.subtle.digest("SHA-256", bytes as Uint8Array<ArrayBuffer>);
+async function writeBlob(dir: string, bytes: Uint8Array<ArrayBuffer>): Promise<{ digest: string; size: number }> {
+  const d = await crypto.subtle.digest("SHA-256", bytes);
   const hex = Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
   await Deno.writeFile(`${dir}/blobs/sha256/${hex}`, bytes);
   return { digest: `sha256:${hex}`, size: bytes.length };

@@ -20,7 +20,10 @@ async function run(argv: string[]): Promise<void> {
   if (code !== 0) throw new Error(`${argv.join(" ")}: exit ${code}: ${new TextDecoder().decode(stderr)}`);
 }
 
-async function writeBlob(dir: string, bytes: Uint8Array<ArrayBuffer>): Promise<{ digest: string; size: number }> {
+async function writeBlob(
+  dir: string,
+  bytes: Uint8Array<ArrayBuffer>,
+): Promise<{ digest: string; size: number }> {
   const d = await crypto.subtle.digest("SHA-256", bytes);
   const hex = Array.from(new Uint8Array(d), (b) => b.toString(16).padStart(2, "0")).join("");
   await Deno.writeFile(`${dir}/blobs/sha256/${hex}`, bytes);

@@ -704,6 +704,12 @@ Deno.test({
       abort.abort();
       for (const c of Object.values(ctrls)) await c.stop();
       await src?.close();
+      // The test API server has no namespace controller: objects outlive their namespace, and a
+      // Service left holding 198.51.100.10:80 would win the shared-address rule (oldest first)
+      // against the next suite's Service on the shared API server.
+      await api.kubectl(["delete", "service,endpointslice", "--all", "-n", ns, "--wait=false"], {
+        okCodes: [0, 1],
+      });
       await api.kubectl(["delete", "namespace", ns, "--wait=false"], { okCodes: [0, 1] });
       for (const n of ["n1", "n2"]) await api.kubectl(["delete", "node", nodeName(n)], { okCodes: [0, 1] });
     }

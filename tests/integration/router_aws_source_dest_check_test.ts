@@ -241,7 +241,9 @@ Deno.test({
       const deps = {
         speakerFactory: (cfg: ConstructorParameters<typeof BgpSpeaker>[0]) =>
           new BgpSpeaker({ ...cfg, listen: false }),
-        aws: { env: (k: string) => aws.env[k], initialBackoffMs: 100 },
+        // Long enough that the failed call is not retried before the test has counted it, even on a
+        // loaded machine; short enough for the retry step below (5 s deadline).
+        aws: { env: (k: string) => aws.env[k], initialBackoffMs: 1000 },
       };
       const start = [
         node(1, "aws:///eu-west-1a/i-0aaaaaaaaaaaaaaa1"),

@@ -89,3 +89,11 @@ Deno.test("endpoint: --kubeconfig over in-cluster over --master; --master overri
   assert.equal((await resolveEndpoint({ master: "https://10.0.0.9:6443" }, none)).origin, "--master");
   await assert.rejects(resolveEndpoint({}, none), /no --kubeconfig, no --master/);
 });
+
+Deno.test("kubeconfig: a missing file is named once, with its flag", async () => {
+  await assert.rejects(
+    endpointFromKubeconfig("/nonexistent/kubeconfig"),
+    (e) =>
+      e instanceof ConfigError && /^--kubeconfig "\/nonexistent\/kubeconfig" cannot be read/.test(e.message),
+  );
+});

@@ -47,12 +47,14 @@ function named(list: unknown, name: string, what: string, origin: string): Obj {
   return hit[what] ?? {};
 }
 
+/** Reads a file the configuration names; `origin` (where the name came from) may be empty. */
 function readFile(path: string, field: string, origin: string): string {
   try {
     return Deno.readTextFileSync(path);
   } catch (e) {
+    const where = origin ? `${origin}: ` : "";
     throw new ConfigError(
-      `${origin}: ${field} ${JSON.stringify(path)} cannot be read: ${(e as Error).message}`,
+      `${where}${field} ${JSON.stringify(path)} cannot be read: ${(e as Error).message}`,
       {
         cause: e,
       },
@@ -95,7 +97,7 @@ function trimServer(s: string, origin: string): string {
 
 /** Resolves a kubeconfig file's current context (pure but for reading the files it names). */
 export async function endpointFromKubeconfig(path: string): Promise<KubeEndpoint> {
-  const text = readFile(path, "--kubeconfig", "kube-router");
+  const text = readFile(path, "--kubeconfig", "");
   const { parse } = await import("yaml");
   let doc: Obj;
   try {

@@ -16,18 +16,13 @@
  */
 import { CommandRunner } from "../kernel/exec.ts";
 import { generatedCluster } from "./cluster_gen.ts";
+import { procStatus } from "./proc_status.ts";
 
 const [PODS, NAMESPACES, POLICIES, SERVICES] = [10_000, 500, 2_000, 10_000].map((d, i) =>
   Number(Deno.args[i] ?? d)
 );
 const root = new URL("../", import.meta.url).pathname;
 const sh = new CommandRunner();
-
-function status(pid: number): { rss: number; hwm: number } {
-  const text = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0);
-  return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024 };
-}
 
 /** Runs one agent in a fresh namespace until `ready()` says its sync is in the kernel; returns its memory. */
 async function measure(args: string[], manifests: string, ready: (ns: string) => Promise<boolean>) {
@@ -58,7 +53,8 @@ async function measure(args: string[], manifests: string, ready: (ns: string) =>
     const seconds = (performance.now() - t0) / 1000;
     await new Promise((r) => setTimeout(r, 1000)); // let the post-sync garbage settle
     // `ip netns exec` execs the agent, so the child's pid is the agent's.
-    return { ...status(child.pid), seconds };
+    const { rss, hwm } = procStatus(child.pid);
+    return { rss, hwm, seconds };
   } finally {
     child.kill("SIGTERM");
     await child.output();

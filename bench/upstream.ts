@@ -24,6 +24,7 @@ import { CommandRunner } from "../kernel/exec.ts";
 import { type ApiServer, startApiServer } from "../tests/fixtures/apiserver.ts";
 import { bridgeApiInto } from "../tests/fixtures/api_bridge.ts";
 import { generatedCluster, podApp, podIp, podNode } from "./cluster_gen.ts";
+import { procStatus } from "./proc_status.ts";
 
 const UPSTREAM_VERSION = "v2.1.0";
 const root = new URL("../", import.meta.url).pathname;
@@ -118,14 +119,6 @@ interface Figures {
   hwmMb: number;
   chains: number;
   sets: number;
-}
-
-function procStatus(pid: number): { rss: number; hwm: number; cpu: number } {
-  const text = Deno.readTextFileSync(`/proc/${pid}/status`);
-  const kb = (k: string) => Number(new RegExp(`${k}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0);
-  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return { rss: kb("VmRSS") / 1024, hwm: kb("VmHWM") / 1024, cpu: (Number(f[11]) + Number(f[12])) / 100 };
 }
 
 async function kernelCounts(ns: string): Promise<{ chains: number; sets: number }> {

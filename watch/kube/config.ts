@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { ConfigError } from "../../cmd/errors.ts";
+import { ConfigError } from "../../errors/mod.ts";
 
 /** A resolved connection: everything the HTTP client needs. */
 export interface KubeEndpoint {

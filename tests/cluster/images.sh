@@ -132,6 +132,6 @@ cp -r "$repo/dist/kube-router" "$r/opt/kube-router"
 add_libs "$r"
 busybox_applets "$r"
 oci "$r" "docker.io/library/kube-router-deno:$version" "$out/agent.tar" \
-  '{"Entrypoint":["/usr/bin/deno","run","-A","--no-prompt","/opt/kube-router/main.js"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","DENO_DIR=/tmp/deno","DENO_NO_UPDATE_CHECK=1"]}'
+  '{"Entrypoint":["/usr/bin/deno","run","-A","--no-prompt","--v8-flags=--max-semi-space-size=1","/opt/kube-router/main.js"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","DENO_DIR=/tmp/deno","DENO_NO_UPDATE_CHECK=1"]}'
 echo "$version" >"$out/agent.version"
 echo "$sum" >"$out/agent.sum"

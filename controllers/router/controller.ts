@@ -19,8 +19,7 @@
  * @module
  */
 import { countSkippedObject, kindOfReference } from "../../observe/problems.ts";
-import { BgpSpeaker, type PeerConfig, type SpeakerConfig } from "../../bgp/mod.ts";
-import { formatPrefix } from "../../bgp/prefix.ts";
+import { BgpSpeaker, formatPrefix, type PeerConfig, type SpeakerConfig } from "../../bgp/mod.ts";
 import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptables/mod.ts";
 import { cniConfPath, ensureCniConf, readConf, updateCniConf } from "../../kernel/cni/conf.ts";
 import { ensureSysctls } from "../../kernel/sysctl.ts";

@@ -130,7 +130,8 @@ export function boundedRunner(fn: () => Promise<void>, opts: LaneOptions = {}): 
   const kick = () => {
     if (stopped || running || !started || pendingSince === undefined) return;
     const now = clock.now();
-    const wait = Math.max(lastStart + minInterval - now, pendingSince + batch - now);
+    // A caller waiting for the run (`run()`) does not wait for a burst to join it.
+    const wait = Math.max(lastStart + minInterval - now, waiters.length ? 0 : pendingSince + batch - now);
     if (wait > 0) {
       if (soonTimer === undefined) {
         soonTimer = clock.setTimeout(() => {

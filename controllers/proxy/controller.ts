@@ -321,7 +321,7 @@ export class ProxyController implements Controller {
    */
   start(signal: AbortSignal): Promise<void> {
     if (this.extras.addressMonitor === false || this.#monitor) return Promise.resolve();
-    this.#monitor = monitorAddresses((dev) => {
+    this.#monitor = monitorAddresses(this.ctx.runner, (dev) => {
       // Our own VIPs on kube-dummy-if (and other skipped links) never change the node's addresses.
       if (dev === undefined || (dev !== "lo" && !SKIP_LINK.test(dev))) this.#addressesChanged();
     }, {

@@ -9,9 +9,11 @@
 #   tests/cluster/run.sh baseline   upstream kube-proxy + static routes + the bridge plugin
 #   tests/cluster/run.sh walk       kube-proxy -> `kube-proxy --cleanup` -> agent as service proxy only
 #                                   -> `kube-router cleanup` -> kube-proxy again (Services each time)
-#   tests/cluster/run.sh ci         what tests/run.sh runs (agent: full selection; daemonset: Services)
-# Environment: KRC_NODES (default 2: a 2-core machine; 3 works, slower), KRC_E2E_PROCS (default: cores), KRC_SELECTION (agent/baseline
-# selection, default all), KRC_KEEP=1 leaves the cluster up on failure for inspection.
+#   tests/cluster/run.sh ci         what tests/run.sh runs: on one cluster, the agent as a process, the
+#                                   full selection; every pod and the agent removed, nothing of it left on
+#                                   any node; then the DaemonSet, the full selection again
+# Environment: KRC_NODES (default 3), KRC_E2E_PROCS (default: cores), KRC_SELECTION (selection of
+# every mode, default all), KRC_KEEP=1 leaves the cluster up on failure for inspection.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -19,7 +21,7 @@ export KRC_STATE=${KRC_STATE:-/var/lib/krc}
 export DENO=${DENO:-$repo/tools/deno/node_modules/.bin/deno}
 export PATH="$(dirname "$DENO"):$PATH"
 mode=${1:-ci}
-nodes=${KRC_NODES:-2}
+nodes=${KRC_NODES:-3}
 K="bash $here/kcluster.sh"
 passed=0 failed=0 skipped=0
 log() { printf '\n--- %s (%s)\n' "$*" "$(date -u +%T)"; }
@@ -80,14 +82,50 @@ smoke() {
   [ "$ok" = 1 ]
 }
 
-run_agent() {
-  up || return
+agent_process() {
   log "kube-router run as a process on every node"
   $K agent-start
   ready && check "smoke: every node's pod reaches a ClusterIP Service" smoke &&
     judge "agent as the only network" --selection "${KRC_SELECTION:-all}" --out "$KRC_STATE.e2e-agent"
-  down
 }
+run_agent() { up || return; agent_process; down; }
+
+# Takes the agent (as a process) off a cluster the way its user would: every pod gone first (the
+# CNI plugin releases their addresses), then `kube-router cleanup` on each node, then the CNI
+# config and plugins the static install put in place. Nothing of it may remain on any node.
+agent_remove() {
+  log "removing the agent (process) from every node"
+  local t0=$SECONDS
+  # The e2e suite deletes its namespaces without waiting for them.
+  local end=$((SECONDS + 300))
+  while [ -n "$($K kubectl get ns --no-headers -o custom-columns=N:.metadata.name |
+    grep -vxE 'default|kube-system|kube-public|kube-node-lease')" ] && [ $SECONDS -lt $end ]; do sleep 2; done
+  $K kubectl -n kube-system delete -f "$here/coredns.yaml" --wait=true >/dev/null 2>&1
+  end=$((SECONDS + 120))
+  while [ -n "$($K kubectl get pods -A --no-headers 2>/dev/null)" ] && [ $SECONDS -lt $end ]; do sleep 2; done
+  check "every pod gone before the agent leaves" test -z "$($K kubectl get pods -A --no-headers 2>/dev/null)"
+  $K agent-stop
+  $K agent-cleanup
+  . "$KRC_STATE/env"
+  local i
+  for i in $(seq 1 "$nodes"); do
+    rm -rf "$KRC_STATE/nodes/n$i/etc-cni/"* "$KRC_STATE/nodes/n$i/opt-cni/"*
+  done
+  local left; left=$(agent_leftovers; node_net_leftovers)
+  [ -n "$left" ] && echo "$left"
+  check "nothing of the agent left on any node ($((SECONDS - t0)) s)" test -z "$left"
+}
+# What a node network leaves besides the agent's own objects: links other than lo and eth0
+# (bridge, veths, tunnels), routes beyond the node's own subnet and default, IPAM leases.
+node_net_leftovers() {
+  . "$KRC_STATE/env"
+  local i; for i in $(seq 1 "$nodes"); do
+    ip -n "${ID}n$i" -o link show | awk -F': ' '{print $2}' | grep -vxE 'lo|eth0@.*' | sed "s/^/n$i link: /"
+    ip -n "${ID}n$i" route show | grep -vE "^default via $NET_CP |^10\.199\.0\.0/24 " | sed "s/^/n$i route: /"
+    find "$KRC_STATE/nodes/n$i/cni-state" -name '10.244.*' 2>/dev/null | sed "s/^/n$i lease: /"
+  done
+}
+NET_CP=10.199.0.1
 run_baseline() {
   up || return
   log "baseline: upstream kube-proxy + static routes + bridge plugin"
@@ -97,8 +135,8 @@ run_baseline() {
 }
 # The agent as a DaemonSet: kube-router's ServiceAccount gets a token, which each node holds in
 # its node-local kubeconfig (/var/lib/kube-router/kubeconfig, the manifests' hostPath).
-run_daemonset() {
-  KRC_CNI_BIN=0 up || return
+run_daemonset() { KRC_CNI_BIN=0 up || return; agent_daemonset; down; }
+agent_daemonset() {
   log "DaemonSet from manifests/ (kubectl apply)"
   . "$KRC_STATE/env"
   $K kubectl apply -f "$repo/manifests/rbac.yaml" >/dev/null
@@ -119,8 +157,7 @@ EOF
     $K kubectl apply -f - >/dev/null
   check "DaemonSet rolled out on every node" $K kubectl -n kube-system rollout status ds/kube-router --timeout=180s
   ready && check "smoke: every node's pod reaches a ClusterIP Service" smoke &&
-    judge "agent as a DaemonSet" --selection "${KRC_DS_SELECTION:-services}" --out "$KRC_STATE.e2e-daemonset"
-  down
+    judge "agent as a DaemonSet" --selection "${KRC_SELECTION:-all}" --out "$KRC_STATE.e2e-daemonset"
 }
 run_walk() {
   up || return
@@ -161,7 +198,7 @@ case "$mode" in
   baseline) run_baseline ;;
   daemonset) run_daemonset ;;
   walk) run_walk ;;
-  ci) run_agent; run_daemonset ;;
+  ci) if up; then agent_process; agent_remove; agent_daemonset; down; fi ;;
   *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac
 if [ "$skipped" -gt 0 ]; then echo "$passed passed, $failed failed, $skipped skipped"; else echo "$passed passed, $failed failed"; fi

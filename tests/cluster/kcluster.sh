@@ -30,6 +30,7 @@
 #   kcluster.sh agent-cleanup [FLAGS]  `kube-router cleanup` on every node
 #   kcluster.sh kube-proxy-start | kube-proxy-stop | kube-proxy-cleanup   upstream's kube-proxy (iptables mode)
 #   kcluster.sh static-net | static-net-remove   bridge CNI config + static pod routes (baseline)
+#   kcluster.sh peer-start | peer-stop | birdc ARGS...   an external BGP router (BIRD, <id>peer, 10.199.0.2)
 #   kcluster.sh wait-ready [TIMEOUT]   until every node is Ready
 #   kcluster.sh dns [TIMEOUT]          deploy CoreDNS (kube-dns at 10.96.0.10) and wait until it serves
 #   kcluster.sh leftovers              print anything of a cluster left on the host (empty = clean)
@@ -436,6 +437,35 @@ kube_proxy_cleanup() {
   done
 }
 
+# An external BGP router: BIRD 2 in its own network namespace <id>peer on the cluster bridge
+# ($NET.2, AS 64513), with an eBGP session to every node (AS 64512). It imports what the nodes
+# advertise (into its own table only: it exports nothing and installs nothing).
+PEER_IP=$NET.2
+peer_start() {
+  local ns=${ID}peer i
+  ip netns add "$ns"
+  ip -n "${ID}cp" link add peer type veth peer name eth0 netns "$ns"
+  ip -n "${ID}cp" link set peer master br0 up
+  ip -n "$ns" link set lo up
+  ip -n "$ns" addr add "$PEER_IP/24" dev eth0
+  ip -n "$ns" link set eth0 up
+  {
+    echo "router id $PEER_IP;"
+    echo "protocol device {}"
+    for i in $(seq 1 "$N"); do
+      echo "protocol bgp n$i { local $PEER_IP as 64513; neighbor $(node_ip "$i") as 64512; ipv4 { import all; export none; }; }"
+    done
+  } >"$STATE/bird.conf"
+  spawn bird ip netns exec "$ns" bird -f -c "$STATE/bird.conf" -s "$STATE/bird.ctl"
+  wait_for 10 "BIRD" ip netns exec "$ns" birdc -s "$STATE/bird.ctl" show status
+}
+peer_stop() {
+  stop_pid bird
+  ip netns del "${ID}peer" 2>/dev/null || true
+  rm -f "$STATE/bird.conf" "$STATE/bird.ctl"
+}
+peer_birdc() { ip netns exec "${ID}peer" birdc -s "$STATE/bird.ctl" "$@"; }
+
 # The baseline's network: the bridge plugin from a file of ours, and a static route per node.
 static_net() {
   local i j
@@ -505,6 +535,7 @@ down() {
     ip netns del "${ID}n$i" 2>/dev/null || true
   done
   umount "$STATE/mnt" 2>/dev/null || true
+  ip netns del "${ID}peer" 2>/dev/null || true
   ip netns del "${ID}cp" 2>/dev/null || true
   if [ -f "$STATE/blackholes" ]; then
     while read -r r; do ip route del blackhole "$r" 2>/dev/null || true; done <"$STATE/blackholes"
@@ -549,6 +580,9 @@ case "$cmd" in
   kube-proxy-stop) load_state; kube_proxy_stop ;;
   kube-proxy-cleanup) load_state; kube_proxy_cleanup ;;
   static-net) load_state; static_net ;;
+  peer-start) load_state; peer_start ;;
+  peer-stop) load_state; peer_stop ;;
+  birdc) load_state; peer_birdc "$@" ;;
   static-net-remove) load_state; static_net_remove ;;
   wait-ready) load_state; wait_ready "$@" ;;
   dns)

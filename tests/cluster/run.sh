@@ -9,6 +9,8 @@
 #   tests/cluster/run.sh baseline   upstream kube-proxy + static routes + the bridge plugin
 #   tests/cluster/run.sh walk       kube-proxy -> `kube-proxy --cleanup` -> agent as service proxy only
 #                                   -> `kube-router cleanup` -> kube-proxy again (Services each time)
+#   tests/cluster/run.sh variants   the other manifest variants (external BGP peer, firewall only,
+#                                   service proxy only), each applied with kubectl alone
 #   tests/cluster/run.sh ci         what tests/run.sh runs: on one cluster, the agent as a process, the
 #                                   full selection; every pod and the agent removed, nothing of it left on
 #                                   any node; then the DaemonSet, the full selection again
@@ -138,6 +140,17 @@ run_baseline() {
 run_daemonset() { KRC_CNI_BIN=0 up || return; agent_daemonset; down; }
 agent_daemonset() {
   log "DaemonSet from manifests/ (kubectl apply)"
+  ds_kubeconfig
+  # This kernel has no IPVS: the one change to the shipped manifest.
+  sed 's/--service-proxy-mode=ipvs/--service-proxy-mode=nftables/' "$repo/manifests/daemonset.yaml" |
+    $K kubectl apply -f - >/dev/null
+  check "DaemonSet rolled out on every node" $K kubectl -n kube-system rollout status ds/kube-router --timeout=180s
+  ready && check "smoke: every node's pod reaches a ClusterIP Service" smoke &&
+    judge "agent as a DaemonSet" --selection "${KRC_SELECTION:-all}" --out "$KRC_STATE.e2e-daemonset"
+}
+# RBAC as shipped; kube-router's ServiceAccount gets a token, which each node holds in its
+# node-local kubeconfig (/var/lib/kube-router/kubeconfig, the manifests' hostPath).
+ds_kubeconfig() {
   . "$KRC_STATE/env"
   $K kubectl apply -f "$repo/manifests/rbac.yaml" >/dev/null
   local token i
@@ -152,13 +165,106 @@ contexts: [{name: krc, context: {cluster: krc, user: kube-router}}]
 current-context: krc
 EOF
   done
-  # This kernel has no IPVS: the one change to the shipped manifest.
-  sed 's/--service-proxy-mode=ipvs/--service-proxy-mode=nftables/' "$repo/manifests/daemonset.yaml" |
-    $K kubectl apply -f - >/dev/null
-  check "DaemonSet rolled out on every node" $K kubectl -n kube-system rollout status ds/kube-router --timeout=180s
-  ready && check "smoke: every node's pod reaches a ClusterIP Service" smoke &&
-    judge "agent as a DaemonSet" --selection "${KRC_SELECTION:-all}" --out "$KRC_STATE.e2e-daemonset"
 }
+# The manifest variants other than daemonset.yaml (the DaemonSet mode runs that one), each applied
+# with kubectl alone on one cluster, each removed (kubectl delete, `kube-router cleanup`) before
+# the next, with a check of what it is for:
+#   router + firewall + external peer   kube-proxy for Services; BIRD (kcluster.sh peer-start)
+#                                       learns every node's pod CIDR and the cluster IPs
+#   firewall only                       bridge plugin + static routes + kube-proxy; a default-deny
+#                                       policy blocks a pod, deleting it lets the pod through again
+#   service proxy only                  bridge plugin + static routes, `kube-proxy --cleanup`; pods on
+#                                       every node reach a ClusterIP Service
+# DSR (daemonset-dsr.yaml) is not run: it needs IPVS, which this kernel lacks (docs/testing.md).
+variant_apply() { # variant_apply FILE [SED-EXPR]
+  sed -e 's/--service-proxy-mode=ipvs/--service-proxy-mode=nftables/' ${2:+-e "$2"} "$repo/manifests/$1" |
+    $K kubectl apply -f - >/dev/null
+  check "$1: rolled out on every node" $K kubectl -n kube-system rollout status ds/kube-router --timeout=180s
+}
+variant_remove() { # variant_remove FILE [CLEANUP-FLAGS]
+  local f=$1; shift
+  $K kubectl delete -f "$repo/manifests/$f" --wait=true >/dev/null 2>&1
+  local end=$((SECONDS + 120))
+  while [ -n "$($K kubectl -n kube-system get pods -l k8s-app=kube-router --no-headers 2>/dev/null)" ] &&
+    [ $SECONDS -lt $end ]; do sleep 2; done
+  $K agent-cleanup "$@"
+}
+# A client pod on node 1 reaches a server pod on node N (by pod IP); prints nothing, 0 on success.
+pod_reach() {
+  local ip; ip=$($K kubectl get pod vsrv -o jsonpath='{.status.podIP}')
+  $K kubectl exec vcli -- curl -s -m 3 "http://$ip:8080/hostname" >/dev/null
+}
+variant_pods() {
+  $K kubectl run vsrv --image=registry.k8s.io/e2e-test-images/agnhost:2.53 --labels=app=vsrv \
+    --overrides="{\"spec\":{\"nodeName\":\"n$nodes\"}}" -- netexec --http-port=8080 >/dev/null
+  $K kubectl run vcli --image=registry.k8s.io/e2e-test-images/agnhost:2.53 \
+    --overrides='{"spec":{"nodeName":"n1"}}' -- pause >/dev/null
+  $K kubectl wait --for=condition=Ready pod/vsrv pod/vcli --timeout=120s >/dev/null
+}
+bird_has() { # bird_has PREFIX: BIRD's table holds PREFIX, learned over BGP
+  $K birdc show route "$1" | grep -q "BGP\|bgp\|\[n[0-9]"
+}
+run_variants() {
+  KRC_CNI_BIN=1 up || return
+  ds_kubeconfig
+  log "variant: router + firewall, advertising to an external peer (BIRD), kube-proxy for Services"
+  $K peer-start
+  $K kube-proxy-start
+  variant_apply daemonset-router-firewall-peer.yaml "s/--peer-router-ips=192.0.2.1/--peer-router-ips=10.199.0.2/"
+  $K wait-ready 180
+  local i cidr ok end
+  for i in $(seq 1 "$nodes"); do
+    cidr=$($K kubectl get node "n$i" -o jsonpath='{.spec.podCIDR}')
+    end=$((SECONDS + 90)); ok=1
+    until bird_has "$cidr"; do [ $SECONDS -ge $end ] && { ok=0; break; }; sleep 2; done
+    check "BIRD learned n$i's pod CIDR $cidr (via $($K birdc show route "$cidr" | grep -oE 'via [0-9.]+' | head -1))" test "$ok" = 1
+  done
+  check "BIRD learned the kubernetes Service's cluster IP 10.96.0.1/32" bird_has 10.96.0.1/32
+  $K birdc show route
+  variant_pods
+  check "router+firewall: a pod on n1 reaches a pod on n$nodes over the iBGP routes" pod_reach
+  $K kubectl delete pod vsrv vcli --wait=true >/dev/null
+  variant_remove daemonset-router-firewall-peer.yaml
+  $K peer-stop
+  . "$KRC_STATE/env"
+  for i in $(seq 1 "$nodes"); do rm -f "$KRC_STATE/nodes/n$i/etc-cni/"*; done
+  left=$(agent_leftovers; node_net_leftovers | grep -v ' link: kube-bridge$')
+  check "router+firewall removed: nothing of it left on any node" test -z "$left"
+
+  log "variant: firewall only (bridge plugin + static routes + kube-proxy)"
+  $K static-net
+  variant_apply daemonset-firewall.yaml
+  $K wait-ready 120
+  variant_pods
+  check "firewall: reachable with no policy" pod_reach
+  $K kubectl apply -f - >/dev/null <<'EOF'
+apiVersion: networking.k8s.io/v1
+kind: NetworkPolicy
+metadata: { name: deny-vsrv }
+spec: { podSelector: { matchLabels: { app: vsrv } }, policyTypes: [Ingress] }
+EOF
+  end=$((SECONDS + 30)); ok=0
+  while [ $SECONDS -lt $end ]; do pod_reach || { ok=1; break; }; sleep 1; done
+  check "firewall: a default-deny ingress policy blocks the pod" test "$ok" = 1
+  $K kubectl delete networkpolicy deny-vsrv >/dev/null
+  end=$((SECONDS + 30)); ok=0
+  while [ $SECONDS -lt $end ]; do pod_reach && { ok=1; break; }; sleep 1; done
+  check "firewall: deleting the policy lets it through again" test "$ok" = 1
+  variant_remove daemonset-firewall.yaml
+  left=$(agent_leftovers)
+  check "firewall removed: nothing of it left on any node" test -z "$left"
+
+  log "variant: service proxy only (kube-proxy --cleanup first; bridge plugin + static routes)"
+  $K kube-proxy-stop; $K kube-proxy-cleanup
+  variant_apply daemonset-service-proxy.yaml
+  check "service proxy: every node's pod reaches a ClusterIP Service" smoke
+  $K kubectl delete pod vsrv vcli --wait=true >/dev/null
+  variant_remove daemonset-service-proxy.yaml
+  left=$(agent_leftovers)
+  check "service proxy removed: nothing of it left on any node" test -z "$left"
+  down
+}
+
 run_walk() {
   up || return
   log "walk 1/3: upstream kube-proxy"
@@ -198,6 +304,7 @@ case "$mode" in
   baseline) run_baseline ;;
   daemonset) run_daemonset ;;
   walk) run_walk ;;
+  variants) run_variants ;;
   ci) if up; then agent_process; agent_remove; agent_daemonset; down; fi ;;
   *) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -30,6 +30,7 @@
 #   kcluster.sh agent-cleanup [FLAGS]  `kube-router cleanup` on every node
 #   kcluster.sh kube-proxy-start | kube-proxy-stop | kube-proxy-cleanup   upstream's kube-proxy (iptables mode)
 #   kcluster.sh static-net | static-net-remove   bridge CNI config + static pod routes (baseline)
+#   kcluster.sh upstream-fw-start | upstream-fw-stop   upstream kube-router v2.1.0, firewall only (baseline)
 #   kcluster.sh peer-start | peer-stop | birdc ARGS...   an external BGP router (BIRD, <id>peer, 10.199.0.2)
 #   kcluster.sh wait-ready [TIMEOUT]   until every node is Ready
 #   kcluster.sh dns [TIMEOUT]          deploy CoreDNS (kube-dns at 10.96.0.10) and wait until it serves
@@ -410,6 +411,28 @@ agent_cleanup() {
   done
 }
 
+# Upstream kube-router v2.1.0 (built from the Go module proxy by tests/cluster/build.sh) as the
+# NetworkPolicy firewall only, a process on each node: the baseline's policy engine.
+upstream_fw_start() {
+  local bin=${KRC_UPSTREAM:-$HOME/.cache/kube-router-deno/upstream-v2.1.0/kube-router} i
+  if [ ! -x "$bin" ]; then # (as bench/upstream.ts builds it; about 2 min)
+    env GOBIN="$(dirname "$bin")" GOFLAGS=-buildvcs=false CGO_ENABLED=0 PATH="$PATH:/usr/local/go/bin" \
+      go install github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@v2.1.0 || die "building upstream kube-router failed"
+  fi
+  for i in $(seq 1 "$N"); do
+    spawn "upstream-fw-n$i" ip netns exec "${ID}n$i" "$bin" --kubeconfig="$STATE/pki/admin.kubeconfig" \
+      --hostname-override="n$i" --run-firewall=true --run-router=false --run-service-proxy=false \
+      --health-port=20245 --v=1
+  done
+}
+upstream_fw_stop() {
+  local bin=${KRC_UPSTREAM:-$HOME/.cache/kube-router-deno/upstream-v2.1.0/kube-router} i
+  for i in $(seq 1 "$N"); do
+    stop_pid "upstream-fw-n$i"
+    ip netns exec "${ID}n$i" "$bin" --cleanup-config >>"$STATE/logs/upstream-fw-cleanup-n$i.log" 2>&1 || true
+  done
+}
+
 kube_proxy_start() {
   local i
   for i in $(seq 1 "$N"); do
@@ -505,7 +528,7 @@ down() {
   load_state
   local i f
   # (All at once: each may take seconds to exit.)
-  for f in "$STATE"/pids/agent-* "$STATE"/pids/kube-proxy-* "$STATE"/pids/kubelet-*; do
+  for f in "$STATE"/pids/agent-* "$STATE"/pids/upstream-fw-* "$STATE"/pids/kube-proxy-* "$STATE"/pids/kubelet-*; do
     [ -e "$f" ] && stop_pid "$(basename "$f")" &
   done
   wait
@@ -580,6 +603,8 @@ case "$cmd" in
   kube-proxy-stop) load_state; kube_proxy_stop ;;
   kube-proxy-cleanup) load_state; kube_proxy_cleanup ;;
   static-net) load_state; static_net ;;
+  upstream-fw-start) load_state; upstream_fw_start ;;
+  upstream-fw-stop) load_state; upstream_fw_stop ;;
   peer-start) load_state; peer_start ;;
   peer-stop) load_state; peer_stop ;;
   birdc) load_state; peer_birdc "$@" ;;

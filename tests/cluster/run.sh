@@ -128,10 +128,14 @@ node_net_leftovers() {
   done
 }
 NET_CP=10.199.0.1
+# The baseline: upstream kube-proxy + static routes + the bridge plugin; kube-proxy enforces no
+# NetworkPolicy, so upstream kube-router v2.1.0's firewall (only) runs beside it for the Netpol specs
+# (KRC_BASELINE_FW=0: without it).
 run_baseline() {
   up || return
-  log "baseline: upstream kube-proxy + static routes + bridge plugin"
+  log "baseline: upstream kube-proxy + static routes + bridge plugin (+ upstream kube-router v2.1.0 firewall)"
   $K static-net && $K kube-proxy-start
+  [ "${KRC_BASELINE_FW:-1}" = 1 ] && $K upstream-fw-start
   ready && judge "baseline (kube-proxy)" --selection "${KRC_SELECTION:-all}" --out "$KRC_STATE.e2e-baseline"
   down
 }

@@ -6,8 +6,8 @@
  *
  * @module
  */
-import type { AgentOptions } from "./options.ts";
-import { ConfigError } from "./errors.ts";
+import type { AgentOptions } from "../options/mod.ts";
+import { ConfigError } from "../errors/mod.ts";
 import type { Controller, ControllerContext } from "../controllers/controller.ts";
 import { runController } from "../controllers/runner.ts";
 import { type ControllerName, CONTROLLERS } from "../controllers/registry.ts";

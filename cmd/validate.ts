@@ -4,9 +4,10 @@
  *
  * @module
  */
-import type { AgentOptions } from "./options.ts";
-import { ConfigError } from "./errors.ts";
-import { formatGoDuration, isIP, isIPv4 } from "./flag_parse.ts";
+import type { AgentOptions } from "../options/mod.ts";
+import { ConfigError } from "../errors/mod.ts";
+import { isIP, isIPv4 } from "./flag_parse.ts";
+import { formatGoDuration } from "../options/go_text.ts";
 import { parseCidr as parseNetCidr } from "../net/ip.ts";
 
 /**

@@ -7,7 +7,7 @@
  * @module
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { AgentOptions } from "../cmd/options.ts";
+import type { AgentOptions } from "../options/mod.ts";
 import type { Runner } from "../kernel/exec.ts";
 import type { Logger } from "../observe/log.ts";
 import type { MetricsRegistry } from "../observe/metrics.ts";

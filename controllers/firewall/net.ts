@@ -8,12 +8,15 @@
 import {
   canonicalIp,
   cidrContains as netCidrContains,
+  familyName,
   formatIp,
+  type IpFamilyName,
   parseCidr as parseNetCidr,
   parseIp,
 } from "../../net/ip.ts";
 
-export type Family = "ipv4" | "ipv6";
+/** The family by name (`net/ip.ts`); the proxy and router use its number form, `IpFamily`. */
+export type Family = IpFamilyName;
 
 /** A parsed prefix: canonical text, family and length. */
 export interface Cidr {
@@ -44,7 +47,7 @@ export function parseCidr(s: string): Cidr | undefined {
   const c = parseNetCidr(s.trim(), LENIENT);
   if (!c) return undefined;
   const address = formatIp(c.bytes);
-  return { family: c.family === 4 ? "ipv4" : "ipv6", address, prefix: c.len, text: `${address}/${c.len}` };
+  return { family: familyName(c.family), address, prefix: c.len, text: `${address}/${c.len}` };
 }
 
 /** Whether `ip` lies in `cidr`. */

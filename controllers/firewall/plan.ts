@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { AgentOptions } from "../../cmd/options.ts";
+import type { AgentOptions } from "../../options/mod.ts";
 import type {
   ClusterSnapshot,
   LabelSelector,

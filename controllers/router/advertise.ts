@@ -5,7 +5,7 @@
  * @module
  */
 import { addrBytes, canonicalAddr } from "../../bgp/prefix.ts";
-import { parseGoBool as parseBool } from "../../cmd/flag_parse.ts";
+import { parseGoBool as parseBool } from "../../options/go_text.ts";
 import type { ClusterSnapshot, ServiceInfo } from "../../watch/types.ts";
 import type { Families, PlanProblem, RoutingNode } from "./identity.ts";
 import type { RouterOptions } from "./peers.ts";

@@ -7,7 +7,7 @@
 import { parse as parseYaml } from "yaml";
 import { AFI, type AfiSafi, SAFI } from "../../bgp/codec/types.ts";
 import { addrBytes, canonicalAddr } from "../../bgp/prefix.ts";
-import type { AgentOptions } from "../../cmd/options.ts";
+import type { AgentOptions } from "../../options/mod.ts";
 import {
   ANN,
   type Families,

@@ -122,13 +122,16 @@ export function tunnelSignature(
   return `${t.encap === "fou" ? `fou:${t.encapPort}` : "ipip"} ${t.remote} ${t.local}`;
 }
 
-/** The same from `ip -d -j link` (ipip/ip6tnl: `encap_type` gue or fou with `encap_dport`, else plain). */
+/**
+ * The same from `ip -d -j link`: ipip/ip6tnl `info_data` has `encap: {type: "gue"|"fou", dport}` when
+ * encapsulated (iproute2 prints no `encap` object for plain IPIP).
+ */
 export function linkTunnelSignature(l: LinkInfo): string {
-  const d = l.data as { remote?: string; local?: string; encap_type?: string; encap_dport?: number };
-  const fou = d.encap_type === "gue" || d.encap_type === "fou";
+  const d = l.data as { remote?: string; local?: string; encap?: { type?: string; dport?: number } };
+  const fou = d.encap?.type === "gue" || d.encap?.type === "fou";
   return tunnelSignature({
     encap: fou ? "fou" : "ipip",
-    encapPort: Number(d.encap_dport ?? 0),
+    encapPort: Number(d.encap?.dport ?? 0),
     remote: d.remote ?? "",
     local: d.local ?? "",
   });

@@ -123,7 +123,13 @@ Deno.test("kernel batches: an ipip tunnel found where a FoU one is planned is re
       mtu: 1468,
       linkinfo: {
         info_kind: "ipip",
-        info_data: { remote: "198.51.100.3", local: "192.0.2.1", encap_type: "gue", encap_dport: 5555 },
+        info_data: {
+          remote: "198.51.100.3",
+          local: "192.0.2.1",
+          ttl: 225,
+          pmtudisc: true,
+          encap: { type: "gue", sport: 0, dport: 5555, csum: false, csum6: false, remcsum: false },
+        },
       },
     }]))[0],
   );

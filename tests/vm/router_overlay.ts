@@ -207,99 +207,111 @@ protocol bgp n1 {
           }
         });
 
-      await step("ipip, overlay-type subnet: n1↔n2 (different subnets) through an ipip tunnel", async () => {
-        for (const n of nodes) await start(n, ["--overlay-encap=ipip", "--overlay-type=subnet"]);
-        const ms = await until("every node learns the others' pod CIDRs", 240_000, async () => {
-          for (const n of nodes) if (!(await learned(n))) return false;
-          return true;
-        });
-        console.log(`ipip: routes learned after ${ms} ms`);
-        const r1 = await routes("n1");
-        assert.equal(r1.find((r) => r.dst === lab.node("n2").podCidr)?.dev, tunnelName(ip("n2")));
-        const tun = await link("n1", tunnelName(ip("n2")));
-        assert.equal(tun?.linkinfo?.info_kind, "ipip", JSON.stringify(tun));
-        assert.equal(tun.linkinfo.info_data?.remote, ip("n2"));
-        assert.equal(tun.mtu, 1480, "ipip: underlay 1500 − 20");
-        for (const n of nodes) {
-          assert.equal(await mtuOf(n, "kube-bridge"), 1480, `${n}: kube-bridge = tunnel MTU`);
-        }
-        await packets("n1", "n2", tun.mtu);
-        await packets("n2", "n1", undefined);
-        // subnet: n3 shares n1's subnet, so its pods are routed directly (no tunnel to n3).
-        const to3 = await until(
-          "n1 learns n3's pod CIDR from BIRD",
-          60_000,
-          async () => (await routes("n1")).some((r) => r.dst === lab.node("n3").podCidr),
-        );
-        console.log(`ipip: n3 learned after ${to3} ms`);
-        const r3 = (await routes("n1")).find((r) => r.dst === lab.node("n3").podCidr)!;
-        assert.equal(r3.gateway, ip("n3"), JSON.stringify(r3));
-        assert.equal(r3.dev, "eth0", `subnet: same-subnet node direct: ${JSON.stringify(r3)}`);
-        assert.equal(await link("n1", tunnelName(ip("n3"))), undefined, "no tunnel to n3");
-        await pingN3();
-      });
-
-      await step("FoU (GUE) on a chosen port, overlay-type full", async () => {
-        await stopAll();
-        for (const n of nodes) {
-          await start(n, ["--overlay-encap=fou", "--overlay-encap-port=5556", "--overlay-type=full"]);
-        }
-        const ms = await until("n1 routes n2 through a FoU tunnel", 240_000, async () => {
+      await step(
+        "ipip, subnet: other subnet through an ipip tunnel, same subnet direct; MTU 1480, 1400 DF, PMTU",
+        async () => {
+          for (const n of nodes) await start(n, ["--overlay-encap=ipip", "--overlay-type=subnet"]);
+          const ms = await until("every node learns the others' pod CIDRs", 240_000, async () => {
+            for (const n of nodes) if (!(await learned(n))) return false;
+            return true;
+          });
+          console.log(`ipip: routes learned after ${ms} ms`);
           const r1 = await routes("n1");
-          const l = await link("n1", tunnelName(ip("n2")));
-          return r1.find((r) => r.dst === lab.node("n2").podCidr)?.dev === tunnelName(ip("n2")) &&
-            l?.linkinfo?.info_data?.encap_dport === 5556;
-        });
-        console.log(`fou: switched after ${ms} ms`);
-        // n3's way back to n1's pods becomes its own FoU tunnel (what n3's agent would set up).
-        await lab.exec("n3", [
-          "sh",
-          "-c",
-          [
-            "ip fou add port 5556 gue",
-            `ip link add kr-back type ipip remote ${ip("n1")} local ${
-              ip("n3")
-            } ttl 225 encap gue encap-sport auto encap-dport 5556`,
-            "ip link set kr-back up",
-            `ip route replace ${lab.node("n1").podCidr} dev kr-back`,
-          ].join(" && "),
-        ]);
-        await until("every node routes through its tunnels", 60_000, async () => {
+          assert.equal(r1.find((r) => r.dst === lab.node("n2").podCidr)?.dev, tunnelName(ip("n2")));
+          const tun = await link("n1", tunnelName(ip("n2")));
+          assert.equal(tun?.linkinfo?.info_kind, "ipip", JSON.stringify(tun));
+          assert.equal(tun.linkinfo.info_data?.remote, ip("n2"));
+          assert.equal(tun.mtu, 1480, "ipip: underlay 1500 − 20");
           for (const n of nodes) {
-            const rs = await routes(n);
-            for (const o of nodes) {
-              if (o !== n && rs.find((r) => r.dst === lab.node(o).podCidr)?.dev !== tunnelName(ip(o))) {
-                return false;
+            assert.equal(await mtuOf(n, "kube-bridge"), 1480, `${n}: kube-bridge = tunnel MTU`);
+          }
+          await packets("n1", "n2", tun.mtu);
+          await packets("n2", "n1", undefined);
+          // subnet: n3 shares n1's subnet, so its pods are routed directly (no tunnel to n3).
+          const to3 = await until(
+            "n1 learns n3's pod CIDR from BIRD",
+            60_000,
+            async () => (await routes("n1")).some((r) => r.dst === lab.node("n3").podCidr),
+          );
+          console.log(`ipip: n3 learned after ${to3} ms`);
+          const r3 = (await routes("n1")).find((r) => r.dst === lab.node("n3").podCidr)!;
+          assert.equal(r3.gateway, ip("n3"), JSON.stringify(r3));
+          assert.equal(r3.dev, "eth0", `subnet: same-subnet node direct: ${JSON.stringify(r3)}`);
+          assert.equal(await link("n1", tunnelName(ip("n3"))), undefined, "no tunnel to n3");
+          await pingN3();
+        },
+      );
+
+      await step(
+        "FoU (GUE, port 5556), full: ipip tunnels become FoU, same subnet tunnelled too; MTU 1468, 1400 DF, PMTU",
+        async () => {
+          await stopAll();
+          for (const n of nodes) {
+            await start(n, ["--overlay-encap=fou", "--overlay-encap-port=5556", "--overlay-type=full"]);
+          }
+          const ms = await until("n1 routes n2 through a FoU tunnel", 240_000, async () => {
+            const r1 = await routes("n1");
+            const l = await link("n1", tunnelName(ip("n2")));
+            return r1.find((r) => r.dst === lab.node("n2").podCidr)?.dev === tunnelName(ip("n2")) &&
+              l?.linkinfo?.info_data?.encap?.dport === 5556;
+          });
+          console.log(`fou: switched after ${ms} ms`);
+          // n3's way back to n1's pods becomes its own FoU tunnel (what n3's agent would set up).
+          await lab.exec("n3", [
+            "sh",
+            "-c",
+            [
+              "ip fou add port 5556 gue",
+              `ip link add kr-back type ipip remote ${ip("n1")} local ${
+                ip("n3")
+              } ttl 225 encap gue encap-sport auto encap-dport 5556`,
+              "ip link set kr-back up",
+              `ip route replace ${lab.node("n1").podCidr} dev kr-back`,
+            ].join(" && "),
+          ]);
+          await until("every node routes through its tunnels", 60_000, async () => {
+            for (const n of nodes) {
+              const rs = await routes(n);
+              for (const o of nodes) {
+                if (o !== n && rs.find((r) => r.dst === lab.node(o).podCidr)?.dev !== tunnelName(ip(o))) {
+                  return false;
+                }
               }
             }
+            return true;
+          });
+          const fou = (await lab.exec("n2", ["ip", "fou", "show"])).stdout;
+          assert.match(fou, /port 5556 gue/, fou);
+          const tun = await link("n1", tunnelName(ip("n2")));
+          assert.equal(tun.linkinfo.info_data.encap?.type, "gue", JSON.stringify(tun.linkinfo));
+          assert.equal(tun.mtu, 1468, "FoU/GUE: underlay 1500 − 20 − 8 − 4");
+          for (const n of nodes) {
+            assert.equal(await mtuOf(n, "kube-bridge"), 1468, `${n}: kube-bridge = tunnel MTU`);
           }
-          return true;
-        });
-        const fou = (await lab.exec("n2", ["ip", "fou", "show"])).stdout;
-        assert.match(fou, /port 5556 gue/, fou);
-        const tun = await link("n1", tunnelName(ip("n2")));
-        assert.equal(tun.linkinfo.info_data.encap_type, "gue", JSON.stringify(tun.linkinfo));
-        assert.equal(tun.mtu, 1468, "FoU/GUE: underlay 1500 − 20 − 8 − 4");
-        for (const n of nodes) {
-          assert.equal(await mtuOf(n, "kube-bridge"), 1468, `${n}: kube-bridge = tunnel MTU`);
-        }
-        await packets("n1", "n2", tun.mtu);
-        await packets("n2", "n1", undefined);
-        // full: n3 (same subnet) goes through a FoU tunnel too.
-        const r3 = (await routes("n1")).find((r) => r.dst === lab.node("n3").podCidr);
-        assert.equal(
-          r3?.dev,
-          tunnelName(ip("n3")),
-          `full: same-subnet node through a tunnel: ${JSON.stringify(r3)}`,
-        );
-        const tun3 = await link("n1", tunnelName(ip("n3")));
-        assert.equal(tun3?.linkinfo?.info_data?.encap_dport, 5556, JSON.stringify(tun3?.linkinfo));
-        await pingN3();
-        // The packets really were UDP to port 5556 on the underlay.
-        const cnt =
-          (await lab.exec("n2", ["sh", "-c", "cat /proc/net/snmp | grep '^Udp:' | tail -1"])).stdout;
-        assert.ok(Number(cnt.trim().split(/\s+/)[1]) > 0, cnt);
-      });
+          await packets("n1", "n2", tun.mtu);
+          await packets("n2", "n1", undefined);
+          // full: n3 (same subnet) goes through a FoU tunnel too.
+          const r3 = (await routes("n1")).find((r) => r.dst === lab.node("n3").podCidr);
+          assert.equal(
+            r3?.dev,
+            tunnelName(ip("n3")),
+            `full: same-subnet node through a tunnel: ${JSON.stringify(r3)}`,
+          );
+          const tun3 = await link("n1", tunnelName(ip("n3")));
+          assert.equal(tun3?.linkinfo?.info_data?.encap?.dport, 5556, JSON.stringify(tun3?.linkinfo));
+          await pingN3();
+          // The packets really were UDP to port 5556 on the underlay.
+          const cnt =
+            (await lab.exec("n2", ["sh", "-c", "cat /proc/net/snmp | grep '^Udp:' | tail -1"])).stdout;
+          assert.ok(Number(cnt.trim().split(/\s+/)[1]) > 0, cnt);
+          // Later syncs (every 2 s here) leave a right tunnel alone: the same link, not a new one.
+          assert.equal(
+            (await link("n1", tunnelName(ip("n2"))))?.ifindex,
+            tun.ifindex,
+            "tunnel not recreated",
+          );
+        },
+      );
 
       await step("a node goes away: its tunnels and routes are removed on the others", async () => {
         await agents.get("n2")!.stop("SIGKILL", 0);

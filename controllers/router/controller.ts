@@ -46,11 +46,11 @@ import { type Route, type RouteOp, sameRoute, writeRoutes } from "../../kernel/i
 import { applyNetfilter } from "./netfilter.ts";
 import { type PeerPlan, planRouter, type RouterPlan } from "./plan.ts";
 import {
-  IPIP_OVERHEAD,
   isOurLink,
   kernelPlan,
   type LearnedRoute,
   type OverlayConfig,
+  overlayOverhead,
   overlayPlan,
   type RouteContext,
   RouteDecider,
@@ -308,7 +308,7 @@ export class RouterController implements Controller {
     const nodeIp4 = plan.local.ipv4, nodeIp6 = plan.local.ipv6;
     const underlay = linkOfAddress(facts, nodeIp4 ?? nodeIp6 ?? "");
     const overlay = this.#overlayConfig();
-    const overhead = !overlay.enabled ? 0 : overlay.encap === "vxlan" ? VXLAN_OVERHEAD : IPIP_OVERHEAD;
+    const overhead = overlay.enabled ? overlayOverhead(overlay.encap) : 0;
     const podMtu = o.autoMtu && underlay ? underlay.mtu - overhead : undefined;
 
     // Each stage runs even when an earlier one failed (a broken iptables must not stop BGP);

@@ -30,10 +30,17 @@ export interface WireHandler {
 
 /** Longest stretch of message processing before yielding to the event loop. */
 const DRAIN_SLICE_MS = 20;
-/** Receive buffer size at the first read; it grows only for a backlog larger than this. */
-const INITIAL_BUFFER = 65536;
-/** One read's chunk. Large chunks let a full-table sender fill its window in few reads. */
-const READ_CHUNK = 256 * 1024;
+/**
+ * Receive buffer at the first read. Sessions that carry little (the common case with many peers)
+ * never need more; a buffer is resident memory per connection (a 256 KiB one costs ~140 kB RSS
+ * even when barely used, measured), so it starts small.
+ */
+const INITIAL_BUFFER = 8192;
+/**
+ * The buffer doubles while reads fill all the room it has, up to this much room per read: large
+ * reads let a full-table sender fill its window in few reads.
+ */
+const MAX_READ = 256 * 1024;
 /** Largest coalesced write. */
 const MAX_WRITE = 1 << 20;
 /** Queued messages above which reading waits for our writes (back-pressure during a flood). */
@@ -115,37 +122,44 @@ export class WireConn {
   // ---- reading ----
 
   #append(b: Uint8Array): void {
-    const buf = this.#buf ??= new Uint8Array(Math.max(INITIAL_BUFFER, b.length));
-    if (this.#end + b.length > buf.length) {
-      const live = this.#end - this.#start;
-      const size = Math.max(buf.length, (live + b.length) * 2);
-      const nb = size > buf.length ? new Uint8Array(size) : buf;
-      nb.set(buf.subarray(this.#start, this.#end), 0);
-      this.#buf = nb;
-      this.#start = 0;
-      this.#end = live;
-    }
+    this.#reserve(b.length);
     this.#buf!.set(b, this.#end);
     this.#end += b.length;
   }
 
+  /** Make room for `room` more octets after the buffered ones (compacting, or growing). */
+  #reserve(room: number): Uint8Array {
+    const buf = this.#buf ??= new Uint8Array(Math.max(INITIAL_BUFFER, room));
+    if (this.#end + room <= buf.length) return buf;
+    const live = this.#end - this.#start;
+    const nb = live + room > buf.length ? new Uint8Array(Math.max(buf.length * 2, live + room)) : buf;
+    nb.set(buf.subarray(this.#start, this.#end), 0);
+    this.#buf = nb;
+    this.#start = 0;
+    this.#end = live;
+    return nb;
+  }
+
   /**
-   * Read a chunk, process it in time slices (`#kickDrain`, yielding between slices so timers and
-   * other sessions keep running during a full-table load or a flood), then read the next chunk.
+   * Read into the receive buffer itself (no separate chunk), process it in time slices
+   * (`#kickDrain`, yielding between slices so timers and other sessions keep running during a
+   * full-table load or a flood), then read again.
    */
   async #readLoop(): Promise<void> {
     const conn = this.conn;
-    const chunk = new Uint8Array(READ_CHUNK);
     // Process anything that arrived with the connection (collision hand-over).
     if (this.#end > this.#start) {
       await Promise.resolve();
       if (!this.#attached) return;
       this.#kickDrain();
     }
+    let room = INITIAL_BUFFER;
     for (;;) {
+      const buf = this.#reserve(room);
+      const free = buf.length - this.#end;
       let n: number | null;
       try {
-        n = await conn.read(chunk);
+        n = await conn.read(buf.subarray(this.#end));
       } catch (err) {
         if (this.#attached) this.#h.failed(`read: ${errMsg(err)}`);
         return;
@@ -157,7 +171,9 @@ export class WireConn {
         if (this.#attached) this.#h.failed("connection closed by peer");
         return;
       }
-      this.#append(chunk.subarray(0, n));
+      this.#end += n;
+      // A read that filled all the room says more is waiting: ask for more room next time.
+      room = n === free ? Math.min(free * 2, MAX_READ) : INITIAL_BUFFER / 2;
       this.#kickDrain();
       // Read on only once the backlog is processed: TCP back-pressure then lets the sender batch
       // (BIRD sends far fuller UPDATEs to a receiver whose window fills than to one that never

@@ -15,11 +15,13 @@ import {
   validatePeerConfig,
   validateSpeakerConfig,
 } from "./config.ts";
-import { CeaseSubcode, type FsmState } from "./fsm.ts";
+import { CeaseSubcode } from "./codec/errors.ts";
+import { normaliseRemote, rejectConn } from "./connect.ts";
+import type { FsmState } from "./fsm.ts";
 import { canonicalAddr, parsePrefix, SLOPPY_PREFIX } from "./prefix.ts";
 import type { RibAttrs } from "./propagate.ts";
 import { type BestPathListener, Rib, type Route, type Source } from "./rib.ts";
-import { normaliseRemote, PeerSession, rejectConn, type SessionHost } from "./session.ts";
+import { PeerSession, type SessionHost } from "./session.ts";
 import { type BgpListener, listenTcp } from "./transport/mod.ts";
 import { BfdManager, type BfdSessionStatus } from "./bfd/manager.ts";
 import { bfdOptionsFor } from "./bfd/peer.ts";

@@ -14,8 +14,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import type { Prefix } from "../../bgp/codec/types.ts";
-import { parsePrefix, prefixContains } from "../../bgp/prefix.ts";
+import { parsePrefix, type Prefix, prefixContains, SLOPPY_PREFIX } from "../../bgp/mod.ts";
 import type { FdbEntry, Neighbour } from "../../kernel/ip/neigh.ts";
 import { vtepMac } from "../../kernel/ip/neigh.ts";
 import { OVERLAY_TABLE, type Route } from "../../kernel/ip/route.ts";
@@ -98,7 +97,7 @@ export interface KernelPlan {
 }
 
 function inAny(ip: string, subnets: readonly Prefix[]): boolean {
-  const p = parsePrefix(ip);
+  const p = parsePrefix(ip, SLOPPY_PREFIX);
   return !!p && subnets.some((s) => prefixContains(s, p));
 }
 
@@ -106,7 +105,7 @@ function inAny(ip: string, subnets: readonly Prefix[]): boolean {
 export function needsOverlay(nh: string, ctx: RouteContext, subnets?: Prefix[]): boolean {
   if (!ctx.overlay.enabled || !ctx.nodeIps.has(nh)) return false;
   if (ctx.overlay.type === "full") return true;
-  return !inAny(nh, subnets ?? ctx.localSubnets.map((s) => parsePrefix(s)!).filter(Boolean));
+  return !inAny(nh, subnets ?? ctx.localSubnets.map((s) => parsePrefix(s, SLOPPY_PREFIX)!).filter(Boolean));
 }
 
 /**
@@ -119,7 +118,9 @@ export class RouteDecider {
   readonly #cache = new Map<string, { overlay: boolean; body: Omit<Route, "dst"> } | null>();
 
   constructor(readonly ctx: RouteContext) {
-    this.#subnets = ctx.localSubnets.map((s) => parsePrefix(s)).filter((p): p is Prefix => !!p);
+    this.#subnets = ctx.localSubnets.map((s) => parsePrefix(s, SLOPPY_PREFIX)).filter((p): p is Prefix =>
+      !!p
+    );
   }
 
   #decide(nh: string): { overlay: boolean; body: Omit<Route, "dst"> } | null {

@@ -97,7 +97,7 @@ function trimServer(s: string, origin: string): string {
 }
 
 /** Resolves a kubeconfig file's current context (pure but for reading the files it names). */
-// Async for its callers (a reader of files); its one await went with the dynamic yaml import.
+// Kept async (its reads became synchronous) so every failure stays a rejected promise for callers.
 // deno-lint-ignore require-await
 export async function endpointFromKubeconfig(path: string): Promise<KubeEndpoint> {
   const text = readFile(path, "--kubeconfig", "");

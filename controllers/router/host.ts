@@ -197,13 +197,22 @@ export function bridgeLines(facts: HostFacts, p: BridgePlan): string[] {
 /**
  * `ip -batch` lines that undo what `bridgeLines` did, per the bridge's record (pure): a bridge
  * we created is deleted; one we found gets back its MTU and state and loses only our addresses;
- * one without our record is left alone. `note` says which, for the log.
+ * one without our record is left alone while a pod is attached, else deleted. `note` says which, for the log.
  */
 export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: string; cni?: string } {
   const br = facts.links.find((l) => l.name === BRIDGE);
   if (!br) return { lines: [], note: "absent" };
   const rec = parseBridgeRecord(br.alias);
-  if (!rec) return { lines: [], note: "no kube-router record on it: left as it is" };
+  if (!rec) {
+    // Made by the bridge plugin from kube-router's CNI config (the usual case: the plugin runs
+    // before the router ever sees the bridge). With a pod attached it stays, gateway and all; with
+    // none, nobody loses a gateway, and leaving it would keep its gateway route ahead of whatever
+    // network the node gets next (upstream's cleanup deletes kube-bridge outright).
+    if (facts.links.some((l) => l.master === BRIDGE)) {
+      return { lines: [], note: "no kube-router record on it and pods attached: left as it is" };
+    }
+    return { lines: [renderLinkDel(BRIDGE)], note: "no kube-router record and no port attached: deleted" };
+  }
   const cni = rec.cni !== undefined ? { cni: rec.cni } : {};
   if (rec.origin === "created") {
     return { lines: [renderLinkDel(BRIDGE)], note: "created by kube-router: deleted", ...cni };

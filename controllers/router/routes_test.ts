@@ -199,7 +199,17 @@ Deno.test("host: gateway addresses, bridge lines, vxlan lines", () => {
     "link set dev kube-bridge mtu 1500 down",
     'link set dev kube-bridge alias ""',
   ]);
-  assert.deepEqual(bridgeCleanupLines(facts).lines, [], "no record: left alone");
+  const port = { ...bridge, name: "veth1", kind: "veth", alias: "", master: "kube-bridge" };
+  assert.deepEqual(
+    bridgeCleanupLines({ ...facts, links: [...facts.links, port] }).lines,
+    [],
+    "no record, a pod attached: left alone",
+  );
+  assert.deepEqual(
+    bridgeCleanupLines(facts).lines,
+    ["link del dev kube-bridge"],
+    "no record, nothing attached (the bridge plugin made it from our CNI config): deleted",
+  );
   assert.deepEqual(bridgeLines({ links: [], addresses: [] }, { gateways: [] }), [
     "link add name kube-bridge type bridge",
     "link set dev kube-bridge alias kube-router:v1;origin=created;added=",

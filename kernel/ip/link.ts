@@ -18,6 +18,8 @@ export interface LinkInfo {
   address: string;
   /** The link's alias (`ip link set dev X alias …`), "" when none. */
   alias: string;
+  /** The bridge (or bond) this link is a port of; absent when none. */
+  master?: string;
   /** vxlan: VNI, local, port, learning; ipip: remote/local. */
   data: Record<string, unknown>;
 }
@@ -30,6 +32,7 @@ interface JsonLink {
   address?: string;
   operstate?: string;
   ifalias?: string;
+  master?: string;
   linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> };
 }
 
@@ -45,6 +48,7 @@ export function parseLinks(json: string): LinkInfo[] {
     up: l.flags?.includes("UP") ?? false,
     address: l.address ?? "",
     alias: l.ifalias ?? "",
+    ...(l.master ? { master: l.master } : {}),
     data: l.linkinfo?.info_data ?? {},
   }));
 }

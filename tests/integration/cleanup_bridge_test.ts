@@ -82,7 +82,7 @@ async function exists(path: string): Promise<boolean> {
 
 Deno.test({
   name:
-    "cleanup: a kube-bridge made by the CNI plugin with pods attached is restored; only the agent's CNI file goes",
+    "cleanup: a kube-bridge made by the CNI plugin with pods attached is restored; only the agent's CNI file goes; with no pod left it is deleted",
   // tests/run.sh installs Debian's containernetworking-plugins; a bare `deno test` without it skips.
   ignore: !(await exists(`${CNI_BIN}/bridge`)),
   sanitizeResources: false,
@@ -202,8 +202,30 @@ Deno.test({
         });
         assert.equal(ping.code, 0, `pod cannot reach ${dst} after cleanup: ${ping.stdout}`);
       }
+
+      // Once no pod is attached, the bridge the plugin made from kube-router's config is not
+      // left behind: its gateway route would shadow the node's next network (the real cluster
+      // found this when switching from the agent to kube-proxy).
+      for (const p of pods) await sh.run(["ip", "netns", "del", p]);
+      for (let i = 0; i < 50; i++) {
+        const ports =
+          (await sh.run(["ip", "-o", "link", "show", "master", "kube-bridge"], { netns: node })).stdout;
+        if (ports.trim() === "") break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const again = await kr(node, ["cleanup"]);
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /kube-bridge: no kube-router record and no port attached: deleted/);
+      const left = await sh.run(["ip", "link", "show", "kube-bridge"], { netns: node, okCodes: [0, 1] });
+      assert.notEqual(left.code, 0, "kube-bridge is still there with no pod on it");
+      assert.doesNotMatch(
+        (await sh.run(["ip", "route", "show"], { netns: node })).stdout,
+        /10\.244\.1\.0\/24/,
+      );
     } finally {
-      for (const ns of [node, peer, ...pods]) await sh.run(["ip", "netns", "del", ns], { okCodes: [0, 1] });
+      for (const ns of [node, peer, ...pods]) {
+        await sh.run(["ip", "netns", "del", ns], { okCodes: [0, 1, 255] });
+      }
       await Deno.remove(tmp, { recursive: true }).catch(() => {});
     }
   },

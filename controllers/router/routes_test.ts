@@ -13,9 +13,9 @@ import {
   vxlanLines,
   vxlanSpec,
 } from "./host.ts";
-import { kernelBatches } from "./kernel_apply.ts";
+import { kernelBatches } from "./ip_apply.ts";
 import { kernelPlan, type RouteContext, tunnelName } from "./routes.ts";
-import { chainRules, desiredSets } from "./netfilter.ts";
+import { chainRules, desiredSets } from "./iptables_apply.ts";
 import { updateCniConf } from "../../kernel/cni/conf.ts";
 
 function ctx(o: Partial<RouteContext["overlay"]> = {}): RouteContext {

@@ -11,8 +11,8 @@ import * as nft from "../../kernel/nft/mod.ts";
 import type { FirewallPlan } from "./plan.ts";
 import type { Family } from "./net.ts";
 import { NFT_TABLES } from "./names.ts";
-import { type NftFamilyView, nftView, renderNftDelta, renderNftTable, tableOf } from "./render_nft.ts";
-import type { ApplyStats } from "./apply.ts";
+import { type NftFamilyView, nftView, renderNftDelta, renderNftTable, tableOf } from "./nft_render.ts";
+import type { ApplyStats } from "./iptables_apply.ts";
 
 /** The nftables applier; one per controller, holding what it last applied. */
 export class NftApplier {

@@ -7,7 +7,9 @@
  * unchanged ones), so one endpoint change costs a few element updates whatever the table's size.
  *
  * A failed transaction changes nothing in the kernel (nft commits atomically) and forgets the
- * remembered state, so the next sync starts over with a full replace.
+ * remembered state, so the next sync starts over with a full replace. Transactions come from
+ * `kernel/nft` (`NftTableSync` per family), which also defers deleting chains a map element
+ * pointed at (affinity `svc-…` chains, spread chains beyond the preset) by one transaction.
  *
  * @module
  */
@@ -16,10 +18,9 @@ import * as nft from "../../kernel/nft/mod.ts";
 import type { Family } from "./ip.ts";
 import {
   elementLines,
+  needsFullReplace,
   NFT_TABLE,
   type NftFamilyState,
-  renderFull,
-  renderIncremental,
   renderShared,
   renderState,
   vsFragment,
@@ -67,49 +68,69 @@ export function vsDeltas(
 }
 
 export class NftApplier {
-  /** Shared state per family and the plan last applied; undefined until a transaction succeeds. */
-  #last?: { plan: ProxyPlan; shared: Map<Family, NftFamilyState> };
+  /** The plan last applied; undefined until a transaction succeeds. */
+  #last?: ProxyPlan;
   /** True until a transaction succeeds (and again after a failure): then tables are replaced whole. */
   #fresh = true;
+  readonly #tables = new Map<Family, nft.NftTableSync>();
 
-  constructor(private readonly runner: Runner, private readonly families: readonly Family[]) {}
+  constructor(
+    private readonly runner: Runner,
+    private readonly families: readonly Family[],
+    syncOptions: nft.NftTableSyncOptions = {},
+  ) {
+    for (const f of [4, 6] as const) this.#tables.set(f, new nft.NftTableSync(syncOptions));
+  }
 
   /** Forgets what was applied: the next `apply` replaces the tables whole. */
   invalidate(): void {
     this.#last = undefined;
     this.#fresh = true;
+    for (const t of this.#tables.values()) t.invalidate();
+  }
+
+  /** Chains flushed and waiting for deletion, per family (see `kernel/nft/transaction.ts`). */
+  staleChains(f: Family): ReadonlySet<string> {
+    return this.#tables.get(f)!.staleChains;
   }
 
   /** The transaction for `plan` without running it (for benchmarks and golden tests). */
   render(plan: ProxyPlan): { script: string; full: boolean; shared: Map<Family, NftFamilyState> } {
+    const { script, full, shared } = this.#transaction(plan);
+    return { script, full, shared };
+  }
+
+  #transaction(plan: ProxyPlan) {
     const shared = new Map<Family, NftFamilyState>();
+    const commits: Array<() => void> = [];
     let script = "";
     let full = false;
     for (const f of [4, 6] as const) {
-      const t = `${famName(f)} ${NFT_TABLE}`;
       if (!this.families.includes(f)) {
         // A table left from an earlier run with this family enabled goes on the first sync.
-        if (this.#fresh) script += `add table ${t}\ndelete table ${t}\n`;
+        if (this.#fresh) script += nft.dropTableTransaction({ family: famName(f), name: NFT_TABLE });
         continue;
       }
       const sh = renderShared(plan, f);
       shared.set(f, sh);
+      const sync = this.#tables.get(f)!;
       const last = this.#last;
-      const inc = last && !this.#fresh
-        ? renderIncremental(last.shared.get(f)!, sh, vsDeltas(last.plan.services, plan.services, f))
-        : undefined;
-      if (inc !== undefined) script += inc;
-      else {
-        script += renderFull(renderState(plan, f));
-        full = true;
-      }
+      const replace = !last || this.#fresh || !sync.applied || needsFullReplace(sync.applied, sh);
+      const tx = sync.transaction(sh, {
+        full: replace,
+        fullTable: replace ? renderState(plan, f) : undefined,
+        extra: replace ? undefined : vsDeltas(last!.services, plan.services, f),
+      });
+      script += tx.script;
+      full ||= tx.full;
+      commits.push(tx.commit);
     }
-    return { script, full, shared };
+    return { script, full, shared, commit: () => commits.forEach((c) => c()) };
   }
 
   /** Applies the plan; runs nothing when nothing changed. */
   async apply(plan: ProxyPlan): Promise<NftApplyResult> {
-    const { script, full, shared } = this.render(plan);
+    const { script, full, commit } = this.#transaction(plan);
     if (script !== "") {
       try {
         await nft.apply(this.runner, script);
@@ -118,7 +139,8 @@ export class NftApplier {
         throw e;
       }
     }
-    this.#last = { plan, shared };
+    commit();
+    this.#last = plan;
     this.#fresh = false;
     return { script, full };
   }

@@ -23,9 +23,11 @@
  * Names: `svc-`/`ep-`/`aff-` + 16 hex digits of sha256 over the object's identity, so they are
  * deterministic, fit nft's limits, and everything is ours by living in our table.
  *
+ * The state is `kernel/nft`'s typed table; its transactions (whole or delta) come from there too.
+ *
  * @module
  */
-import { createHash } from "node:crypto";
+import * as nft from "../../kernel/nft/mod.ts";
 import type { Family } from "./ip.ts";
 import type { ProxyPlan, RealServer, VirtualService } from "./types.ts";
 
@@ -33,38 +35,15 @@ export const NFT_TABLE = "kube-router-proxy";
 /** The mark bit that asks nat postrouting to masquerade (kube-proxy uses the same bit). */
 export const MASQ_MARK = 0x4000;
 
-export interface NftChainState {
-  /** Text inside `{ }` of `add chain` (hook spec or comment); "" for a plain chain. */
-  decl: string;
-  rules: string[];
-}
-
 /** Everything our table in one family holds. */
-export interface NftFamilyState {
-  family: Family;
-  /** Set and map declarations: name → text inside `{ }`. */
-  sets: Map<string, string>;
-  chains: Map<string, NftChainState>;
-  /** Elements of the element-holding sets/maps we manage: set name → element → value ("" for sets). */
-  elements: Map<string, Map<string, string>>;
-}
+export type NftFamilyState = nft.NftTableSpec;
+type NftChainState = nft.NftChainSpec;
 
-/** Element-holding sets and maps, in the order transactions touch them. */
-export const ELEMENT_SETS = [
-  "service-ips",
-  "endpoints",
-  "no-endpoints",
-  "no-endpoints-tcp",
-  "hairpin",
-] as const;
-
-function nftFamily(f: Family): "ip" | "ip6" {
+export function nftFamily(f: Family): "ip" | "ip6" {
   return f === 4 ? "ip" : "ip6";
 }
 
-function hash16(text: string): string {
-  return createHash("sha256").update(text).digest("hex").slice(0, 16);
-}
+const hash16 = nft.nftHash16;
 
 function addrType(f: Family): string {
   return f === 4 ? "ipv4_addr" : "ipv6_addr";
@@ -85,18 +64,23 @@ function skeleton(f: Family): NftFamilyState {
     `ct state new ${fam} daddr . tcp dport @no-endpoints-tcp reject with tcp reset`,
     `ct state new ${fam} daddr . meta l4proto . th dport @no-endpoints reject`,
   ];
+  const set = (decl: string): nft.NftSetSpec => ({ kind: "set", decl, elements: new Map() });
+  const map = (decl: string): nft.NftSetSpec => ({ kind: "map", decl, elements: new Map() });
   const st: NftFamilyState = {
-    family: f,
+    family: fam,
+    name: NFT_TABLE,
     sets: new Map([
-      ["service-ips", `type ${a} . inet_proto . inet_service : verdict ;`],
+      ["service-ips", map(`type ${a} . inet_proto . inet_service : verdict ;`)],
       [
         "endpoints",
-        `typeof ${fam} daddr . meta l4proto . th dport . numgen random mod 1 : ${fam} daddr . th dport ;`,
+        map(
+          `typeof ${fam} daddr . meta l4proto . th dport . numgen random mod 1 : ${fam} daddr . th dport ;`,
+        ),
       ],
-      ["no-endpoints", `type ${a} . inet_proto . inet_service ;`],
-      ["no-endpoints-tcp", `type ${a} . inet_service ;`],
-      ["hairpin", `type ${a} . ${a} ;`],
-      ["l4protos", "type inet_proto ; elements = { tcp, udp, sctp } ;"],
+      ["no-endpoints", set(`type ${a} . inet_proto . inet_service ;`)],
+      ["no-endpoints-tcp", set(`type ${a} . inet_service ;`)],
+      ["hairpin", set(`type ${a} . ${a} ;`)],
+      ["l4protos", set("type inet_proto ; elements = { tcp, udp, sctp } ;")],
     ]),
     chains: new Map<string, NftChainState>([
       ["nat-prerouting", {
@@ -124,7 +108,6 @@ function skeleton(f: Family): NftFamilyState {
       ["filter-output", { decl: "type filter hook output priority -110 ; policy accept ;", rules: reject }],
       ["services", { decl: "", rules: [`${fam} daddr . meta l4proto . th dport vmap @service-ips`] }],
     ]),
-    elements: new Map(ELEMENT_SETS.map((s) => [s, new Map()])),
   };
   for (let n = 1; n <= SPREAD_PRESET; n++) {
     for (const masq of [false, true]) st.chains.set(spreadName(n, masq), spreadChain(fam, n, masq));
@@ -156,13 +139,8 @@ function spreadChain(fam: string, n: number, masq: boolean): NftChainState {
   return { decl: "", rules };
 }
 
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
-}
-
-function nftString(s: string): string {
-  return `"${s.replaceAll('"', "'")}"`;
-}
+const hex = nft.nftHex;
+const nftString = (s: string) => nft.nftComment(s);
 
 /** Elements one virtual service contributes to the `service-ips` and `endpoints` maps. */
 export interface VsFragment {
@@ -197,9 +175,9 @@ export function vsFragment(vs: VirtualService): VsFragment {
 export function renderShared(plan: ProxyPlan, f: Family): NftFamilyState {
   const st = skeleton(f);
   const fam = nftFamily(f);
-  const noEp = st.elements.get("no-endpoints")!;
-  const noEpTcp = st.elements.get("no-endpoints-tcp")!;
-  const hairpin = st.elements.get("hairpin")!;
+  const noEp = st.sets.get("no-endpoints")!.elements;
+  const noEpTcp = st.sets.get("no-endpoints-tcp")!.elements;
+  const hairpin = st.sets.get("hairpin")!.elements;
   for (const vs of plan.services) {
     if (vs.family !== f) continue;
     if (!vs.hairpin && vs.persistence === 0 && vs.realServers.length <= SPREAD_PRESET) continue;
@@ -209,7 +187,9 @@ export function renderShared(plan: ProxyPlan, f: Family): NftFamilyState {
     if (live.length === 0) continue;
     if (vs.persistence === 0) {
       const chain = spreadName(live.length, vs.masquerade);
-      if (!st.chains.has(chain)) st.chains.set(chain, spreadChain(fam, live.length, vs.masquerade));
+      if (!st.chains.has(chain)) {
+        st.chains.set(chain, { ...spreadChain(fam, live.length, vs.masquerade), mapTarget: true });
+      }
       continue;
     }
     const rules: string[] = [];
@@ -226,6 +206,8 @@ export function renderShared(plan: ProxyPlan, f: Family): NftFamilyState {
     st.chains.set(`svc-${hash16(vs.key)}`, {
       decl: `comment ${nftString(`${vs.service} ${vs.kind} ${proto} ${hostPort(vs.vip, vs.port)}`)} ;`,
       rules,
+      // `service-ips` elements (diffed outside this state) point here.
+      mapTarget: true,
     });
   }
   for (const r of plan.rejects) {
@@ -239,8 +221,8 @@ export function renderShared(plan: ProxyPlan, f: Family): NftFamilyState {
 /** The desired state of one family's table for a plan (shared part plus every service's elements). */
 export function renderState(plan: ProxyPlan, f: Family): NftFamilyState {
   const st = renderShared(plan, f);
-  const svcIps = st.elements.get("service-ips")!;
-  const eps = st.elements.get("endpoints")!;
+  const svcIps = st.sets.get("service-ips")!.elements;
+  const eps = st.sets.get("endpoints")!.elements;
   for (const vs of plan.services) {
     if (vs.family !== f) continue;
     const fr = vsFragment(vs);
@@ -266,7 +248,11 @@ function endpointChain(
   const h = hash16(id);
   const chain = `ep-${h}`, set = `aff-${h}`;
   if (!st.chains.has(chain)) {
-    st.sets.set(set, `type ${addrType(st.family)} ; flags dynamic,timeout ; timeout ${vs.persistence}s ;`);
+    st.sets.set(set, {
+      kind: "set",
+      decl: `type ${addrType(vs.family)} ; flags dynamic,timeout ; timeout ${vs.persistence}s ;`,
+      elements: new Map(),
+    });
     st.chains.set(chain, {
       decl: `comment ${nftString(`${vs.service} ${proto} ${hostPort(r.ip, r.port)}`)} ;`,
       rules: [
@@ -278,18 +264,9 @@ function endpointChain(
   return { chain, set };
 }
 
-const CHUNK = 1000;
-
+/** `add|delete element` lines of one of our sets, chunked. */
 export function elementLines(verb: "add" | "delete", fam: string, set: string, elems: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < elems.length; i += CHUNK) {
-    out.push(`${verb} element ${fam} ${NFT_TABLE} ${set} { ${elems.slice(i, i + CHUNK).join(", ")} }`);
-  }
-  return out;
-}
-
-function elemText(e: string, v: string): string {
-  return v === "" ? e : `${e} : ${v}`;
+  return nft.elementLines(verb, { family: fam, name: NFT_TABLE }, set, elems);
 }
 
 /**
@@ -297,81 +274,29 @@ function elemText(e: string, v: string): string {
  * first so `delete table` cannot fail when it is missing).
  */
 export function renderFull(st: NftFamilyState): string {
-  const fam = nftFamily(st.family);
-  const t = `${fam} ${NFT_TABLE}`;
-  const lines = [`add table ${t}`, `delete table ${t}`, `add table ${t}`];
-  for (const [name, decl] of st.sets) {
-    lines.push(`add ${decl.includes(" : ") ? "map" : "set"} ${t} ${name} { ${decl} }`);
+  return nft.fullTransaction(st);
+}
+
+/** Whether `next` adds a chain that uses the `endpoints` map (see `SPREAD_PRESET`). */
+export function needsFullReplace(last: NftFamilyState, next: NftFamilyState): boolean {
+  for (const [name, c] of next.chains) {
+    if (!last.chains.has(name) && c.rules.some((r) => r.includes("@endpoints"))) return true;
   }
-  for (const [name, c] of st.chains) {
-    lines.push(c.decl ? `add chain ${t} ${name} { ${c.decl} }` : `add chain ${t} ${name}`);
-  }
-  for (const [name, c] of st.chains) for (const r of c.rules) lines.push(`add rule ${t} ${name} ${r}`);
-  for (const [set, elems] of st.elements) {
-    lines.push(...elementLines("add", fam, set, [...elems].map(([e, v]) => elemText(e, v))));
-  }
-  return lines.join("\n") + "\n";
+  return false;
 }
 
 /**
- * The transaction from `last` to `next` touching only what changed: element deletes, new sets,
- * new chains, flush-and-refill of changed chains, element adds, then removal of chains and sets
- * nothing references any more. "" when nothing changed; undefined when the change needs a full
- * replace (a new chain using the `endpoints` map: see `SPREAD_PRESET`).
+ * The transaction from `last` to `next` touching only what changed (`kernel/nft`'s delta), with
+ * the caller's element updates of the big maps in `extra`. "" when nothing changed; undefined
+ * when the change needs a full replace (a new chain using the `endpoints` map: see
+ * `SPREAD_PRESET`). Chains no longer wanted are deleted at once here; `NftApplier` defers the
+ * ones a map element pointed at (see `kernel/nft/transaction.ts`).
  */
 export function renderIncremental(
   last: NftFamilyState,
   next: NftFamilyState,
   extra: { deletes: string[]; adds: string[] } = { deletes: [], adds: [] },
 ): string | undefined {
-  for (const [name, c] of next.chains) {
-    if (!last.chains.has(name) && c.rules.some((r) => r.includes("@endpoints"))) return undefined;
-  }
-  const fam = nftFamily(next.family);
-  const t = `${fam} ${NFT_TABLE}`;
-  const del: string[] = [], addSets: string[] = [], addChains: string[] = [], fill: string[] = [];
-  const addElems: string[] = [], dropChains: string[] = [], dropSets: string[] = [];
-  for (const set of ELEMENT_SETS) {
-    const a = last.elements.get(set)!, b = next.elements.get(set)!;
-    const gone: string[] = [], come: string[] = [];
-    for (const [e, v] of a) if (b.get(e) !== v) gone.push(elemText(e, v));
-    for (const [e, v] of b) if (a.get(e) !== v) come.push(elemText(e, v));
-    // Deleting a map element takes the key only.
-    del.push(...elementLines("delete", fam, set, gone.map((g) => g.split(" : ")[0])));
-    addElems.push(...elementLines("add", fam, set, come));
-  }
-  for (const [name, decl] of next.sets) {
-    if (!last.sets.has(name)) addSets.push(`add set ${t} ${name} { ${decl} }`);
-  }
-  for (const [name, c] of next.chains) {
-    const old = last.chains.get(name);
-    if (!old) {
-      addChains.push(c.decl ? `add chain ${t} ${name} { ${c.decl} }` : `add chain ${t} ${name}`);
-      for (const r of c.rules) fill.push(`add rule ${t} ${name} ${r}`);
-    } else if (old.rules.join("\n") !== c.rules.join("\n")) {
-      fill.push(`flush chain ${t} ${name}`);
-      for (const r of c.rules) fill.push(`add rule ${t} ${name} ${r}`);
-    }
-  }
-  const flushGone: string[] = [];
-  for (const name of last.chains.keys()) {
-    if (!next.chains.has(name)) {
-      flushGone.push(`flush chain ${t} ${name}`);
-      dropChains.push(`delete chain ${t} ${name}`);
-    }
-  }
-  for (const name of last.sets.keys()) if (!next.sets.has(name)) dropSets.push(`delete set ${t} ${name}`);
-  const lines = [
-    ...extra.deletes,
-    ...del,
-    ...addSets,
-    ...addChains,
-    ...fill,
-    ...addElems,
-    ...extra.adds,
-    ...flushGone,
-    ...dropChains,
-    ...dropSets,
-  ];
-  return lines.length ? lines.join("\n") + "\n" : "";
+  if (needsFullReplace(last, next)) return undefined;
+  return nft.deltaTransaction(last, next, { extra });
 }

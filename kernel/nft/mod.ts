@@ -1,10 +1,15 @@
 /**
- * nftables: one `nft -f -` per transaction, and the JSON listing (`nft -j list ...`) parsed into
- * the few facts callers need (tables, chains, sets, rule counts).
+ * nftables, the one layer both the proxy and the firewall use: the typed table state
+ * (`table.ts`), whole-table and delta transactions with deferred stale-chain deletion
+ * (`transaction.ts`), one `nft -f -` per transaction, where nft refused one, and the JSON listing
+ * (`nft -j list ...`) parsed into the few facts callers need (tables, chains, sets, rule counts).
+ * `fake.ts` is an in-memory nft for unit tests.
  *
  * @module
  */
-import type { Runner } from "../exec.ts";
+import { ExecError, type Runner } from "../exec.ts";
+export * from "./table.ts";
+export * from "./transaction.ts";
 
 /** Options for every call (a network namespace for tests). */
 export interface NftTool {
@@ -127,7 +132,14 @@ export async function deleteTables(
   if (lines.length) await apply(runner, lines.join("\n") + "\n", tool);
 }
 
-/** Quotes an nft identifier or string when it needs it. */
-export function nftQuote(s: string): string {
-  return /^[A-Za-z_][A-Za-z0-9_.\-]*$/.test(s) ? s : `"${s.replaceAll('"', '\\"')}"`;
+/**
+ * Where nft refused a script: the line, and the text nft pointed at on it (for an element line,
+ * the refused element's key: `/dev/stdin:3:52-70: Error: …`). Undefined for other errors.
+ */
+export function refusedAt(err: unknown): { line: number; text: string; span?: string } | undefined {
+  if (!(err instanceof ExecError) || !err.offendingLine) return undefined;
+  const { number, text } = err.offendingLine;
+  const m = new RegExp(`(?:/dev/stdin|-):${number}:(\\d+)-(\\d+):`).exec(err.stderr);
+  const span = m ? text.slice(Number(m[1]) - 1, Number(m[2])) : undefined;
+  return { line: number, text, span };
 }

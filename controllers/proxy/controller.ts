@@ -28,6 +28,7 @@ import { canonicalIp, type Family, ipFamily, parseCidr } from "./ip.ts";
 import { DsrApplier } from "./dsr.ts";
 import { DUMMY_IF, IpvsApplier } from "./ipvs_apply.ts";
 import { NftApplier } from "./nft_apply.ts";
+import { applyContained, type RefusedService } from "./nft_contain.ts";
 import { Planner } from "./plan.ts";
 import { staleUdpFlows } from "./stale_flows.ts";
 import { applySysctls, needsSloppyTcp } from "./sysctls.ts";
@@ -116,6 +117,8 @@ export class ProxyController implements Controller {
   #snapshot?: ClusterSnapshot;
   #now: () => number;
   #planner = new Planner();
+  /** Services whose nftables rules nft refused, left out until they change or the next resync. */
+  readonly nftRefused = new Map<string, RefusedService>();
 
   constructor(private readonly ctx: ControllerContext, private readonly extras: ProxyControllerExtras = {}) {
     this.syncPeriodMs = ctx.options.ipvsSyncPeriod;
@@ -205,7 +208,16 @@ export class ProxyController implements Controller {
         log.warn("nftables table kube-router-proxy went missing; rewriting it");
         this.#nft.invalidate();
       }
-      const r = await this.#nft.apply(p);
+      // A Service whose rules nft refuses is left out; the rest is applied (nft_contain.ts).
+      const contained = await applyContained(this.#nft, p, this.#applied, this.nftRefused, {
+        now,
+        retryAfterMs: this.syncPeriodMs,
+        log,
+        metrics: this.ctx.metrics,
+        healthNote: this.ctx.healthNote,
+      });
+      p = contained.applied;
+      const r = contained.result;
       if (r.script) {
         log.debug("applied {kind} nftables transaction of {lines} lines", {
           kind: r.full ? "a full" : "an incremental",

@@ -232,6 +232,23 @@ export function renderState(plan: ProxyPlan, f: Family): NftFamilyState {
   return st;
 }
 
+function endpointHash(vs: VirtualService, r: RealServer, proto: string): string {
+  return hash16(`${vs.service}|${vs.portName}|${proto}|${hostPort(r.ip, r.port)}|${vs.persistence}`);
+}
+
+/** Names of the chains and sets one virtual service owns (affinity chains and sets). */
+export function serviceObjectNames(vs: VirtualService): string[] {
+  if (vs.persistence === 0) return [];
+  const proto = vs.protocol.toLowerCase();
+  const out = [`svc-${hash16(vs.key)}`];
+  for (const r of vs.realServers) {
+    if (r.weight <= 0) continue;
+    const h = endpointHash(vs, r, proto);
+    out.push(`ep-${h}`, `aff-${h}`);
+  }
+  return out;
+}
+
 /**
  * The chain and affinity set of one endpoint of a ClientIP-affinity service. Shared by every
  * virtual service of the same service port (ClusterIP, NodePort, ...) so a client sticks to one
@@ -244,8 +261,7 @@ function endpointChain(
   fam: string,
   proto: string,
 ): { chain: string; set: string } {
-  const id = `${vs.service}|${vs.portName}|${proto}|${hostPort(r.ip, r.port)}|${vs.persistence}`;
-  const h = hash16(id);
+  const h = endpointHash(vs, r, proto);
   const chain = `ep-${h}`, set = `aff-${h}`;
   if (!st.chains.has(chain)) {
     st.sets.set(set, {

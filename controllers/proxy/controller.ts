@@ -8,7 +8,9 @@
  */
 import { countSkippedObject } from "../../observe/problems.ts";
 import { readIpvsStats } from "../../kernel/ipvs/stats.ts";
-import { publishServiceStats } from "./service_metrics.ts";
+import { NftServiceStats, publishServiceStats } from "./service_metrics.ts";
+import * as nft from "../../kernel/nft/mod.ts";
+import { NFT_TABLE, STATS_SETS } from "./nft_render.ts";
 import type { Controller, ControllerContext } from "../controller.ts";
 import { deleteFlows } from "../../kernel/conntrack/mod.ts";
 import {
@@ -137,6 +139,27 @@ export class ProxyController implements Controller {
         const t0 = performance.now();
         publishServiceStats(ctx.metrics, services, await readIpvsStats(ctx.runner));
         exportTime.observe((performance.now() - t0) / 1000);
+      });
+    }
+    if (this.mode === "nftables") {
+      // The same per-service series from the nftables counters (service_metrics.ts).
+      const stats = new NftServiceStats();
+      ctx.metrics.addCollector(async () => {
+        const services = this.#applied?.services;
+        if (!services) return;
+        const counters = new Map<string, Map<string, nft.ElementCounter>>();
+        for (const f of this.#families) {
+          const read = await nft.readSetCounters(ctx.runner, {
+            family: f === 4 ? "ip" : "ip6",
+            name: NFT_TABLE,
+          }, STATS_SETS);
+          for (const [set, m] of read) {
+            const all = counters.get(set) ?? new Map();
+            for (const [k, v] of m) all.set(k, v);
+            counters.set(set, all);
+          }
+        }
+        publishServiceStats(ctx.metrics, services, stats.update(services, counters, this.#now()));
       });
     }
     if (extras.healthChecks !== false) {

@@ -23,6 +23,7 @@ import {
   type NftFamilyState,
   renderShared,
   renderState,
+  STATS_SETS,
   vsFragment,
 } from "./nft_render.ts";
 import type { ProxyPlan, VirtualService } from "./types.ts";
@@ -37,30 +38,33 @@ function famName(f: Family): "ip" | "ip6" {
   return f === 4 ? "ip" : "ip6";
 }
 
-/** Element updates of `service-ips` and `endpoints` for the virtual services that changed. */
+/** Element updates of the big maps and the counter sets for the virtual services that changed. */
 export function vsDeltas(
   last: readonly VirtualService[],
   next: readonly VirtualService[],
   f: Family,
 ): { deletes: string[]; adds: string[] } {
   const before = new Set(last), after = new Set(next);
+  const sets = ["service-ips", "endpoints", ...STATS_SETS] as const;
   const collect = (list: readonly VirtualService[], other: Set<VirtualService>) => {
-    const m = { "service-ips": new Map<string, string>(), endpoints: new Map<string, string>() };
+    const m = new Map<string, Map<string, string>>(sets.map((s) => [s, new Map()]));
     for (const vs of list) {
       if (vs.family !== f || other.has(vs)) continue;
       const fr = vsFragment(vs);
-      for (const [k, v] of fr.serviceIps) m["service-ips"].set(k, v);
-      for (const [k, v] of fr.endpoints) m.endpoints.set(k, v);
+      for (const [k, v] of fr.serviceIps) m.get("service-ips")!.set(k, v);
+      for (const [k, v] of fr.endpoints) m.get("endpoints")!.set(k, v);
+      for (const s of STATS_SETS) for (const k of fr.stats) m.get(s)!.set(k, "");
     }
     return m;
   };
   const gone = collect(last, after), come = collect(next, before);
   const deletes: string[] = [], adds: string[] = [];
-  for (const set of ["service-ips", "endpoints"] as const) {
-    const a = gone[set], b = come[set];
+  for (const set of sets) {
+    const a = gone.get(set)!, b = come.get(set)!;
     const del: string[] = [], add: string[] = [];
     for (const [k, v] of a) if (b.get(k) !== v) del.push(k);
-    for (const [k, v] of b) if (a.get(k) !== v) add.push(`${k} : ${v}`);
+    // A set element that stays keeps its counter: neither deleted nor re-added.
+    for (const [k, v] of b) if (a.get(k) !== v) add.push(v === "" ? k : `${k} : ${v}`);
     deletes.push(...elementLines("delete", famName(f), set, del));
     adds.push(...elementLines("add", famName(f), set, add));
   }

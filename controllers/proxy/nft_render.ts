@@ -19,6 +19,12 @@
  * - set `hairpin`: endpoint . endpoint pairs of hairpin services → masqueraded in postrouting.
  * - base chains: nat prerouting/output jump `services`; nat postrouting masquerades packets whose
  *   mark has bit 0x4000 (then clears it).
+ * - sets `stats-in`, `stats-out`, `stats-conns` (VIP . l4proto . port, one element per virtual
+ *   service, each with its own counter): upstream's per-service series (`service_metrics.ts`).
+ *   Packets to a VIP (original direction) are counted before DNAT (filter prerouting and output,
+ *   priority -110), replies from it after the reverse NAT (filter input and postrouting, priority
+ *   110, when their source is the VIP again); a connection is the first packet of a conntrack
+ *   entry (not yet confirmed). Loopback input is skipped (counted on output already).
  *
  * Names: `svc-`/`ep-`/`aff-` + 16 hex digits of sha256 over the object's identity, so they are
  * deterministic, fit nft's limits, and everything is ours by living in our table.
@@ -60,6 +66,12 @@ function skeleton(f: Family): NftFamilyState {
   // TCP gets a reset (not rate-limited like ICMP errors, and the client sees "refused" at once);
   // other protocols get ICMP port unreachable, as upstream. Two sets, so that no rule mixes
   // `th dport` with a TCP-only statement (nft 1.0.6 cannot re-read such a rule from the kernel).
+  const key = `${fam} daddr . meta l4proto . th dport`;
+  const countIn = [
+    `ct direction original ct status ! confirmed ${key} @stats-conns`,
+    `ct direction original ${key} @stats-in`,
+  ];
+  const countOut = `ct direction reply ${fam} saddr . meta l4proto . th sport @stats-out`;
   const reject = [
     `ct state new ${fam} daddr . tcp dport @no-endpoints-tcp reject with tcp reset`,
     `ct state new ${fam} daddr . meta l4proto . th dport @no-endpoints reject`,
@@ -81,6 +93,7 @@ function skeleton(f: Family): NftFamilyState {
       ["no-endpoints-tcp", set(`type ${a} . inet_service ;`)],
       ["hairpin", set(`type ${a} . ${a} ;`)],
       ["l4protos", set("type inet_proto ; elements = { tcp, udp, sctp } ;")],
+      ...STATS_SETS.map((n) => [n, set(`type ${a} . inet_proto . inet_service ; counter ;`)] as const),
     ]),
     chains: new Map<string, NftChainState>([
       ["nat-prerouting", {
@@ -103,9 +116,20 @@ function skeleton(f: Family): NftFamilyState {
       // (reject in prerouting needs Linux ≥ 5.13, as kube-proxy's nftables mode does.)
       ["filter-prerouting", {
         decl: "type filter hook prerouting priority -110 ; policy accept ;",
-        rules: reject,
+        rules: [...countIn, ...reject],
       }],
-      ["filter-output", { decl: "type filter hook output priority -110 ; policy accept ;", rules: reject }],
+      ["filter-output", {
+        decl: "type filter hook output priority -110 ; policy accept ;",
+        rules: [...countIn, ...reject],
+      }],
+      ["filter-input", {
+        decl: "type filter hook input priority 110 ; policy accept ;",
+        rules: [`iif lo return`, countOut],
+      }],
+      ["filter-postrouting", {
+        decl: "type filter hook postrouting priority 110 ; policy accept ;",
+        rules: [countOut],
+      }],
       ["services", { decl: "", rules: [`${fam} daddr . meta l4proto . th dport vmap @service-ips`] }],
     ]),
   };
@@ -142,13 +166,16 @@ function spreadChain(fam: string, n: number, masq: boolean): NftChainState {
 const hex = nft.nftHex;
 const nftString = (s: string) => nft.nftComment(s);
 
-/** Elements one virtual service contributes to the `service-ips` and `endpoints` maps. */
+/** The per-service counter sets (see the module doc). */
+export const STATS_SETS = ["stats-in", "stats-out", "stats-conns"] as const;
+
+/** Elements one virtual service contributes to the `service-ips` and `endpoints` maps and the counter sets. */
 export interface VsFragment {
   serviceIps: Array<[string, string]>;
   endpoints: Array<[string, string]>;
+  /** Its key in each of `STATS_SETS`. */
+  stats: string[];
 }
-
-const EMPTY_FRAGMENT: VsFragment = { serviceIps: [], endpoints: [] };
 
 /**
  * What one virtual service puts in the two big maps. Pure in the VS, so the applier can diff only
@@ -157,13 +184,15 @@ const EMPTY_FRAGMENT: VsFragment = { serviceIps: [], endpoints: [] };
  */
 export function vsFragment(vs: VirtualService): VsFragment {
   const live = vs.realServers.filter((r) => r.weight > 0);
-  if (live.length === 0) return EMPTY_FRAGMENT;
   const proto = vs.protocol.toLowerCase();
   const elem = `${vs.vip} . ${proto} . ${vs.port}`;
-  if (vs.persistence > 0) return { serviceIps: [[elem, `goto svc-${hash16(vs.key)}`]], endpoints: [] };
+  const stats = vs.fwmark > 0 ? [] : [elem];
+  if (live.length === 0) return { serviceIps: [], endpoints: [], stats };
+  if (vs.persistence > 0) return { serviceIps: [[elem, `goto svc-${hash16(vs.key)}`]], endpoints: [], stats };
   return {
     serviceIps: [[elem, `goto ${spreadName(live.length, vs.masquerade)}`]],
     endpoints: live.map((r, i) => [`${elem} . ${i}`, `${r.ip} . ${r.port}`]),
+    stats,
   };
 }
 
@@ -228,6 +257,7 @@ export function renderState(plan: ProxyPlan, f: Family): NftFamilyState {
     const fr = vsFragment(vs);
     for (const [k, v] of fr.serviceIps) svcIps.set(k, v);
     for (const [k, v] of fr.endpoints) eps.set(k, v);
+    for (const n of STATS_SETS) for (const k of fr.stats) st.sets.get(n)!.elements.set(k, "");
   }
   return st;
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { ExecError } from "../exec.ts";
 import { FakeNft } from "./fake.ts";
 import { apply, listTable, refusedAt } from "./mod.ts";
-import { type NftTableSpec } from "./table.ts";
+import type { NftTableSpec } from "./table.ts";
 import { deltaTransaction, fullTransaction, NftTableSync } from "./transaction.ts";
 
 /** A table whose map `svc` sends each key to a chain `to-<key>` (a verdict map, like the proxy's). */

@@ -17,7 +17,7 @@
 import { AFI, type Afi, type PathAttributes, type Prefix } from "./codec/types.ts";
 import { type Candidate, selectBest, type SourceFacts } from "./decide.ts";
 import { applyPolicy, type Policy, policyDependsOnPrefix } from "./policy.ts";
-import { parsePrefix } from "./prefix.ts";
+import { parsePrefix, SLOPPY_PREFIX } from "./prefix.ts";
 import {
   applyNextHopDirective,
   exportAttrs,
@@ -53,7 +53,7 @@ export function ribKey(p: Prefix): RibKey {
 
 /** The prefix a key stands for. */
 export function keyPrefix(k: RibKey): Prefix {
-  if (typeof k === "string") return parsePrefix(k)!;
+  if (typeof k === "string") return parsePrefix(k, SLOPPY_PREFIX)!;
   const len = k % 64;
   const n = (k - len) / 64;
   return {

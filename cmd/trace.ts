@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { ConfigError } from "./errors.ts";
+import { ConfigError } from "../errors/mod.ts";
 import { parseFlags } from "./flag_parse.ts";
 import { validateOptions } from "./validate.ts";
 import { formatTrace, type Protocol, traceConnection, TraceInputError } from "../controllers/trace/trace.ts";

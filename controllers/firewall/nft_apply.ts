@@ -12,13 +12,15 @@ import * as nft from "../../kernel/nft/mod.ts";
 import type { FirewallPlan } from "./plan.ts";
 import type { Family } from "./net.ts";
 import { NFT_TABLES } from "./names.ts";
-import { nftView, tableOf } from "./nft_render.ts";
+import { nftRenderMemo, nftView, tableOf } from "./nft_render.ts";
 import type { ApplyStats } from "./iptables_apply.ts";
 
 /** The nftables applier; one per controller, holding what it last applied. */
 export class NftApplier {
   private readonly tables = new Map<Family, nft.NftTableSync>();
   private started = false;
+  /** Rendered rules by object identity (the plan reuses unchanged chains and rules). */
+  private readonly memo = nftRenderMemo();
 
   constructor(private readonly runner: Runner, private readonly syncOptions: nft.NftTableSyncOptions = {}) {}
 
@@ -47,7 +49,7 @@ export class NftApplier {
       planned.add(f.family);
       for (const r of f.chains.values()) stats.rules += r.length;
       for (const s of f.sets.values()) stats.setEntries += s.entries.length;
-      const view = nftView(f);
+      const view = nftView(f, this.memo);
       const sync = this.sync(f.family);
       const prev = sync.applied;
       // A change a delta cannot express (a set's type, a chain's hook) reloads the table whole.

@@ -35,6 +35,7 @@
  */
 import * as nft from "../../kernel/nft/mod.ts";
 import type { Family } from "./ip.ts";
+import { hostPort } from "../../net/ip.ts";
 import type { ProxyPlan, RealServer, VirtualService } from "./types.ts";
 
 export const NFT_TABLE = "kube-router-proxy";
@@ -53,10 +54,6 @@ const hash16 = nft.nftHash16;
 
 function addrType(f: Family): string {
   return f === 4 ? "ipv4_addr" : "ipv6_addr";
-}
-
-function hostPort(ip: string, port: number): string {
-  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
 /** The base chains, sets and rules every table has. */

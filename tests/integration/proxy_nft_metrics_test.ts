@@ -7,7 +7,7 @@
 // Addresses (lab defaults): node network 10.250.0.0/24, pods 10.251.1.0/24, VIP 10.96.0.20.
 // Namespaces are prefixed "pm".
 import assert from "node:assert/strict";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import { createProxyController } from "../../controllers/proxy/mod.ts";
 import { ep, slice, snapshot, svc } from "../../controllers/proxy/testing.ts";
 import { CommandRunner } from "../../kernel/exec.ts";

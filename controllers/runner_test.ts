@@ -1,41 +1,9 @@
 import assert from "node:assert/strict";
-import { boundedRunner, type Clock, runController, type TimerId } from "./runner.ts";
+import { boundedRunner, runController } from "./runner.ts";
+import { FakeClock, settle } from "./fake_clock.ts";
 import type { Controller } from "./controller.ts";
 import { SnapshotStore } from "../watch/store.ts";
 import type { ClusterSnapshot, NamespaceInfo } from "../watch/types.ts";
-
-/** A manual clock: timers fire only when the test advances time. */
-class FakeClock implements Clock {
-  t = 0;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private next = 1;
-  now() {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): TimerId {
-    const id = this.next++;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id as unknown as TimerId;
-  }
-  clearTimeout(id: TimerId) {
-    this.timers.delete(id as unknown as number);
-  }
-  async advance(ms: number) {
-    const end = this.t + ms;
-    for (;;) {
-      const due = [...this.timers].filter(([, v]) => v.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.t = due[1].at;
-      due[1].fn();
-      await settle();
-    }
-    this.t = end;
-    await settle();
-  }
-}
-
-const settle = () => new Promise((r) => setTimeout(r, 0));
 
 function fakeController(opts: { fail?: () => boolean; period?: number } = {}) {
   const seen: number[] = [];

@@ -26,7 +26,7 @@ Deno.test({
     const r = await runVmSuite({
       file: "tests/vm/router_overlay.ts",
       api,
-      timeoutMs: 14 * 60_000,
+      timeoutMs: 20 * 60_000,
       env: { KR_AGENT_BUNDLE: bundle },
     }).finally(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
     await r.mirror(t);

@@ -154,10 +154,21 @@ protocol bgp n1 {
         routes(n).then((rs) => nodes.every((o) => o === n || rs.some((r) => r.dst === lab.node(o).podCidr)));
       /** Pod-to-pod: TCP both ways, a 1400-byte packet with DF, and PMTU for a 1500-byte one. */
       const packets = async (a: string, b: string, tunnelMtu: number | undefined) => {
-        const r = await lab.tcpProbe(pod(a), lab.host(pod(b)).ip, 8080, 5000);
+        const r = await lab.tcpProbe(pod(a), lab.host(pod(b)).ip, 8080, 15_000);
         assert.equal(r.status, "connected", `${pod(a)} → ${pod(b)}: ${JSON.stringify(r)}`);
         assert.equal(r.clientIp, lab.host(pod(a)).ip, "pod source kept");
-        await lab.exec(pod(a), ["ping", "-c", "1", "-W", "5", "-M", "do", "-s", "1372", lab.host(pod(b)).ip]);
+        await lab.exec(pod(a), [
+          "ping",
+          "-c",
+          "1",
+          "-W",
+          "15",
+          "-M",
+          "do",
+          "-s",
+          "1372",
+          lab.host(pod(b)).ip,
+        ]);
         if (tunnelMtu !== undefined) {
           // 1472 + 28 = 1500 bytes: too big for the tunnel; the node answers "fragmentation needed"
           // with the tunnel's MTU, which the pod then knows for that destination.
@@ -168,7 +179,7 @@ protocol bgp n1 {
             "-i",
             "0.5",
             "-W",
-            "3",
+            "8",
             "-M",
             "do",
             "-s",
@@ -186,7 +197,7 @@ protocol bgp n1 {
       const mtuOf = async (n: string, dev: string) => (await link(n, dev))?.mtu as number | undefined;
       /** n1's pod to n3's pod (BIRD's node, no probe agent there): 1400 bytes with DF, both ways. */
       const pingN3 = async () => {
-        await lab.exec("p1", ["ping", "-c", "1", "-W", "5", "-M", "do", "-s", "1372", lab.host("p3").ip]);
+        await lab.exec("p1", ["ping", "-c", "1", "-W", "15", "-M", "do", "-s", "1372", lab.host("p3").ip]);
       };
 
       /** A step that, when it fails, prints what the agents and the kernel say before failing. */
@@ -195,6 +206,8 @@ protocol bgp n1 {
           try {
             await fn();
           } catch (e) {
+            // The error first: a suite cut off by the VM's deadline never prints its summary.
+            console.error(`--- step "${name}" failed: ${(e as Error).stack ?? e}`);
             for (const [n, a] of agents) console.error(`--- agent ${n} log:\n${await a.logTail(30)}`);
             for (const n of allNodes) {
               const r = await lab.exec(n, ["sh", "-c", "ip -d link; ip route; ip fou show 2>&1"], {
@@ -211,7 +224,7 @@ protocol bgp n1 {
         "ipip, subnet: other subnet through an ipip tunnel, same subnet direct; MTU 1480, 1400 DF, PMTU",
         async () => {
           for (const n of nodes) await start(n, ["--overlay-encap=ipip", "--overlay-type=subnet"]);
-          const ms = await until("every node learns the others' pod CIDRs", 240_000, async () => {
+          const ms = await until("every node learns the others' pod CIDRs", 420_000, async () => {
             for (const n of nodes) if (!(await learned(n))) return false;
             return true;
           });
@@ -249,7 +262,7 @@ protocol bgp n1 {
           for (const n of nodes) {
             await start(n, ["--overlay-encap=fou", "--overlay-encap-port=5556", "--overlay-type=full"]);
           }
-          const ms = await until("n1 routes n2 through a FoU tunnel", 240_000, async () => {
+          const ms = await until("n1 routes n2 through a FoU tunnel", 420_000, async () => {
             const r1 = await routes("n1");
             const l = await link("n1", tunnelName(ip("n2")));
             return r1.find((r) => r.dst === lab.node("n2").podCidr)?.dev === tunnelName(ip("n2")) &&

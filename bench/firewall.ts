@@ -13,8 +13,8 @@
  * Needs root (creates and removes a network namespace `fwbench<random>`).
  */
 import { CommandRunner } from "../kernel/exec.ts";
-import { cleanupIptables, IptablesApplier } from "../controllers/firewall/apply.ts";
-import { cleanupNft, NftApplier } from "../controllers/firewall/apply_nft.ts";
+import { cleanupIptables, IptablesApplier } from "../controllers/firewall/iptables_apply.ts";
+import { cleanupNft, NftApplier } from "../controllers/firewall/nft_apply.ts";
 import { FirewallPlanner } from "../controllers/firewall/plan.ts";
 import { fwOptions, node, ns, pod, policy, sel, snapshot } from "../controllers/firewall/testing.ts";
 import type { NetworkPolicyInfo, PodInfo } from "../watch/types.ts";

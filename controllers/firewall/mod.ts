@@ -12,6 +12,6 @@ export {
   type FirewallControllerExtras,
 } from "./controller.ts";
 export { type FirewallPlan, type FirewallPlanOptions, planFirewall, type PlanProblem } from "./plan.ts";
-export { type ApplyStats, cleanupIptables, IptablesApplier } from "./apply.ts";
-export { cleanupNft, NftApplier } from "./apply_nft.ts";
+export { type ApplyStats, cleanupIptables, IptablesApplier } from "./iptables_apply.ts";
+export { cleanupNft, NftApplier } from "./nft_apply.ts";
 export { isOurChain, isOurNftTable, isOurSet } from "./names.ts";

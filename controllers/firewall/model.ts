@@ -1,6 +1,6 @@
 /**
  * The backend-neutral form of the firewall: chains of rules made of matches and one verdict,
- * and sets. The plan produces it; `render_iptables.ts` and `render_nft.ts` turn it into one
+ * and sets. The plan produces it; `iptables_render.ts` and `nft_render.ts` turn it into one
  * transaction for their tool, and `trace.ts` walks packets through it in tests.
  *
  * @module

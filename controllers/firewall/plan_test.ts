@@ -11,7 +11,7 @@ import { joinArgs } from "../../kernel/iptables/mod.ts";
 import { FirewallPlanner, planFirewall } from "./plan.ts";
 import { fwOptions, node, ns, pod, policy, sel, snapshot } from "./testing.ts";
 import { type Packet, trace } from "./trace.ts";
-import { ruleArgs } from "./render_iptables.ts";
+import { ruleArgs } from "./iptables_render.ts";
 import { isOurChain, isOurSet } from "./names.ts";
 
 const NODE = node("node-a", "192.0.2.1", ["10.201.1.0/24"]);

@@ -24,7 +24,7 @@ import * as ipset from "../../kernel/ipset/mod.ts";
 import * as iptables from "../../kernel/iptables/mod.ts";
 import { diffTables, type IpvsTable, readIpvs, renderBatch, restoreIpvs } from "../../kernel/ipvs/mod.ts";
 import { anyCidrContains, parseCidr } from "./ip.ts";
-import { isOurChain, isOurSet } from "./iptables_plan.ts";
+import { isOurChain, isOurSet } from "./iptables_render.ts";
 import { DUMMY_IF } from "./ipvs_apply.ts";
 import { nftCleanup } from "./nft_apply.ts";
 

@@ -8,7 +8,9 @@
  */
 import { countSkippedObject } from "../../observe/problems.ts";
 import { readIpvsStats } from "../../kernel/ipvs/stats.ts";
-import { publishServiceStats } from "./service_metrics.ts";
+import { NftServiceStats, publishServiceStats } from "./service_metrics.ts";
+import * as nft from "../../kernel/nft/mod.ts";
+import { NFT_TABLE, STATS_SETS } from "./nft_render.ts";
 import type { Controller, ControllerContext } from "../controller.ts";
 import { type Clock, type Lane, openLane, realClock } from "../runner.ts";
 import { deleteFlows } from "../../kernel/conntrack/mod.ts";
@@ -29,6 +31,7 @@ import { canonicalIp, type Family, ipFamily, parseCidr } from "./ip.ts";
 import { DsrApplier } from "./dsr.ts";
 import { DUMMY_IF, IpvsApplier } from "./ipvs_apply.ts";
 import { NftApplier } from "./nft_apply.ts";
+import { applyContained, type RefusedService } from "./nft_contain.ts";
 import { Planner } from "./plan.ts";
 import { staleUdpFlows } from "./stale_flows.ts";
 import { applySysctls, needsSloppyTcp } from "./sysctls.ts";
@@ -122,6 +125,8 @@ export class ProxyController implements Controller {
   #snapshot?: ClusterSnapshot;
   #now: () => number;
   #planner = new Planner();
+  /** Services whose nftables rules nft refused, left out until they change or the next resync. */
+  readonly nftRefused = new Map<string, RefusedService>();
 
   constructor(private readonly ctx: ControllerContext, private readonly extras: ProxyControllerExtras = {}) {
     this.syncPeriodMs = ctx.options.ipvsSyncPeriod;
@@ -141,6 +146,27 @@ export class ProxyController implements Controller {
         const t0 = performance.now();
         publishServiceStats(ctx.metrics, services, await readIpvsStats(ctx.runner));
         exportTime.observe((performance.now() - t0) / 1000);
+      });
+    }
+    if (this.mode === "nftables") {
+      // The same per-service series from the nftables counters (service_metrics.ts).
+      const stats = new NftServiceStats();
+      ctx.metrics.addCollector(async () => {
+        const services = this.#applied?.services;
+        if (!services) return;
+        const counters = new Map<string, Map<string, nft.ElementCounter>>();
+        for (const f of this.#families) {
+          const read = await nft.readSetCounters(ctx.runner, {
+            family: f === 4 ? "ip" : "ip6",
+            name: NFT_TABLE,
+          }, STATS_SETS);
+          for (const [set, m] of read) {
+            const all = counters.get(set) ?? new Map();
+            for (const [k, v] of m) all.set(k, v);
+            counters.set(set, all);
+          }
+        }
+        publishServiceStats(ctx.metrics, services, stats.update(services, counters, this.#now()));
       });
     }
     if (extras.healthChecks !== false) {
@@ -221,7 +247,16 @@ export class ProxyController implements Controller {
         log.warn("nftables table kube-router-proxy went missing; rewriting it");
         this.#nft.invalidate();
       }
-      const r = await this.#nft.apply(p);
+      // A Service whose rules nft refuses is left out; the rest is applied (nft_contain.ts).
+      const contained = await applyContained(this.#nft, p, this.#applied, this.nftRefused, {
+        now,
+        retryAfterMs: this.syncPeriodMs,
+        log,
+        metrics: this.ctx.metrics,
+        healthNote: this.ctx.healthNote,
+      });
+      p = contained.applied;
+      const r = contained.result;
       if (r.script) {
         log.debug("applied {kind} nftables transaction of {lines} lines", {
           kind: r.full ? "a full" : "an incremental",

@@ -35,7 +35,7 @@ import {
   setTimeouts,
 } from "../../kernel/ipvs/mod.ts";
 import { anyCidrContains, type Cidr, type Family } from "./ip.ts";
-import { ipsetState, type IptablesFamilyState, iptablesState, setName } from "./iptables_plan.ts";
+import { ipsetState, type IptablesFamilyState, iptablesState, setName } from "./iptables_render.ts";
 import { familyName, hostPort } from "../../net/ip.ts";
 import type { ProxyOptions, ProxyPlan, VirtualService } from "./types.ts";
 

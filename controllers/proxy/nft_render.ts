@@ -19,13 +19,21 @@
  * - set `hairpin`: endpoint . endpoint pairs of hairpin services → masqueraded in postrouting.
  * - base chains: nat prerouting/output jump `services`; nat postrouting masquerades packets whose
  *   mark has bit 0x4000 (then clears it).
+ * - sets `stats-in`, `stats-out`, `stats-conns` (VIP . l4proto . port, one element per virtual
+ *   service, each with its own counter): upstream's per-service series (`service_metrics.ts`).
+ *   Packets to a VIP (original direction) are counted before DNAT (filter prerouting and output,
+ *   priority -110), replies from it after the reverse NAT (filter input and postrouting, priority
+ *   110, when their source is the VIP again); a connection is the first packet of a conntrack
+ *   entry (not yet confirmed). Loopback input is skipped (counted on output already).
  *
  * Names: `svc-`/`ep-`/`aff-` + 16 hex digits of sha256 over the object's identity, so they are
  * deterministic, fit nft's limits, and everything is ours by living in our table.
  *
+ * The state is `kernel/nft`'s typed table; its transactions (whole or delta) come from there too.
+ *
  * @module
  */
-import { createHash } from "node:crypto";
+import * as nft from "../../kernel/nft/mod.ts";
 import type { Family } from "./ip.ts";
 import { hostPort } from "../../net/ip.ts";
 import type { ProxyPlan, RealServer, VirtualService } from "./types.ts";
@@ -34,38 +42,15 @@ export const NFT_TABLE = "kube-router-proxy";
 /** The mark bit that asks nat postrouting to masquerade (kube-proxy uses the same bit). */
 export const MASQ_MARK = 0x4000;
 
-export interface NftChainState {
-  /** Text inside `{ }` of `add chain` (hook spec or comment); "" for a plain chain. */
-  decl: string;
-  rules: string[];
-}
-
 /** Everything our table in one family holds. */
-export interface NftFamilyState {
-  family: Family;
-  /** Set and map declarations: name → text inside `{ }`. */
-  sets: Map<string, string>;
-  chains: Map<string, NftChainState>;
-  /** Elements of the element-holding sets/maps we manage: set name → element → value ("" for sets). */
-  elements: Map<string, Map<string, string>>;
-}
+export type NftFamilyState = nft.NftTableSpec;
+type NftChainState = nft.NftChainSpec;
 
-/** Element-holding sets and maps, in the order transactions touch them. */
-export const ELEMENT_SETS = [
-  "service-ips",
-  "endpoints",
-  "no-endpoints",
-  "no-endpoints-tcp",
-  "hairpin",
-] as const;
-
-function nftFamily(f: Family): "ip" | "ip6" {
+export function nftFamily(f: Family): "ip" | "ip6" {
   return f === 4 ? "ip" : "ip6";
 }
 
-function hash16(text: string): string {
-  return createHash("sha256").update(text).digest("hex").slice(0, 16);
-}
+const hash16 = nft.nftHash16;
 
 function addrType(f: Family): string {
   return f === 4 ? "ipv4_addr" : "ipv6_addr";
@@ -78,22 +63,34 @@ function skeleton(f: Family): NftFamilyState {
   // TCP gets a reset (not rate-limited like ICMP errors, and the client sees "refused" at once);
   // other protocols get ICMP port unreachable, as upstream. Two sets, so that no rule mixes
   // `th dport` with a TCP-only statement (nft 1.0.6 cannot re-read such a rule from the kernel).
+  const key = `${fam} daddr . meta l4proto . th dport`;
+  const countIn = [
+    `ct direction original ct status ! confirmed ${key} @stats-conns`,
+    `ct direction original ${key} @stats-in`,
+  ];
+  const countOut = `ct direction reply ${fam} saddr . meta l4proto . th sport @stats-out`;
   const reject = [
     `ct state new ${fam} daddr . tcp dport @no-endpoints-tcp reject with tcp reset`,
     `ct state new ${fam} daddr . meta l4proto . th dport @no-endpoints reject`,
   ];
+  const set = (decl: string): nft.NftSetSpec => ({ kind: "set", decl, elements: new Map() });
+  const map = (decl: string): nft.NftSetSpec => ({ kind: "map", decl, elements: new Map() });
   const st: NftFamilyState = {
-    family: f,
+    family: fam,
+    name: NFT_TABLE,
     sets: new Map([
-      ["service-ips", `type ${a} . inet_proto . inet_service : verdict ;`],
+      ["service-ips", map(`type ${a} . inet_proto . inet_service : verdict ;`)],
       [
         "endpoints",
-        `typeof ${fam} daddr . meta l4proto . th dport . numgen random mod 1 : ${fam} daddr . th dport ;`,
+        map(
+          `typeof ${fam} daddr . meta l4proto . th dport . numgen random mod 1 : ${fam} daddr . th dport ;`,
+        ),
       ],
-      ["no-endpoints", `type ${a} . inet_proto . inet_service ;`],
-      ["no-endpoints-tcp", `type ${a} . inet_service ;`],
-      ["hairpin", `type ${a} . ${a} ;`],
-      ["l4protos", "type inet_proto ; elements = { tcp, udp, sctp } ;"],
+      ["no-endpoints", set(`type ${a} . inet_proto . inet_service ;`)],
+      ["no-endpoints-tcp", set(`type ${a} . inet_service ;`)],
+      ["hairpin", set(`type ${a} . ${a} ;`)],
+      ["l4protos", set("type inet_proto ; elements = { tcp, udp, sctp } ;")],
+      ...STATS_SETS.map((n) => [n, set(`type ${a} . inet_proto . inet_service ; counter ;`)] as const),
     ]),
     chains: new Map<string, NftChainState>([
       ["nat-prerouting", {
@@ -116,12 +113,22 @@ function skeleton(f: Family): NftFamilyState {
       // (reject in prerouting needs Linux ≥ 5.13, as kube-proxy's nftables mode does.)
       ["filter-prerouting", {
         decl: "type filter hook prerouting priority -110 ; policy accept ;",
-        rules: reject,
+        rules: [...countIn, ...reject],
       }],
-      ["filter-output", { decl: "type filter hook output priority -110 ; policy accept ;", rules: reject }],
+      ["filter-output", {
+        decl: "type filter hook output priority -110 ; policy accept ;",
+        rules: [...countIn, ...reject],
+      }],
+      ["filter-input", {
+        decl: "type filter hook input priority 110 ; policy accept ;",
+        rules: [`iif lo return`, countOut],
+      }],
+      ["filter-postrouting", {
+        decl: "type filter hook postrouting priority 110 ; policy accept ;",
+        rules: [countOut],
+      }],
       ["services", { decl: "", rules: [`${fam} daddr . meta l4proto . th dport vmap @service-ips`] }],
     ]),
-    elements: new Map(ELEMENT_SETS.map((s) => [s, new Map()])),
   };
   for (let n = 1; n <= SPREAD_PRESET; n++) {
     for (const masq of [false, true]) st.chains.set(spreadName(n, masq), spreadChain(fam, n, masq));
@@ -153,21 +160,19 @@ function spreadChain(fam: string, n: number, masq: boolean): NftChainState {
   return { decl: "", rules };
 }
 
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
-}
+const hex = nft.nftHex;
+const nftString = (s: string) => nft.nftComment(s);
 
-function nftString(s: string): string {
-  return `"${s.replaceAll('"', "'")}"`;
-}
+/** The per-service counter sets (see the module doc). */
+export const STATS_SETS = ["stats-in", "stats-out", "stats-conns"] as const;
 
-/** Elements one virtual service contributes to the `service-ips` and `endpoints` maps. */
+/** Elements one virtual service contributes to the `service-ips` and `endpoints` maps and the counter sets. */
 export interface VsFragment {
   serviceIps: Array<[string, string]>;
   endpoints: Array<[string, string]>;
+  /** Its key in each of `STATS_SETS`. */
+  stats: string[];
 }
-
-const EMPTY_FRAGMENT: VsFragment = { serviceIps: [], endpoints: [] };
 
 /**
  * What one virtual service puts in the two big maps. Pure in the VS, so the applier can diff only
@@ -176,13 +181,15 @@ const EMPTY_FRAGMENT: VsFragment = { serviceIps: [], endpoints: [] };
  */
 export function vsFragment(vs: VirtualService): VsFragment {
   const live = vs.realServers.filter((r) => r.weight > 0);
-  if (live.length === 0) return EMPTY_FRAGMENT;
   const proto = vs.protocol.toLowerCase();
   const elem = `${vs.vip} . ${proto} . ${vs.port}`;
-  if (vs.persistence > 0) return { serviceIps: [[elem, `goto svc-${hash16(vs.key)}`]], endpoints: [] };
+  const stats = vs.fwmark > 0 ? [] : [elem];
+  if (live.length === 0) return { serviceIps: [], endpoints: [], stats };
+  if (vs.persistence > 0) return { serviceIps: [[elem, `goto svc-${hash16(vs.key)}`]], endpoints: [], stats };
   return {
     serviceIps: [[elem, `goto ${spreadName(live.length, vs.masquerade)}`]],
     endpoints: live.map((r, i) => [`${elem} . ${i}`, `${r.ip} . ${r.port}`]),
+    stats,
   };
 }
 
@@ -194,9 +201,9 @@ export function vsFragment(vs: VirtualService): VsFragment {
 export function renderShared(plan: ProxyPlan, f: Family): NftFamilyState {
   const st = skeleton(f);
   const fam = nftFamily(f);
-  const noEp = st.elements.get("no-endpoints")!;
-  const noEpTcp = st.elements.get("no-endpoints-tcp")!;
-  const hairpin = st.elements.get("hairpin")!;
+  const noEp = st.sets.get("no-endpoints")!.elements;
+  const noEpTcp = st.sets.get("no-endpoints-tcp")!.elements;
+  const hairpin = st.sets.get("hairpin")!.elements;
   for (const vs of plan.services) {
     if (vs.family !== f) continue;
     if (!vs.hairpin && vs.persistence === 0 && vs.realServers.length <= SPREAD_PRESET) continue;
@@ -206,7 +213,9 @@ export function renderShared(plan: ProxyPlan, f: Family): NftFamilyState {
     if (live.length === 0) continue;
     if (vs.persistence === 0) {
       const chain = spreadName(live.length, vs.masquerade);
-      if (!st.chains.has(chain)) st.chains.set(chain, spreadChain(fam, live.length, vs.masquerade));
+      if (!st.chains.has(chain)) {
+        st.chains.set(chain, { ...spreadChain(fam, live.length, vs.masquerade), mapTarget: true });
+      }
       continue;
     }
     const rules: string[] = [];
@@ -223,6 +232,8 @@ export function renderShared(plan: ProxyPlan, f: Family): NftFamilyState {
     st.chains.set(`svc-${hash16(vs.key)}`, {
       decl: `comment ${nftString(`${vs.service} ${vs.kind} ${proto} ${hostPort(vs.vip, vs.port)}`)} ;`,
       rules,
+      // `service-ips` elements (diffed outside this state) point here.
+      mapTarget: true,
     });
   }
   for (const r of plan.rejects) {
@@ -236,15 +247,33 @@ export function renderShared(plan: ProxyPlan, f: Family): NftFamilyState {
 /** The desired state of one family's table for a plan (shared part plus every service's elements). */
 export function renderState(plan: ProxyPlan, f: Family): NftFamilyState {
   const st = renderShared(plan, f);
-  const svcIps = st.elements.get("service-ips")!;
-  const eps = st.elements.get("endpoints")!;
+  const svcIps = st.sets.get("service-ips")!.elements;
+  const eps = st.sets.get("endpoints")!.elements;
   for (const vs of plan.services) {
     if (vs.family !== f) continue;
     const fr = vsFragment(vs);
     for (const [k, v] of fr.serviceIps) svcIps.set(k, v);
     for (const [k, v] of fr.endpoints) eps.set(k, v);
+    for (const n of STATS_SETS) for (const k of fr.stats) st.sets.get(n)!.elements.set(k, "");
   }
   return st;
+}
+
+function endpointHash(vs: VirtualService, r: RealServer, proto: string): string {
+  return hash16(`${vs.service}|${vs.portName}|${proto}|${hostPort(r.ip, r.port)}|${vs.persistence}`);
+}
+
+/** Names of the chains and sets one virtual service owns (affinity chains and sets). */
+export function serviceObjectNames(vs: VirtualService): string[] {
+  if (vs.persistence === 0) return [];
+  const proto = vs.protocol.toLowerCase();
+  const out = [`svc-${hash16(vs.key)}`];
+  for (const r of vs.realServers) {
+    if (r.weight <= 0) continue;
+    const h = endpointHash(vs, r, proto);
+    out.push(`ep-${h}`, `aff-${h}`);
+  }
+  return out;
 }
 
 /**
@@ -259,11 +288,14 @@ function endpointChain(
   fam: string,
   proto: string,
 ): { chain: string; set: string } {
-  const id = `${vs.service}|${vs.portName}|${proto}|${hostPort(r.ip, r.port)}|${vs.persistence}`;
-  const h = hash16(id);
+  const h = endpointHash(vs, r, proto);
   const chain = `ep-${h}`, set = `aff-${h}`;
   if (!st.chains.has(chain)) {
-    st.sets.set(set, `type ${addrType(st.family)} ; flags dynamic,timeout ; timeout ${vs.persistence}s ;`);
+    st.sets.set(set, {
+      kind: "set",
+      decl: `type ${addrType(vs.family)} ; flags dynamic,timeout ; timeout ${vs.persistence}s ;`,
+      elements: new Map(),
+    });
     st.chains.set(chain, {
       decl: `comment ${nftString(`${vs.service} ${proto} ${hostPort(r.ip, r.port)}`)} ;`,
       rules: [
@@ -275,18 +307,9 @@ function endpointChain(
   return { chain, set };
 }
 
-const CHUNK = 1000;
-
+/** `add|delete element` lines of one of our sets, chunked. */
 export function elementLines(verb: "add" | "delete", fam: string, set: string, elems: string[]): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < elems.length; i += CHUNK) {
-    out.push(`${verb} element ${fam} ${NFT_TABLE} ${set} { ${elems.slice(i, i + CHUNK).join(", ")} }`);
-  }
-  return out;
-}
-
-function elemText(e: string, v: string): string {
-  return v === "" ? e : `${e} : ${v}`;
+  return nft.elementLines(verb, { family: fam, name: NFT_TABLE }, set, elems);
 }
 
 /**
@@ -294,81 +317,29 @@ function elemText(e: string, v: string): string {
  * first so `delete table` cannot fail when it is missing).
  */
 export function renderFull(st: NftFamilyState): string {
-  const fam = nftFamily(st.family);
-  const t = `${fam} ${NFT_TABLE}`;
-  const lines = [`add table ${t}`, `delete table ${t}`, `add table ${t}`];
-  for (const [name, decl] of st.sets) {
-    lines.push(`add ${decl.includes(" : ") ? "map" : "set"} ${t} ${name} { ${decl} }`);
+  return nft.fullTransaction(st);
+}
+
+/** Whether `next` adds a chain that uses the `endpoints` map (see `SPREAD_PRESET`). */
+export function needsFullReplace(last: NftFamilyState, next: NftFamilyState): boolean {
+  for (const [name, c] of next.chains) {
+    if (!last.chains.has(name) && c.rules.some((r) => r.includes("@endpoints"))) return true;
   }
-  for (const [name, c] of st.chains) {
-    lines.push(c.decl ? `add chain ${t} ${name} { ${c.decl} }` : `add chain ${t} ${name}`);
-  }
-  for (const [name, c] of st.chains) for (const r of c.rules) lines.push(`add rule ${t} ${name} ${r}`);
-  for (const [set, elems] of st.elements) {
-    lines.push(...elementLines("add", fam, set, [...elems].map(([e, v]) => elemText(e, v))));
-  }
-  return lines.join("\n") + "\n";
+  return false;
 }
 
 /**
- * The transaction from `last` to `next` touching only what changed: element deletes, new sets,
- * new chains, flush-and-refill of changed chains, element adds, then removal of chains and sets
- * nothing references any more. "" when nothing changed; undefined when the change needs a full
- * replace (a new chain using the `endpoints` map: see `SPREAD_PRESET`).
+ * The transaction from `last` to `next` touching only what changed (`kernel/nft`'s delta), with
+ * the caller's element updates of the big maps in `extra`. "" when nothing changed; undefined
+ * when the change needs a full replace (a new chain using the `endpoints` map: see
+ * `SPREAD_PRESET`). Chains no longer wanted are deleted at once here; `NftApplier` defers the
+ * ones a map element pointed at (see `kernel/nft/transaction.ts`).
  */
 export function renderIncremental(
   last: NftFamilyState,
   next: NftFamilyState,
   extra: { deletes: string[]; adds: string[] } = { deletes: [], adds: [] },
 ): string | undefined {
-  for (const [name, c] of next.chains) {
-    if (!last.chains.has(name) && c.rules.some((r) => r.includes("@endpoints"))) return undefined;
-  }
-  const fam = nftFamily(next.family);
-  const t = `${fam} ${NFT_TABLE}`;
-  const del: string[] = [], addSets: string[] = [], addChains: string[] = [], fill: string[] = [];
-  const addElems: string[] = [], dropChains: string[] = [], dropSets: string[] = [];
-  for (const set of ELEMENT_SETS) {
-    const a = last.elements.get(set)!, b = next.elements.get(set)!;
-    const gone: string[] = [], come: string[] = [];
-    for (const [e, v] of a) if (b.get(e) !== v) gone.push(elemText(e, v));
-    for (const [e, v] of b) if (a.get(e) !== v) come.push(elemText(e, v));
-    // Deleting a map element takes the key only.
-    del.push(...elementLines("delete", fam, set, gone.map((g) => g.split(" : ")[0])));
-    addElems.push(...elementLines("add", fam, set, come));
-  }
-  for (const [name, decl] of next.sets) {
-    if (!last.sets.has(name)) addSets.push(`add set ${t} ${name} { ${decl} }`);
-  }
-  for (const [name, c] of next.chains) {
-    const old = last.chains.get(name);
-    if (!old) {
-      addChains.push(c.decl ? `add chain ${t} ${name} { ${c.decl} }` : `add chain ${t} ${name}`);
-      for (const r of c.rules) fill.push(`add rule ${t} ${name} ${r}`);
-    } else if (old.rules.join("\n") !== c.rules.join("\n")) {
-      fill.push(`flush chain ${t} ${name}`);
-      for (const r of c.rules) fill.push(`add rule ${t} ${name} ${r}`);
-    }
-  }
-  const flushGone: string[] = [];
-  for (const name of last.chains.keys()) {
-    if (!next.chains.has(name)) {
-      flushGone.push(`flush chain ${t} ${name}`);
-      dropChains.push(`delete chain ${t} ${name}`);
-    }
-  }
-  for (const name of last.sets.keys()) if (!next.sets.has(name)) dropSets.push(`delete set ${t} ${name}`);
-  const lines = [
-    ...extra.deletes,
-    ...del,
-    ...addSets,
-    ...addChains,
-    ...fill,
-    ...addElems,
-    ...extra.adds,
-    ...flushGone,
-    ...dropChains,
-    ...dropSets,
-  ];
-  return lines.length ? lines.join("\n") + "\n" : "";
+  if (needsFullReplace(last, next)) return undefined;
+  return nft.deltaTransaction(last, next, { extra });
 }

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { applyDrain } from "./drain.ts";
 import { healthResponse } from "./health.ts";
-import { ipsetState, iptablesState } from "./iptables_plan.ts";
+import { ipsetState, iptablesState } from "./iptables_render.ts";
 import { desiredIpvsTable } from "./ipvs_apply.ts";
 import { renderFull, renderIncremental, renderState, SPREAD_PRESET } from "./nft_render.ts";
 import { plan } from "./plan.ts";

@@ -41,9 +41,9 @@ import {
   vxlanSpec,
 } from "./host.ts";
 import { problemText } from "./identity.ts";
-import { applyKernelPlan, type KernelState, readKernelState } from "./kernel_apply.ts";
+import { applyKernelPlan, type KernelState, readKernelState } from "./ip_apply.ts";
 import { type Route, type RouteOp, sameRoute, writeRoutes } from "../../kernel/ip/mod.ts";
-import { applyNetfilter } from "./netfilter.ts";
+import { applyNetfilter } from "./iptables_apply.ts";
 import { type PeerPlan, planRouter, type RouterPlan } from "./plan.ts";
 import {
   isOurLink,

@@ -21,7 +21,7 @@ import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptabl
 import type { CleanupFn, Controller, ControllerContext } from "../controller.ts";
 import { RouterController, type RouterDeps } from "./controller.ts";
 import { BRIDGE, bridgeCleanupLines, readHostFacts } from "./host.ts";
-import { cleanupNetfilter } from "./netfilter.ts";
+import { cleanupNetfilter } from "./iptables_apply.ts";
 import { isOurLink } from "./routes.ts";
 
 export { RouterController, type RouterDeps } from "./controller.ts";

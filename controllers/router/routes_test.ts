@@ -13,10 +13,10 @@ import {
   vxlanLines,
   vxlanSpec,
 } from "./host.ts";
-import { kernelBatches, linkTunnelSignature } from "./kernel_apply.ts";
+import { kernelBatches, linkTunnelSignature } from "./ip_apply.ts";
 import { parseLinks } from "../../kernel/ip/link.ts";
 import { kernelPlan, overlayOverhead, type RouteContext, tunnelName } from "./routes.ts";
-import { chainRules, desiredSets } from "./netfilter.ts";
+import { chainRules, desiredSets } from "./iptables_apply.ts";
 import { updateCniConf } from "../../kernel/cni/conf.ts";
 
 function ctx(o: Partial<RouteContext["overlay"]> = {}): RouteContext {

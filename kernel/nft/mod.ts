@@ -1,10 +1,15 @@
 /**
- * nftables: one `nft -f -` per transaction, and the JSON listing (`nft -j list ...`) parsed into
- * the few facts callers need (tables, chains, sets, rule counts).
+ * nftables, the one layer both the proxy and the firewall use: the typed table state
+ * (`table.ts`), whole-table and delta transactions with deferred stale-chain deletion
+ * (`transaction.ts`), one `nft -f -` per transaction, where nft refused one, and the JSON listing
+ * (`nft -j list ...`) parsed into the few facts callers need (tables, chains, sets, rule counts).
+ * `fake.ts` is an in-memory nft for unit tests.
  *
  * @module
  */
-import type { Runner } from "../exec.ts";
+import { ExecError, type Runner } from "../exec.ts";
+export * from "./table.ts";
+export * from "./transaction.ts";
 
 /** Options for every call (a network namespace for tests). */
 export interface NftTool {
@@ -127,7 +132,69 @@ export async function deleteTables(
   if (lines.length) await apply(runner, lines.join("\n") + "\n", tool);
 }
 
-/** Quotes an nft identifier or string when it needs it. */
-export function nftQuote(s: string): string {
-  return /^[A-Za-z_][A-Za-z0-9_.\-]*$/.test(s) ? s : `"${s.replaceAll('"', '\\"')}"`;
+/**
+ * Where nft refused a script: the line, and the text nft pointed at on it (for an element line,
+ * the refused element's key: `/dev/stdin:3:52-70: Error: …`). Undefined for other errors.
+ */
+export function refusedAt(err: unknown): { line: number; text: string; span?: string } | undefined {
+  if (!(err instanceof ExecError) || !err.offendingLine) return undefined;
+  const { number, text } = err.offendingLine;
+  const m = new RegExp(`(?:/dev/stdin|-):${number}:(\\d+)-(\\d+):`).exec(err.stderr);
+  const span = m ? text.slice(Number(m[1]) - 1, Number(m[2])) : undefined;
+  return { line: number, text, span };
+}
+
+/** Packets and bytes of one set element's counter. */
+export interface ElementCounter {
+  packets: number;
+  bytes: number;
+}
+
+/** A JSON element key as nft -f writes it: concatenations joined with ` . `. */
+function keyText(val: unknown): string {
+  if (val && typeof val === "object" && "concat" in val) {
+    return (val as { concat: unknown[] }).concat.map(keyText).join(" . ");
+  }
+  if (val && typeof val === "object" && "prefix" in val) {
+    const p = (val as { prefix: { addr: string; len: number } }).prefix;
+    return `${p.addr}/${p.len}`;
+  }
+  return String(val);
+}
+
+/**
+ * The counters of the elements of sets declared with `counter`, read with ONE process
+ * (`nft -j list sets table F N`: every set of the table with its elements, maps left out; nft
+ * 1.0.6 cannot run several `list set` commands in one call): set name → element key (as
+ * `nft -f` writes it) → packets and bytes. A missing table or set reads as empty.
+ */
+export async function readSetCounters(
+  runner: Runner,
+  table: { family: NftFamily; name: string },
+  sets: readonly string[],
+  tool: NftTool = {},
+): Promise<Map<string, Map<string, ElementCounter>>> {
+  const out = new Map<string, Map<string, ElementCounter>>(sets.map((s) => [s, new Map()]));
+  if (sets.length === 0) return out;
+  const r = await runner.run(["nft", "-j", "list", "sets", "table", table.family, table.name], {
+    readOnly: true,
+    netns: tool.netns,
+    okCodes: [0, 1],
+  });
+  if (r.code !== 0) return out;
+  for (const line of r.stdout.split("\n")) {
+    if (!line.trim()) continue;
+    const doc = JSON.parse(line) as { nftables?: Array<Record<string, Record<string, unknown>>> };
+    for (const item of doc.nftables ?? []) {
+      const s = item.set;
+      if (!s || !out.has(String(s.name))) continue;
+      const m = out.get(String(s.name))!;
+      for (const e of (s.elem as Array<{ elem?: { val: unknown; counter?: ElementCounter } }>) ?? []) {
+        if (e.elem?.counter) {
+          m.set(keyText(e.elem.val), { packets: e.elem.counter.packets, bytes: e.elem.counter.bytes });
+        }
+      }
+    }
+  }
+  return out;
 }

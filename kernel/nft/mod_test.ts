@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { nftQuote, parseJson } from "./mod.ts";
+import { nftQuote, parseJson, readSetCounters } from "./mod.ts";
 
 Deno.test("parseJson reads tables, chains, sets and counts rules per chain", () => {
   const r = parseJson(JSON.stringify({
@@ -23,4 +23,27 @@ Deno.test("parseJson reads tables, chains, sets and counts rules per chain", () 
 Deno.test("nftQuote quotes only what needs it", () => {
   assert.equal(nftQuote("KUBE-ROUTER-INPUT"), "KUBE-ROUTER-INPUT");
   assert.equal(nftQuote("a b"), '"a b"');
+});
+
+Deno.test("readSetCounters reads element counters of the sets asked for in one call", async () => {
+  const doc = (name: string, elem: unknown[]) =>
+    JSON.stringify({ nftables: [{ metainfo: {} }, { set: { family: "ip", table: "t", name, elem } }] });
+  const calls: string[][] = [];
+  const runner = {
+    run(argv: readonly string[]) {
+      calls.push([...argv]);
+      return Promise.resolve({
+        code: 0,
+        stderr: "",
+        stdout: doc("a", [{
+          elem: { val: { concat: ["10.96.0.10", "tcp", 80] }, counter: { packets: 3, bytes: 180 } },
+        }]) +
+          "\n" + doc("b", [{ elem: { val: "2001:db8::1", counter: { packets: 1, bytes: 80 } } }]) + "\n",
+      });
+    },
+  };
+  const r = await readSetCounters(runner, { family: "ip", name: "t" }, ["a", "b"]);
+  assert.deepEqual(calls, [["nft", "-j", "list", "sets", "table", "ip", "t"]]);
+  assert.deepEqual(r.get("a")?.get("10.96.0.10 . tcp . 80"), { packets: 3, bytes: 180 });
+  assert.deepEqual(r.get("b")?.get("2001:db8::1"), { packets: 1, bytes: 80 });
 });

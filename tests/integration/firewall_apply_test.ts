@@ -7,8 +7,8 @@
 import assert from "node:assert/strict";
 import { CommandRunner, type ExecOptions, type ExecResult, type Runner } from "../../kernel/exec.ts";
 import { createLab, type Lab } from "../fixtures/lab.ts";
-import { cleanupIptables, IptablesApplier } from "../../controllers/firewall/apply.ts";
-import { cleanupNft, NftApplier } from "../../controllers/firewall/apply_nft.ts";
+import { cleanupIptables, IptablesApplier } from "../../controllers/firewall/iptables_apply.ts";
+import { cleanupNft, NftApplier } from "../../controllers/firewall/nft_apply.ts";
 import { planFirewall } from "../../controllers/firewall/plan.ts";
 import { fwOptions, node, ns, pod, policy, sel, snapshot } from "../../controllers/firewall/testing.ts";
 import type { IptablesBackend } from "../../kernel/iptables/mod.ts";

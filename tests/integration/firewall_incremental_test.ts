@@ -6,8 +6,8 @@
  * `nft -j list table`). Namespaces `fwinc…`; addresses 10.201.1.0/24 and 198.51.100.0/24 in rules only.
  */
 import assert from "node:assert/strict";
-import { IptablesApplier } from "../../controllers/firewall/apply.ts";
-import { NftApplier } from "../../controllers/firewall/apply_nft.ts";
+import { IptablesApplier } from "../../controllers/firewall/iptables_apply.ts";
+import { NftApplier } from "../../controllers/firewall/nft_apply.ts";
 import { planFirewall } from "../../controllers/firewall/plan.ts";
 import { fwOptions, node, ns, pod, policy, sel, snapshot } from "../../controllers/firewall/testing.ts";
 import type { NetworkPolicyInfo, PodInfo } from "../../watch/types.ts";

@@ -11,9 +11,9 @@
  */
 import assert from "node:assert/strict";
 import { defaultOptions } from "../../options/mod.ts";
-import { IptablesApplier } from "../../controllers/firewall/apply.ts";
+import { IptablesApplier } from "../../controllers/firewall/iptables_apply.ts";
 import { planFirewall } from "../../controllers/firewall/plan.ts";
-import { applyNetfilter, FWD_CHAIN } from "../../controllers/router/netfilter.ts";
+import { applyNetfilter, FWD_CHAIN } from "../../controllers/router/iptables_apply.ts";
 import { POLICY_FORWARD_CHAIN } from "../../controllers/forward_order.ts";
 import { CommandRunner } from "../../kernel/exec.ts";
 import { listChain } from "../../kernel/iptables/mod.ts";

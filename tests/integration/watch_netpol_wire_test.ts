@@ -17,7 +17,7 @@ import type { ClusterSnapshot } from "../../watch/types.ts";
 import { planFirewall } from "../../controllers/firewall/plan.ts";
 import { fwOptions } from "../../controllers/firewall/testing.ts";
 import { trace } from "../../controllers/firewall/trace.ts";
-import { renderNftTable } from "../../controllers/firewall/render_nft.ts";
+import { renderNftTable } from "../../controllers/firewall/nft_render.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const id = crypto.randomUUID().slice(0, 8);

@@ -2,10 +2,12 @@
  * Renders the backend-neutral model as one nftables table per family
  * (`kube-router-filter-ipv4`/`-ipv6`), with the same chain and set names as the iptables backend
  * (sets without the `inet6:` prefix). A `hash:net` set's `nomatch` entries become a second set
- * `<name>-EXCEPT` that the rule excludes, since nft sets have no nomatch.
+ * `<name>-EXCEPT` that the rule excludes, since nft sets have no nomatch. The view is
+ * `kernel/nft`'s typed table; whole-table and delta transactions come from there.
  *
  * @module
  */
+import * as nft from "../../kernel/nft/mod.ts";
 import type { Family } from "./net.ts";
 import type { FamilyState, FwRule, FwSet, Match, Verdict } from "./model.ts";
 import { FORWARD_CHAIN, INPUT_CHAIN, NFT_TABLES, OUTPUT_CHAIN } from "./names.ts";
@@ -35,13 +37,8 @@ export function tableOf(family: Family): { family: "ip" | "ip6"; name: string } 
   return { family: t.family, name: t.name };
 }
 
-function hex(n: number): string {
-  return "0x" + (n >>> 0).toString(16);
-}
-
-function q(s: string): string {
-  return `"${s.replaceAll("\\", "").replaceAll('"', "'")}"`;
-}
+const hex = nft.nftHex;
+const q = (s: string) => nft.nftComment(s);
 
 function addrKw(family: Family): string {
   return family === "ipv4" ? "ip" : "ip6";
@@ -129,26 +126,8 @@ function nftRuleUncached(rule: FwRule, family: Family, sets: ReadonlyMap<string,
   return parts.join(" ");
 }
 
-/** One nft set as it will be declared: its declaration body without elements, and the elements. */
-export interface NftSetSpec {
-  /** e.g. `type ipv4_addr; flags interval; auto-merge;` */
-  decl: string;
-  elements: string[];
-}
-
-/** One nft chain: base-chain line (if any) and rule statements. */
-export interface NftChainSpec {
-  hook?: string;
-  rules: string[];
-}
-
-/** The nft view of a family: sets (the `-EXCEPT` companions included) and chains. */
-export interface NftFamilyView {
-  family: Family;
-  table: { family: "ip" | "ip6"; name: string };
-  sets: Map<string, NftSetSpec>;
-  chains: Map<string, NftChainSpec>;
-}
+/** The nft view of a family: our table with its sets (the `-EXCEPT` companions included) and chains. */
+export type NftFamilyView = nft.NftTableSpec;
 
 function hasExcept(s: FwSet | undefined): boolean {
   return s?.kind === "net" && s.entries.some((e) => e.endsWith(" nomatch"));
@@ -166,16 +145,23 @@ function exceptSignature(rules: readonly FwRule[], sets: ReadonlyMap<string, FwS
 /** Converts a family's model into the nft view. */
 export function nftView(state: FamilyState, memo?: NftRenderMemo): NftFamilyView {
   const type = state.family === "ipv4" ? "ipv4_addr" : "ipv6_addr";
-  const sets = new Map<string, NftSetSpec>();
+  const sets = new Map<string, nft.NftSetSpec>();
+  // Interval sets with auto-merge hold merged ranges, not what was added: refilled whole on change.
+  const spec = (decl: string, elements: string[]): nft.NftSetSpec => ({
+    kind: "set",
+    decl,
+    elements: new Map(elements.map((e) => [e, ""])),
+    replaceOnChange: true,
+  });
   for (const s of state.sets.values()) {
     const name = nftSetName(s.name);
     const decl = `type ${type};${s.kind === "net" ? " flags interval; auto-merge;" : ""}`;
     const match = s.entries.filter((e) => !e.endsWith(" nomatch"));
     const except = s.entries.filter((e) => e.endsWith(" nomatch")).map((e) => e.slice(0, -8));
-    sets.set(name, { decl, elements: match });
-    if (s.kind === "net" && except.length) sets.set(`${name}-EXCEPT`, { decl, elements: except });
+    sets.set(name, spec(decl, match));
+    if (s.kind === "net" && except.length) sets.set(`${name}-EXCEPT`, spec(decl, except));
   }
-  const chains = new Map<string, NftChainSpec>();
+  const chains = new Map<string, nft.NftChainSpec>();
   for (const [name, rules] of state.chains) {
     // A set match renders differently when its set has excepts: that is part of the memo key.
     const sig = exceptSignature(rules, state.sets);
@@ -188,22 +174,14 @@ export function nftView(state: FamilyState, memo?: NftRenderMemo): NftFamilyView
       };
       memo?.chains.set(rules, rendered);
     }
-    chains.set(name, { hook: HOOKS[name], rules: rendered.lines });
+    const hook = HOOKS[name];
+    chains.set(name, { decl: hook ? hookLine(hook) : "", rules: rendered.lines });
   }
-  return { family: state.family, table: tableOf(state.family), sets, chains };
+  return { ...tableOf(state.family), sets, chains };
 }
 
 function hookLine(hook: string): string {
   return `type filter hook ${hook} priority filter; policy accept;`;
-}
-
-function elementsLine(t: string, name: string, elements: readonly string[]): string[] {
-  // Chunked: one huge line is slow for nft's parser.
-  const out: string[] = [];
-  for (let i = 0; i < elements.length; i += 1000) {
-    out.push(`add element ${t} ${name} { ${elements.slice(i, i + 1000).join(", ")} }`);
-  }
-  return out;
 }
 
 /**
@@ -211,23 +189,9 @@ function elementsLine(t: string, name: string, elements: readonly string[]): str
  * previous contents are replaced atomically in a single transaction.
  */
 export function renderNftTable(state: FamilyState | NftFamilyView): string {
-  const v = "table" in state ? state : nftView(state);
-  const t = `${v.table.family} ${v.table.name}`;
-  const lines: string[] = [`add table ${t}`, `delete table ${t}`, `add table ${t}`];
-  for (const [name, s] of v.sets) {
-    lines.push(`add set ${t} ${name} { ${s.decl} }`, ...elementsLine(t, name, s.elements));
-  }
-  for (const [name, c] of v.chains) {
-    lines.push(c.hook ? `add chain ${t} ${name} { ${hookLine(c.hook)} }` : `add chain ${t} ${name}`);
-  }
-  for (const [name, c] of v.chains) for (const r of c.rules) lines.push(`add rule ${t} ${name} ${r}`);
-  return lines.join("\n") + "\n";
-}
-
-function sameList(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
+  return nft.fullTransaction(
+    "chains" in state && "name" in state ? state as NftFamilyView : nftView(state as FamilyState),
+  );
 }
 
 /**
@@ -235,35 +199,12 @@ function sameList(a: readonly string[], b: readonly string[]): boolean {
  * new sets and chains added, changed sets flushed and refilled, changed chains flushed and
  * refilled, and chains and sets no longer planned flushed and deleted after everything that
  * referenced them was rewritten. nft commits the whole script atomically. Empty when equal.
+ * Throws when a set changed type or a chain its hook (a full reload is needed).
  */
 export function renderNftDelta(from: NftFamilyView, to: NftFamilyView): string {
-  const t = `${to.table.family} ${to.table.name}`;
-  const head: string[] = [];
-  const body: string[] = [];
-  const tail: string[] = [];
-  for (const [name, s] of to.sets) {
-    const old = from.sets.get(name);
-    if (old && old.decl === s.decl && sameList(old.elements, s.elements)) continue;
-    if (!old) head.push(`add set ${t} ${name} { ${s.decl} }`);
-    else if (old.decl !== s.decl) throw new Error(`nft set ${name} changed type; a full reload is needed`);
-    else head.push(`flush set ${t} ${name}`);
-    head.push(...elementsLine(t, name, s.elements));
+  const script = nft.deltaTransaction(from, to);
+  if (script === undefined) {
+    throw new Error("an nft set changed type or a chain its hook; a full reload is needed");
   }
-  for (const [name, c] of to.chains) {
-    const old = from.chains.get(name);
-    if (old && old.hook === c.hook && sameList(old.rules, c.rules)) continue;
-    if (!old) head.push(c.hook ? `add chain ${t} ${name} { ${hookLine(c.hook)} }` : `add chain ${t} ${name}`);
-    else if (old.hook !== c.hook) throw new Error(`nft chain ${name} changed hook; a full reload is needed`);
-    else body.push(`flush chain ${t} ${name}`);
-    for (const r of c.rules) body.push(`add rule ${t} ${name} ${r}`);
-  }
-  for (const name of from.chains.keys()) {
-    if (!to.chains.has(name)) {
-      body.push(`flush chain ${t} ${name}`);
-      tail.push(`delete chain ${t} ${name}`);
-    }
-  }
-  for (const name of from.sets.keys()) if (!to.sets.has(name)) tail.push(`delete set ${t} ${name}`);
-  const all = [...head, ...body, ...tail];
-  return all.length ? all.join("\n") + "\n" : "";
+  return script;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type { ExecOptions, ExecResult, Runner } from "../../kernel/exec.ts";
-import { readKernelState } from "./kernel_apply.ts";
+import { readKernelState } from "./ip_apply.ts";
 
 /** Answers reads like a kernel whose fou module is not loaded until `modprobe fou`. */
 class FouKernel implements Runner {

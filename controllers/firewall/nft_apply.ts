@@ -1,8 +1,9 @@
 /**
  * Applies a firewall plan with nftables (`--use-nftables-for-netpol`): per family, the whole
  * table `kube-router-filter-ipv4`/`-ipv6` rendered and loaded with one atomic `nft -f` (create,
- * delete, redefine in one transaction), and only when its text changed since the last apply.
- * `verify()` compares the kernel's chain and rule counts with what was applied.
+ * delete, redefine in one transaction) on the first apply, then only the delta from what was
+ * applied (`kernel/nft`'s `NftTableSync`), and nothing when nothing changed. `verify()` compares
+ * the kernel's chain and rule counts with what was applied.
  *
  * @module
  */
@@ -11,27 +12,26 @@ import * as nft from "../../kernel/nft/mod.ts";
 import type { FirewallPlan } from "./plan.ts";
 import type { Family } from "./net.ts";
 import { NFT_TABLES } from "./names.ts";
-import {
-  type NftFamilyView,
-  nftRenderMemo,
-  nftView,
-  renderNftDelta,
-  renderNftTable,
-  tableOf,
-} from "./render_nft.ts";
-import type { ApplyStats } from "./apply.ts";
+import { nftRenderMemo, nftView, tableOf } from "./nft_render.ts";
+import type { ApplyStats } from "./iptables_apply.ts";
 
 /** The nftables applier; one per controller, holding what it last applied. */
 export class NftApplier {
-  private last = new Map<Family, NftFamilyView>();
+  private readonly tables = new Map<Family, nft.NftTableSync>();
   private started = false;
   /** Rendered rules by object identity (the plan reuses unchanged chains and rules). */
   private readonly memo = nftRenderMemo();
 
-  constructor(private readonly runner: Runner) {}
+  constructor(private readonly runner: Runner, private readonly syncOptions: nft.NftTableSyncOptions = {}) {}
+
+  private sync(family: Family): nft.NftTableSync {
+    let s = this.tables.get(family);
+    if (!s) this.tables.set(family, s = new nft.NftTableSync(this.syncOptions));
+    return s;
+  }
 
   reset(): void {
-    this.last.clear();
+    for (const s of this.tables.values()) s.invalidate();
   }
 
   async apply(plan: FirewallPlan): Promise<ApplyStats> {
@@ -50,21 +50,19 @@ export class NftApplier {
       for (const r of f.chains.values()) stats.rules += r.length;
       for (const s of f.sets.values()) stats.setEntries += s.entries.length;
       const view = nftView(f, this.memo);
-      const prev = this.last.get(f.family);
-      let script: string;
+      const sync = this.sync(f.family);
+      const prev = sync.applied;
+      // A change a delta cannot express (a set's type, a chain's hook) reloads the table whole.
+      const tx = sync.transaction(view);
+      if (tx.script === "") continue;
       try {
-        script = prev ? renderNftDelta(prev, view) : renderNftTable(view);
-      } catch {
-        script = renderNftTable(view); // a change a delta cannot express: reload the table
-      }
-      if (script === "") continue;
-      try {
-        await nft.apply(this.runner, script);
+        await nft.apply(this.runner, tx.script);
       } catch (e) {
         // The transaction did not commit; re-read nothing, just reload the whole table next time.
-        this.last.delete(f.family);
+        sync.invalidate();
         throw e;
       }
+      tx.commit();
       stats.restores++;
       for (const [n, c] of view.chains) {
         const o = prev?.chains.get(n);
@@ -74,7 +72,9 @@ export class NftApplier {
       }
       for (const [n, s] of view.sets) {
         const o = prev?.sets.get(n);
-        if (!o || o.elements.length !== s.elements.length || o.elements.some((e, i) => e !== s.elements[i])) {
+        if (
+          !o || o.elements.size !== s.elements.size || [...s.elements.keys()].some((e) => !o.elements.has(e))
+        ) {
           stats.setsWritten++;
         }
       }
@@ -82,15 +82,14 @@ export class NftApplier {
         for (const n of prev.chains.keys()) if (!view.chains.has(n)) stats.chainsDeleted++;
         for (const n of prev.sets.keys()) if (!view.sets.has(n)) stats.setsDestroyed++;
       }
-      this.last.set(f.family, view);
     }
     // A family no longer enabled: remove its table.
     const gone = NFT_TABLES.filter((t) =>
-      !planned.has(t.ipFamily) && (!this.started || this.last.has(t.ipFamily))
+      !planned.has(t.ipFamily) && (!this.started || this.tables.get(t.ipFamily)?.applied)
     );
     if (gone.length) {
       await nft.deleteTables(this.runner, gone);
-      for (const t of gone) this.last.delete(t.ipFamily);
+      for (const t of gone) this.tables.get(t.ipFamily)?.invalidate();
     }
     this.started = true;
     return stats;
@@ -99,7 +98,9 @@ export class NftApplier {
   /** Forgets families whose table drifted (missing chain, other rule count); returns them. */
   async verify(): Promise<string[]> {
     const drifted: string[] = [];
-    for (const [family, view] of this.last) {
+    for (const [family, sync] of this.tables) {
+      const view = sync.applied;
+      if (!view) continue;
       const t = tableOf(family);
       const got = await nft.listTable(this.runner, t.family, t.name);
       let ok = !!got;
@@ -112,7 +113,7 @@ export class NftApplier {
       }
       if (!ok) {
         drifted.push(`${t.family} ${t.name}`);
-        this.last.delete(family);
+        sync.invalidate();
       }
     }
     return drifted;

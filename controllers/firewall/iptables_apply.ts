@@ -22,7 +22,7 @@ import type { FirewallPlan } from "./plan.ts";
 import type { FamilyState, FwSet } from "./model.ts";
 import type { Family } from "./net.ts";
 import { isOurChain, isOurSet, tempSetName, TOP_CHAINS, topJumpComment } from "./names.ts";
-import { ruleLine, ruleLineMemo } from "./render_iptables.ts";
+import { ruleLine, ruleLineMemo } from "./iptables_render.ts";
 
 export interface ApplyStats {
   /** Processes that changed the kernel in this apply. */

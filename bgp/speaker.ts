@@ -1,5 +1,5 @@
 /**
- * `BgpSpeaker`: the public face of the library (contract in helpers/bgp-api.md). Owns the RIB,
+ * `BgpSpeaker`: the public face of the library (exported by `mod.ts`). Owns the RIB,
  * the shared listening sockets and one `PeerSession` per configured peer; coalesces RIB flushes
  * so a burst of UPDATEs is exported in one pass.
  *
@@ -15,11 +15,13 @@ import {
   validatePeerConfig,
   validateSpeakerConfig,
 } from "./config.ts";
-import { CeaseSubcode, type FsmState } from "./fsm.ts";
-import { canonicalAddr, parsePrefix } from "./prefix.ts";
+import { CeaseSubcode } from "./codec/errors.ts";
+import { normaliseRemote, rejectConn } from "./connect.ts";
+import type { FsmState } from "./fsm.ts";
+import { canonicalAddr, parsePrefix, SLOPPY_PREFIX } from "./prefix.ts";
 import type { RibAttrs } from "./propagate.ts";
 import { type BestPathListener, Rib, type Route, type Source } from "./rib.ts";
-import { normaliseRemote, PeerSession, rejectConn, type SessionHost } from "./session.ts";
+import { PeerSession, type SessionHost } from "./session.ts";
 import { type BgpListener, listenTcp } from "./transport/mod.ts";
 import { BfdManager, type BfdSessionStatus } from "./bfd/manager.ts";
 import { bfdOptionsFor } from "./bfd/peer.ts";
@@ -299,7 +301,7 @@ export class BgpSpeaker {
 
   /** Originate (or change) a prefix from this speaker. Without `nextHop`, peers get our session address. */
   originate(prefix: Prefix | string, attrs: OriginateAttrs = {}): void {
-    const p = typeof prefix === "string" ? parsePrefix(prefix) : prefix;
+    const p = typeof prefix === "string" ? parsePrefix(prefix, SLOPPY_PREFIX) : prefix;
     if (!p) throw configError([`bgp originate: prefix ${JSON.stringify(prefix)} is not addr/len`]);
     const a: RibAttrs = { origin: 0, asPath: [], ...attrs, nextHop: attrs.nextHop ?? "" };
     this.#rib.announce(this.#local, [p], a);
@@ -308,7 +310,7 @@ export class BgpSpeaker {
 
   /** Withdraw a prefix this speaker originated. */
   withdraw(prefix: Prefix | string): void {
-    const p = typeof prefix === "string" ? parsePrefix(prefix) : prefix;
+    const p = typeof prefix === "string" ? parsePrefix(prefix, SLOPPY_PREFIX) : prefix;
     if (!p) throw configError([`bgp withdraw: prefix ${JSON.stringify(prefix)} is not addr/len`]);
     this.#rib.withdraw(this.#local, [p]);
     this.#scheduleFlush();
@@ -375,7 +377,7 @@ export class BgpSpeaker {
 
   /** The best route for one prefix, or null. */
   bestRoute(prefix: Prefix | string): Route | null {
-    const p = typeof prefix === "string" ? parsePrefix(prefix) : prefix;
+    const p = typeof prefix === "string" ? parsePrefix(prefix, SLOPPY_PREFIX) : prefix;
     return p ? this.#rib.best(p) : null;
   }
 

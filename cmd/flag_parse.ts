@@ -12,7 +12,9 @@
  *
  * @module
  */
-import { isIPv4 as netIsIPv4, isIPv6 as netIsIPv6 } from "../net/ip.ts";
+// Strict, as pflag's IP flags (Go's net.ParseIP since 1.17): leading-zero octets ("010") are
+// refused, since an octal-looking address in a flag is ambiguous.
+import { isIP } from "../net/ip.ts";
 import {
   type AgentOptions,
   camelCase,
@@ -80,24 +82,6 @@ function splitCsv(text: string): string[] {
   }
   out.push(cur);
   return out;
-}
-
-/** An IPv4 literal (leading-zero octets read as decimal, as this parser always accepted) or IPv6. */
-export function isIP(text: string): boolean {
-  return isIPv4(text) || isIPv6(text);
-}
-
-/**
- * A dotted quad. Leading-zero octets ("010") are refused, as pflag's IP flags refuse them
- * (Go's net.ParseIP since 1.17): an octal-looking address in a flag is ambiguous.
- */
-export function isIPv4(text: string): boolean {
-  return netIsIPv4(text);
-}
-
-/** An IPv6 literal (strict, as the WHATWG URL host parser this used before). */
-export function isIPv6(text: string): boolean {
-  return netIsIPv6(text);
 }
 
 /** Converts one textual value into the flag's type. */

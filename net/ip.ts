@@ -201,6 +201,12 @@ export interface IpParseOptions {
   leadingZeros?: boolean;
 }
 
+/**
+ * Text from the Kubernetes API and from configuration: leading-zero IPv4 octets read as decimal,
+ * as Kubernetes' ParseIPSloppy does. The controllers and the BGP library read such text this way.
+ */
+export const SLOPPY: Readonly<IpParseOptions> = { leadingZeros: true };
+
 /** A uint32 IPv4 address as 4 network-order bytes. */
 export function ipv4Bytes(n: number): Uint8Array {
   return new Uint8Array([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]);

@@ -121,7 +121,8 @@ if [ ! -f "$repo/dist/kube-router/main.js" ] || [ -n "$(find "$repo" \( -path "$
   \( -name '*.ts' -o -name 'deno.json' -o -name 'deno.lock' \) -newer "$repo/dist/kube-router/main.js" -print -quit)" ]; then
   (cd "$repo" && "$deno" task bundle >/dev/null 2>&1) || { echo "images.sh: deno task bundle failed" >&2; exit 1; }
 fi
-sum=$({ cat "$repo"/dist/kube-router/*.js; stat -L -c '%s %Y' "$deno"; } | sha256sum | cut -c1-16)
+# (This script is part of the sum: a change to the recipe rebuilds the image.)
+sum=$({ cat "$repo"/dist/kube-router/*.js "$here/images.sh"; stat -L -c '%s %Y' "$deno"; } | sha256sum | cut -c1-16)
 [ -f "$out/agent.tar" ] && [ "$(cat "$out/agent.sum" 2>/dev/null)" = "$sum" ] && exit 0
 r=$work/agent; base_fs "$r"
 add_pkgs "$r" iproute2 iptables ipset nftables conntrack libxtables12 containernetworking-plugins

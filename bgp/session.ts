@@ -75,6 +75,8 @@ export interface SessionCounters {
 }
 
 const CEASE = ErrorCode.Cease;
+/** How long one outgoing connection attempt may take. */
+const DIAL_TIMEOUT_MS = 10_000;
 /** Longest stretch of message processing before yielding to the event loop. */
 const DRAIN_SLICE_MS = 20;
 
@@ -216,6 +218,18 @@ export class PeerSession {
       this.#armTimer();
       return;
     }
+    if (
+      ev.type === "ConnectRetryTimerExpires" && this.fsm.state === "Connect" && this.#dialAbort && !this.#conn
+    ) {
+      // Our dial is still in flight (its own timeout, DIAL_TIMEOUT_MS, bounds it): keep it and only
+      // restart the timer. Dropping it for a new socket (§8.2.2) gains nothing (the kernel
+      // retransmits the SYN itself) and, with many peers on a busy process whose connect
+      // completions arrive late, turns into a storm of abandoned connections that keeps every
+      // session from coming up.
+      this.fsm = { ...this.fsm, connectRetryAt: this.#now() + this.fsm.config.connectRetryTime * 1000 };
+      this.#armTimer();
+      return;
+    }
     const before = this.fsm.state;
     const r = step(this.fsm, ev, this.#now());
     this.fsm = r.peer;
@@ -319,10 +333,15 @@ export class PeerSession {
     this.#dialAbort?.abort();
     const ac = new AbortController();
     this.#dialAbort = ac;
-    const timeout = setTimeout(() => ac.abort(new Error("connect timed out")), 10_000);
+    let timedOut = false;
+    const timeout = setTimeout(() => {
+      timedOut = true;
+      ac.abort(new Error("connect timed out"));
+    }, DIAL_TIMEOUT_MS);
     // The dial stays valid while its AbortController is the current one: an incoming connection
-    // adopted meanwhile does not cancel it (see `incoming`), a close or a new dial does.
-    const current = () => this.#dialAbort === ac && !ac.signal.aborted;
+    // adopted meanwhile does not cancel it (see `incoming`), a close or a new dial does. Its own
+    // timeout is reported as a failed connection.
+    const current = () => this.#dialAbort === ac && (timedOut || !ac.signal.aborted);
     connectTcp({
       hostname: this.cfg.address,
       port: this.cfg.port ?? 179,

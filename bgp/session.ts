@@ -75,6 +75,9 @@ export interface SessionCounters {
 }
 
 const CEASE = ErrorCode.Cease;
+/** Read buffer of a connection: first size, and the size it grows to under a flood. */
+const READ_CHUNK_MIN = 8 * 1024;
+const READ_CHUNK_MAX = 256 * 1024;
 /** How long one outgoing connection attempt may take. */
 const DIAL_TIMEOUT_MS = 10_000;
 /** Longest stretch of message processing before yielding to the event loop. */
@@ -111,7 +114,8 @@ export class PeerSession {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #staleTimer: ReturnType<typeof setTimeout> | undefined;
   #deferTimer: ReturnType<typeof setTimeout> | undefined;
-  #buf = new Uint8Array(65536);
+  /** Received bytes not yet processed: #buf[#bufStart, #bufEnd). Grows on demand (idle peers hold little). */
+  #buf = new Uint8Array(0);
   #bufStart = 0;
   #bufEnd = 0;
   /** The current connection's write queue; a dropped connection keeps its own until it drains. */
@@ -524,7 +528,7 @@ export class PeerSession {
   #append(b: Uint8Array): void {
     if (this.#bufEnd + b.length > this.#buf.length) {
       const live = this.#bufEnd - this.#bufStart;
-      const size = Math.max(this.#buf.length, (live + b.length) * 2);
+      const size = Math.max(this.#buf.length, (live + b.length) * 2, 4096);
       const nb = size > this.#buf.length ? new Uint8Array(size) : this.#buf;
       nb.copyWithin(0, 0, 0);
       nb.set(this.#buf.subarray(this.#bufStart, this.#bufEnd), 0);
@@ -541,7 +545,9 @@ export class PeerSession {
    * other sessions keep running during a full-table load or a flood), then read the next chunk.
    */
   async #readLoop(conn: BgpConn, gen: number): Promise<void> {
-    const chunk = new Uint8Array(256 * 1024);
+    // Small while the peer sends little (a thousand idle sessions hold 8 KiB each, not 256), grown
+    // when a read fills it (a full table arrives in 256 KiB reads).
+    let chunk = new Uint8Array(READ_CHUNK_MIN);
     // Process anything that arrived with the connection (collision hand-over).
     if (this.#bufEnd > this.#bufStart) {
       await Promise.resolve();
@@ -566,6 +572,9 @@ export class PeerSession {
         return;
       }
       this.#append(chunk.subarray(0, n));
+      if (n === chunk.length && chunk.length < READ_CHUNK_MAX) {
+        chunk = new Uint8Array(Math.min(chunk.length * 4, READ_CHUNK_MAX));
+      }
       this.#kickDrain(gen);
       // Read on only once the backlog is processed: TCP back-pressure then lets the sender batch
       // (BIRD sends far fuller UPDATEs to a receiver whose window fills than to one that never

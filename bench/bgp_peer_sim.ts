@@ -29,6 +29,11 @@ const ctx: CodecContext = {
   ebgp: false,
 };
 const KEEPALIVE = encode({ type: MessageType.Keepalive }, ctx);
+/** Up sessions per client address: `established` counts addresses, not connections (a reflector
+ * that dials again while its first connection lives would otherwise be counted twice). */
+const upByClient = new Map<number, number>();
+/** The connection whose received prefixes count for each client (the first one up). */
+const counting = new Map<number, object>();
 const counts = { acceptErrors: 0, accepted: 0, openSent: 0, openReceived: 0, established: 0, received: 0 };
 
 function indexOf(addr: string): number {
@@ -59,6 +64,8 @@ async function session(conn: Deno.TcpConn): Promise<void> {
   };
   const send = (m: BgpMessage) => sendBytes(encode(m, ctx));
   let up = false;
+  const self = {};
+  let mine = 0;
   let timer: ReturnType<typeof setInterval> | undefined;
   try {
     await send({
@@ -106,7 +113,9 @@ async function session(conn: Deno.TcpConn): Promise<void> {
           timer = setInterval(() => void sendBytes(KEEPALIVE).catch(() => {}), 30_000);
         } else if (type === MessageType.Keepalive && !up) {
           up = true;
-          counts.established++;
+          upByClient.set(i, (upByClient.get(i) ?? 0) + 1);
+          counts.established = upByClient.size;
+          if (!counting.has(i)) counting.set(i, self);
           if (ANNOUNCE) {
             await send({
               type: MessageType.Update,
@@ -116,7 +125,11 @@ async function session(conn: Deno.TcpConn): Promise<void> {
             });
           }
         } else if (type === MessageType.Update) {
-          counts.received += updateDelta(msg);
+          if (counting.get(i) === self) {
+            const d = updateDelta(msg);
+            mine += d;
+            counts.received += d;
+          }
         } else if (type === MessageType.Notification) return;
       }
       if (off === len) off = len = 0;
@@ -125,7 +138,16 @@ async function session(conn: Deno.TcpConn): Promise<void> {
     // The reflector closed the session; it will be counted down below.
   } finally {
     clearInterval(timer);
-    if (up) counts.established--;
+    if (counting.get(i) === self) {
+      counting.delete(i);
+      counts.received -= mine;
+    }
+    if (up) {
+      const n = upByClient.get(i)! - 1;
+      if (n > 0) upByClient.set(i, n);
+      else upByClient.delete(i);
+      counts.established = upByClient.size;
+    }
     try {
       conn.close();
     } catch { /* closed */ }

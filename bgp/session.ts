@@ -338,7 +338,11 @@ export class PeerSession {
     const ac = new AbortController();
     this.#dialAbort = ac;
     let timedOut = false;
-    const timeout = setTimeout(() => {
+    const timeout = setTimeout(async () => {
+      // A connection the kernel completed may still wait for this busy event loop to see it:
+      // let one turn deliver it before giving up (an abandoned one is a session the peer set up).
+      await new Promise((r) => setTimeout(r, 0));
+      if (this.#dialAbort !== ac || ac.signal.aborted) return;
       timedOut = true;
       ac.abort(new Error("connect timed out"));
     }, DIAL_TIMEOUT_MS);

@@ -4,9 +4,8 @@
  * - attribute sets are interned (`AttrTable`), so a million prefixes from one feed share a handful
  *   of attribute objects and "same attributes?" is a pointer comparison;
  * - import policy and loop checks run once per UPDATE when the policy does not look at prefixes;
- *   export results are memoised per (source, attribute set) within one export pass to a peer for
- *   the same reason (not across passes: a route reflector's thousand clients would each keep a
- *   memo entry per other client's attribute set, ~150 bytes × P² for nothing);
+ *   export results are memoised per (source, attribute set) per peer for the same reason (for
+ *   attribute sets more than one path holds);
  * - changed prefixes are collected in a dirty set and exported in one pass (`flush`), which groups
  *   prefixes by outgoing attribute set so the session packs them into few UPDATEs.
  *
@@ -19,7 +18,7 @@
 import { AFI, type Afi, type PathAttributes, type Prefix } from "./codec/types.ts";
 import { type Candidate, selectBest, type SourceFacts } from "./decide.ts";
 import { applyPolicy, type Policy, policyDependsOnPrefix } from "./policy.ts";
-import { parsePrefix } from "./prefix.ts";
+import { parsePrefix, SLOPPY_PREFIX } from "./prefix.ts";
 import {
   applyNextHopDirective,
   exportAttrs,
@@ -55,7 +54,7 @@ export function ribKey(p: Prefix): RibKey {
 
 /** The prefix a key stands for. */
 export function keyPrefix(k: RibKey): Prefix {
-  if (typeof k === "string") return parsePrefix(k)!;
+  if (typeof k === "string") return parsePrefix(k, SLOPPY_PREFIX)!;
   const len = k % 64;
   const n = (k - len) / 64;
   return {
@@ -182,6 +181,8 @@ export interface Target extends TargetFacts {
   families: Afi[];
   /** Adj-RIB-Out: what the peer was last sent, by prefix key. */
   readonly adjOut: Map<RibKey, AttrEntry>;
+  /** Memoised export per (attribute set, source, family), when the export policy ignores prefixes. */
+  memo: Map<AttrEntry, Array<{ src: Source; afi: Afi; res: AttrEntry | null }>>;
   /** Receives outgoing batches; false while the session is not Established. */
   active: boolean;
 }
@@ -191,21 +192,6 @@ export interface OutBatch {
   afi: Afi;
   announce: Array<{ attrs: RibAttrs; prefixes: Prefix[] }>;
   withdraw: Prefix[];
-}
-
-/** One export result of a pass: `res` is what `src`'s path with those attributes becomes for the peer. */
-interface ExportMemo {
-  src: Source;
-  afi: Afi;
-  res: AttrEntry | null;
-}
-
-/** The state of one export pass to one peer. */
-interface ExportPass {
-  groups: Map<AttrEntry, Prefix[]>;
-  withdraw: Prefix[];
-  /** null when the export policy looks at prefixes (nothing can be shared between prefixes). */
-  memo: Map<AttrEntry, ExportMemo[]> | null;
 }
 
 /** The public shape of a route (API reads and best-path events). */
@@ -268,6 +254,7 @@ export class Rib {
       families,
       exportPolicy,
       adjOut: new Map(),
+      memo: new Map(),
       active: false,
     };
     this.#targets.set(t.id, t);
@@ -459,11 +446,13 @@ export class Rib {
   /** Start exporting to `t`: every current best path is queued for it. */
   activate(t: Target): void {
     t.active = true;
+    this.#clearMemo(t);
     this.#fullSync.add(t.id);
   }
 
   /** Recompute everything sent to `t` (its export policy changed); only differences are sent. */
   reexport(t: Target): void {
+    this.#clearMemo(t);
     this.#fullSync.add(t.id);
   }
 
@@ -472,7 +461,13 @@ export class Rib {
     t.active = false;
     for (const e of t.adjOut.values()) this.attrs.release(e);
     t.adjOut.clear();
+    this.#clearMemo(t);
     this.#fullSync.delete(t.id);
+  }
+
+  #clearMemo(t: Target): void {
+    for (const list of t.memo.values()) for (const m of list) if (m.res) this.attrs.release(m.res);
+    t.memo.clear();
   }
 
   /** Re-send the whole Adj-RIB-Out of `t` (ROUTE-REFRESH received), optionally one family. */
@@ -518,13 +513,17 @@ export class Rib {
     return out;
   }
 
-  #exportOne(t: Target, entry: Entry, pass: ExportPass): AttrEntry | null {
+  #exportOne(t: Target, entry: Entry): AttrEntry | null {
     const best = entry.best;
     const afi = keyAfi(entry.key);
     if (!best || !t.families.includes(afi)) return null;
-    let list: ExportMemo[] | undefined;
-    if (pass.memo) {
-      list = pass.memo.get(best.e);
+    // Memoise only attribute sets more than one path holds: a set held by one path is exported
+    // once per flush of that prefix, and memoising it cost ~250 kB per peer with 1,000 route-
+    // reflector clients each announcing its own set (one entry per client per target).
+    const cacheable = best.e.refs > 1 && !policyDependsOnPrefix(t.exportPolicy);
+    let list: Array<{ src: Source; afi: Afi; res: AttrEntry | null }> | undefined;
+    if (cacheable) {
+      list = t.memo.get(best.e);
       if (list) {
         for (const m of list) if (m.src === best.src && m.afi === afi) return m.res;
       }
@@ -544,61 +543,47 @@ export class Rib {
         if (withNh) res = this.attrs.intern(withNh);
       }
     }
-    if (pass.memo) {
-      // Held for the pass, so an entry released meanwhile cannot leave the table while memoised.
+    if (cacheable) {
+      if (t.memo.size > 50_000) this.#clearMemo(t); // bound it under attribute churn
       if (res) this.attrs.retain(res);
-      if (!list) pass.memo.set(best.e, list = []);
+      if (!list || !t.memo.has(best.e)) t.memo.set(best.e, list = []);
       list.push({ src: best.src, afi, res });
     }
     return res;
   }
 
-  #visit(t: Target, entry: Entry, pass: ExportPass): void {
-    const e = this.#exportOne(t, entry, pass);
+  #visit(t: Target, entry: Entry, groups: Map<AttrEntry, Prefix[]>, withdraw: Prefix[]): void {
+    const e = this.#exportOne(t, entry);
     const prev = t.adjOut.get(entry.key);
     if (e) {
       if (prev === e) return;
       this.attrs.retain(e);
       if (prev) this.attrs.release(prev);
       t.adjOut.set(entry.key, e);
-      let g = pass.groups.get(e);
-      if (!g) pass.groups.set(e, g = []);
+      let g = groups.get(e);
+      if (!g) groups.set(e, g = []);
       g.push(keyPrefix(entry.key));
     } else if (prev) {
       this.attrs.release(prev);
       t.adjOut.delete(entry.key);
-      pass.withdraw.push(keyPrefix(entry.key));
+      withdraw.push(keyPrefix(entry.key));
     }
-  }
-
-  /** One export pass to `t`: memoised per (attribute set, source, family) when the policy allows. */
-  #pass(t: Target): ExportPass {
-    return {
-      groups: new Map(),
-      withdraw: [],
-      memo: policyDependsOnPrefix(t.exportPolicy) ? null : new Map(),
-    };
-  }
-
-  #finish(pass: ExportPass): OutBatch[] {
-    if (pass.memo) {
-      for (const list of pass.memo.values()) for (const m of list) if (m.res) this.attrs.release(m.res);
-    }
-    return toBatches(pass.groups, pass.withdraw);
   }
 
   #exportTo(t: Target, dirty: Entry[]): OutBatch[] {
-    const pass = this.#pass(t);
-    for (const entry of dirty) this.#visit(t, entry, pass);
-    return this.#finish(pass);
+    const groups = new Map<AttrEntry, Prefix[]>();
+    const withdraw: Prefix[] = [];
+    for (const entry of dirty) this.#visit(t, entry, groups, withdraw);
+    return toBatches(groups, withdraw);
   }
 
   /** Full pass: every prefix, plus the ones that vanished since the last flush. */
   #exportAll(t: Target, dirty: Entry[]): OutBatch[] {
-    const pass = this.#pass(t);
-    for (const entry of this.#entries.values()) this.#visit(t, entry, pass);
-    for (const entry of dirty) if (entry.paths === null) this.#visit(t, entry, pass);
-    return this.#finish(pass);
+    const groups = new Map<AttrEntry, Prefix[]>();
+    const withdraw: Prefix[] = [];
+    for (const entry of this.#entries.values()) this.#visit(t, entry, groups, withdraw);
+    for (const entry of dirty) if (entry.paths === null) this.#visit(t, entry, groups, withdraw);
+    return toBatches(groups, withdraw);
   }
 
   /** Whether anything waits for `flush`. */

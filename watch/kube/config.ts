@@ -12,7 +12,8 @@
  *
  * @module
  */
-import { ConfigError } from "../../cmd/errors.ts";
+import { parse } from "yaml";
+import { ConfigError } from "../../errors/mod.ts";
 
 /** A resolved connection: everything the HTTP client needs. */
 export interface KubeEndpoint {
@@ -98,7 +99,6 @@ function trimServer(s: string, origin: string): string {
 /** Resolves a kubeconfig file's current context (pure but for reading the files it names). */
 export async function endpointFromKubeconfig(path: string): Promise<KubeEndpoint> {
   const text = readFile(path, "--kubeconfig", "");
-  const { parse } = await import("yaml");
   let doc: Obj;
   try {
     doc = parse(text);

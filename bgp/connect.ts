@@ -22,9 +22,20 @@ export function normaliseRemote(a: string): string {
   return addrBytes(s) ? canonicalAddr(s) : s;
 }
 
-/** Dial the peer (local address, TTL, MD5 from its config); `ac` cancels, a timeout aborts it. */
+/**
+ * Dial the peer (local address, TTL, MD5 from its config); `ac` cancels. The timeout rejects with
+ * "connect timed out" without aborting `ac`, so the caller sees a failed dial, not a cancelled one.
+ */
 export async function dialPeer(cfg: PeerConfig, ac: AbortController): Promise<BgpConn> {
-  const timeout = setTimeout(() => ac.abort(new Error("connect timed out")), DIAL_TIMEOUT_MS);
+  const inner = new AbortController();
+  const onAbort = () => inner.abort(ac.signal.reason);
+  ac.signal.addEventListener("abort", onAbort, { once: true });
+  const timeout = setTimeout(async () => {
+    // A connection the kernel completed may still wait for this busy event loop to see it: let
+    // one turn deliver it before giving up (an abandoned one is a session the peer set up).
+    await new Promise((r) => setTimeout(r, 0));
+    inner.abort(new Error("connect timed out"));
+  }, DIAL_TIMEOUT_MS);
   try {
     return await connectTcp({
       hostname: cfg.address,
@@ -32,10 +43,11 @@ export async function dialPeer(cfg: PeerConfig, ac: AbortController): Promise<Bg
       localAddress: cfg.localAddress,
       password: cfg.password,
       ttl: cfg.multihopTtl,
-      signal: ac.signal,
+      signal: inner.signal,
     });
   } finally {
     clearTimeout(timeout);
+    ac.signal.removeEventListener("abort", onAbort);
   }
 }
 

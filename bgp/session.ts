@@ -208,6 +208,17 @@ export class PeerSession {
 
   /** Feed one event through the FSM and perform its actions. */
   dispatch(ev: FsmEvent): void {
+    if (
+      ev.type === "ConnectRetryTimerExpires" && this.fsm.state === "Connect" && this.#dialAbort && !this.#conn
+    ) {
+      // Our dial is still in flight (dialPeer's own timeout bounds it): keep it and only restart
+      // the timer. Dropping it for a new socket (§8.2.2) gains nothing (the kernel retransmits
+      // the SYN itself) and, with many peers on a busy process whose connect completions arrive
+      // late, turns into a storm of abandoned connections that keeps sessions from coming up.
+      this.fsm = { ...this.fsm, connectRetryAt: this.#now() + this.fsm.config.connectRetryTime * 1000 };
+      this.#armTimer();
+      return;
+    }
     const before = this.fsm.state;
     const r = step(this.fsm, ev, this.#now());
     this.fsm = r.peer;

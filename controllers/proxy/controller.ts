@@ -27,6 +27,8 @@ import { HealthServers } from "./health.ts";
 import { canonicalIp, type Family, ipFamily, parseCidr } from "./ip.ts";
 import { DsrApplier } from "./dsr.ts";
 import { DUMMY_IF, IpvsApplier } from "./ipvs_apply.ts";
+import { RefusedObjects, RefusedObjectsError } from "../refused.ts";
+import { serviceInstance, withoutServices } from "./contain.ts";
 import { NftApplier } from "./nft_apply.ts";
 import { Planner } from "./plan.ts";
 import { staleUdpFlows } from "./stale_flows.ts";
@@ -116,6 +118,8 @@ export class ProxyController implements Controller {
   #snapshot?: ClusterSnapshot;
   #now: () => number;
   #planner = new Planner();
+  /** Services whose kernel state a tool refused, left out until they change or the next resync (contain.ts). */
+  readonly refused: RefusedObjects;
 
   constructor(private readonly ctx: ControllerContext, private readonly extras: ProxyControllerExtras = {}) {
     this.syncPeriodMs = ctx.options.ipvsSyncPeriod;
@@ -123,6 +127,7 @@ export class ProxyController implements Controller {
     if (ctx.options.enableIpv4) this.#families.push(4);
     if (ctx.options.enableIpv6) this.#families.push(6);
     this.#now = extras.now ?? Date.now;
+    this.refused = new RefusedObjects(ctx, "proxy", "its VIPs are not served");
     if (this.mode === "ipvs") {
       const exportTime = ctx.metrics.histogram(
         "kube_router_controller_ipvs_metrics_export_time",
@@ -189,7 +194,8 @@ export class ProxyController implements Controller {
         { node: this.ctx.nodeName },
       );
     }
-    let p = this.#planner.plan(snapshot, options, node);
+    this.refused.prune((o) => serviceInstance(snapshot, o), now, this.syncPeriodMs);
+    let p = this.#planner.plan(withoutServices(snapshot, this.refused.entries.keys()), options, node);
     for (const w of p.warnings) {
       const key = `${w.service} ${w.field}: ${w.message}`;
       if (this.#warned.has(key)) continue;
@@ -213,14 +219,16 @@ export class ProxyController implements Controller {
         });
       }
     } else {
-      const d = applyDrain(this.#applied, p, this.#drain, now, {
-        gracefulRemoval: options.ipvsGracefulTermination,
-        gracePeriodMs: options.ipvsGracefulPeriod,
-        podGraceMs: (pod) => {
-          const info = snapshot.pods.get(pod);
-          return info ? info.terminationGracePeriodSeconds * 1000 : undefined;
-        },
-      });
+      const drain = (plan: ProxyPlan) =>
+        applyDrain(this.#applied, plan, this.#drain, now, {
+          gracefulRemoval: options.ipvsGracefulTermination,
+          gracePeriodMs: options.ipvsGracefulPeriod,
+          podGraceMs: (pod) => {
+            const info = snapshot.pods.get(pod);
+            return info ? info.terminationGracePeriodSeconds * 1000 : undefined;
+          },
+        });
+      let d = drain(p);
       p = d.plan;
       if (!this.#ipvs) {
         this.#ipvs = new IpvsApplier(runner, {
@@ -231,7 +239,25 @@ export class ProxyController implements Controller {
           warn: (m) => log.warn(m),
         });
       }
-      const ran = await this.#ipvs.apply(p, verify);
+      let ran: string[];
+      for (let attempt = 0;; attempt++) {
+        try {
+          ran = await this.#ipvs.apply(p, verify || attempt > 0);
+          break;
+        } catch (e) {
+          // Services a tool refused are left out and the rest applied again (contain.ts).
+          const current = (o: string) => serviceInstance(snapshot, o);
+          if (
+            !(e instanceof RefusedObjectsError) || attempt >= 8 || !this.refused.add(e.refused, current, now)
+          ) {
+            throw e;
+          }
+          d = drain(
+            this.#planner.plan(withoutServices(snapshot, this.refused.entries.keys()), options, node),
+          );
+          p = d.plan;
+        }
+      }
       this.#dsr ??= new DsrApplier(runner, {
         families: this.#families,
         runtimeEndpoint: options.runtimeEndpoint,
@@ -247,6 +273,7 @@ export class ProxyController implements Controller {
       this.#drain = d.state;
       this.#scheduleDrain(d.nextDeadline, now);
     }
+    this.refused.publish();
     await this.#applySysctls(p, node, verify);
     if (verify) this.#lastVerify = now;
 

@@ -58,6 +58,11 @@ function fnv(text: string): number {
 export class IpvsModel {
   table: IpvsTable = new Map();
   timeouts = { tcp: 900, tcpfin: 120, udp: 300 };
+  /**
+   * Schedulers the kernel lacks (a module not built or not loadable): adding or editing a
+   * service with one is refused, as the kernel refuses it ("Scheduler not found").
+   */
+  missingSchedulers = new Set<string>();
   private rrCursor = new Map<string, number>();
   private conns = new Map<string, { service: string; dest: string }>();
   private templates = new Map<string, { dest: string; expires: number }>();
@@ -72,12 +77,18 @@ export class IpvsModel {
       switch (c.op) {
         case "add-service": {
           const k = ipvsServiceKey(c.service);
+          if (this.missingSchedulers.has(c.service.scheduler)) {
+            throw new IpvsModelError(line, `Scheduler not found: ip_vs_${c.service.scheduler}`);
+          }
           if (this.table.has(k)) throw new IpvsModelError(line, "Service already exists");
           this.table.set(k, { service: structuredClone(c.service), destinations: new Map() });
           break;
         }
         case "edit-service": {
           const e = this.table.get(ipvsServiceKey(c.service));
+          if (this.missingSchedulers.has(c.service.scheduler)) {
+            throw new IpvsModelError(line, `Scheduler not found: ip_vs_${c.service.scheduler}`);
+          }
           if (!e) throw new IpvsModelError(line, "No such service");
           e.service = structuredClone(c.service);
           break;

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { ExecOptions, ExecResult, Runner } from "../exec.ts";
+import { ExecError, type ExecOptions, type ExecResult, type Runner } from "../exec.ts";
 import { renderSave } from "./codec.ts";
-import { IpvsModel } from "./model.ts";
+import { IpvsModel, IpvsModelError } from "./model.ts";
 
 export class IpvsModelRunner implements Runner {
   readonly model = new IpvsModel();
@@ -21,7 +21,13 @@ export class IpvsModelRunner implements Runner {
     const ok = (stdout = "") => Promise.resolve({ code: 0, stdout, stderr: "" });
     if (argv[1] === "-Sn") return ok(renderSave(this.model.table));
     if (argv[1] === "-R") {
-      this.model.restore(options.stdin ?? "");
+      try {
+        this.model.restore(options.stdin ?? "");
+      } catch (e) {
+        // As ipvsadm fails: exit status 1, the kernel's message on stderr, no line number.
+        if (e instanceof IpvsModelError) return Promise.reject(new ExecError(argv, 1, `${e.message}\n`));
+        return Promise.reject(e);
+      }
       return ok();
     }
     if (argv[1] === "--set") {

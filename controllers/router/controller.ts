@@ -44,6 +44,8 @@ import { problemText } from "./identity.ts";
 import { applyKernelPlan, type KernelState, readKernelState } from "./kernel_apply.ts";
 import { type Route, type RouteOp, sameRoute, writeRoutes } from "../../kernel/ip/mod.ts";
 import { applyNetfilter } from "./netfilter.ts";
+import { RefusedObjects } from "../refused.ts";
+import { nodeInstance, nodesOfValue, refusedSetEntry } from "./contain.ts";
 import { type PeerPlan, planRouter, type RouterPlan } from "./plan.ts";
 import {
   IPIP_OVERHEAD,
@@ -124,6 +126,11 @@ export class RouterController implements Controller {
   #holdDeadline = 0;
   #allUpSince = 0;
   #lastProblems = new Set<string>();
+  /** Nodes whose values the kernel refused, left out until they change or the next resync (contain.ts). */
+  readonly refused: RefusedObjects;
+  /** The last plan and snapshot (to trace a refused route to its Node). */
+  #plan: RouterPlan | null = null;
+  #snapshot: ClusterSnapshot | null = null;
   #admin: Deno.HttpServer | null = null;
   #abort = new AbortController();
   #families: Array<4 | 6>;
@@ -141,6 +148,11 @@ export class RouterController implements Controller {
 
   constructor(readonly ctx: ControllerContext, readonly deps: RouterDeps = {}) {
     this.syncPeriodMs = ctx.options.routesSyncPeriod;
+    this.refused = new RefusedObjects(
+      ctx,
+      "router",
+      "only that value is left out of the node's kernel state",
+    );
     const m = ctx.metrics;
     this.#m = {
       syncTime: m.histogram(
@@ -282,6 +294,9 @@ export class RouterController implements Controller {
     }
     const plan = planRouter({ snapshot, options: o, nodeName: this.ctx.nodeName, passwordsFileText });
     this.#reportProblems(plan);
+    this.refused.prune((o) => nodeInstance(snapshot, o), Date.now(), this.syncPeriodMs);
+    this.#plan = plan;
+    this.#snapshot = snapshot;
     if (!plan.local || !plan.speaker) {
       // This node is gone from the cluster (or cannot be identified): stop announcing anything.
       if (this.#speaker) {
@@ -362,17 +377,26 @@ export class RouterController implements Controller {
       await detectIptablesBackend(this.ctx.runner);
     for (const fam of this.#families) {
       const v6 = fam === 6;
-      await stage(
-        `netfilter (IPv${fam})`,
-        () =>
-          applyNetfilter(this.ctx.runner, backend, {
-            v6,
-            podEgress: o.enablePodEgress,
-            bridge: BRIDGE,
-            podCidrs: plan.allPodCidrs.filter((c) => c.includes(":") === v6),
-            nodeIps: plan.allNodeIps.filter((c) => c.includes(":") === v6),
-          }).then(() => {}),
-      );
+      await stage(`netfilter (IPv${fam})`, async () => {
+        // An entry `ipset restore` refuses is traced to its Node and left out; the rest is applied.
+        for (let attempt = 0;; attempt++) {
+          const left = new Set([...this.refused.entries.values()].map((r) => r.value));
+          try {
+            await applyNetfilter(this.ctx.runner, backend, {
+              v6,
+              podEgress: o.enablePodEgress,
+              bridge: BRIDGE,
+              podCidrs: plan.allPodCidrs.filter((c) => c.includes(":") === v6 && !left.has(c)),
+              nodeIps: plan.allNodeIps.filter((c) => c.includes(":") === v6 && !left.has(c)),
+            });
+            return;
+          } catch (e) {
+            const refused = refusedSetEntry(e, plan);
+            const current = (obj: string) => nodeInstance(snapshot, obj);
+            if (!refused.length || attempt >= 8 || !this.refused.add(refused, current, Date.now())) throw e;
+          }
+        }
+      });
     }
 
     // 4. Speaker.
@@ -406,6 +430,7 @@ export class RouterController implements Controller {
     this.#routeCtxKey = ctxKey;
     if (this.ctx.dryRun) this.ctx.report?.(describeExpectedRoutes(plan, routeCtx));
     await this.#applyRoutesNow();
+    this.refused.publish();
     if (this.lastRouteError) errors.push(this.lastRouteError);
     if (errors.length > 0) throw errors[0];
   }
@@ -686,7 +711,24 @@ export class RouterController implements Controller {
     return out.sort();
   }
 
-  #reportFailures(failed: ReadonlyArray<{ op: RouteOp; error: string }>): void {
+  #reportFailures(all: ReadonlyArray<{ op: RouteOp; error: string }>): void {
+    // A refused route to a node's pod CIDR (or through a node) is that Node's: reported as
+    // refused, retried when it changes; the others' routes are applied. Others fail the sync.
+    const failed: Array<{ op: RouteOp; error: string }> = [];
+    for (const f of all) {
+      const plan = this.#plan, snap = this.#snapshot;
+      const reason = `the kernel refused route ${f.op.del ? "del" : "replace"} ${f.op.route.dst}${
+        f.op.route.via ? ` via ${f.op.route.via}` : ""
+      }: ${f.error}`;
+      const nodes = plan && snap
+        ? (nodesOfValue(plan, f.op.route.dst, reason).length
+          ? nodesOfValue(plan, f.op.route.dst, reason)
+          : nodesOfValue(plan, f.op.route.via ?? "", reason))
+        : [];
+      if (nodes.length && snap) this.refused.add(nodes, (o) => nodeInstance(snap, o), Date.now());
+      else failed.push(f);
+    }
+    if (all.length) this.refused.publish();
     if (failed.length === 0) return;
     const f = failed[0];
     const err = new Error(

@@ -25,6 +25,7 @@ import { type ApiServer, startApiServer } from "../tests/fixtures/apiserver.ts";
 import { bridgeApiInto } from "../tests/fixtures/api_bridge.ts";
 import { generatedCluster, podApp, podIp, podNode } from "./cluster_gen.ts";
 import { procStatus } from "./proc_status.ts";
+import { SHIPPED_V8_FLAGS } from "./shipped_flags.ts";
 
 const UPSTREAM_VERSION = "v2.1.0";
 const root = new URL("../", import.meta.url).pathname;
@@ -36,6 +37,9 @@ const arg = (name: string, dflt: string) => {
 const SCALES = arg("scales", "300,2000,10000").split(",").map(Number);
 const RUNS = Number(arg("runs", "2"));
 const NODES = 10;
+// Which of our agent's forms to run beside upstream: `source` (deno run main.ts), `bundle`
+// (dist/kube-router/main.js as the image runs it, with its V8 flags), or `bundle:<v8 flags>` to try others.
+const OURS = arg("ours", "bundle").split(",");
 
 async function upstreamBinary(): Promise<string> {
   const home = Deno.env.get("HOME") ?? "/root";
@@ -242,12 +246,31 @@ async function runAgent(
   }
 }
 
+/** The command line of one form of our agent; `bundle` builds dist/kube-router/ first. */
+async function oursArgv(form: string): Promise<string[]> {
+  const deno = Deno.execPath();
+  if (form === "source") return [deno, "run", "-A", `${root}main.ts`, "firewall"];
+  const [kind, flags] = form.split(/:(.*)/s);
+  if (kind !== "bundle") throw new Error(`--ours: unknown form ${form} (source, bundle, bundle:<v8 flags>)`);
+  const built = await new Deno.Command(deno, { args: ["task", "bundle"], cwd: root, stdout: "null" })
+    .output();
+  if (!built.success) throw new Error(`deno task bundle failed: ${new TextDecoder().decode(built.stderr)}`);
+  const v8 = flags === undefined ? SHIPPED_V8_FLAGS : flags.split(/[ ,]+/).filter(Boolean);
+  return [
+    deno,
+    "run",
+    "-A",
+    ...(v8.length ? [`--v8-flags=${v8.join(",")}`] : []),
+    `${root}dist/kube-router/main.js`,
+    "firewall",
+  ];
+}
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const f1 = (x: number) => x.toFixed(x < 10 ? 2 : 1);
 
 if (import.meta.main) {
   const upstream = await upstreamBinary();
-  const deno = Deno.execPath();
   console.log(
     "| pods / namespaces / policies | agent | first sync s | label change s (median) | CPU s | RSS MB | peak RSS MB | pod chains | ipsets |",
   );
@@ -272,19 +295,23 @@ if (import.meta.main) {
       api,
       { pods, namespaces },
     );
-    const ours = await runAgent("ours", [deno, "run", "-A", `${root}main.ts`, "firewall"], api, {
-      pods,
-      namespaces,
-    });
-    for (const [who, f] of [["upstream", up], ["ours", ours]] as const) {
+    const oursByForm: [string, Figures][] = [];
+    for (const form of OURS) {
+      oursByForm.push([
+        `ours (${form})`,
+        await runAgent("ours", await oursArgv(form), api, { pods, namespaces }),
+      ]);
+    }
+    for (const [who, f] of [["upstream", up] as [string, Figures], ...oursByForm]) {
       console.log(
         `| ${pods} / ${namespaces} / ${policies} | ${who} | ${f1(f.firstSyncS)} | ${f1(median(f.labelS))} | ${
           f1(f.cpuS)
         } | ${f1(f.rssMb)} | ${f1(f.hwmMb)} | ${f.chains} | ${f.sets} |`,
       );
     }
+    const ours = oursByForm[0][1];
     ratios.push(
-      `${pods} pods: ours/upstream first sync ${
+      `${pods} pods: ${oursByForm[0][0]}/upstream first sync ${
         (ours.firstSyncS / up.firstSyncS).toFixed(2)
       }×, label change ${(median(ours.labelS) / median(up.labelS)).toFixed(2)}×, CPU ${
         (ours.cpuS / up.cpuS).toFixed(2)

@@ -59,7 +59,7 @@ export interface CallSite {
 
 /**
  * The first stack frame outside logtape and this module. Sinks run synchronously inside the
- * logger call, so the caller is on the stack. In the bundle every frame is `kube-router.js:N`.
+ * logger call, so the caller is on the stack. In the bundle frames name its chunk files (`chunk-….js:N`).
  */
 export function callSite(): CallSite {
   const micros = Math.round((performance.timeOrigin + performance.now()) * 1000);

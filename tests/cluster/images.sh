@@ -117,7 +117,7 @@ oci "$r" registry.k8s.io/e2e-test-images/agnhost:2.53 "$out/agnhost.tar" '{"Entr
 # manifests/Dockerfile installs, plus the CNI plugins its init container copies to the host.
 version=$("$deno" run -A "$repo/main.ts" version 2>/dev/null | grep -oE 'v[0-9][^ ]*' | head -1)
 (cd "$repo" && "$deno" task bundle >/dev/null 2>&1) || { echo "images.sh: deno task bundle failed" >&2; exit 1; }
-sum=$(cat "$repo/dist/kube-router.js" "$(readlink -f "$deno")" | sha256sum | cut -c1-16)
+sum=$(cat "$repo"/dist/kube-router/*.js "$(readlink -f "$deno")" | sha256sum | cut -c1-16)
 [ -f "$out/agent.tar" ] && [ "$(cat "$out/agent.sum" 2>/dev/null)" = "$sum" ] && exit 0
 r=$work/agent; base_fs "$r"
 add_pkgs "$r" iproute2 iptables ipset nftables conntrack libxtables12 containernetworking-plugins
@@ -126,12 +126,12 @@ for a in /etc/alternatives/iptables* /etc/alternatives/ip6tables* /etc/alternati
   # ... and the command name that points at it (not listed by dpkg: update-alternatives made it).
   for d in /usr/sbin /usr/bin; do [ -L "$d/$(basename "$a")" ] && add_file "$r" "$d/$(basename "$a")"; done
 done
-mkdir -p "$r/usr/bin" "$r/opt/kube-router"
+mkdir -p "$r/usr/bin" "$r/opt"
 cp "$(readlink -f "$deno")" "$r/usr/bin/deno"
-cp "$repo/dist/kube-router.js" "$r/opt/kube-router/kube-router.js"
+cp -r "$repo/dist/kube-router" "$r/opt/kube-router"
 add_libs "$r"
 busybox_applets "$r"
 oci "$r" "docker.io/library/kube-router-deno:$version" "$out/agent.tar" \
-  '{"Entrypoint":["/usr/bin/deno","run","-A","--no-prompt","/opt/kube-router/kube-router.js"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","DENO_DIR=/tmp/deno","DENO_NO_UPDATE_CHECK=1"]}'
+  '{"Entrypoint":["/usr/bin/deno","run","-A","--no-prompt","/opt/kube-router/main.js"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","DENO_DIR=/tmp/deno","DENO_NO_UPDATE_CHECK=1"]}'
 echo "$version" >"$out/agent.version"
 echo "$sum" >"$out/agent.sum"

@@ -322,7 +322,7 @@ wait_ready() {
 }
 
 agent_start() {
-  [ -f "$repo/dist/kube-router.js" ] || (cd "$repo" && "$DENO" task bundle >/dev/null 2>&1)
+  [ -f "$repo/dist/kube-router/main.js" ] || (cd "$repo" && "$DENO" task bundle >/dev/null 2>&1)
   local i
   for i in $(seq 1 "$N"); do
     local d=$STATE/nodes/n$i
@@ -335,7 +335,7 @@ agent_start() {
     # A node-local kubeconfig: the agent reaches the API server directly, not through the
     # Service it is about to program.
     spawn "agent-n$i" env KUBE_ROUTER_CNI_CONF_FILE="$d/etc-cni/10-kuberouter.conflist" \
-      ip netns exec "${ID}n$i" "$DENO" run -A --no-prompt "$repo/dist/kube-router.js" run \
+      ip netns exec "${ID}n$i" "$DENO" run -A --no-prompt "$repo/dist/kube-router/main.js" run \
       --kubeconfig="$d/etc-kubernetes/kubelet.kubeconfig" --hostname-override="n$i" \
       --service-proxy-mode=nftables --hairpin-mode=true --health-port=20244 "$@"
   done
@@ -345,7 +345,7 @@ agent_cleanup() {
   local i
   for i in $(seq 1 "$N"); do
     KUBE_ROUTER_CNI_CONF_FILE="$STATE/nodes/n$i/etc-cni/10-kuberouter.conflist" \
-      ip netns exec "${ID}n$i" "$DENO" run -A --no-prompt "$repo/dist/kube-router.js" cleanup "$@" \
+      ip netns exec "${ID}n$i" "$DENO" run -A --no-prompt "$repo/dist/kube-router/main.js" cleanup "$@" \
       >>"$STATE/logs/agent-cleanup-n$i.log" 2>&1
   done
 }

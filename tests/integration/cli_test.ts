@@ -127,21 +127,42 @@ Deno.test("cli: the README's dry-run prints every controller's plan and changes 
   });
 });
 
-Deno.test("cli: the bundled single-file artifact runs", async () => {
-  const out = `${await Deno.makeTempDir()}/kube-router.js`;
-  const b = await new Deno.Command(deno, {
-    args: ["bundle", "--platform=deno", "-o", out, `${root}main.ts`],
-    cwd: root,
-  }).output();
+Deno.test("cli: the bundle as `deno task bundle` builds it runs (code-split, lazy chunks load)", async () => {
+  // The task's own command line, pointed at a temporary directory: what the image ships.
+  const task: string = JSON.parse(await Deno.readTextFile(`${root}deno.json`)).tasks.bundle;
+  const bundleCmd = task.split("&&").map((c) => c.trim()).find((c) => c.startsWith("deno bundle"));
+  assert.ok(bundleCmd, `no "deno bundle" in the bundle task: ${task}`);
+  const dir = await Deno.makeTempDir();
+  const args = bundleCmd.split(/\s+/).slice(1).map((a) => a === "dist/kube-router" ? dir : a);
+  assert.ok(args.includes(dir), `the bundle task no longer writes dist/kube-router: ${task}`);
+  const b = await new Deno.Command(deno, { args, cwd: root }).output();
   assert.equal(b.code, 0, new TextDecoder().decode(b.stderr));
+  const out = `${dir}/main.js`;
   const help = await kr(["--help"], { script: out });
   assert.equal(help.code, 0, help.stderr);
   assert.match(help.stdout, /--iptables-sync-period/);
-  const dry = await kr(["firewall", "--dry-run", "--manifests", EXAMPLE, "--hostname-override", "node-1"], {
+  const dry = await kr(["run", "--dry-run", "--manifests", EXAMPLE, "--hostname-override", "node-1"], {
     script: out,
   });
   assert.equal(dry.code, 0, dry.stderr);
-  assert.match(dry.stdout, /### firewall: transactions for node node-1/);
+  for (const c of ["router", "proxy", "firewall"]) {
+    assert.match(dry.stdout, new RegExp(`### ${c}: transactions for node node-1`));
+  }
+  // The kubeconfig reader (yaml) and client-node (annotate) live in chunks loaded on demand.
+  const kc = `${dir}/kubeconfig`;
+  await Deno.writeTextFile(kc, "apiVersion: v1\nkind: Config\nclusters: []\n");
+  const bad = await kr(["firewall", "--kubeconfig", kc, "--hostname-override", "node-1"], { script: out });
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /current-context is not set/);
+  const node = `${dir}/node.yaml`;
+  await Deno.writeTextFile(
+    node,
+    "apiVersion: v1\nkind: Node\nmetadata:\n  name: n1\n  annotations:\n    kube-router.io/node.asn: bogus\n",
+  );
+  const ann = await kr(["annotate", "--validate", "-f", node], { script: out });
+  assert.equal(ann.code, 2, ann.stderr);
+  assert.match(ann.stderr, /node\/n1: annotation kube-router.io\/node.asn: "bogus" is not an ASN/);
+  await Deno.remove(dir, { recursive: true });
 });
 
 Deno.test("cli: the agent programs its rules and reports healthy, SIGTERM stops cleanly, cleanup removes everything", async () => {

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { parse } from "yaml";
 import { ConfigError } from "../../cmd/errors.ts";
 
 /** A resolved connection: everything the HTTP client needs. */
@@ -98,7 +99,6 @@ function trimServer(s: string, origin: string): string {
 /** Resolves a kubeconfig file's current context (pure but for reading the files it names). */
 export async function endpointFromKubeconfig(path: string): Promise<KubeEndpoint> {
   const text = readFile(path, "--kubeconfig", "");
-  const { parse } = await import("yaml");
   let doc: Obj;
   try {
     doc = parse(text);

@@ -12,6 +12,7 @@ import { ExecError } from "../../kernel/exec.ts";
 import type { ClusterSnapshot } from "../../watch/types.ts";
 import type { RefusedObject } from "../refused.ts";
 import type { RoutingNode } from "./identity.ts";
+import { tunnelName } from "./routes.ts";
 import type { RouterPlan } from "./plan.ts";
 
 /** Every node the plan knows (this one first). */
@@ -33,10 +34,12 @@ export function nodesOfValue(
   reason: string,
 ): RefusedObject[] {
   const out: RefusedObject[] = [];
+  // A host route (`10.0.0.2/32` in table 77) stands for the node's address.
+  const host = /^(.*)\/(32|128)$/.exec(value)?.[1];
   for (const n of nodesOf(plan)) {
     if (n.podCIDRs.includes(value)) {
       out.push({ object: `Node ${n.name}`, field: podCidrField(n), value, reason });
-    } else if (n.ipv4 === value || n.ipv6 === value) {
+    } else if (n.ipv4 === value || n.ipv6 === value || (host && (n.ipv4 === host || n.ipv6 === host))) {
       out.push({ object: `Node ${n.name}`, field: "status.addresses", value, reason });
     }
   }
@@ -61,4 +64,30 @@ export function refusedSetEntry(err: unknown, plan: RouterPlan): RefusedObject[]
 export function nodeInstance(snap: ClusterSnapshot, object: string): unknown {
   const [kind, name] = object.split(" ");
   return kind === "Node" ? snap.nodes.get(name) : undefined;
+}
+
+/**
+ * The Nodes an overlay line (`link add name tun-… remote IP`, `neigh replace IP …`, `fdb replace
+ * … dst IP`) the kernel refused was rendered for: by a node address in the line, or its tunnel's
+ * name. Empty when the line names no node.
+ */
+export function nodesOfLine(
+  plan: Pick<RouterPlan, "local" | "remoteNodes">,
+  line: string,
+  error: string,
+): RefusedObject[] {
+  const words = new Set(line.split(/\s+/));
+  const out: RefusedObject[] = [];
+  for (const n of plan.remoteNodes) {
+    const ip = [n.ipv4, n.ipv6].find((a) => a && (words.has(a) || words.has(tunnelName(a))));
+    if (ip) {
+      out.push({
+        object: `Node ${n.name}`,
+        field: "status.addresses",
+        value: ip,
+        reason: `ip refused ${JSON.stringify(line)}: ${error}`,
+      });
+    }
+  }
+  return out;
 }

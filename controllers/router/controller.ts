@@ -45,7 +45,8 @@ import { applyKernelPlan, type KernelState, readKernelState } from "./kernel_app
 import { type Route, type RouteOp, sameRoute, writeRoutes } from "../../kernel/ip/mod.ts";
 import { applyNetfilter } from "./netfilter.ts";
 import { RefusedObjects } from "../refused.ts";
-import { nodeInstance, nodesOfValue, refusedSetEntry } from "./contain.ts";
+import { nodeInstance, nodesOfLine, nodesOfValue, refusedSetEntry } from "./contain.ts";
+import type { RefusedLine } from "./kernel_apply.ts";
 import { type PeerPlan, planRouter, type RouterPlan } from "./plan.ts";
 import {
   IPIP_OVERHEAD,
@@ -380,7 +381,11 @@ export class RouterController implements Controller {
       await stage(`netfilter (IPv${fam})`, async () => {
         // An entry `ipset restore` refuses is traced to its Node and left out; the rest is applied.
         for (let attempt = 0;; attempt++) {
-          const left = new Set([...this.refused.entries.values()].map((r) => r.value));
+          const left = new Set(
+            [...this.refused.entries.values()].filter((r) => r.reason.startsWith("ipset")).map((r) =>
+              r.value
+            ),
+          );
           try {
             await applyNetfilter(this.ctx.runner, backend, {
               v6,
@@ -673,7 +678,8 @@ export class RouterController implements Controller {
     this.#pending.clear();
     this.#failedPrefixes.clear();
     const cur = await readKernelState(this.ctx.runner, this.#families, { fou: ctx.overlay.encap === "fou" });
-    const { state, lines, failed } = await applyKernelPlan(this.ctx.runner, kp, cur, keep);
+    const { state, lines, failed, refusedLines } = await applyKernelPlan(this.ctx.runner, kp, cur, keep);
+    const lineError = this.#reportRefusedLines(refusedLines);
     let main = 0, kept = 0, added = 0, main6 = 0;
     const before = new Map<string, string>();
     for (const r of cur.routes) if ((r.table ?? 254) === 254) before.set(r.dst, r.via ?? "");
@@ -701,6 +707,7 @@ export class RouterController implements Controller {
     this.#staleKept = Math.max(0, kept);
     this.#auxKey = this.#overlayHops(ctx).join(",");
     this.lastRouteError = null;
+    if (lineError) throw lineError;
     return lines;
   }
 
@@ -709,6 +716,29 @@ export class RouterController implements Controller {
     const out: string[] = [];
     for (const h of this.#hops.keys()) if (this.#decider.overlay(h)) out.push(h);
     return out.sort();
+  }
+
+  /**
+   * Overlay lines the kernel refused: a line for a node (its tunnel, neighbour, FDB entry) is that
+   * Node's, reported as refused; a line that names no node is returned as an error (the caller
+   * fails, as before containment).
+   */
+  #reportRefusedLines(refused: readonly RefusedLine[]): Error | undefined {
+    if (refused.length === 0) return undefined;
+    const plan = this.#plan, snap = this.#snapshot;
+    const other: RefusedLine[] = [];
+    for (const r of refused) {
+      const nodes = plan && snap ? nodesOfLine(plan, r.line, r.error) : [];
+      if (nodes.length && snap) this.refused.add(nodes, (o) => nodeInstance(snap, o), Date.now());
+      else other.push(r);
+    }
+    this.refused.publish();
+    if (other.length === 0) return undefined;
+    return new Error(
+      `${other.length} overlay line(s) refused by the kernel, first: ${JSON.stringify(other[0].line)}: ${
+        other[0].error
+      }`,
+    );
   }
 
   #reportFailures(all: ReadonlyArray<{ op: RouteOp; error: string }>): void {
@@ -758,6 +788,8 @@ export class RouterController implements Controller {
       auxPlan = overlayPlan(hops, ctx);
       const r = await applyKernelPlan(this.ctx.runner, { ...auxPlan, skipped: [] }, aux, true);
       this.#kernel = r.state;
+      const lineError = this.#reportRefusedLines(r.refusedLines);
+      if (lineError) throw lineError;
       lines += r.lines;
     }
     // In slices: memory stays bounded by the slice, not by the burst (a full table arrives as one
@@ -768,6 +800,8 @@ export class RouterController implements Controller {
       if (!keep) {
         const r = await applyKernelPlan(this.ctx.runner, { ...auxPlan, skipped: [] }, this.#kernel!, false);
         this.#kernel = r.state;
+        const lineError = this.#reportRefusedLines(r.refusedLines);
+        if (lineError) throw lineError;
         lines += r.lines;
       }
       this.#auxKey = key;

@@ -13,6 +13,9 @@ import { BgpSpeaker } from "../../bgp/mod.ts";
 import { defaultOptions } from "../../cmd/options.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { RouterController } from "../../controllers/router/mod.ts";
+import { nodesOfLine, nodesOfValue } from "../../controllers/router/contain.ts";
+import { applyKernelPlan } from "../../controllers/router/kernel_apply.ts";
+import { kernelPlan, type RouteContext, tunnelName } from "../../controllers/router/routes.ts";
 import { CommandRunner } from "../../kernel/exec.ts";
 import type { Logger } from "../../observe/log.ts";
 import { MetricsRegistry } from "../../observe/metrics.ts";
@@ -122,6 +125,71 @@ Deno.test({
     } finally {
       await root.run(["ip", "netns", "del", ns], { okCodes: [0, 1] });
       await Deno.remove(tmp, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "router: an overlay tunnel the kernel refuses is left out and traced to its Node; other routes applied",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    // This kernel has no IPIP: `link add … type ipip` is refused for real ("Unknown device type").
+    // node-2 (10.213.0.2) shares our subnet and needs no tunnel; node-3 (10.214.0.3) needs one.
+    const ns = `rt-cn-${crypto.randomUUID().slice(0, 8)}`;
+    const root = new CommandRunner();
+    await root.run(["ip", "netns", "add", ns]);
+    const run = new CommandRunner(ns);
+    try {
+      await run.run(["ip", "-batch", "-"], {
+        stdin:
+          "link set lo up\nlink add name rcu0 type bridge\nlink set rcu0 up\naddr add 10.213.0.1/24 dev rcu0\n",
+      });
+      const ctx: RouteContext = {
+        overlay: { enabled: true, type: "subnet", encap: "ipip", encapPort: 5555 },
+        localSubnets: ["10.213.0.0/24"],
+        nodeIp: { v4: "10.213.0.1" },
+        nodeIps: new Set(["10.213.0.2", "10.214.0.3"]),
+        localPodCidrs: ["10.213.1.0/24"],
+      };
+      const kp = kernelPlan([
+        { prefix: "10.213.2.0/24", nextHop: "10.213.0.2" },
+        { prefix: "10.213.3.0/24", nextHop: "10.214.0.3" },
+      ], ctx);
+      const empty = { routes: [], neighbours: [], fdb: [], rules: [], tunnels: [] };
+      // Before containment: throws at the tunnel line, and no route at all is applied.
+      const r = await applyKernelPlan(run, kp, empty);
+      const tun = tunnelName("10.214.0.3");
+      assert.deepEqual(r.refusedLines.map((l) => l.line.split(" ").slice(0, 4).join(" ")), [
+        `link add name ${tun}`,
+        `link set dev ${tun}`,
+      ]);
+      assert.match(r.refusedLines[0].error, /Unknown device type/);
+      assert.deepEqual(r.state.tunnels, [], "the refused tunnel is not believed present");
+      const routes = (await run.run(["ip", "route", "show", "proto", "17"])).stdout;
+      assert.match(routes, /10\.213\.2\.0\/24 via 10\.213\.0\.2/, "the other node's route is applied");
+      assert.doesNotMatch(routes, /10\.213\.3\.0/);
+      assert.match((await run.run(["ip", "rule", "show"])).stdout, /from 10\.213\.1\.0\/24 lookup 77/);
+      // Each refusal is traced to node-3, by its tunnel and by its routes.
+      const plan = {
+        local: { name: "node-1", ipv4: "10.213.0.1", podCIDRs: ["10.213.1.0/24"], annotations: {} },
+        remoteNodes: [
+          { name: "node-2", ipv4: "10.213.0.2", podCIDRs: ["10.213.2.0/24"], annotations: {} },
+          { name: "node-3", ipv4: "10.214.0.3", podCIDRs: ["10.213.3.0/24"], annotations: {} },
+        ],
+      };
+      for (const l of r.refusedLines) {
+        assert.deepEqual(nodesOfLine(plan, l.line, l.error).map((o) => o.object), ["Node node-3"], l.line);
+      }
+      assert.ok(r.failed.length > 0);
+      for (const f of r.failed) {
+        const dst = nodesOfValue(plan, f.op.route.dst, f.error);
+        const via = nodesOfValue(plan, f.op.route.via ?? "", f.error);
+        assert.deepEqual([...dst, ...via].map((o) => o.object).slice(0, 1), ["Node node-3"], f.op.route.dst);
+      }
+    } finally {
+      await root.run(["ip", "netns", "del", ns], { okCodes: [0, 1] });
     }
   },
 });

@@ -7,7 +7,7 @@
  * @module
  */
 import "./observe/quiet_node.ts";
-import { ConfigError } from "./cmd/errors.ts";
+import { ConfigError } from "./errors/mod.ts";
 import { parseFlags } from "./cmd/flag_parse.ts";
 import { usage } from "./cmd/help.ts";
 import { optionProblems } from "./cmd/validate.ts";

@@ -7,7 +7,10 @@
  * sync is in the kernel, against the reference of the same agent on an empty cluster, measured
  * in the same run.
  *
- *   deno run -A bench/agent_memory.ts [pods=10000] [namespaces=500] [policies=2000] [services=10000]
+ *   deno run -A bench/agent_memory.ts [pods=10000] [namespaces=500] [policies=2000] [services=10000] [--shipped]
+ *
+ * `--shipped` runs the agent as the image does instead: `deno task bundle`'s output with the
+ * shipped V8 flags (options/v8_flags.ts).
  *
  * Needs root. Addresses: pods 10.200.0.0/14, services 10.96.0.0/12 (data only); namespaces
  * `krmem-<random>`, removed at the end.
@@ -17,10 +20,13 @@
 import { CommandRunner } from "../kernel/exec.ts";
 import { generatedCluster } from "./cluster_gen.ts";
 import { procStatus } from "./proc_status.ts";
+import { shippedV8Arg } from "../options/v8_flags.ts";
 
+const positional = Deno.args.filter((a) => !a.startsWith("--"));
 const [PODS, NAMESPACES, POLICIES, SERVICES] = [10_000, 500, 2_000, 10_000].map((d, i) =>
-  Number(Deno.args[i] ?? d)
+  Number(positional[i] ?? d)
 );
+const SHIPPED = Deno.args.includes("--shipped");
 const root = new URL("../", import.meta.url).pathname;
 const sh = new CommandRunner();
 
@@ -34,10 +40,7 @@ async function measure(args: string[], manifests: string, ready: (ns: string) =>
       "netns",
       "exec",
       ns,
-      Deno.execPath(),
-      "run",
-      "-A",
-      `${root}main.ts`,
+      ...agentArgv,
       ...args,
       "--manifests",
       manifests,
@@ -62,6 +65,18 @@ async function measure(args: string[], manifests: string, ready: (ns: string) =>
   }
 }
 
+const agentArgv = [Deno.execPath(), "run", "-A", `${root}main.ts`];
+if (SHIPPED) {
+  const built = await new Deno.Command(Deno.execPath(), {
+    args: ["task", "bundle"],
+    cwd: root,
+    stdout: "null",
+  })
+    .output();
+  if (!built.success) throw new Error(`deno task bundle failed: ${new TextDecoder().decode(built.stderr)}`);
+  agentArgv.splice(3, 1, shippedV8Arg(), `${root}dist/kube-router/main.js`);
+}
+console.log(`agent: ${agentArgv.slice(1).join(" ")}`);
 const dir = await Deno.makeTempDir();
 const big = `${dir}/cluster.json`, empty = `${dir}/empty.json`;
 await Deno.writeTextFile(

@@ -15,7 +15,7 @@
 import { CommandRunner } from "../kernel/exec.ts";
 import { cleanupIptables, IptablesApplier } from "../controllers/firewall/apply.ts";
 import { cleanupNft, NftApplier } from "../controllers/firewall/apply_nft.ts";
-import { planFirewall } from "../controllers/firewall/plan.ts";
+import { FirewallPlanner } from "../controllers/firewall/plan.ts";
 import { fwOptions, node, ns, pod, policy, sel, snapshot } from "../controllers/firewall/testing.ts";
 import type { NetworkPolicyInfo, PodInfo } from "../watch/types.ts";
 
@@ -87,10 +87,11 @@ function ms(t0: number): number {
 const f1 = (x: number) => x.toFixed(1);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-// Plan.
-planFirewall(snap, options, ME); // warm-up (JIT)
+// Plan (one planner for the whole run, as the controller keeps one).
+const planner = new FirewallPlanner();
+planner.plan(snap, options, ME); // warm-up (JIT)
 let t = performance.now();
-const plan = planFirewall(snap, options, ME);
+const plan = planner.plan(snap, options, ME);
 const planMs = ms(t);
 const rules = plan.families.reduce((n, f) => n + [...f.chains.values()].reduce((m, r) => m + r.length, 0), 0);
 const chains = plan.families.reduce((n, f) => n + f.chains.size, 0);
@@ -133,9 +134,9 @@ try {
         : new IptablesApplier(runner, { backend: backend === "iptables-nft" ? "nft" : "legacy" });
     const applier = mk();
     t = performance.now();
-    await applier.apply(planFirewall(snap, options, ME));
+    await applier.apply(planner.plan(snap, options, ME));
     const firstMs = ms(t);
-    const noop = await applier.apply(planFirewall(snap, options, ME));
+    const noop = await applier.apply(planner.plan(snap, options, ME));
 
     // One pod-label change: a frontend pod in ns-1 stops being a frontend (peer sets and, for a
     // local pod, its own chain change). Timed from the new snapshot to the kernel holding it.
@@ -157,19 +158,19 @@ try {
       changeOne(k % 2 === 0 ? "x" : "frontend");
       toolMs = 0;
       t = performance.now();
-      const p = planFirewall(snap, options, ME);
+      const p = planner.plan(snap, options, ME);
       planRuns.push(ms(t));
       one = await applier.apply(p);
       oneRuns.push(ms(t));
       toolRuns.push(toolMs);
     }
     changeOne("frontend");
-    await applier.apply(planFirewall(snap, options, ME));
+    await applier.apply(planner.plan(snap, options, ME));
     const oneMs = median(oneRuns);
     const noopRuns: number[] = [];
     for (let k = 0; k < 5; k++) {
       t = performance.now();
-      await applier.apply(planFirewall(snap, options, ME));
+      await applier.apply(planner.plan(snap, options, ME));
       noopRuns.push(ms(t));
     }
     // Reference: the same change applied as a full rewrite of every chain and set.
@@ -178,11 +179,11 @@ try {
       changeOne(k % 2 === 0 ? "x" : "frontend");
       applier.reset();
       t = performance.now();
-      await applier.apply(planFirewall(snap, options, ME));
+      await applier.apply(planner.plan(snap, options, ME));
       fullRuns.push(ms(t));
     }
     changeOne("frontend");
-    await applier.apply(planFirewall(snap, options, ME));
+    await applier.apply(planner.plan(snap, options, ME));
     const fullMs = median(fullRuns);
     const noopMs = median(noopRuns);
 

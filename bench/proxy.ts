@@ -19,7 +19,7 @@ import { NftApplier } from "../controllers/proxy/nft_apply.ts";
 import { plan, Planner } from "../controllers/proxy/plan.ts";
 import { ep, nodeA, proxyOptions, slice, snapshot, svc } from "../controllers/proxy/testing.ts";
 import type { ClusterSnapshot, EndpointSliceInfo } from "../watch/types.ts";
-import { defaultOptions } from "../cmd/options.ts";
+import { defaultOptions } from "../options/mod.ts";
 import { createProxyController } from "../controllers/proxy/mod.ts";
 import { logger } from "../observe/log.ts";
 import { MetricsRegistry } from "../observe/metrics.ts";

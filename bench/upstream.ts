@@ -25,7 +25,7 @@ import { type ApiServer, startApiServer } from "../tests/fixtures/apiserver.ts";
 import { bridgeApiInto } from "../tests/fixtures/api_bridge.ts";
 import { generatedCluster, podApp, podIp, podNode } from "./cluster_gen.ts";
 import { procStatus } from "./proc_status.ts";
-import { SHIPPED_V8_FLAGS } from "./shipped_flags.ts";
+import { SHIPPED_V8_FLAGS } from "../options/v8_flags.ts";
 
 const UPSTREAM_VERSION = "v2.1.0";
 const root = new URL("../", import.meta.url).pathname;
@@ -255,7 +255,7 @@ async function oursArgv(form: string): Promise<string[]> {
   const built = await new Deno.Command(deno, { args: ["task", "bundle"], cwd: root, stdout: "null" })
     .output();
   if (!built.success) throw new Error(`deno task bundle failed: ${new TextDecoder().decode(built.stderr)}`);
-  const v8 = flags === undefined ? SHIPPED_V8_FLAGS : flags.split(/[ ,]+/).filter(Boolean);
+  const v8 = flags === undefined ? [...SHIPPED_V8_FLAGS] : flags.split(/[ ,]+/).filter(Boolean);
   return [
     deno,
     "run",

@@ -8,6 +8,9 @@
 import type { AfiSafi } from "./codec/types.ts";
 import { type Policy, validatePolicy } from "./policy.ts";
 import { addrBytes } from "./prefix.ts";
+import { ConfigError } from "../errors/mod.ts";
+
+export { ConfigError };
 
 export type LogFn = (
   level: "debug" | "info" | "warning" | "error",
@@ -139,10 +142,10 @@ export function validatePeerConfig(p: PeerConfig): string[] {
   return e;
 }
 
-/** A configuration the speaker cannot use; `problems` lists every one. */
-export class ConfigError extends Error {
-  constructor(readonly problems: string[], options?: ErrorOptions) {
-    super(problems.join("; "), options);
-    this.name = "ConfigError";
-  }
+/**
+ * A configuration the speaker cannot use: the tree's one `ConfigError`, with every problem
+ * joined by "; " so a log record of it stays one line.
+ */
+export function configError(problems: string[]): ConfigError {
+  return new ConfigError(problems, { separator: "; " });
 }

@@ -12,9 +12,17 @@
  *   goes to Idle as §8.2.2 says when the DelayOpenTimer is not running.
  * - OPEN validation (peer AS, hold time, identifier) is done by `open.ts` before the event is
  *   fed: a bad OPEN arrives here as `BGPOpenMsgErr` with the NOTIFICATION to send.
+ * - Leaving Established emits `down` with a typed `DownCause`; the cause alone decides whether
+ *   graceful restart keeps the peer's routes (`retainsRoutes`), never the text of a log message.
+ * - The graceful-restart timers (RFC 4724: the peer's restart time for its stale routes, our
+ *   selection deferral) are deadlines on the peer like the RFC 4271 timers, and BFD (RFC 5882)
+ *   comes in as events: `BfdDown` holds the peer in Idle until `BfdUp`.
  *
  * @module
  */
+
+import { CeaseSubcode } from "./codec/errors.ts";
+import { ErrorCode } from "./codec/types.ts";
 
 /** The six states of RFC 4271 §8.2.2. */
 export type FsmState = "Idle" | "Connect" | "Active" | "OpenSent" | "OpenConfirm" | "Established";
@@ -53,6 +61,16 @@ export interface FsmPeer {
   readonly rng: number;
   /** Last reason the session went down, for status output. */
   readonly lastError?: string;
+  /** BFD reported the path down: stay in Idle (no automatic start) until `BfdUp`. */
+  readonly bfdHeld?: boolean;
+  /** The peer's GR restart time (s) when GR was negotiated both ways (RFC 4724 §4.2); else undefined. */
+  readonly grRestartTime?: number;
+  /** Our selection deferral (s) when we restart and the peer does GR (RFC 4724 §4.1); else undefined. */
+  readonly grDeferralTime?: number;
+  /** RFC 4724 §4.2 restart timer: when the peer's stale routes are flushed. */
+  readonly staleAt?: number;
+  /** RFC 4724 §4.1 deferral: when we advertise even without the peer's End-of-RIB. */
+  readonly deferralAt?: number;
 }
 
 /** A NOTIFICATION to send: code/subcode of RFC 4271 §4.5. */
@@ -74,7 +92,12 @@ export type FsmEvent =
   | { type: "TcpCrAcked" } // Event 16: our outgoing connection succeeded
   | { type: "TcpConnectionConfirmed" } // Event 17: an incoming connection was accepted
   | { type: "TcpConnectionFails"; reason?: string } // Event 18
-  | { type: "BGPOpen"; holdTime: number } // Event 19, already validated
+  | {
+    type: "BGPOpen";
+    holdTime: number;
+    /** Graceful restart as negotiated: the peer's restart time, our deferral (both optional). */
+    gr?: { restartTime?: number; deferralTime?: number };
+  } // Event 19, already validated
   | { type: "BGPHeaderErr"; notify: Notify } // Event 21
   | { type: "BGPOpenMsgErr"; notify: Notify } // Event 22
   | { type: "OpenCollisionDump" } // Event 23
@@ -83,7 +106,85 @@ export type FsmEvent =
   | { type: "KeepAliveMsg" } // Event 26
   | { type: "UpdateMsg" } // Event 27
   | { type: "UpdateMsgErr"; notify: Notify } // Event 28
-  | { type: "RouteRefreshMsg" };
+  | { type: "RouteRefreshMsg" }
+  // RFC 4724 (graceful restart) and RFC 5882 (BFD) inputs; they are valid in every state.
+  | { type: "StaleTimerExpires" } // the peer's restart time ran out: flush its stale routes
+  | { type: "DeferralTimerExpires" } // our selection deferral ran out: advertise now
+  | { type: "PeerEndOfRib"; staleLeft: number } // End-of-RIB received; stale routes still kept
+  | { type: "BfdDown"; reason: string } // BFD left Up: Cease/10 and hold in Idle (RFC 9384)
+  | { type: "BfdUp" }; // BFD is Up (again): lift the hold
+
+/**
+ * Why a session left Established (or dropped to Idle): the typed reason that drives graceful
+ * restart (`retainsRoutes`) and, through `describeCause`, the text shown as `lastError`.
+ */
+export type DownCause =
+  | { kind: "admin-stop" } // ManualStop
+  | { kind: "automatic-stop"; reason: string } // AutomaticStop (peer removed, internal error, ...)
+  | { kind: "hold-timer-expired" }
+  | { kind: "tcp-failed"; reason?: string } // read/write error, peer closed, peer restarted
+  | { kind: "notification-sent"; notify: Notify } // header/OPEN/UPDATE error we reported
+  | { kind: "notification-received"; code: number; subcode: number }
+  | { kind: "version-rejected" } // NOTIFICATION 2/1
+  | { kind: "fsm-error"; event: FsmEvent["type"]; state: FsmState }
+  | { kind: "unexpected-event"; event: FsmEvent["type"]; state: FsmState } // before OpenSent
+  | { kind: "collision" } // OpenCollisionDump
+  | { kind: "bfd-down"; reason: string };
+
+/** The text of a cause, as `lastError` and the `down` action's `reason` show it. */
+export function describeCause(c: DownCause): string {
+  switch (c.kind) {
+    case "admin-stop":
+      return "administratively stopped";
+    case "automatic-stop":
+    case "bfd-down":
+      return c.reason;
+    case "hold-timer-expired":
+      return "hold timer expired";
+    case "tcp-failed":
+      return c.reason ?? "TCP connection failed";
+    case "notification-sent":
+      return `sent NOTIFICATION ${c.notify.code}/${c.notify.subcode}`;
+    case "notification-received":
+      return `received NOTIFICATION ${c.code}/${c.subcode}`;
+    case "version-rejected":
+      return "peer rejected our version";
+    case "fsm-error":
+      return `FSM error: ${c.event} in ${c.state}`;
+    case "unexpected-event":
+      return `unexpected ${c.event} in ${c.state}`;
+    case "collision":
+      return "connection collision resolution";
+  }
+}
+
+/**
+ * Whether a graceful-restart helper keeps the peer's routes (stale, for its restart time) after
+ * a session ended this way. RFC 4724 §4.2: GR covers a session lost without a NOTIFICATION
+ * exchanged for a protocol error or an administrative decision. We do not announce the N bit
+ * (RFC 8538), so a NOTIFICATION received, or sent for an error in the peer's messages or for an
+ * FSM error, ends GR, and so does our own administrative stop. A dead transport, a hold timer
+ * that ran out (RFC 8538 §4 also treats it as a restart), BFD declaring the path down, an
+ * automatic stop (the peer is taken down from outside, not because its messages were wrong)
+ * keep them.
+ */
+export function retainsRoutes(c: DownCause): boolean {
+  switch (c.kind) {
+    case "tcp-failed":
+    case "hold-timer-expired":
+    case "bfd-down":
+    case "automatic-stop":
+    case "collision":
+    case "version-rejected":
+    case "unexpected-event":
+      return true;
+    case "admin-stop":
+    case "notification-sent":
+    case "notification-received":
+    case "fsm-error":
+      return false;
+  }
+}
 
 /** What the session must do, in order. */
 export type FsmAction =
@@ -92,24 +193,19 @@ export type FsmAction =
   | { type: "sendKeepalive" }
   | { type: "sendNotification"; notify: Notify }
   | { type: "close" } // drop the TCP connection
-  | { type: "established" } // start the route exchange
-  | { type: "down"; reason: string }; // left Established: release routes (or keep stale under GR)
+  /** Start the route exchange; `deferExport`: wait for the peer's End-of-RIB first (RFC 4724 §4.1). */
+  | { type: "established"; deferExport: boolean }
+  /** Left Established: release the peer's routes, or (`routes: "stale"`) keep them stale under GR. */
+  | { type: "down"; reason: string; cause: DownCause; routes: "drop" | "stale" }
+  | { type: "beginExport" } // the deferral ended (End-of-RIB or timer): advertise to the peer
+  | { type: "sweepStale" }; // the restart timer ran out: flush the peer's stale routes
 
 /** Hold time set on entering OpenSent (§8.2.2 "large value", suggested 4 minutes). */
 export const LARGE_HOLD_TIME = 240;
 
-/** Cease subcodes we send (RFC 4486). */
-export const CeaseSubcode = {
-  AdministrativeShutdown: 2,
-  PeerDeconfigured: 3,
-  AdministrativeReset: 4,
-  ConnectionRejected: 5,
-  ConnectionCollisionResolution: 7,
-} as const;
-
-const FSM_ERROR = 5;
-const HOLD_TIMER_EXPIRED = 4;
-const CEASE = 6;
+const FSM_ERROR = ErrorCode.FsmError;
+const HOLD_TIMER_EXPIRED = ErrorCode.HoldTimerExpired;
+const CEASE = ErrorCode.Cease;
 
 /** A fresh peer in Idle, administratively down. */
 export function newPeer(config: FsmConfig, seed = 0x9e3779b9): FsmPeer {
@@ -164,16 +260,25 @@ function enterState(
   to: FsmState,
   now: number,
   actions: FsmAction[],
-  opts: { reason?: string; counter?: "reset" | "increment"; close?: boolean } = {},
+  opts: { cause?: DownCause; counter?: "reset" | "increment"; close?: boolean } = {},
 ): Out {
   let counter = p.connectRetryCounter;
   if (opts.counter === "reset") counter = 0;
   if (opts.counter === "increment") counter++;
   let next: FsmPeer = { ...p, state: to, connectRetryCounter: counter };
-  if (opts.reason !== undefined) next = { ...next, lastError: opts.reason };
+  const reason = opts.cause && describeCause(opts.cause);
+  if (reason !== undefined) next = { ...next, lastError: reason };
   if (p.state === "Established" && to !== "Established") {
-    actions.push({ type: "down", reason: opts.reason ?? "unknown" });
-    next = { ...next, establishedAt: undefined };
+    const cause: DownCause = opts.cause ?? { kind: "tcp-failed", reason: "unknown" };
+    // RFC 4724 §4.2: keep the routes stale for the peer's restart time, or drop them now.
+    const stale = p.grRestartTime !== undefined && retainsRoutes(cause);
+    actions.push({ type: "down", reason: reason ?? "unknown", cause, routes: stale ? "stale" : "drop" });
+    next = {
+      ...next,
+      establishedAt: undefined,
+      deferralAt: undefined,
+      staleAt: stale ? now + p.grRestartTime! * 1000 : undefined,
+    };
   }
   if (opts.close) actions.push({ type: "close" });
   if (to === "Idle" || to === "Active" || to === "Connect") {
@@ -191,8 +296,14 @@ function enterState(
     }
   }
   if (to === "Established") {
-    next = { ...next, establishedAt: now, lastError: undefined };
-    actions.push({ type: "established" });
+    const defer = p.grDeferralTime;
+    next = {
+      ...next,
+      establishedAt: now,
+      lastError: undefined,
+      deferralAt: defer === undefined ? undefined : now + defer * 1000,
+    };
+    actions.push({ type: "established", deferExport: defer !== undefined });
   }
   return { peer: next, actions };
 }
@@ -216,7 +327,7 @@ function connected(p: FsmPeer, now: number, actions: FsmAction[]): Out {
 function fsmError(p: FsmPeer, now: number, actions: FsmAction[], ev: FsmEvent): Out {
   actions.push({ type: "sendNotification", notify: { code: FSM_ERROR, subcode: 0 } });
   return enterState(p, "Idle", now, actions, {
-    reason: `FSM error: ${ev.type} in ${p.state}`,
+    cause: { kind: "fsm-error", event: ev.type, state: p.state },
     counter: "increment",
     close: true,
   });
@@ -230,7 +341,7 @@ function stopped(p: FsmPeer, now: number, actions: FsmAction[], notify: boolean)
     });
   }
   return enterState({ ...p, adminUp: false }, "Idle", now, actions, {
-    reason: "administratively stopped",
+    cause: { kind: "admin-stop" },
     counter: "reset",
     close: p.state !== "Idle",
   });
@@ -247,9 +358,21 @@ function restartHold(p: FsmPeer, now: number): FsmPeer {
 export function step(peer: FsmPeer, ev: FsmEvent, now: number): Out {
   const a: FsmAction[] = [];
   const p = peer;
+  switch (ev.type) {
+    case "StaleTimerExpires":
+    case "DeferralTimerExpires":
+    case "PeerEndOfRib":
+    case "BfdDown":
+    case "BfdUp":
+      return extensionEvent(p, ev, now, a);
+  }
   switch (p.state) {
     case "Idle":
       // §8.2.2 Idle: only start events matter; everything else is ignored.
+      if (ev.type === "AutomaticStart" && p.bfdHeld) {
+        // The back-off ran out but BFD still calls the path dead: wait for BfdUp instead.
+        return { peer: { ...p, idleHoldAt: undefined }, actions: a };
+      }
       if (ev.type === "ManualStart" || ev.type === "AutomaticStart") return start(p, now, a);
       if (ev.type === "ManualStop") {
         return { peer: { ...p, adminUp: false, idleHoldAt: undefined }, actions: a };
@@ -267,6 +390,46 @@ export function step(peer: FsmPeer, ev: FsmEvent, now: number): Out {
   }
 }
 
+/** The graceful-restart (RFC 4724) and BFD (RFC 5882) events, the same in every state. */
+function extensionEvent(p: FsmPeer, ev: FsmEvent, now: number, a: FsmAction[]): Out {
+  switch (ev.type) {
+    case "StaleTimerExpires":
+      a.push({ type: "sweepStale" });
+      return { peer: { ...p, staleAt: undefined }, actions: a };
+    case "DeferralTimerExpires":
+      a.push({ type: "beginExport" });
+      return { peer: { ...p, deferralAt: undefined }, actions: a };
+    case "PeerEndOfRib":
+      // Its End-of-RIB ends our deferral; the restart timer stops once no stale route is left.
+      if (p.deferralAt !== undefined) a.push({ type: "beginExport" });
+      return {
+        peer: { ...p, deferralAt: undefined, staleAt: ev.staleLeft ? p.staleAt : undefined },
+        actions: a,
+      };
+    case "BfdDown": {
+      // RFC 5882 §4.3: down at once (Cease/10 "BFD Down", RFC 9384 when a connection exists), then
+      // no automatic restart: re-establishing over a path BFD calls dead would only flap.
+      const cause: DownCause = { kind: "bfd-down", reason: ev.reason };
+      let r: Out = { peer: p, actions: a };
+      if (p.state === "Connect" || p.state === "Active") {
+        r = enterState(p, "Idle", now, a, { cause, counter: "increment", close: true });
+      } else if (p.state !== "Idle") {
+        a.push({ type: "sendNotification", notify: { code: CEASE, subcode: CeaseSubcode.BfdDown } });
+        r = enterState(p, "Idle", now, a, { cause, counter: "increment", close: true });
+      }
+      return { peer: { ...r.peer, bfdHeld: true, idleHoldAt: undefined }, actions: r.actions };
+    }
+    case "BfdUp": {
+      if (!p.bfdHeld) return { peer: p, actions: a };
+      const q: FsmPeer = { ...p, bfdHeld: false };
+      if (q.state === "Idle" && q.adminUp) return start(q, now, a);
+      return { peer: q, actions: a };
+    }
+    default:
+      return { peer: p, actions: a };
+  }
+}
+
 function connectingStates(p: FsmPeer, ev: FsmEvent, now: number, a: FsmAction[]): Out {
   switch (ev.type) {
     case "ManualStart":
@@ -275,7 +438,11 @@ function connectingStates(p: FsmPeer, ev: FsmEvent, now: number, a: FsmAction[])
     case "ManualStop":
       return stopped(p, now, a, false);
     case "AutomaticStop":
-      return enterState(p, "Idle", now, a, { reason: ev.reason, counter: "increment", close: true });
+      return enterState(p, "Idle", now, a, {
+        cause: { kind: "automatic-stop", reason: ev.reason },
+        counter: "increment",
+        close: true,
+      });
     case "ConnectRetryTimerExpires": {
       // Connect: drop the attempt and dial again. Active: go back to dialling unless passive.
       const q = { ...p, connectRetryAt: now + p.config.connectRetryTime * 1000 };
@@ -289,13 +456,13 @@ function connectingStates(p: FsmPeer, ev: FsmEvent, now: number, a: FsmAction[])
       return connected(p, now, a);
     case "TcpConnectionFails":
       return enterState(p, "Idle", now, a, {
-        reason: ev.reason ?? "TCP connection failed",
+        cause: { kind: "tcp-failed", reason: ev.reason },
         counter: "increment",
         close: true,
       });
     default:
       return enterState(p, "Idle", now, a, {
-        reason: `unexpected ${ev.type} in ${p.state}`,
+        cause: { kind: "unexpected-event", event: ev.type, state: p.state },
         counter: "increment",
         close: true,
       });
@@ -314,11 +481,15 @@ function connectedStates(p: FsmPeer, ev: FsmEvent, now: number, a: FsmAction[]):
         type: "sendNotification",
         notify: ev.notify ?? { code: CEASE, subcode: CeaseSubcode.AdministrativeReset },
       });
-      return enterState(p, "Idle", now, a, { reason: ev.reason, counter: "increment", close: true });
+      return enterState(p, "Idle", now, a, {
+        cause: { kind: "automatic-stop", reason: ev.reason },
+        counter: "increment",
+        close: true,
+      });
     case "HoldTimerExpires":
       a.push({ type: "sendNotification", notify: { code: HOLD_TIMER_EXPIRED, subcode: 0 } });
       return enterState(p, "Idle", now, a, {
-        reason: "hold timer expired",
+        cause: { kind: "hold-timer-expired" },
         counter: "increment",
         close: true,
       });
@@ -338,10 +509,13 @@ function connectedStates(p: FsmPeer, ev: FsmEvent, now: number, a: FsmAction[]):
       if (p.state === "OpenSent") {
         // §8.2.2 OpenSent: close, restart ConnectRetryTimer, keep listening → Active.
         const q = { ...p, connectRetryAt: now + p.config.connectRetryTime * 1000 };
-        return enterState(q, "Active", now, a, { reason: ev.reason ?? "TCP connection failed", close: true });
+        return enterState(q, "Active", now, a, {
+          cause: { kind: "tcp-failed", reason: ev.reason },
+          close: true,
+        });
       }
       return enterState(p, "Idle", now, a, {
-        reason: ev.reason ?? "TCP connection failed",
+        cause: { kind: "tcp-failed", reason: ev.reason },
         counter: "increment",
         close: true,
       });
@@ -350,8 +524,11 @@ function connectedStates(p: FsmPeer, ev: FsmEvent, now: number, a: FsmAction[]):
       const hold = negotiateHoldTime(p.config.holdTime, ev.holdTime);
       const keepalive = Math.floor(hold / 3);
       a.push({ type: "sendKeepalive" });
+      const gr = ev.gr;
       const q: FsmPeer = {
         ...p,
+        grRestartTime: gr?.restartTime && gr.restartTime > 0 ? gr.restartTime : undefined,
+        grDeferralTime: gr?.deferralTime,
         holdTime: hold,
         keepaliveTime: keepalive,
         connectRetryAt: undefined,
@@ -365,7 +542,7 @@ function connectedStates(p: FsmPeer, ev: FsmEvent, now: number, a: FsmAction[]):
     case "UpdateMsgErr":
       a.push({ type: "sendNotification", notify: ev.notify });
       return enterState(p, "Idle", now, a, {
-        reason: `sent NOTIFICATION ${ev.notify.code}/${ev.notify.subcode}`,
+        cause: { kind: "notification-sent", notify: ev.notify },
         counter: "increment",
         close: true,
       });
@@ -375,15 +552,15 @@ function connectedStates(p: FsmPeer, ev: FsmEvent, now: number, a: FsmAction[]):
         notify: { code: CEASE, subcode: CeaseSubcode.ConnectionCollisionResolution },
       });
       return enterState(p, "Idle", now, a, {
-        reason: "connection collision resolution",
+        cause: { kind: "collision" },
         counter: "increment",
         close: true,
       });
     case "NotifMsgVerErr":
-      return enterState(p, "Idle", now, a, { reason: "peer rejected our version", close: true });
+      return enterState(p, "Idle", now, a, { cause: { kind: "version-rejected" }, close: true });
     case "NotifMsg":
       return enterState(p, "Idle", now, a, {
-        reason: `received NOTIFICATION ${ev.code}/${ev.subcode}`,
+        cause: { kind: "notification-received", code: ev.code, subcode: ev.subcode },
         counter: "increment",
         close: true,
       });
@@ -395,6 +572,8 @@ function connectedStates(p: FsmPeer, ev: FsmEvent, now: number, a: FsmAction[]):
     case "RouteRefreshMsg":
       if (p.state !== "Established") return fsmError(p, now, a, ev);
       return { peer: restartHold(p, now), actions: a };
+    default:
+      return { peer: p, actions: a }; // GR/BFD events are handled before the state switch
   }
 }
 
@@ -407,14 +586,16 @@ export function dueEvents(p: FsmPeer, now: number): FsmEvent[] {
     out.push({ type: "ConnectRetryTimerExpires" });
   }
   if (p.idleHoldAt !== undefined && p.idleHoldAt <= now) out.push({ type: "AutomaticStart" });
+  if (p.staleAt !== undefined && p.staleAt <= now) out.push({ type: "StaleTimerExpires" });
+  if (p.deferralAt !== undefined && p.deferralAt <= now) out.push({ type: "DeferralTimerExpires" });
   return out;
 }
 
 /** The earliest armed deadline, or undefined when no timer runs. */
 export function nextDeadline(p: FsmPeer): number | undefined {
-  const ds = [p.holdAt, p.keepaliveAt, p.connectRetryAt, p.idleHoldAt].filter((d): d is number =>
-    d !== undefined
-  );
+  const ds = [p.holdAt, p.keepaliveAt, p.connectRetryAt, p.idleHoldAt, p.staleAt, p.deferralAt].filter((
+    d,
+  ): d is number => d !== undefined);
   return ds.length ? Math.min(...ds) : undefined;
 }
 

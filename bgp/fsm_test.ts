@@ -84,7 +84,7 @@ Deno.test("fsm: hold timer expiry sends NOTIFICATION 4, goes Idle and schedules 
   assert.equal(r.peer.state, "Idle");
   assert.deepEqual(r.actions, [
     { type: "sendNotification", notify: { code: 4, subcode: 0 } },
-    { type: "down", reason: "hold timer expired" },
+    { type: "down", reason: "hold timer expired", cause: { kind: "hold-timer-expired" }, routes: "drop" },
     { type: "close" },
   ]);
   assert.ok(r.peer.idleHoldAt !== undefined && r.peer.idleHoldAt > 30_000);

@@ -10,7 +10,8 @@ export { ConfigError, type LogFn, type PeerConfig, type SpeakerConfig } from "./
 export type { BestPathListener, Route } from "./rib.ts";
 export type { Policy, PolicyActions, PolicyMatch, PolicyStatement, PrefixMatch } from "./policy.ts";
 export type { FsmState } from "./fsm.ts";
-export { canonicalAddr, formatPrefix, parsePrefix, prefixContains } from "./prefix.ts";
+export { canonicalAddr, formatPrefix, parsePrefix, prefixContains, SLOPPY_PREFIX } from "./prefix.ts";
+export type { PrefixTextOptions } from "./codec/nlri.ts";
 export {
   AFI,
   type Afi,

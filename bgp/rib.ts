@@ -4,7 +4,8 @@
  * - attribute sets are interned (`AttrTable`), so a million prefixes from one feed share a handful
  *   of attribute objects and "same attributes?" is a pointer comparison;
  * - import policy and loop checks run once per UPDATE when the policy does not look at prefixes;
- *   export results are memoised per (source, attribute set) per peer for the same reason;
+ *   export results are memoised per (source, attribute set) per peer for the same reason (for
+ *   attribute sets more than one path holds);
  * - changed prefixes are collected in a dirty set and exported in one pass (`flush`), which groups
  *   prefixes by outgoing attribute set so the session packs them into few UPDATEs.
  *
@@ -17,7 +18,7 @@
 import { AFI, type Afi, type PathAttributes, type Prefix } from "./codec/types.ts";
 import { type Candidate, selectBest, type SourceFacts } from "./decide.ts";
 import { applyPolicy, type Policy, policyDependsOnPrefix } from "./policy.ts";
-import { parsePrefix } from "./prefix.ts";
+import { parsePrefix, SLOPPY_PREFIX } from "./prefix.ts";
 import {
   applyNextHopDirective,
   exportAttrs,
@@ -53,7 +54,7 @@ export function ribKey(p: Prefix): RibKey {
 
 /** The prefix a key stands for. */
 export function keyPrefix(k: RibKey): Prefix {
-  if (typeof k === "string") return parsePrefix(k)!;
+  if (typeof k === "string") return parsePrefix(k, SLOPPY_PREFIX)!;
   const len = k % 64;
   const n = (k - len) / 64;
   return {
@@ -516,7 +517,10 @@ export class Rib {
     const best = entry.best;
     const afi = keyAfi(entry.key);
     if (!best || !t.families.includes(afi)) return null;
-    const cacheable = !policyDependsOnPrefix(t.exportPolicy);
+    // Memoise only attribute sets more than one path holds: a set held by one path is exported
+    // once per flush of that prefix, and memoising it cost ~250 kB per peer with 1,000 route-
+    // reflector clients each announcing its own set (one entry per client per target).
+    const cacheable = best.e.refs > 1 && !policyDependsOnPrefix(t.exportPolicy);
     let list: Array<{ src: Source; afi: Afi; res: AttrEntry | null }> | undefined;
     if (cacheable) {
       list = t.memo.get(best.e);

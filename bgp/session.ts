@@ -1,8 +1,10 @@
 /**
- * One configured peer's session: the loop that turns socket reads and due timers into FSM events
- * (`fsm.ts`), performs the FSM's actions (connect, send, close), feeds received UPDATEs to the
- * RIB and sends what the RIB exports. Nothing a peer sends can throw out of here: decode errors
- * become the codec's NOTIFICATION and a reset, per RFC 4271 §6 / RFC 7606.
+ * One configured peer's session: the loop that turns messages and due deadlines into FSM events
+ * (`fsm.ts`) and performs the FSM's actions (connect, send, close, established, down, GR). The
+ * pieces below it are separate modules: `connect.ts` dials, reads a second connection's OPEN and
+ * refuses connections; `wire_io.ts` frames reads (with back-pressure) and coalesces writes;
+ * `rde.ts` turns UPDATEs into typed RIB inputs. Nothing a peer sends can throw out of here:
+ * decode errors become the codec's NOTIFICATION and a reset, per RFC 4271 §6 / RFC 7606.
  *
  * Connection handling:
  * - outgoing connections go through `bgp/transport` (`connectTcp`: local address, TTL, MD5);
@@ -15,6 +17,7 @@
  * @module
  */
 
+import type { BgpError } from "./codec/errors.ts";
 import {
   AFI,
   type Afi,
@@ -27,8 +30,11 @@ import {
   SAFI,
   type UpdateMessage,
 } from "./codec/types.ts";
+import type { PeerConfig } from "./config.ts";
+import { dialPeer, errMsg, normaliseRemote, readPeerOpen, rejectConn, safeClose } from "./connect.ts";
 import {
   collisionSurvivor,
+  type DownCause,
   dueEvents,
   type FsmAction,
   type FsmEvent,
@@ -40,13 +46,13 @@ import {
 } from "./fsm.ts";
 import { linkLocalOfLocalAddress } from "./link_local.ts";
 import { buildOpen, type LocalOpenParams, negotiate, type Negotiated } from "./negotiate.ts";
-import { endOfRib, isEndOfRib, packBatch } from "./pack.ts";
-import { addrBytes, canonicalAddr, isLinkLocal6 } from "./prefix.ts";
-import type { RibAttrs } from "./propagate.ts";
+import { endOfRib, packBatch } from "./pack.ts";
+import { isLinkLocal6 } from "./prefix.ts";
+import { applyRibInput, ribInputs } from "./rde.ts";
 import type { OutBatch, Rib, Source, Target } from "./rib.ts";
-import type { PeerConfig } from "./config.ts";
-import { type BgpConn, connectTcp } from "./transport/mod.ts";
-import { checkUpdateForSession, decodeMessage, encodeMessage, frameMessage, maxLength } from "./wire.ts";
+import type { BgpConn } from "./transport/mod.ts";
+import { decodeMessage, encodeMessage, maxLength } from "./wire.ts";
+import { WireConn, type WireHandler } from "./wire_io.ts";
 
 /** What a session needs from its speaker. */
 export interface SessionHost {
@@ -75,14 +81,6 @@ export interface SessionCounters {
 }
 
 const CEASE = ErrorCode.Cease;
-/** Longest stretch of message processing before yielding to the event loop. */
-const DRAIN_SLICE_MS = 20;
-
-/** Strip the IPv4-mapped form an IPv6 listener reports, then canonicalise. */
-export function normaliseRemote(a: string): string {
-  const s = a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a;
-  return addrBytes(s) ? canonicalAddr(s) : s;
-}
 
 /** One peer's session. */
 export class PeerSession {
@@ -103,30 +101,18 @@ export class PeerSession {
   lastError?: string;
 
   #host: SessionHost;
-  #conn: BgpConn | null = null;
-  #gen = 0;
-  #ctx: CodecContext = defaultCodecContext;
+  /** The current connection; a dropped one keeps draining its own write queue until closed. */
+  #conn: WireConn | null = null;
+  /** What `#conn` reports; one object for the session's lifetime. */
+  #wire: WireHandler;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  #staleTimer: ReturnType<typeof setTimeout> | undefined;
-  #deferTimer: ReturnType<typeof setTimeout> | undefined;
-  #buf = new Uint8Array(65536);
-  #bufStart = 0;
-  #bufEnd = 0;
-  /** The current connection's write queue; a dropped connection keeps its own until it drains. */
-  #writer: Writer | null = null;
-  /** The write still finishing on the last dropped connection (its NOTIFICATION), for `stop`. */
+  /** The close still finishing on the last dropped connection (its NOTIFICATION), for `stop`. */
   #closing: Promise<void> | null = null;
-  #closeAfterWrite = false;
   #eorPending = false;
-  #awaitingPeerEor = false;
   #sentOpens = 0;
   #dialAbort: AbortController | null = null;
-  /** Whether the current connection is one we dialled (RFC 4271 §6.8 needs the direction). */
-  #connOutgoing = false;
   /** Set while taking over a dialled connection on which our OPEN already went out. */
   #openAlreadySent = false;
-  /** BFD took the session down: stay in Idle (no dial, no accept) until BFD is Up again. */
-  #bfdHeld = false;
   #stopped = false;
 
   constructor(host: SessionHost, cfg: PeerConfig, src: Source, target: Target) {
@@ -140,6 +126,26 @@ export class PeerSession {
       maxBackoff: Math.max(cfg.connectRetry ?? 5, 120),
       passive: !!cfg.passive,
     }, hashSeed(cfg.address));
+    this.#wire = {
+      message: (bytes) => {
+        this.counters.messagesIn++;
+        this.#onMessage(bytes);
+      },
+      headerError: (e) => {
+        this.dispatch({ type: "BGPHeaderErr", notify: { code: e.code, subcode: e.subcode, data: e.data } });
+        this.lastError = e.message;
+      },
+      internalError: (err) => {
+        // Our own bug on peer input: reset the session rather than the process.
+        this.#host.log("error", "bgp internal error handling a message", {
+          peer: this.cfg.address,
+          error: errMsg(err),
+        });
+        this.dispatch({ type: "AutomaticStop", reason: `internal error: ${errMsg(err)}` });
+      },
+      failed: (reason) => this.dispatch({ type: "TcpConnectionFails", reason }),
+      sliceDone: () => this.#host.scheduleFlush(),
+    };
   }
 
   get state(): FsmPeer["state"] {
@@ -154,6 +160,10 @@ export class PeerSession {
     return performance.now();
   }
 
+  #ctx(): CodecContext {
+    return this.#conn?.ctx ?? defaultCodecContext;
+  }
+
   start(): void {
     this.#stopped = false;
     this.dispatch({ type: "ManualStart" });
@@ -163,12 +173,9 @@ export class PeerSession {
   async stop(opts: { graceful?: boolean; notify?: Notify } = {}): Promise<void> {
     this.#stopped = true;
     if (opts.graceful && this.#conn) {
-      this.#gen++;
       const c = this.#conn;
       this.#conn = null;
-      await this.#writer?.busy;
-      this.#writer = null;
-      safeClose(c);
+      await c.close();
       this.fsm = { ...step(this.fsm, { type: "ManualStop" }, this.#now()).peer };
     } else if (opts.notify && this.#conn) {
       this.dispatch({ type: "AutomaticStop", reason: "peer deconfigured", notify: opts.notify });
@@ -176,7 +183,7 @@ export class PeerSession {
     } else {
       this.dispatch({ type: "ManualStop" });
     }
-    await (this.#writer?.busy ?? this.#closing);
+    await this.#closing;
     this.#clearTimers();
   }
 
@@ -186,36 +193,21 @@ export class PeerSession {
    * `bfdUp` — re-establishing over a path BFD calls dead would only flap.
    */
   bfdDown(reason: string): void {
-    this.#bfdHeld = true;
-    if (this.fsm.state !== "Idle") {
-      this.dispatch({ type: "AutomaticStop", reason, notify: { code: CEASE, subcode: 10 } });
-    }
-    this.fsm = { ...this.fsm, idleHoldAt: undefined };
-    this.#armTimer();
+    this.dispatch({ type: "BfdDown", reason });
   }
 
   /** BFD is Up (again): lift the hold of `bfdDown` and restart at once if the peer is enabled. */
   bfdUp(): void {
-    if (!this.#bfdHeld) return;
-    this.#bfdHeld = false;
-    if (!this.#stopped && this.fsm.state === "Idle" && this.fsm.adminUp) {
-      this.dispatch({ type: "AutomaticStart" });
-    }
+    this.dispatch({ type: "BfdUp" });
   }
 
   /** True while BFD holds the session down. */
   get bfdHeld(): boolean {
-    return this.#bfdHeld;
+    return !!this.fsm.bfdHeld;
   }
 
   /** Feed one event through the FSM and perform its actions. */
   dispatch(ev: FsmEvent): void {
-    if (ev.type === "AutomaticStart" && this.#bfdHeld) {
-      // The back-off expired but BFD still says the path is down: wait for bfdUp instead.
-      this.fsm = { ...this.fsm, idleHoldAt: undefined };
-      this.#armTimer();
-      return;
-    }
     const before = this.fsm.state;
     const r = step(this.fsm, ev, this.#now());
     this.fsm = r.peer;
@@ -230,10 +222,10 @@ export class PeerSession {
 
   #clearTimers(): void {
     clearTimeout(this.#timer);
-    clearTimeout(this.#deferTimer);
     this.#timer = undefined;
   }
 
+  /** One timer for the FSM's earliest deadline (RFC 4271 timers and the GR ones alike). */
   #armTimer(): void {
     clearTimeout(this.#timer);
     this.#timer = undefined;
@@ -282,10 +274,16 @@ export class PeerSession {
         this.#closeConn();
         return;
       case "established":
-        this.#established();
+        this.#established(a.deferExport);
         return;
       case "down":
-        this.#down(a.reason);
+        this.#down(a.cause, a.reason, a.routes);
+        return;
+      case "beginExport":
+        this.#beginExport();
+        return;
+      case "sweepStale":
+        this.#sweepStale();
         return;
     }
   }
@@ -319,20 +317,11 @@ export class PeerSession {
     this.#dialAbort?.abort();
     const ac = new AbortController();
     this.#dialAbort = ac;
-    const timeout = setTimeout(() => ac.abort(new Error("connect timed out")), 10_000);
     // The dial stays valid while its AbortController is the current one: an incoming connection
     // adopted meanwhile does not cancel it (see `incoming`), a close or a new dial does.
     const current = () => this.#dialAbort === ac && !ac.signal.aborted;
-    connectTcp({
-      hostname: this.cfg.address,
-      port: this.cfg.port ?? 179,
-      localAddress: this.cfg.localAddress,
-      password: this.cfg.password,
-      ttl: this.cfg.multihopTtl,
-      signal: ac.signal,
-    }).then(
+    dialPeer(this.cfg, ac).then(
       (conn) => {
-        clearTimeout(timeout);
         if (!current()) {
           safeClose(conn);
           return;
@@ -352,7 +341,6 @@ export class PeerSession {
         safeClose(conn);
       },
       (err) => {
-        clearTimeout(timeout);
         if (!current()) return;
         this.#dialAbort = null;
         if (this.fsm.state !== "Connect") return; // we run on the peer's connection
@@ -363,34 +351,20 @@ export class PeerSession {
 
   /** Make `conn` the session's connection; `outgoing` records who initiated it (§6.8). */
   #adopt(conn: BgpConn, outgoing: boolean, initial?: Uint8Array): void {
-    const gen = ++this.#gen;
-    this.#resetDrain();
-    this.#conn = conn;
-    this.#connOutgoing = outgoing;
-    this.#writer = { conn, queue: [], busy: null };
-    this.#ctx = defaultCodecContext;
-    this.#bufStart = this.#bufEnd = 0;
-    this.#closeAfterWrite = false;
-    if (initial?.length) this.#append(initial);
-    this.#readLoop(conn, gen);
+    this.#conn?.close();
+    const w = new WireConn(conn, outgoing, this.#wire, initial);
+    this.#conn = w;
+    w.start();
   }
 
   #closeConn(): void {
     this.#dialAbort?.abort();
     this.#dialAbort = null;
     const c = this.#conn;
-    this.#gen++;
-    this.#resetDrain();
     this.#conn = null;
     // The dropped connection's queue (e.g. the NOTIFICATION just queued) drains on its own
-    // writer before the close; whatever is sent next goes to the next connection's writer.
-    const w = this.#writer;
-    this.#writer = null;
-    if (!c) return;
-    if (w?.busy && w.conn === c) {
-      const done = w.busy.finally(() => safeClose(c));
-      this.#closing = done;
-    } else safeClose(c);
+    // writer before the close; whatever is sent next goes to the next connection.
+    if (c) this.#closing = c.close();
   }
 
   /** An incoming connection from this peer's address, handed over by the listener. */
@@ -400,7 +374,7 @@ export class PeerSession {
       safeClose(conn);
       return;
     }
-    if (this.#bfdHeld) {
+    if (this.fsm.bfdHeld) {
       rejectConn(conn, { code: CEASE, subcode: 5 }); // Connection Rejected while BFD is down
       return;
     }
@@ -435,23 +409,14 @@ export class PeerSession {
    * connection we dialled we send our OPEN first: the peer reads it to decide the same way.
    */
   async #collision(conn: BgpConn, outgoing: boolean): Promise<void> {
-    if (outgoing) {
-      const bytes = encodeMessage(this.#open(), defaultCodecContext);
-      let off = 0;
-      while (off < bytes.length) off += await conn.write(bytes.subarray(off));
-    }
-    const first = await readFirstMessage(conn, 10_000);
-    if (!first) throw new Error("no OPEN on the second connection");
-    const dec = decodeMessage(first.msg, defaultCodecContext);
-    if (!dec.ok || dec.msg.type !== MessageType.Open) throw new Error("first message is not a valid OPEN");
-    const open = dec.msg;
+    const { open, rest } = await readPeerOpen(conn, outgoing ? this.#open() : undefined);
     const st = this.fsm.state;
     if (st === "Established") {
       if (!outgoing && this.neg?.gracefulRestart && this.neg.peerGracefulRestart) {
         // RFC 4724 §4.2: a new connection from a GR peer in Established means it restarted.
         this.#host.log("info", "bgp peer restarted (graceful restart)", { peer: this.cfg.address });
         this.dispatch({ type: "TcpConnectionFails", reason: "peer restarted" });
-        this.#takeOver(conn, outgoing, open, first.rest);
+        this.#takeOver(conn, outgoing, open, rest);
         return;
       }
       await rejectConn(conn, { code: CEASE, subcode: 7 });
@@ -460,18 +425,19 @@ export class PeerSession {
     if (st !== "OpenSent" && st !== "OpenConfirm") {
       // The state moved on while we read: treat it as a plain new connection with its OPEN.
       if (st === "Idle" || st === "Active" || st === "Connect") {
-        if (st === "Idle" && (!this.fsm.adminUp || this.#bfdHeld)) {
+        if (st === "Idle" && (!this.fsm.adminUp || this.fsm.bfdHeld)) {
           safeClose(conn);
           return;
         }
-        this.#takeOver(conn, outgoing, open, first.rest);
+        this.#takeOver(conn, outgoing, open, rest);
         return;
       }
       safeClose(conn);
       return;
     }
+    const existingOutgoing = this.#conn?.outgoing ?? false;
     const candidateWins =
-      collisionSurvivor(this.#host.routerId, open.routerId, this.#connOutgoing, outgoing) === "candidate";
+      collisionSurvivor(this.#host.routerId, open.routerId, existingOutgoing, outgoing) === "candidate";
     this.#host.log("debug", "bgp connection collision", {
       peer: this.cfg.address,
       peerRouterId: open.routerId,
@@ -482,7 +448,7 @@ export class PeerSession {
       return;
     }
     this.dispatch({ type: "OpenCollisionDump" });
-    this.#takeOver(conn, outgoing, open, first.rest);
+    this.#takeOver(conn, outgoing, open, rest);
   }
 
   /**
@@ -500,133 +466,10 @@ export class PeerSession {
     this.#onOpen(open);
   }
 
-  // ---- reading ----
-
-  #append(b: Uint8Array): void {
-    if (this.#bufEnd + b.length > this.#buf.length) {
-      const live = this.#bufEnd - this.#bufStart;
-      const size = Math.max(this.#buf.length, (live + b.length) * 2);
-      const nb = size > this.#buf.length ? new Uint8Array(size) : this.#buf;
-      nb.copyWithin(0, 0, 0);
-      nb.set(this.#buf.subarray(this.#bufStart, this.#bufEnd), 0);
-      this.#buf = nb;
-      this.#bufStart = 0;
-      this.#bufEnd = live;
-    }
-    this.#buf.set(b, this.#bufEnd);
-    this.#bufEnd += b.length;
-  }
-
-  /**
-   * Read a chunk, process it in time slices (`#kickDrain`, yielding between slices so timers and
-   * other sessions keep running during a full-table load or a flood), then read the next chunk.
-   */
-  async #readLoop(conn: BgpConn, gen: number): Promise<void> {
-    const chunk = new Uint8Array(256 * 1024);
-    // Process anything that arrived with the connection (collision hand-over).
-    if (this.#bufEnd > this.#bufStart) {
-      await Promise.resolve();
-      if (gen !== this.#gen) return;
-      this.#kickDrain(gen);
-    }
-    for (;;) {
-      let n: number | null;
-      try {
-        n = await conn.read(chunk);
-      } catch (err) {
-        if (gen !== this.#gen) return;
-        this.dispatch({ type: "TcpConnectionFails", reason: `read: ${errMsg(err)}` });
-        return;
-      }
-      if (gen !== this.#gen) return;
-      if (n === null) {
-        // Process what is still buffered before reporting the close.
-        await this.#drained();
-        if (gen !== this.#gen) return;
-        this.dispatch({ type: "TcpConnectionFails", reason: "connection closed by peer" });
-        return;
-      }
-      this.#append(chunk.subarray(0, n));
-      this.#kickDrain(gen);
-      // Read on only once the backlog is processed: TCP back-pressure then lets the sender batch
-      // (BIRD sends far fuller UPDATEs to a receiver whose window fills than to one that never
-      // lets it), while the slices keep timers and other sessions running meanwhile.
-      if (this.#draining) await this.#drained();
-      if (gen !== this.#gen) return;
-      // Back-pressure: let our own writes progress during a flood.
-      const w = this.#writer;
-      if (w && w.queue.length > 256) await w.busy;
-    }
-  }
-
-  #draining = false;
-  #drainWaiters: Array<() => void> = [];
-
-  #resetDrain(): void {
-    this.#draining = false;
-    for (const w of this.#drainWaiters.splice(0)) w();
-  }
-
-  /** Resolves when the buffer has been processed (or the connection changed). */
-  #drained(): Promise<void> {
-    if (!this.#draining) return Promise.resolve();
-    return new Promise((r) => this.#drainWaiters.push(r));
-  }
-
-  #kickDrain(gen: number): void {
-    if (this.#draining) return;
-    this.#draining = true;
-    const slice = () => {
-      if (gen !== this.#gen) return; // connection replaced: #resetDrain already cleared the state
-      const more = this.#drain(gen, performance.now() + DRAIN_SLICE_MS);
-      this.#host.scheduleFlush();
-      if (more && gen === this.#gen) {
-        setTimeout(slice, 0);
-        return;
-      }
-      this.#draining = false;
-      const ws = this.#drainWaiters.splice(0);
-      for (const w of ws) w();
-    };
-    slice();
-  }
-
-  /** Process buffered messages until none is complete or `deadline`; true when stopped by the deadline. */
-  #drain(gen: number, deadline: number): boolean {
-    while (gen === this.#gen) {
-      if (performance.now() > deadline) return true;
-      const view = this.#buf.subarray(this.#bufStart, this.#bufEnd);
-      const f = frameMessage(view, this.#ctx);
-      if (f.kind === "need-more") break;
-      if (f.kind === "error") {
-        this.dispatch({
-          type: "BGPHeaderErr",
-          notify: { code: f.error.code, subcode: f.error.subcode, data: f.error.data },
-        });
-        this.lastError = f.error.message;
-        return false;
-      }
-      const msg = view.subarray(0, f.length);
-      this.#bufStart += f.length;
-      this.counters.messagesIn++;
-      try {
-        this.#onMessage(msg);
-      } catch (err) {
-        // Our own bug on peer input: reset the session rather than the process.
-        this.#host.log("error", "bgp internal error handling a message", {
-          peer: this.cfg.address,
-          error: errMsg(err),
-        });
-        this.dispatch({ type: "AutomaticStop", reason: `internal error: ${errMsg(err)}` });
-        return false;
-      }
-    }
-    if (this.#bufStart === this.#bufEnd) this.#bufStart = this.#bufEnd = 0;
-    return false;
-  }
+  // ---- receiving ----
 
   #onMessage(bytes: Uint8Array): void {
-    const dec = decodeMessage(bytes, this.#ctx);
+    const dec = decodeMessage(bytes, this.#ctx());
     if (!dec.ok) {
       const e = dec.error;
       this.lastError = e.message;
@@ -636,7 +479,7 @@ export class PeerSession {
       else this.dispatch({ type: "BGPHeaderErr", notify });
       return;
     }
-    if (dec.errors?.length) this.#noteUpdateErrors(dec.errors.map((e) => e.message));
+    if (dec.errors?.length) this.#noteUpdateErrors(dec.errors);
     const m: BgpMessage = dec.msg;
     switch (m.type) {
       case MessageType.Open:
@@ -679,70 +522,54 @@ export class PeerSession {
       return;
     }
     this.neg = r.n;
-    this.#ctx = r.n.ctx;
+    if (this.#conn) this.#conn.ctx = r.n.ctx;
     this.src.routerId = r.n.peerRouterId;
-    this.dispatch({ type: "BGPOpen", holdTime: open.holdTime });
+    const ours = this.#host.gracefulRestart;
+    const pgr = r.n.gracefulRestart ? r.n.peerGracefulRestart : undefined;
+    this.dispatch({
+      type: "BGPOpen",
+      holdTime: open.holdTime,
+      gr: {
+        // RFC 4724 §4.2 helper: the peer's restart time, when both sides announced GR.
+        restartTime: pgr?.restartTime,
+        // RFC 4724 §4.1: restarting, we defer our advertisement on the first session to each peer.
+        deferralTime: ours?.restarting && r.n.gracefulRestart && this.#sentOpens <= 1
+          ? ours.deferralTime
+          : undefined,
+      },
+    });
   }
 
   /** RFC 7606 errors that did not reset the session: counted, the first few logged. */
-  #noteUpdateErrors(msgs: string[]): void {
-    for (const msg of msgs) {
+  #noteUpdateErrors(errs: BgpError[]): void {
+    for (const e of errs) {
       this.counters.updateErrors++;
       if (this.counters.updateErrors <= 10) {
         this.#host.log("warning", "bgp malformed UPDATE handled per RFC 7606", {
           peer: this.cfg.address,
-          error: msg,
+          error: e.message,
         });
       }
     }
   }
 
   #onUpdate(m: UpdateMessage): void {
-    const rib = this.#host.rib;
     const conn = this.#conn;
-    if (this.neg && conn && !m.treatAsWithdraw) {
-      const err = checkUpdateForSession(m, this.neg.peerAsn, this.neg.ctx.ebgp, [
-        normaliseRemote(conn.localAddr.hostname),
-      ]);
-      if (err) {
-        this.#noteUpdateErrors([err.message]);
-        m = { ...m, treatAsWithdraw: true };
-      }
-    }
-    const fams = this.neg?.families.map((f) => f.afi) ?? [AFI.IPv4];
-    const eor = isEndOfRib(m);
-    if (eor !== null) {
-      this.#onEndOfRib(eor);
-      return;
-    }
-    if (m.treatAsWithdraw) {
-      // RFC 7606: every prefix the UPDATE carries is withdrawn.
-      rib.withdraw(this.src, [
-        ...m.withdrawn,
-        ...m.nlri,
-        ...(m.mpReach?.nlri ?? []),
-        ...(m.mpUnreach?.withdrawn ?? []),
-      ]);
-      return;
-    }
-    if (m.withdrawn.length) rib.withdraw(this.src, m.withdrawn);
-    if (m.mpUnreach?.withdrawn.length && fams.includes(m.mpUnreach.afi)) {
-      rib.withdraw(this.src, m.mpUnreach.withdrawn);
-    }
-    if (m.nlri.length && fams.includes(AFI.IPv4) && m.attrs.nextHop) {
-      const attrs = m.attrs as RibAttrs;
-      rib.announce(this.src, m.nlri, attrs);
-    }
-    const mp = m.mpReach;
-    if (mp && mp.nlri.length && fams.includes(mp.afi) && mp.nextHops.length) {
-      const { nextHop: _ignored, ...rest } = m.attrs;
-      let nh = mp.nextHops[0];
-      let ll = mp.nextHops[1];
-      // RFC 2545 §3: a link-local-only next hop comes as the global one; keep it as link-local too.
-      if (isLinkLocal6(nh) && !ll) ll = nh;
-      if (nh === "::" && ll) nh = ll;
-      const attrs: RibAttrs = { ...rest, nextHop: nh, ...(ll ? { nextHopLinkLocal: ll } : {}) };
-      rib.announce(this.src, mp.nlri, attrs);
+    const neg = this.neg;
+    const { inputs, error } = ribInputs(m, {
+      families: neg?.families.map((f) => f.afi) ?? [AFI.IPv4],
+      session: neg && conn
+        ? {
+          peerAs: neg.peerAsn,
+          ebgp: neg.ctx.ebgp,
+          localAddress: normaliseRemote(conn.conn.localAddr.hostname),
+        }
+        : undefined,
+    });
+    if (error) this.#noteUpdateErrors([error]);
+    for (const i of inputs) {
+      if (i.kind === "end-of-rib") this.#onEndOfRib(i.afi);
+      else applyRibInput(this.#host.rib, this.src, i);
     }
   }
 
@@ -752,19 +579,15 @@ export class PeerSession {
     if (swept) {
       this.#host.log("info", "bgp stale routes flushed at end-of-rib", { peer: this.cfg.address, swept });
     }
-    if (this.src.staleCount === 0) {
-      clearTimeout(this.#staleTimer);
-      this.#staleTimer = undefined;
-    }
-    if (this.#awaitingPeerEor) this.#beginExport();
+    this.dispatch({ type: "PeerEndOfRib", staleLeft: this.src.staleCount });
     this.#host.scheduleFlush();
   }
 
   // ---- Established / down ----
 
-  #established(): void {
+  #established(deferExport: boolean): void {
     const conn = this.#conn;
-    const local = conn ? normaliseRemote(conn.localAddr.hostname) : undefined;
+    const local = conn ? normaliseRemote(conn.conn.localAddr.hostname) : undefined;
     const t = this.target;
     const v4 = local && !local.includes(":") ? local : undefined;
     const v6 = local && local.includes(":") && !isLinkLocal6(local) ? local : undefined;
@@ -783,54 +606,33 @@ export class PeerSession {
       holdTime: this.fsm.holdTime,
       families: t.families,
     });
-    const gr = this.#host.gracefulRestart;
-    if (gr?.restarting && this.neg?.gracefulRestart && this.#sentOpens <= 1) {
-      // RFC 4724 §4.1: the restarting speaker defers its advertisement until the peer's End-of-RIB
-      // (or the deferral timer), so it selects from the peer's full table.
-      this.#awaitingPeerEor = true;
-      this.#deferTimer = setTimeout(() => this.#beginExport(), gr.deferralTime * 1000);
-      return;
-    }
-    this.#beginExport();
+    // RFC 4724 §4.1: a restarting speaker defers its advertisement until the peer's End-of-RIB
+    // (or the deferral deadline), so it selects from the peer's full table.
+    if (!deferExport) this.#beginExport();
   }
 
   #beginExport(): void {
-    clearTimeout(this.#deferTimer);
-    this.#awaitingPeerEor = false;
     if (this.fsm.state !== "Established" || this.target.active) return;
     this.#eorPending = !!this.neg?.peerGracefulRestart;
     this.#host.rib.activate(this.target);
     this.#host.scheduleFlush();
   }
 
-  #down(reason: string): void {
+  /** Left Established: the FSM decided from the typed cause whether GR keeps the routes. */
+  #down(cause: DownCause, reason: string, routes: "drop" | "stale"): void {
     const rib = this.#host.rib;
     rib.deactivate(this.target);
-    clearTimeout(this.#deferTimer);
-    this.#awaitingPeerEor = false;
     this.#eorPending = false;
-    const pgr = this.neg?.peerGracefulRestart;
-    const byNotification = reason.includes("NOTIFICATION") || reason.includes("administratively") ||
-      reason.includes("FSM error");
-    if (this.neg?.gracefulRestart && pgr && pgr.restartTime > 0 && !byNotification) {
-      // RFC 4724 §4.2 helper: keep the peer's routes, marked stale, for its restart time.
+    if (routes === "stale") {
+      // RFC 4724 §4.2 helper: keep the peer's routes, marked stale, until its restart deadline.
       const n = rib.markStale(this.src);
       this.#host.log("info", "bgp peer down, keeping routes as stale (graceful restart)", {
         peer: this.cfg.address,
         routes: n,
-        restartTime: pgr.restartTime,
+        restartTime: this.fsm.grRestartTime,
         reason,
+        cause: cause.kind,
       });
-      clearTimeout(this.#staleTimer);
-      this.#staleTimer = setTimeout(() => {
-        this.#staleTimer = undefined;
-        const swept = rib.sweepStale(this.src);
-        this.#host.log("info", "bgp restart timer expired, stale routes flushed", {
-          peer: this.cfg.address,
-          swept,
-        });
-        this.#host.scheduleFlush();
-      }, pgr.restartTime * 1000);
     } else {
       this.#host.log("info", "bgp session down", { peer: this.cfg.address, reason });
       rib.dropSource(this.src);
@@ -838,10 +640,17 @@ export class PeerSession {
     this.#host.scheduleFlush();
   }
 
+  #sweepStale(): void {
+    const swept = this.#host.rib.sweepStale(this.src);
+    this.#host.log("info", "bgp restart timer expired, stale routes flushed", {
+      peer: this.cfg.address,
+      swept,
+    });
+    this.#host.scheduleFlush();
+  }
+
   /** Drop every route of this peer now (peer removed), including stale ones. */
   release(): void {
-    clearTimeout(this.#staleTimer);
-    this.#staleTimer = undefined;
     this.#clearTimers();
     this.#host.rib.dropSource(this.src);
     this.#host.rib.removeTarget(this.target);
@@ -852,8 +661,9 @@ export class PeerSession {
   /** Send the RIB's batches for this peer (and End-of-RIB after the initial table). */
   sendBatches(batches: OutBatch[] | undefined): void {
     if (this.fsm.state !== "Established" || !this.#conn) return;
-    const max = maxLength(this.#ctx);
-    const enc = (u: UpdateMessage) => encodeMessage(u, this.#ctx);
+    const ctx = this.#ctx();
+    const max = maxLength(ctx);
+    const enc = (u: UpdateMessage) => encodeMessage(u, ctx);
     for (const b of batches ?? []) {
       for (const bytes of packBatch(b, enc, max)) {
         this.counters.updatesOut++;
@@ -864,7 +674,7 @@ export class PeerSession {
       this.#eorPending = false;
       for (const afi of this.target.families) {
         this.counters.updatesOut++;
-        this.#queue(encodeMessage(endOfRib(afi), this.#ctx));
+        this.#queue(encodeMessage(endOfRib(afi), ctx));
       }
     }
   }
@@ -889,117 +699,16 @@ export class PeerSession {
 
   #send(m: BgpMessage): void {
     if (!this.#conn) return;
-    this.#queue(encodeMessage(m, this.#ctx));
+    this.#queue(encodeMessage(m, this.#ctx()));
   }
 
   #queue(bytes: Uint8Array): void {
-    const conn = this.#conn;
-    const w = this.#writer;
-    if (!conn || !w || w.conn !== conn) return;
-    this.counters.messagesOut++;
-    w.queue.push(bytes);
-    if (!w.busy) w.busy = this.#pump(w);
+    if (this.#conn?.send(bytes)) this.counters.messagesOut++;
   }
-
-  async #pump(w: Writer): Promise<void> {
-    try {
-      while (w.queue.length) {
-        // Coalesce queued messages into one write of up to 1 MiB.
-        let total = 0, n = 0;
-        while (n < w.queue.length && total < 1 << 20) total += w.queue[n++].length;
-        const parts = w.queue.splice(0, n);
-        const buf = n === 1 ? parts[0] : concat(parts, total);
-        let off = 0;
-        while (off < buf.length) off += await w.conn.write(buf.subarray(off));
-      }
-    } catch (err) {
-      w.queue.length = 0;
-      w.busy = null;
-      if (this.#writer === w) {
-        this.dispatch({ type: "TcpConnectionFails", reason: `write: ${errMsg(err)}` });
-      }
-    } finally {
-      w.busy = null;
-    }
-  }
-}
-
-/** One connection's outgoing queue and the write loop draining it. */
-interface Writer {
-  conn: BgpConn;
-  queue: Uint8Array[];
-  busy: Promise<void> | null;
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
-}
-
-function safeClose(c: BgpConn): void {
-  try {
-    c.close();
-  } catch {
-    // already closed
-  }
-}
-
-function errMsg(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 function hashSeed(s: string): number {
   let h = 2166136261;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619);
   return (h ^ (Date.now() & 0xffff)) >>> 0;
-}
-
-/** Send a NOTIFICATION on a connection we refuse, then close it. */
-export async function rejectConn(conn: BgpConn, n: Notify): Promise<void> {
-  try {
-    const bytes = encodeMessage({
-      type: MessageType.Notification,
-      code: n.code,
-      subcode: n.subcode,
-      data: n.data ?? new Uint8Array(),
-    }, defaultCodecContext);
-    let off = 0;
-    while (off < bytes.length) off += await conn.write(bytes.subarray(off));
-  } catch {
-    // the peer may already be gone
-  } finally {
-    safeClose(conn);
-  }
-}
-
-/** Read exactly one message from a fresh connection (collision handling), with a timeout. */
-async function readFirstMessage(
-  conn: BgpConn,
-  timeoutMs: number,
-): Promise<{ msg: Uint8Array; rest: Uint8Array } | null> {
-  let buf = new Uint8Array(0);
-  const chunk = new Uint8Array(4096);
-  const deadline = performance.now() + timeoutMs;
-  while (performance.now() < deadline) {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const n = await Promise.race([
-      conn.read(chunk),
-      new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), deadline - performance.now())),
-    ]);
-    clearTimeout(timer);
-    if (n === "timeout" || n === null) return null;
-    const nb = new Uint8Array(buf.length + n);
-    nb.set(buf);
-    nb.set(chunk.subarray(0, n), buf.length);
-    buf = nb;
-    const f = frameMessage(buf, defaultCodecContext);
-    if (f.kind === "error") return null;
-    if (f.kind === "message") return { msg: buf.subarray(0, f.length), rest: buf.slice(f.length) };
-  }
-  return null;
 }

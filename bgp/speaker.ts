@@ -8,18 +8,20 @@
 
 import { AFI, type Afi, type PathAttributes, type Prefix, SAFI } from "./codec/types.ts";
 import {
-  ConfigError,
+  configError,
   type LogFn,
   type PeerConfig,
   type SpeakerConfig,
   validatePeerConfig,
   validateSpeakerConfig,
 } from "./config.ts";
-import { CeaseSubcode, type FsmState } from "./fsm.ts";
-import { canonicalAddr, parsePrefix } from "./prefix.ts";
+import { CeaseSubcode } from "./codec/errors.ts";
+import { normaliseRemote, rejectConn } from "./connect.ts";
+import type { FsmState } from "./fsm.ts";
+import { canonicalAddr, parsePrefix, SLOPPY_PREFIX } from "./prefix.ts";
 import type { RibAttrs } from "./propagate.ts";
 import { type BestPathListener, Rib, type Route, type Source } from "./rib.ts";
-import { normaliseRemote, PeerSession, rejectConn, type SessionHost } from "./session.ts";
+import { PeerSession, type SessionHost } from "./session.ts";
 import { type BgpListener, listenTcp } from "./transport/mod.ts";
 import { BfdManager, type BfdSessionStatus } from "./bfd/manager.ts";
 import { bfdOptionsFor } from "./bfd/peer.ts";
@@ -69,7 +71,7 @@ export class BgpSpeaker {
 
   constructor(cfg: SpeakerConfig) {
     const problems = validateSpeakerConfig(cfg);
-    if (problems.length) throw new ConfigError(problems);
+    if (problems.length) throw configError(problems);
     this.#cfg = cfg;
     this.#log = cfg.log ?? noLog;
     this.#rib = new Rib({ asn: cfg.asn, routerId: cfg.routerId, clusterId: cfg.clusterId ?? cfg.routerId });
@@ -159,10 +161,10 @@ export class BgpSpeaker {
   /** Add a peer at run time (started at once if the speaker runs). */
   addPeer(p: PeerConfig): void {
     const problems = validatePeerConfig(p);
-    if (problems.length) throw new ConfigError(problems);
+    if (problems.length) throw configError(problems);
     const address = canonicalAddr(p.address);
     if (this.#peers.has(address)) {
-      throw new ConfigError([`bgp peer ${JSON.stringify(address)}: already configured`]);
+      throw configError([`bgp peer ${JSON.stringify(address)}: already configured`]);
     }
     const cfg = { ...p, address };
     const ebgp = p.asn !== this.#cfg.asn;
@@ -255,9 +257,9 @@ export class BgpSpeaker {
   updatePeer(p: PeerConfig): void {
     const address = canonicalAddr(p.address);
     const s = this.#peers.get(address);
-    if (!s) throw new ConfigError([`bgp peer ${JSON.stringify(address)}: not configured`]);
+    if (!s) throw configError([`bgp peer ${JSON.stringify(address)}: not configured`]);
     const problems = validatePeerConfig(p);
-    if (problems.length) throw new ConfigError(problems);
+    if (problems.length) throw configError(problems);
     // BFD settings change in place too: the BFD session is updated, the BGP session kept.
     const { importPolicy: _i, exportPolicy: _e, description: _d, bfd: _b, ...rest } = { ...p, address };
     const { importPolicy: _i2, exportPolicy: _e2, description: _d2, bfd: _b2, ...old } = s.cfg;
@@ -299,8 +301,8 @@ export class BgpSpeaker {
 
   /** Originate (or change) a prefix from this speaker. Without `nextHop`, peers get our session address. */
   originate(prefix: Prefix | string, attrs: OriginateAttrs = {}): void {
-    const p = typeof prefix === "string" ? parsePrefix(prefix) : prefix;
-    if (!p) throw new ConfigError([`bgp originate: prefix ${JSON.stringify(prefix)} is not addr/len`]);
+    const p = typeof prefix === "string" ? parsePrefix(prefix, SLOPPY_PREFIX) : prefix;
+    if (!p) throw configError([`bgp originate: prefix ${JSON.stringify(prefix)} is not addr/len`]);
     const a: RibAttrs = { origin: 0, asPath: [], ...attrs, nextHop: attrs.nextHop ?? "" };
     this.#rib.announce(this.#local, [p], a);
     this.#scheduleFlush();
@@ -308,8 +310,8 @@ export class BgpSpeaker {
 
   /** Withdraw a prefix this speaker originated. */
   withdraw(prefix: Prefix | string): void {
-    const p = typeof prefix === "string" ? parsePrefix(prefix) : prefix;
-    if (!p) throw new ConfigError([`bgp withdraw: prefix ${JSON.stringify(prefix)} is not addr/len`]);
+    const p = typeof prefix === "string" ? parsePrefix(prefix, SLOPPY_PREFIX) : prefix;
+    if (!p) throw configError([`bgp withdraw: prefix ${JSON.stringify(prefix)} is not addr/len`]);
     this.#rib.withdraw(this.#local, [p]);
     this.#scheduleFlush();
   }
@@ -375,7 +377,7 @@ export class BgpSpeaker {
 
   /** The best route for one prefix, or null. */
   bestRoute(prefix: Prefix | string): Route | null {
-    const p = typeof prefix === "string" ? parsePrefix(prefix) : prefix;
+    const p = typeof prefix === "string" ? parsePrefix(prefix, SLOPPY_PREFIX) : prefix;
     return p ? this.#rib.best(p) : null;
   }
 

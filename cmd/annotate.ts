@@ -15,8 +15,8 @@
  */
 import * as k8s from "@kubernetes/client-node";
 import { parseArgs } from "node:util";
-import { ConfigError } from "./errors.ts";
-import { defaultOptions } from "./options.ts";
+import { ConfigError } from "../errors/mod.ts";
+import { defaultOptions } from "../options/mod.ts";
 import {
   ANNOTATION as PROXY_ANN,
   parseDsr,

@@ -12,54 +12,19 @@
  *
  * @module
  */
-import { isIPv4 as netIsIPv4, isIPv6 as netIsIPv6 } from "../net/ip.ts";
+// Strict, as pflag's IP flags (Go's net.ParseIP since 1.17): leading-zero octets ("010") are
+// refused, since an octal-looking address in a flag is ambiguous.
+import { isIP } from "../net/ip.ts";
 import {
   type AgentOptions,
   camelCase,
   FLAG_BY_NAME,
   FLAG_BY_SHORTHAND,
   type FlagSpec,
-} from "./flag_table.ts";
-import { defaultOptions } from "./options.ts";
-import { ConfigError } from "./errors.ts";
-
-const DURATION_UNITS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  "µs": 1e-3,
-  "μs": 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
-/** Parses a Go duration (`time.ParseDuration`) into milliseconds. */
-export function parseGoDuration(text: string): number {
-  const s = text.trim();
-  if (s === "0") return 0;
-  const m = /^([-+]?)((?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+$/.exec(s);
-  if (!m) throw new Error(`invalid duration ${JSON.stringify(text)}`);
-  let total = 0;
-  for (const part of s.replace(/^[-+]/, "").matchAll(/(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/g)) {
-    total += Number(part[1]) * DURATION_UNITS[part[2]];
-  }
-  return m[1] === "-" ? -total : total;
-}
-
-/** Formats milliseconds as Go prints a `time.Duration` (`5m0s`, `1m30s`, `300ms`, `0s`). */
-export function formatGoDuration(ms: number): string {
-  if (ms === 0) return "0s";
-  const neg = ms < 0;
-  let rest = Math.abs(ms);
-  if (rest < 1000) return `${neg ? "-" : ""}${rest}ms`;
-  const h = Math.floor(rest / 3_600_000);
-  rest -= h * 3_600_000;
-  const m = Math.floor(rest / 60_000);
-  rest -= m * 60_000;
-  const s = rest / 1000;
-  return `${neg ? "-" : ""}${h ? `${h}h` : ""}${h || m ? `${m}m` : ""}${s}s`;
-}
+} from "../options/flag_table.ts";
+import { defaultOptions } from "../options/mod.ts";
+import { ConfigError } from "../errors/mod.ts";
+import { parseGoBool, parseGoDuration } from "../options/go_text.ts";
 
 // BigInt: 2 ** 64 - 1 is not representable as a double (it prints as 18446744073709552000).
 const UINT_MAX: Record<string, bigint> = {
@@ -87,13 +52,6 @@ function parseUint(flag: FlagSpec, text: string): number {
     );
   }
   return Number(n);
-}
-
-/** Go's strconv.ParseBool (flags and boolean annotations use it upstream); null when not a boolean. */
-export function parseGoBool(text: string): boolean | null {
-  if (["1", "t", "T", "TRUE", "true", "True"].includes(text)) return true;
-  if (["0", "f", "F", "FALSE", "false", "False"].includes(text)) return false;
-  return null;
 }
 
 function parseBool(flag: FlagSpec, text: string): boolean {
@@ -124,24 +82,6 @@ function splitCsv(text: string): string[] {
   }
   out.push(cur);
   return out;
-}
-
-/** An IPv4 literal (leading-zero octets read as decimal, as this parser always accepted) or IPv6. */
-export function isIP(text: string): boolean {
-  return isIPv4(text) || isIPv6(text);
-}
-
-/**
- * A dotted quad. Leading-zero octets ("010") are refused, as pflag's IP flags refuse them
- * (Go's net.ParseIP since 1.17): an octal-looking address in a flag is ambiguous.
- */
-export function isIPv4(text: string): boolean {
-  return netIsIPv4(text);
-}
-
-/** An IPv6 literal (strict, as the WHATWG URL host parser this used before). */
-export function isIPv6(text: string): boolean {
-  return netIsIPv6(text);
 }
 
 /** Converts one textual value into the flag's type. */

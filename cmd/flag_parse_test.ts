@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { formatGoDuration, parseFlags, parseGoDuration } from "./flag_parse.ts";
-import { FLAGS } from "./flag_table.ts";
+import { parseFlags } from "./flag_parse.ts";
+import { FLAGS } from "../options/flag_table.ts";
 import { optionProblems, validateOptions } from "./validate.ts";
-import { ConfigError } from "./errors.ts";
+import { ConfigError } from "../errors/mod.ts";
 import { usage } from "./help.ts";
 
 /** Argument lists as they appear in upstream's published DaemonSets and common installs. */
@@ -192,34 +192,6 @@ Deno.test("flags: bad input names the flag and the accepted form", () => {
   assert.match(v(["--router-id=not-an-ip"]), /--router-id/);
   // Every problem at once, one per line.
   assert.equal(v(["--cluster-asn=1", "--bgp-holdtime=1s"]).split("\n").length, 2);
-});
-
-Deno.test("flags: Go durations parse and print like time.Duration", () => {
-  for (
-    const [text, ms] of [
-      ["1m0s", 60_000],
-      ["300ms", 300],
-      ["1.5h", 5_400_000],
-      ["1h2m3s", 3_723_000],
-      ["0", 0],
-      ["90s", 90_000],
-      ["1500us", 1.5],
-    ] as const
-  ) {
-    assert.equal(parseGoDuration(text), ms, text);
-  }
-  assert.equal(formatGoDuration(300_000), "5m0s");
-  assert.equal(formatGoDuration(90_000), "1m30s");
-  assert.equal(formatGoDuration(0), "0s");
-  assert.equal(formatGoDuration(7_200_000), "2h0m0s");
-  fc.assert(
-    fc.property(
-      fc.integer({ min: 0, max: 10 ** 9 }),
-      (s) => parseGoDuration(formatGoDuration(s * 1000)) === s * 1000,
-    ),
-  );
-  assert.throws(() => parseGoDuration("5"), /invalid duration/);
-  assert.throws(() => parseGoDuration("5 m"), /invalid duration/);
 });
 
 Deno.test("flags: --help lists every flag with its default", () => {

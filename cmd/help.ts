@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { type FlagGroup, FLAGS, type FlagSpec } from "./flag_table.ts";
-import { formatGoDuration } from "./flag_parse.ts";
+import { type FlagGroup, FLAGS, type FlagSpec } from "../options/flag_table.ts";
+import { formatGoDuration } from "../options/go_text.ts";
 import { VERSION } from "./version.ts";
 
 const GROUP_TITLES: Record<FlagGroup, string> = {

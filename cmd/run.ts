@@ -6,10 +6,10 @@
  *
  * @module
  */
-import type { AgentOptions } from "./options.ts";
-import { ConfigError } from "./errors.ts";
+import type { AgentOptions } from "../options/mod.ts";
+import { ConfigError } from "../errors/mod.ts";
 import type { Controller, ControllerContext } from "../controllers/controller.ts";
-import { runController } from "../controllers/runner.ts";
+import { laneFactory, runController } from "../controllers/runner.ts";
 import { type ControllerName, CONTROLLERS } from "../controllers/registry.ts";
 import { CommandRunner, DryRunRunner, formatCommand, type Runner } from "../kernel/exec.ts";
 import { healthRoute, HealthTracker, serveHttp } from "../observe/health.ts";
@@ -227,6 +227,13 @@ export async function runAgent(
         report: io.print,
         api,
         healthNote: (lines) => health.note(c, lines),
+        lane: laneFactory({
+          controller: c,
+          log: logger(c),
+          metrics,
+          signal,
+          beat: (n, at) => health.beat(n, at),
+        }),
       };
       controllers.push((await CONTROLLERS[c].load()).create(ctx));
     }

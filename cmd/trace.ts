@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { ConfigError } from "./errors.ts";
+import { ConfigError } from "../errors/mod.ts";
+import { walkArgs } from "../options/argv.ts";
 import { parseFlags } from "./flag_parse.ts";
 import { validateOptions } from "./validate.ts";
 import { formatTrace, type Protocol, traceConnection, TraceInputError } from "../controllers/trace/trace.ts";
@@ -41,16 +42,10 @@ export function parseTraceArgs(argv: readonly string[]): TraceArgs | "help" {
   const pos: string[] = [];
   const rest: string[] = [];
   const out: Partial<TraceArgs> = { protocol: "tcp", json: false };
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    let val: string | undefined;
-    const eq = a.indexOf("=");
-    if (a.startsWith("--") && eq > 0) [a, val] = [a.slice(0, eq), a.slice(eq + 1)];
-    const next = () => {
-      const v = val ?? argv[++i];
-      if (v === undefined) throw new ConfigError(`trace: ${a} needs a value\n${TRACE_USAGE}`);
-      return v;
-    };
+  const missing = (a: string) => new ConfigError(`trace: ${a} needs a value\n${TRACE_USAGE}`);
+  for (const arg of walkArgs(argv, missing)) {
+    const a = arg.name;
+    const next = () => arg.value();
     switch (a) {
       case "-h":
       case "--help":
@@ -80,10 +75,13 @@ export function parseTraceArgs(argv: readonly string[]): TraceArgs | "help" {
         break;
       default:
         if (a.startsWith("-")) {
-          rest.push(argv[i]);
+          rest.push(arg.raw);
           // An agent flag's separate value (`--manifests FILE`); booleans use `--flag=value`.
-          if (val === undefined && i + 1 < argv.length && !argv[i + 1].startsWith("-") && takesValue(a)) {
-            rest.push(argv[++i]);
+          const following = arg.peek();
+          if (
+            arg.inline === undefined && following !== undefined && !following.startsWith("-") && takesValue(a)
+          ) {
+            rest.push(arg.take());
           }
         } else pos.push(a);
     }

@@ -4,21 +4,14 @@
  *
  * @module
  */
-import type { AgentOptions } from "./options.ts";
-import { ConfigError } from "./errors.ts";
-import { formatGoDuration, isIP, isIPv4 } from "./flag_parse.ts";
-import { parseCidr as parseNetCidr } from "../net/ip.ts";
+import type { AgentOptions } from "../options/mod.ts";
+import { ConfigError } from "../errors/mod.ts";
+import { formatGoDuration } from "../options/go_text.ts";
+import { isIP, isIPv4, parseCidr } from "../net/ip.ts";
 
-/**
- * Parses "a.b.c.d/n" or "x::/n" (the length is required); undefined when malformed.
- */
-export function parseCidr(text: string): { ip: string; len: number; v6: boolean } | undefined {
-  const t = text.trim();
-  // Strict, like Go's net.ParseCIDR behind upstream's flags: no leading-zero octets.
-  const c = parseNetCidr(t, { bareIsHost: false });
-  if (!c) return undefined;
-  return { ip: t.slice(0, t.indexOf("/")), len: c.len, v6: c.family === 6 };
-}
+// CIDR flags are strict, like Go's net.ParseCIDR behind upstream's flags: the length is
+// required and leading-zero octets are refused.
+const flagCidr = (text: string) => parseCidr(text.trim(), { bareIsHost: false });
 
 /** True for ASNs a BGP peer may use (not 0, AS_TRANS, or the reserved 65535/4294967295). */
 export function isUsableAsn(n: number): boolean {
@@ -85,7 +78,7 @@ export function optionProblems(o: AgentOptions, env: ValidateEnv = {}): string[]
     ] as const
   ) {
     for (const c of list) {
-      if (!parseCidr(c)) bad(flag, c, "expected CIDRs such as 10.96.0.0/12 or fd00::/108");
+      if (!flagCidr(c)) bad(flag, c, "expected CIDRs such as 10.96.0.0/12 or fd00::/108");
     }
   }
   if (o.serviceClusterIpRange.length > 2) {
@@ -171,11 +164,11 @@ export function optionProblems(o: AgentOptions, env: ValidateEnv = {}): string[]
   for (const ip of o.peerRouterIps) if (!isIP(ip)) bad("peer-router-ips", ip, "IP addresses");
 
   // Upstream's firewall refuses to start on these; here they are usage errors up front.
-  const ranges = o.serviceClusterIpRange.map(parseCidr);
+  const ranges = o.serviceClusterIpRange.map(flagCidr);
   if (o.serviceClusterIpRange.length === 0) {
     problems.push("--service-cluster-ip-range is empty: give the cluster's service CIDR (one per IP family)");
-  } else if (ranges.every((r) => r !== undefined) && ranges.length <= 2) {
-    const fams = ranges.map((r) => (r!.v6 ? 6 : 4));
+  } else if (ranges.every((r) => r !== null) && ranges.length <= 2) {
+    const fams = ranges.map((r) => r!.family);
     const range = o.serviceClusterIpRange.join(",");
     if (o.enableIpv4 && !o.enableIpv6 && fams[0] !== 4) {
       bad(

@@ -7,11 +7,12 @@
  * @module
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import type { AgentOptions } from "../cmd/options.ts";
+import type { AgentOptions } from "../options/mod.ts";
 import type { Runner } from "../kernel/exec.ts";
 import type { Logger } from "../observe/log.ts";
 import type { MetricsRegistry } from "../observe/metrics.ts";
 import type { ClusterSnapshot, ResourceKind } from "../watch/types.ts";
+import type { LaneFactory } from "./runner.ts";
 
 /** What every controller is built with. */
 export interface ControllerContext {
@@ -30,6 +31,12 @@ export interface ControllerContext {
   report?: (text: string) => void;
   /** Lines shown under `/healthz` without making it unhealthy (objects a tool refused). */
   healthNote?: (lines: string[]) => void;
+  /**
+   * Opens a named lane (`runner.ts`): the only way a controller schedules work of its own (a
+   * drain deadline, an address change, learned routes), wired to health and metrics once. Absent
+   * (tests): `openLane` wires one to `log` and `metrics`.
+   */
+  lane?: LaneFactory;
   /** Writes to the Kubernetes API (LB status, leases); absent with `--manifests`. */
   api?: KubeConfig;
 }

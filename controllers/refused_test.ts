@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { Logger } from "../observe/log.ts";
 import { MetricsRegistry } from "../observe/metrics.ts";
-import { defaultOptions } from "../cmd/options.ts";
+import { defaultOptions } from "../options/mod.ts";
 import type { ControllerContext } from "./controller.ts";
 import { RefusedObjects } from "./refused.ts";
 

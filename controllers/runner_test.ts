@@ -1,41 +1,9 @@
 import assert from "node:assert/strict";
-import { type Clock, runController, type TimerId } from "./runner.ts";
+import { boundedRunner, runController } from "./runner.ts";
+import { FakeClock, settle } from "./fake_clock.ts";
 import type { Controller } from "./controller.ts";
 import { SnapshotStore } from "../watch/store.ts";
 import type { ClusterSnapshot, NamespaceInfo } from "../watch/types.ts";
-
-/** A manual clock: timers fire only when the test advances time. */
-class FakeClock implements Clock {
-  t = 0;
-  private timers = new Map<number, { at: number; fn: () => void }>();
-  private next = 1;
-  now() {
-    return this.t;
-  }
-  setTimeout(fn: () => void, ms: number): TimerId {
-    const id = this.next++;
-    this.timers.set(id, { at: this.t + ms, fn });
-    return id as unknown as TimerId;
-  }
-  clearTimeout(id: TimerId) {
-    this.timers.delete(id as unknown as number);
-  }
-  async advance(ms: number) {
-    const end = this.t + ms;
-    for (;;) {
-      const due = [...this.timers].filter(([, v]) => v.at <= end).sort((a, b) => a[1].at - b[1].at)[0];
-      if (!due) break;
-      this.timers.delete(due[0]);
-      this.t = due[1].at;
-      due[1].fn();
-      await settle();
-    }
-    this.t = end;
-    await settle();
-  }
-}
-
-const settle = () => new Promise((r) => setTimeout(r, 0));
 
 function fakeController(opts: { fail?: () => boolean; period?: number } = {}) {
   const seen: number[] = [];
@@ -151,4 +119,149 @@ Deno.test("store: unchanged re-deliveries publish nothing; deletes do", async ()
   assert.deepEqual(revs, [2, 3]);
   assert.equal(held.namespaces.has("a"), true, "a snapshot held by a controller never changes");
   assert.equal(store.current().namespaces.has("a"), false);
+});
+
+/** A function whose runs the test ends by hand, recording start times and overlap. */
+function gatedFn(clock: FakeClock) {
+  const starts: number[] = [];
+  let active = 0, maxActive = 0;
+  let release: Array<(ok: boolean) => void> = [];
+  const fn = () => {
+    starts.push(clock.now());
+    active++;
+    maxActive = Math.max(maxActive, active);
+    return new Promise<void>((res, rej) =>
+      release.push((ok) => {
+        active--;
+        if (ok) res();
+        else rej(new Error("boom"));
+      })
+    );
+  };
+  const finish = async (ok = true) => {
+    const r = release;
+    release = [];
+    for (const f of r) f(ok);
+    await settle();
+  };
+  return {
+    fn,
+    starts,
+    finish,
+    get maxActive() {
+      return maxActive;
+    },
+  };
+}
+
+Deno.test("lane: runs never overlap; requests during a run become exactly one more run", async () => {
+  const clock = new FakeClock();
+  const g = gatedFn(clock);
+  const lane = boundedRunner(g.fn, { clock });
+  lane.trigger();
+  await settle();
+  for (let i = 0; i < 50; i++) {
+    lane.trigger();
+    lane.triggerAt(clock.now());
+  }
+  const waited = lane.run();
+  await clock.advance(10);
+  assert.equal(g.starts.length, 1);
+  await g.finish();
+  assert.equal(g.starts.length, 2);
+  await g.finish();
+  await waited;
+  await clock.advance(1000);
+  assert.equal(g.starts.length, 2);
+  assert.equal(g.maxActive, 1);
+  await lane.idle();
+  await lane.stop();
+});
+
+Deno.test("lane: minimum interval between starts is honoured; batch waits for a burst", async () => {
+  const clock = new FakeClock();
+  const g = gatedFn(clock);
+  const lane = boundedRunner(g.fn, { clock, minIntervalMs: 100 });
+  lane.trigger();
+  await settle();
+  await g.finish();
+  await clock.advance(10);
+  lane.trigger();
+  await clock.advance(50);
+  assert.deepEqual(g.starts, [0]);
+  await clock.advance(40);
+  assert.deepEqual(g.starts, [0, 100]);
+  await g.finish();
+  await lane.stop();
+
+  const c2 = new FakeClock();
+  const g2 = gatedFn(c2);
+  const batched = boundedRunner(g2.fn, { clock: c2, batchMs: 2 });
+  batched.trigger();
+  await c2.advance(1);
+  batched.trigger();
+  assert.deepEqual(g2.starts, []);
+  const idle = batched.idle();
+  await c2.advance(1);
+  assert.deepEqual(g2.starts, [2]);
+  await g2.finish();
+  await idle;
+  await batched.stop();
+});
+
+Deno.test("lane: a failure nobody waited for backs off exponentially; success resets; a waiter gets the error", async () => {
+  const clock = new FakeClock();
+  let fail = true;
+  const starts: number[] = [];
+  const errors: Array<number | undefined> = [];
+  const lane = boundedRunner(() => {
+    starts.push(clock.now());
+    return fail ? Promise.reject(new Error("boom")) : Promise.resolve();
+  }, { clock, backoff: { initialMs: 100, maxMs: 400 }, onError: (_e, retry) => errors.push(retry) });
+  lane.trigger();
+  await settle();
+  await clock.advance(1000);
+  assert.deepEqual(starts, [0, 100, 300, 700]);
+  assert.deepEqual(errors, [100, 200, 400, 400]);
+  fail = false;
+  await clock.advance(400);
+  assert.deepEqual(starts, [0, 100, 300, 700, 1100]);
+  await clock.advance(10_000);
+  assert.equal(starts.length, 5, "no period, no retry after a success");
+  fail = true;
+  await assert.rejects(lane.run(), /boom/);
+  assert.equal(errors.at(-1), undefined, "the waiter owns the retry");
+  await clock.advance(10_000);
+  assert.equal(starts.length, 6);
+  await lane.stop();
+});
+
+Deno.test("lane: triggerAt runs at the earliest requested time; the period re-runs after the last run", async () => {
+  const clock = new FakeClock();
+  const starts: number[] = [];
+  const lane = boundedRunner(() => {
+    starts.push(clock.now());
+    return Promise.resolve();
+  }, { clock, periodMs: 1000 });
+  lane.triggerAt(500);
+  lane.triggerAt(300);
+  lane.triggerAt(800);
+  await clock.advance(299);
+  assert.deepEqual(starts, []);
+  await clock.advance(1);
+  assert.deepEqual(starts, [300]);
+  // A run for another reason keeps a later triggerAt.
+  lane.triggerAt(900);
+  lane.trigger();
+  await settle();
+  assert.deepEqual(starts, [300, 300]);
+  await clock.advance(600);
+  assert.deepEqual(starts, [300, 300, 900]);
+  await clock.advance(1000);
+  assert.deepEqual(starts, [300, 300, 900, 1900]);
+  await clock.advance(1000);
+  assert.deepEqual(starts, [300, 300, 900, 1900, 2900]);
+  await lane.stop();
+  await clock.advance(5000);
+  assert.equal(starts.length, 5, "a stopped lane runs nothing");
 });

@@ -85,9 +85,28 @@ export function findOffendingLine(
   return undefined;
 }
 
+/** Options of a long-running command whose output is read as it comes (`ip monitor`). */
+export interface StreamOptions {
+  /** Run inside this network namespace (`ip netns exec NAME ...`). */
+  netns?: string;
+  /** The command ended on its own (not through `close`), with this exit code. */
+  onExit?: (code: number) => void;
+}
+
+/** A running streamed command. */
+export interface StreamHandle {
+  /** Stops it (SIGTERM) and resolves once its output is drained. */
+  close(): Promise<void>;
+}
+
 /** Runs commands; the single seam between the agent and the processes it starts. */
 export interface Runner {
   run(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /**
+   * Starts a long-running command and hands each line of its stdout to `onLine`. Optional: a
+   * wrapper without it is bypassed by `streamLines`, which then starts the command directly.
+   */
+  stream?(argv: readonly string[], onLine: (line: string) => void, options?: StreamOptions): StreamHandle;
   /**
    * A NETLINK_ROUTE channel into the same namespace `run` targets (bulk route installation,
    * kernel/ip/route_write.ts). Optional: a runner that must not touch the kernel directly
@@ -164,6 +183,70 @@ export class CommandRunner implements Runner {
     }
     return result;
   }
+
+  stream(argv: readonly string[], onLine: (line: string) => void, options: StreamOptions = {}): StreamHandle {
+    this.launched++;
+    return spawnStream(withNetns(argv, options.netns ?? this.defaultNetns), onLine, options);
+  }
+}
+
+/** Spawns `full` and feeds its stdout to `onLine` line by line (`CommandRunner.stream`). */
+function spawnStream(
+  full: readonly string[],
+  onLine: (line: string) => void,
+  options: StreamOptions,
+): StreamHandle {
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(full[0], {
+      args: full.slice(1),
+      stdin: "null",
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+  } catch (e) {
+    throw new ExecError(full, -1, `cannot start ${full[0]}: ${(e as Error).message}`, undefined, {
+      cause: e,
+    });
+  }
+  let closing = false;
+  const reading = (async () => {
+    let rest = "";
+    for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+      const lines = (rest + text).split("\n");
+      rest = lines.pop() ?? "";
+      for (const l of lines) if (l.trim()) onLine(l);
+    }
+  })().catch(() => {});
+  const status = child.status.then((s) => {
+    if (!closing) options.onExit?.(s.code);
+  });
+  return {
+    async close() {
+      closing = true;
+      try {
+        child.kill("SIGTERM");
+      } catch {
+        // already exited
+      }
+      await status;
+      await reading;
+    },
+  };
+}
+
+/**
+ * Starts a streamed command through `runner` (so `--dry-run` shows it); a runner without
+ * `stream` (a test's recording wrapper) is bypassed: the command runs directly.
+ */
+export function streamLines(
+  runner: Runner,
+  argv: readonly string[],
+  onLine: (line: string) => void,
+  options: StreamOptions = {},
+): StreamHandle {
+  if (runner.stream) return runner.stream(argv, onLine, options);
+  return spawnStream(withNetns(argv, options.netns), onLine, options);
 }
 
 /** One transaction the dry-run runner recorded instead of running. */
@@ -200,6 +283,18 @@ export class DryRunRunner implements Runner {
     this.recorded.push(cmd);
     this.print(cmd);
     return { code: 0, stdout: "", stderr: "" };
+  }
+
+  /** Shown, not started: a dry run reads no events. */
+  stream(
+    argv: readonly string[],
+    _onLine: (line: string) => void,
+    options: StreamOptions = {},
+  ): StreamHandle {
+    const cmd: RecordedCommand = { argv: withNetns(argv, options.netns) };
+    this.recorded.push(cmd);
+    this.print(cmd);
+    return { close: () => Promise.resolve() };
   }
 }
 

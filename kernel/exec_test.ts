@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { CommandRunner, DryRunRunner, ExecError, findOffendingLine, formatCommand } from "./exec.ts";
+import {
+  CommandRunner,
+  DryRunRunner,
+  ExecError,
+  findOffendingLine,
+  formatCommand,
+  streamLines,
+} from "./exec.ts";
 
 const input = "line one\n-A BAD rule\nline three\n";
 
@@ -64,4 +71,28 @@ Deno.test("exec: a payload reaches the tool whole through a file on stdin that i
   }).catch((e) => e);
   assert.ok(err instanceof ExecError);
   assert.equal(err.code, 2);
+});
+
+Deno.test("stream: lines of a long-running command as they come; dry run shows it and starts nothing", async () => {
+  const runner = new CommandRunner();
+  const lines: string[] = [];
+  let exited: number | undefined;
+  const h = runner.stream(
+    ["sh", "-c", "printf 'a\\nb\\n'; printf c; sleep 0.1; printf '\\n'"],
+    (l) => lines.push(l),
+    {
+      onExit: (code) => (exited = code),
+    },
+  );
+  for (let i = 0; i < 50 && exited === undefined; i++) await new Promise((r) => setTimeout(r, 20));
+  await h.close();
+  assert.deepEqual(lines, ["a", "b", "c"]);
+  assert.equal(exited, 0);
+  assert.equal(runner.launched, 1);
+
+  const shown: string[] = [];
+  const dry = new DryRunRunner((c) => shown.push(formatCommand(c)));
+  const d = streamLines(dry, ["ip", "-o", "monitor", "address"], () => assert.fail("no events in a dry run"));
+  await d.close();
+  assert.deepEqual(shown, ["# ip -o monitor address"]);
 });

@@ -20,8 +20,29 @@
  * @module
  */
 
-/** An address family by IP version. */
+/** An address family by IP version: the tree's one family type (proxy, router, kernel, BGP). */
 export type IpFamily = 4 | 6;
+
+/**
+ * An address family by name, as iptables/ipset tooling and the firewall plan spell it. Convert
+ * with `familyName` and `familyNumber` where the two meet; do not spell a third form.
+ */
+export type IpFamilyName = "ipv4" | "ipv6";
+
+/** 4 → "ipv4", 6 → "ipv6". */
+export function familyName(f: IpFamily): IpFamilyName {
+  return f === 4 ? "ipv4" : "ipv6";
+}
+
+/** "ipv4" → 4, "ipv6" → 6. */
+export function familyNumber(f: IpFamilyName): IpFamily {
+  return f === "ipv4" ? 4 : 6;
+}
+
+/** Joins a host and a port as Go's net.JoinHostPort does: brackets when the host has a colon. */
+export function hostPort(host: string, port: number): string {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
 
 /** Formats 4 bytes at `off` as a dotted quad. */
 export function formatIPv4(b: ArrayLike<number>, off = 0): string {
@@ -179,6 +200,12 @@ export interface IpParseOptions {
   /** Accept IPv4 octets with leading zeros ("010"), read as decimal. Default false. */
   leadingZeros?: boolean;
 }
+
+/**
+ * Text from the Kubernetes API and from configuration: leading-zero IPv4 octets read as decimal,
+ * as Kubernetes' ParseIPSloppy does. The controllers and the BGP library read such text this way.
+ */
+export const SLOPPY: Readonly<IpParseOptions> = { leadingZeros: true };
 
 /** A uint32 IPv4 address as 4 network-order bytes. */
 export function ipv4Bytes(n: number): Uint8Array {

@@ -184,6 +184,27 @@ export const OUR_METRICS: readonly MetricSpec[] = [
     owner: "always",
   },
   {
+    name: "kube_router_lane_runs_total",
+    type: "counter",
+    help: "Successful runs of a controller's lane",
+    labels: ["controller", "lane"],
+    owner: "always",
+  },
+  {
+    name: "kube_router_lane_run_seconds_total",
+    type: "counter",
+    help: "Time spent in successful runs of a controller's lane (seconds)",
+    labels: ["controller", "lane"],
+    owner: "always",
+  },
+  {
+    name: "kube_router_lane_errors_total",
+    type: "counter",
+    help: "Failed runs of a controller's lane",
+    labels: ["controller", "lane"],
+    owner: "always",
+  },
+  {
     name: "kube_router_transaction_refusals_total",
     type: "counter",
     help: "Kernel transactions a tool refused (non-zero exit of a restore/batch): nothing of them applied",

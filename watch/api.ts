@@ -18,7 +18,7 @@ import {
   type ProblemSink,
   serviceFromApi,
 } from "./convert.ts";
-import { ConfigError } from "../cmd/errors.ts";
+import { ConfigError } from "../errors/mod.ts";
 import { KubeClient } from "./kube/client.ts";
 import { resolveEndpoint } from "./kube/config.ts";
 import { apiKey, reflect } from "./kube/reflector.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 import * as k8s from "@kubernetes/client-node";
-import { ConfigError } from "../cmd/errors.ts";
+import { ConfigError } from "../errors/mod.ts";
 
 /** Loads client configuration the way upstream does: --master over --kubeconfig over in-cluster. */
 export function loadKubeConfig(opts: { kubeconfig?: string; master?: string }): k8s.KubeConfig {

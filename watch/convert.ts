@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { ConfigError } from "../cmd/errors.ts";
+import { ConfigError } from "../errors/mod.ts";
 import { canonicalIp, formatCidr, ipFamily, parseCidr } from "../net/ip.ts";
 import type {
   ContainerPort,

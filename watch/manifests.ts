@@ -9,7 +9,7 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
-import { ConfigError } from "../cmd/errors.ts";
+import { ConfigError } from "../errors/mod.ts";
 import {
   endpointsFromApi,
   endpointSliceFromApi,

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError } from "../cmd/errors.ts";
+import { ConfigError } from "../errors/mod.ts";
 import { manifestSource } from "./manifests.ts";
 
 const NODE = (name: string, ip: string) => `

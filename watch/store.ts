@@ -105,9 +105,14 @@ export class SnapshotStore implements SnapshotSource {
       for (const [key, value] of entries) {
         if (value === null) changed = map.delete(key) || changed;
         else {
-          // Informers re-deliver unchanged objects (resyncs, relists): only real changes count.
-          changed = changed || !sameJson(before.get(key), value);
-          map.set(key, value);
+          // Informers re-deliver unchanged objects (resyncs, relists): only real changes count,
+          // and an unchanged object keeps its identity (planners memoise by object).
+          const old = before.get(key);
+          if (sameJson(old, value)) map.set(key, old);
+          else {
+            changed = true;
+            map.set(key, value);
+          }
         }
       }
       if (replace ? !sameMaps(before, map) : changed) {

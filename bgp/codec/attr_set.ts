@@ -10,7 +10,6 @@
 import {
   decodeAggregator,
   decodeAs4Aggregator,
-  decodeAtomicAggregate,
   decodeClusterList,
   decodeLocalPref,
   decodeMed,
@@ -26,9 +25,10 @@ import {
   attrFail,
   AttrFlag,
   KNOWN_ATTR_FLAGS,
+  lengthProblem,
 } from "./attributes.ts";
 import { decodeCommunities, decodeLargeCommunities } from "./communities.ts";
-import { type BgpError, type ErrorHandling, UpdateSubcode } from "./errors.ts";
+import { type BgpError, UpdateSubcode } from "./errors.ts";
 import type { CodecContext, PathAttributes } from "./types.ts";
 
 /** Decoded non-MP attributes plus what went wrong. Treat as immutable (it may be cached). */
@@ -40,23 +40,6 @@ export interface AttrSetResult {
   /** Every finding, with its handling. */
   errors: BgpError[];
 }
-
-/** Handling of a malformed instance of each known attribute (RFC 7606 §7, RFC 6793 §6, RFC 8092 §6). */
-const MALFORMED_HANDLING: Readonly<Record<number, ErrorHandling>> = {
-  1: "treat-as-withdraw",
-  2: "treat-as-withdraw",
-  3: "treat-as-withdraw",
-  4: "treat-as-withdraw",
-  5: "treat-as-withdraw",
-  6: "attribute-discard",
-  7: "attribute-discard",
-  8: "treat-as-withdraw",
-  9: "treat-as-withdraw",
-  10: "treat-as-withdraw",
-  17: "attribute-discard",
-  18: "attribute-discard",
-  32: "treat-as-withdraw",
-};
 
 /** Entries are 4 int32 each: header start, value start, value end, (flags << 8) | code. */
 export function decodeAttrSet(b: Uint8Array, ents: Int32Array, n: number, ctx: CodecContext): AttrSetResult {
@@ -97,16 +80,11 @@ function decodeOne(
   if (known === undefined) {
     if ((flags & AttrFlag.Optional) === 0) {
       // RFC 4271 §6.3: an unrecognised well-known attribute → Unrecognized Well-known Attribute, session reset.
-      attrFail(
-        st,
-        code,
-        UpdateSubcode.UnrecognizedWellKnownAttribute,
-        "session-reset",
-        "unrecognized well-known attribute",
-        b,
-        hs,
-        ve,
-      );
+      attrFail(st, code, {
+        subcode: UpdateSubcode.UnrecognizedWellKnownAttribute,
+        message: "unrecognized well-known attribute",
+        attr: b.subarray(hs, ve),
+      });
     } else if (flags & AttrFlag.Transitive) {
       // RFC 4271 §5: keep an unrecognised optional transitive attribute to pass on (Partial set on send).
       // Only the Optional/Transitive/Partial bits are kept: Extended Length is recomputed on send,
@@ -120,16 +98,23 @@ function decodeOne(
   // malformed, handled as its own malformations are. RFC 4271 §4.3: Partial must be 0 unless
   // the attribute is optional transitive.
   if ((flags & 0xc0) !== known || (known !== 0xc0 && (flags & AttrFlag.Partial))) {
-    attrFail(
-      st,
-      code,
-      UpdateSubcode.AttributeFlagsError,
-      MALFORMED_HANDLING[code],
-      `flags 0x${flags.toString(16).padStart(2, "0")} conflict with the required 0x${known.toString(16)}`,
-      b,
-      hs,
-      ve,
-    );
+    attrFail(st, code, {
+      subcode: UpdateSubcode.AttributeFlagsError,
+      message: `flags 0x${flags.toString(16).padStart(2, "0")} conflict with the required 0x${
+        known.toString(16)
+      }`,
+      attr: b.subarray(hs, ve),
+    });
+    return;
+  }
+  // RFC 7606 §7: the attribute's length rule (one table, `ATTR_RULES`), before its value is read.
+  const badLength = lengthProblem(code, ve - vs, ctx);
+  if (badLength !== null) {
+    attrFail(st, code, {
+      subcode: UpdateSubcode.AttributeLengthError,
+      message: badLength,
+      attr: b.subarray(hs, ve),
+    });
     return;
   }
   switch (code) {
@@ -139,19 +124,18 @@ function decodeOne(
       const segs = parseAsPath(b, vs, ve, ctx.fourOctetAs ? 4 : 2);
       if (typeof segs === "string") {
         // RFC 7606 §7.2: a malformed AS_PATH → treat-as-withdraw.
-        attrFail(st, code, UpdateSubcode.MalformedAsPath, "treat-as-withdraw", `AS_PATH ${segs}`, b, hs, ve);
+        attrFail(st, code, {
+          subcode: UpdateSubcode.MalformedAsPath,
+          message: `AS_PATH ${segs}`,
+          attr: b.subarray(hs, ve),
+        });
       } else if (ctx.ebgp && hasConfedSegment(segs)) {
         // RFC 7606 §7.2 / RFC 5065 §5: confederation segments from an external peer → treat-as-withdraw.
-        attrFail(
-          st,
-          code,
-          UpdateSubcode.MalformedAsPath,
-          "treat-as-withdraw",
-          "AS_PATH from an external peer holds confederation segments",
-          b,
-          hs,
-          ve,
-        );
+        attrFail(st, code, {
+          subcode: UpdateSubcode.MalformedAsPath,
+          message: "AS_PATH from an external peer holds confederation segments",
+          attr: b.subarray(hs, ve),
+        });
       } else {
         st.attrs.asPath = segs;
       }
@@ -160,24 +144,29 @@ function decodeOne(
     case AttrCode.NextHop:
       return decodeNextHop(st, b, hs, vs, ve);
     case AttrCode.Med:
-      return decodeMed(st, b, hs, vs, ve);
+      return decodeMed(st, b, vs);
     case AttrCode.LocalPref:
-      return decodeLocalPref(st, b, hs, vs, ve);
+      return decodeLocalPref(st, b, vs);
     case AttrCode.AtomicAggregate:
-      return decodeAtomicAggregate(st, b, hs, vs, ve);
+      st.attrs.atomicAggregate = true;
+      return;
     case AttrCode.Aggregator:
       return decodeAggregator(st, b, hs, vs, ve);
     case AttrCode.Communities:
-      return decodeCommunities(st, b, hs, vs, ve);
+      return decodeCommunities(st, b, vs, ve);
     case AttrCode.OriginatorId:
-      return decodeOriginatorId(st, b, hs, vs, ve);
+      return decodeOriginatorId(st, b, vs);
     case AttrCode.ClusterList:
-      return decodeClusterList(st, b, hs, vs, ve);
+      return decodeClusterList(st, b, vs, ve);
     case AttrCode.As4Path: {
       const segs = parseAsPath(b, vs, ve, 4);
       if (typeof segs === "string") {
         // RFC 6793 §6: a malformed AS4_PATH is discarded.
-        attrFail(st, code, UpdateSubcode.MalformedAsPath, "attribute-discard", `AS4_PATH ${segs}`, b, hs, ve);
+        attrFail(st, code, {
+          subcode: UpdateSubcode.MalformedAsPath,
+          message: `AS4_PATH ${segs}`,
+          attr: b.subarray(hs, ve),
+        });
       } else {
         st.as4Path = segs;
       }
@@ -186,7 +175,7 @@ function decodeOne(
     case AttrCode.As4Aggregator:
       return decodeAs4Aggregator(st, b, hs, vs, ve);
     case AttrCode.LargeCommunity:
-      return decodeLargeCommunities(st, b, hs, vs, ve);
+      return decodeLargeCommunities(st, b, vs, ve);
   }
 }
 

@@ -60,7 +60,7 @@ export const UpdateSubcode = {
 /** ROUTE-REFRESH Message Error subcodes (RFC 7313 §5). */
 export const RouteRefreshSubcode = { InvalidMessageLength: 1 } as const;
 
-/** Cease subcodes (RFC 4486, RFC 8203). */
+/** Cease subcodes (RFC 4486, RFC 8203, RFC 9384). */
 export const CeaseSubcode = {
   MaximumPrefixesReached: 1,
   AdministrativeShutdown: 2,
@@ -71,6 +71,7 @@ export const CeaseSubcode = {
   ConnectionCollisionResolution: 7,
   OutOfResources: 8,
   HardReset: 9,
+  BfdDown: 10,
 } as const;
 
 const EMPTY = new Uint8Array(0);

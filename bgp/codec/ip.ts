@@ -6,9 +6,11 @@
  */
 export {
   canonicalIp,
+  formatIp,
   formatIPv4,
   formatIPv4Number,
   formatIPv6,
+  parseCidr,
   parseIPv4,
   parseIPv6,
   parseIPv6Into,

@@ -50,7 +50,9 @@ export {
   formatPrefix,
   maxPrefixLength,
   parsePrefix,
+  type PrefixTextOptions,
   prefixWireLength,
+  SLOPPY_PREFIX,
 } from "./nlri.ts";
 export { ByteWriter } from "./bytes.ts";
 export { canonicalIp, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from "./ip.ts";

@@ -6,7 +6,7 @@
  */
 
 import type { ByteWriter } from "./bytes.ts";
-import { formatIPv4Number, formatIPv6, parseIPv4, parseIPv6Into } from "./ip.ts";
+import { formatIp, formatIPv4Number, formatIPv6, parseCidr, parseIPv4, parseIPv6Into } from "./ip.ts";
 import { AFI, type Afi, type Prefix } from "./types.ts";
 
 const scratch6 = new Uint8Array(16);
@@ -95,30 +95,39 @@ export function prefixWireLength(p: Prefix): number {
   return 1 + ((p.len + 7) >> 3);
 }
 
+/** How `parsePrefix` reads text. Every field defaults to false (strict, as the codec wants). */
+export interface PrefixTextOptions {
+  /** Accept IPv4 octets with leading zeros ("010"), read as decimal. */
+  leadingZeros?: boolean;
+  /** Read a bare address (no "/len") as a host prefix (/32, /128). */
+  bareIsHost?: boolean;
+  /** Ignore surrounding spaces. */
+  trim?: boolean;
+}
+
+/**
+ * Text from configuration and the Kubernetes API (the speaker's API and the routing controller
+ * read it this way): leading-zero octets as decimal, as Kubernetes' ParseIPSloppy does; a bare
+ * address is a host prefix; surrounding spaces ignored.
+ */
+export const SLOPPY_PREFIX: Readonly<PrefixTextOptions> = {
+  leadingZeros: true,
+  bareIsHost: true,
+  trim: true,
+};
+
 /**
  * Parses "10.1.0.0/16" or "2001:db8::/32" into a `Prefix` with host bits cleared and canonical
- * address text; null when it is not a prefix.
+ * address text; null when it is not a prefix. The tree's one prefix-text parser (over
+ * `net/ip.ts`): strict unless `opts` relaxes it (see `SLOPPY_PREFIX`).
  */
-export function parsePrefix(s: string): Prefix | null {
-  const slash = s.indexOf("/");
-  if (slash < 0) return null;
-  const lenText = s.slice(slash + 1);
-  if (!/^[0-9]{1,3}$/.test(lenText)) return null;
-  const len = Number(lenText);
-  const addr = s.slice(0, slash);
-  const v4 = parseIPv4(addr);
-  if (v4 >= 0) {
-    if (len > 32) return null;
-    const v = len === 0 ? 0 : len === 32 ? v4 : (v4 & ~((1 << (32 - len)) - 1)) >>> 0;
-    return { afi: AFI.IPv4, addr: formatIPv4Number(v), len };
-  }
-  const b = new Uint8Array(16);
-  if (!parseIPv6Into(addr, b) || len > 128) return null;
-  const nb = (len + 7) >> 3;
-  b.fill(0, nb);
-  const rem = len & 7;
-  if (rem) b[nb - 1] &= (0xff << (8 - rem)) & 0xff;
-  return { afi: AFI.IPv6, addr: formatIPv6(b), len };
+export function parsePrefix(s: string, opts: Readonly<PrefixTextOptions> = {}): Prefix | null {
+  const c = parseCidr(opts.trim ? s.trim() : s, {
+    leadingZeros: opts.leadingZeros ?? false,
+    bareIsHost: opts.bareIsHost ?? false,
+  });
+  if (!c) return null;
+  return { afi: c.family === 4 ? AFI.IPv4 : AFI.IPv6, addr: formatIp(c.bytes), len: c.len };
 }
 
 /** "addr/len" text of a prefix. */

@@ -22,7 +22,7 @@ import type { FirewallPlan } from "./plan.ts";
 import type { FamilyState, FwSet } from "./model.ts";
 import type { Family } from "./net.ts";
 import { isOurChain, isOurSet, tempSetName, TOP_CHAINS, topJumpComment } from "./names.ts";
-import { ruleLine } from "./render_iptables.ts";
+import { ruleLine, ruleLineMemo } from "./render_iptables.ts";
 
 export interface ApplyStats {
   /** Processes that changed the kernel in this apply. */
@@ -44,9 +44,6 @@ interface FamilyMemory {
   /** Whether the built-in chains' jumps are known to be exactly at position 1 once. */
   jumpsOk: boolean;
 }
-
-/** Rendered form of a rules array: plans reuse unchanged pods' chain arrays, so this skips re-rendering them. */
-const renderMemo = new WeakMap<readonly unknown[], { family: Family; args: string[][]; key: string }>();
 
 /** Options of the iptables applier. */
 export interface IptablesApplierOptions {
@@ -83,6 +80,12 @@ export class IptablesApplier {
   private sets = new Map<string, FwSet>();
   /** Our set names present in the kernel (learned at start, kept current). */
   private kernelSets: Set<string> | undefined;
+  /** Rendered form of a rules array: plans reuse unchanged pods' chain arrays, so this skips re-rendering them. */
+  private readonly renderMemo = new WeakMap<
+    readonly unknown[],
+    { family: Family; args: string[][]; key: string }
+  >();
+  private readonly lineMemo = ruleLineMemo();
 
   constructor(private readonly runner: Runner, private readonly opts: IptablesApplierOptions) {}
 
@@ -212,11 +215,11 @@ export class IptablesApplier {
     let rules = 0;
     for (const [name, chainRules] of f.chains) {
       rules += chainRules.length;
-      let r = renderMemo.get(chainRules);
+      let r = this.renderMemo.get(chainRules);
       if (!r || r.family !== f.family) {
-        const lines = chainRules.map((x) => ruleLine(x, f.family));
+        const lines = chainRules.map((x) => ruleLine(x, f.family, this.lineMemo));
         r = { family: f.family, args: lines.map((l) => l.args), key: lines.map((l) => l.line).join("\n") };
-        renderMemo.set(chainRules, r);
+        this.renderMemo.set(chainRules, r);
       }
       rendered.set(name, r.key);
       if (mem.chains.get(name) !== r.key) replace.set(name, r.args);

@@ -11,13 +11,22 @@ import * as nft from "../../kernel/nft/mod.ts";
 import type { FirewallPlan } from "./plan.ts";
 import type { Family } from "./net.ts";
 import { NFT_TABLES } from "./names.ts";
-import { type NftFamilyView, nftView, renderNftDelta, renderNftTable, tableOf } from "./render_nft.ts";
+import {
+  type NftFamilyView,
+  nftRenderMemo,
+  nftView,
+  renderNftDelta,
+  renderNftTable,
+  tableOf,
+} from "./render_nft.ts";
 import type { ApplyStats } from "./apply.ts";
 
 /** The nftables applier; one per controller, holding what it last applied. */
 export class NftApplier {
   private last = new Map<Family, NftFamilyView>();
   private started = false;
+  /** Rendered rules by object identity (the plan reuses unchanged chains and rules). */
+  private readonly memo = nftRenderMemo();
 
   constructor(private readonly runner: Runner) {}
 
@@ -40,7 +49,7 @@ export class NftApplier {
       planned.add(f.family);
       for (const r of f.chains.values()) stats.rules += r.length;
       for (const s of f.sets.values()) stats.setEntries += s.entries.length;
-      const view = nftView(f);
+      const view = nftView(f, this.memo);
       const prev = this.last.get(f.family);
       let script: string;
       try {

@@ -11,7 +11,7 @@ import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptabl
 import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
 import { cleanupIptables, IptablesApplier } from "./apply.ts";
 import { cleanupNft, NftApplier } from "./apply_nft.ts";
-import { type FirewallPlan, planFirewall } from "./plan.ts";
+import { type FirewallPlan, FirewallPlanner } from "./plan.ts";
 import { instanceOf, type Refused, refusedObject, withoutRefused } from "./contain.ts";
 import type { Family } from "./net.ts";
 
@@ -21,6 +21,8 @@ const KINDS: ReadonlySet<ResourceKind> = new Set(["Pod", "Namespace", "NetworkPo
 export interface FirewallControllerExtras {
   /** iptables backend; default: what `iptables -V` reports (nf_tables or legacy). */
   iptablesBackend?: IptablesBackend;
+  /** Clock for the periodic verification (ms); default `Date.now`. */
+  now?: () => number;
 }
 
 /** Which iptables backend the host's default `iptables` uses. */
@@ -44,6 +46,9 @@ export class FirewallController implements Controller {
   readonly refused = new Map<string, Refused>();
   /** The last plan applied (for tests and debugging). */
   lastPlan: FirewallPlan | undefined;
+  /** This controller's planner: its memo lives as long as the controller. */
+  readonly #planner = new FirewallPlanner();
+  readonly #now: () => number;
   /** Revision of the last snapshot applied successfully (-1 before the first). */
   get appliedRevision(): number {
     return this.lastRevision;
@@ -54,6 +59,7 @@ export class FirewallController implements Controller {
     private readonly extras: FirewallControllerExtras = {},
   ) {
     this.syncPeriodMs = ctx.options.iptablesSyncPeriod;
+    this.#now = extras.now ?? Date.now;
   }
 
   interestedIn(kinds: ReadonlySet<ResourceKind>): boolean {
@@ -97,7 +103,7 @@ export class FirewallController implements Controller {
     const start = performance.now();
     this.applier ??= await this.init();
     // A sync without a new snapshot is the periodic resync: check the kernel for drift first.
-    const now = Date.now();
+    const now = this.#now();
     if (snapshot.revision === this.lastRevision || now - this.lastVerify >= this.syncPeriodMs) {
       this.lastVerify = now;
       const drifted = await this.applier.verify();
@@ -106,7 +112,7 @@ export class FirewallController implements Controller {
     // At the periodic resync, refused objects get another chance.
     for (const [k, r] of this.refused) if (now - r.since >= this.syncPeriodMs) this.refused.delete(k);
     const planStart = performance.now();
-    let plan = planFirewall(withoutRefused(snapshot, this.refused), options, nodeName);
+    let plan = this.#planner.plan(withoutRefused(snapshot, this.refused), options, nodeName);
     // Upstream's "policy chains sync" is the building of every chain in memory: our plan.
     metrics.histogram("kube_router_controller_policy_chains_sync_time", "Time to plan the policy chains")
       .observe((performance.now() - planStart) / 1000);
@@ -143,7 +149,7 @@ export class FirewallController implements Controller {
               : "its pod chain is not programmed",
           },
         );
-        plan = planFirewall(withoutRefused(snapshot, this.refused), options, nodeName);
+        plan = this.#planner.plan(withoutRefused(snapshot, this.refused), options, nodeName);
       }
     }
     metrics.gauge("kube_router_firewall_objects_refused", "Objects currently left out of the firewall")

@@ -34,22 +34,31 @@ export const MARK_ALLOWED = 0x10000;
 export const MARK_ACCEPT = 0x20000;
 export const NFLOG_GROUP = 100;
 
-const hashMemo = new Map<string, string>();
-
-/** 16 base32 chars of sha256(parts joined by NUL). Memoised: names are hashed every sync. */
-export function hash16(...parts: string[]): string {
-  const key = parts.join("\0");
-  let h = hashMemo.get(key);
-  if (h === undefined) {
-    if (hashMemo.size > 200_000) hashMemo.clear();
-    h = base32(createHash("sha256").update(key).digest()).slice(0, 16);
-    hashMemo.set(key, h);
-  }
-  return h;
+function sha16(key: string): string {
+  return base32(createHash("sha256").update(key).digest()).slice(0, 16);
 }
 
+/** 16 base32 chars of sha256(parts joined by NUL). */
+export function hash16(...parts: string[]): string {
+  return sha16(parts.join("\0"));
+}
+
+type Hash = (...parts: string[]) => string;
+
+const podChainOf = (h: Hash, namespace: string, pod: string, family: Family) =>
+  "KUBE-POD-FW-" + h("pod", namespace, pod, family);
+const policyChainOf = (
+  h: Hash,
+  namespace: string,
+  policy: string,
+  family: Family,
+  direction: "ingress" | "egress",
+) => "KUBE-NWPLCY-" + h("policy", namespace, policy, family, direction);
+const ruleSetOf = (h: Hash, side: "src" | "dst", family: Family, identity: string[]) =>
+  familySetName((side === "src" ? "KUBE-SRC-" : "KUBE-DST-") + h(family, ...identity), family);
+
 export function podChainName(namespace: string, pod: string, family: Family): string {
-  return "KUBE-POD-FW-" + hash16("pod", namespace, pod, family);
+  return podChainOf(hash16, namespace, pod, family);
 }
 
 export function policyChainName(
@@ -58,7 +67,37 @@ export function policyChainName(
   family: Family,
   direction: "ingress" | "egress",
 ): string {
-  return "KUBE-NWPLCY-" + hash16("policy", namespace, policy, family, direction);
+  return policyChainOf(hash16, namespace, policy, family, direction);
+}
+
+/**
+ * The same names, memoised (names are hashed every sync): one per planner, bounded, so nothing
+ * is remembered at module level.
+ */
+export class NameHasher {
+  readonly #memo = new Map<string, string>();
+  readonly #hash: Hash = (...parts) => {
+    const key = parts.join("\0");
+    let h = this.#memo.get(key);
+    if (h === undefined) {
+      if (this.#memo.size > 200_000) this.#memo.clear();
+      h = sha16(key);
+      this.#memo.set(key, h);
+    }
+    return h;
+  };
+
+  podChain(namespace: string, pod: string, family: Family): string {
+    return podChainOf(this.#hash, namespace, pod, family);
+  }
+
+  policyChain(namespace: string, policy: string, family: Family, direction: "ingress" | "egress"): string {
+    return policyChainOf(this.#hash, namespace, policy, family, direction);
+  }
+
+  ruleSet(side: "src" | "dst", family: Family, ...identity: string[]): string {
+    return ruleSetOf(this.#hash, side, family, identity);
+  }
 }
 
 /** ipset name with upstream's `inet6:` prefix for IPv6 sets. */
@@ -68,8 +107,7 @@ export function familySetName(base: string, family: Family): string {
 
 /** A per-rule set: `KUBE-SRC-` for peers matched on the source side, `KUBE-DST-` for the destination. */
 export function ruleSetName(side: "src" | "dst", family: Family, ...identity: string[]): string {
-  const base = (side === "src" ? "KUBE-SRC-" : "KUBE-DST-") + hash16(family, ...identity);
-  return familySetName(base, family);
+  return ruleSetOf(hash16, side, family, identity);
 }
 
 /** Temporary name a set is filled under before it is swapped into place. */

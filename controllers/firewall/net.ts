@@ -8,12 +8,16 @@
 import {
   canonicalIp,
   cidrContains as netCidrContains,
+  familyName,
   formatIp,
+  type IpFamilyName,
   parseCidr as parseNetCidr,
   parseIp,
+  SLOPPY,
 } from "../../net/ip.ts";
 
-export type Family = "ipv4" | "ipv6";
+/** The family by name (`net/ip.ts`); the proxy and router use its number form, `IpFamily`. */
+export type Family = IpFamilyName;
 
 /** A parsed prefix: canonical text, family and length. */
 export interface Cidr {
@@ -30,28 +34,24 @@ export function familyOf(addr: string): Family {
   return addr.includes(":") ? "ipv6" : "ipv4";
 }
 
-// Addresses come from the Kubernetes API, which has always accepted leading-zero IPv4 octets
-// (read as decimal); this module always did too.
-const LENIENT = { leadingZeros: true } as const;
-
 /** Canonical form of an address, or `undefined` when it is not one. */
 export function canonicalAddress(s: string): string | undefined {
-  return canonicalIp(s, LENIENT) ?? undefined;
+  return canonicalIp(s, SLOPPY) ?? undefined;
 }
 
 /** Parses `addr/len` (or a bare address as a host prefix); `undefined` when invalid. */
 export function parseCidr(s: string): Cidr | undefined {
-  const c = parseNetCidr(s.trim(), LENIENT);
+  const c = parseNetCidr(s.trim(), SLOPPY);
   if (!c) return undefined;
   const address = formatIp(c.bytes);
-  return { family: c.family === 4 ? "ipv4" : "ipv6", address, prefix: c.len, text: `${address}/${c.len}` };
+  return { family: familyName(c.family), address, prefix: c.len, text: `${address}/${c.len}` };
 }
 
 /** Whether `ip` lies in `cidr`. */
 export function cidrContains(cidr: Cidr, ip: string): boolean {
-  const net = parseIp(cidr.address, LENIENT);
+  const net = parseIp(cidr.address, SLOPPY);
   return net !== null &&
-    netCidrContains({ family: net.length === 4 ? 4 : 6, bytes: net, len: cidr.prefix }, ip, LENIENT);
+    netCidrContains({ family: net.length === 4 ? 4 : 6, bytes: net, len: cidr.prefix }, ip, SLOPPY);
 }
 
 /** A prefix as `hash:net` can hold it: `/0` becomes its two `/1` halves. */

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import type { AgentOptions } from "../../cmd/options.ts";
+import type { AgentOptions } from "../../options/mod.ts";
 import type {
   ClusterSnapshot,
   LabelSelector,
@@ -31,11 +31,9 @@ import {
   LOCAL_PODS_SET,
   MARK_ACCEPT,
   MARK_ALLOWED,
+  NameHasher,
   NFLOG_GROUP,
   OUTPUT_CHAIN,
-  podChainName,
-  policyChainName,
-  ruleSetName,
   TAIL_CHAIN,
 } from "./names.ts";
 import { canonicalAddress, cidrContains, type Family, familyOf, parseCidr, splitForHashNet } from "./net.ts";
@@ -78,20 +76,66 @@ export function isActionable(p: PodInfo): boolean {
   return p.podIPs.length > 0 && !p.hostNetwork && p.phase !== "Succeeded" && p.phase !== "Failed";
 }
 
-/** Canonical pod IPs per family, computed once per pod object (snapshots reuse unchanged pods). */
-const podIpCache = new WeakMap<PodInfo, { ipv4?: string; ipv6?: string }>();
+type PodChainMemo = { key: string; chain: string; rules: FwRule[]; from: FwRule; to: FwRule };
 
-function podIp(p: PodInfo, family: Family): string | undefined {
-  let c = podIpCache.get(p);
-  if (!c) {
-    c = {};
-    for (const ip of p.podIPs) {
-      const f = familyOf(ip);
-      if (c[f] === undefined) c[f] = canonicalAddress(ip);
+/**
+ * What a planner remembers between plans, keyed by object identity or bounded (snapshots reuse
+ * unchanged objects): pod IPs, policy and pod chains, hashed names.
+ */
+class PlanMemo {
+  readonly names = new NameHasher();
+  /** Canonical pod IPs per family, computed once per pod object. */
+  readonly #podIps = new WeakMap<PodInfo, { ipv4?: string; ipv6?: string }>();
+  /** Policy chains' rules by chain name and family, reused while their content is unchanged. */
+  readonly #policyChains: Record<Family, Map<string, { key: string; rules: FwRule[] }>> = {
+    ipv4: new Map(),
+    ipv6: new Map(),
+  };
+  /** The pod chains built for each pod object, reused while the pod and its policies are unchanged. */
+  readonly podChains: Record<Family, WeakMap<PodInfo, PodChainMemo>> = {
+    ipv4: new WeakMap(),
+    ipv6: new WeakMap(),
+  };
+
+  podIp(p: PodInfo, family: Family): string | undefined {
+    let c = this.#podIps.get(p);
+    if (!c) {
+      c = {};
+      for (const ip of p.podIPs) {
+        const f = familyOf(ip);
+        if (c[f] === undefined) c[f] = canonicalAddress(ip);
+      }
+      this.#podIps.set(p, c);
     }
-    podIpCache.set(p, c);
+    return c[family];
   }
-  return c[family];
+
+  /**
+   * Returns the previously planned array when `rules` has the same content, so renderers (which
+   * memoise by array and rule object) skip unchanged policy chains. The memo is bounded by the
+   * number of policy chains ever planned; entries are replaced in place.
+   */
+  stableRules(family: Family, chain: string, rules: FwRule[]): FwRule[] {
+    const memo = this.#policyChains[family];
+    const key = JSON.stringify(rules);
+    const hit = memo.get(chain);
+    if (hit?.key === key) return hit.rules;
+    if (memo.size > 100_000) memo.clear();
+    memo.set(chain, { key, rules });
+    return rules;
+  }
+}
+
+/**
+ * Plans the firewall, remembering between plans what did not change (as the proxy's `Planner`):
+ * one per controller (or benchmark), so two controllers never share a memo.
+ */
+export class FirewallPlanner {
+  readonly #memo = new PlanMemo();
+
+  plan(snap: ClusterSnapshot, options: FirewallPlanOptions, nodeName: string): FirewallPlan {
+    return planWith(this.#memo, snap, options, nodeName);
+  }
 }
 
 const PROTOCOLS: Record<string, L4Proto> = { TCP: "tcp", UDP: "udp", SCTP: "sctp" };
@@ -104,7 +148,7 @@ class Index {
   private readonly peerCache = new Map<string, PodInfo[]>();
   private readonly ipsCache = new Map<string, string[]>();
 
-  constructor(snap: ClusterSnapshot) {
+  constructor(snap: ClusterSnapshot, readonly memo: PlanMemo) {
     this.all = [...snap.pods.values()].filter(isActionable).sort((a, b) =>
       a.namespace === b.namespace ? cmp(a.name, b.name) : cmp(a.namespace, b.namespace)
     );
@@ -155,7 +199,7 @@ class Index {
     if (!ips) {
       const set = new Set<string>();
       for (const p of pods) {
-        const ip = podIp(p, family);
+        const ip = this.memo.podIp(p, family);
         if (ip) set.add(ip);
       }
       ips = [...set].sort();
@@ -187,14 +231,24 @@ export function parseNodePortRange(s: string): [number, number] | undefined {
   return [lo, hi];
 }
 
-/** Plans both families. */
+/** Plans both families (with `planner`'s memo; by default a fresh one, remembering nothing). */
 export function planFirewall(
+  snap: ClusterSnapshot,
+  options: FirewallPlanOptions,
+  nodeName: string,
+  planner: FirewallPlanner = new FirewallPlanner(),
+): FirewallPlan {
+  return planner.plan(snap, options, nodeName);
+}
+
+function planWith(
+  memo: PlanMemo,
   snap: ClusterSnapshot,
   options: FirewallPlanOptions,
   nodeName: string,
 ): FirewallPlan {
   const problems: PlanProblem[] = [];
-  const index = new Index(snap);
+  const index = new Index(snap, memo);
   const families: Family[] = [];
   if (options.enableIpv4) families.push("ipv4");
   if (options.enableIpv6) families.push("ipv6");
@@ -209,24 +263,38 @@ export function planFirewall(
   for (const family of families) {
     // Problems are the same for both families; report them once.
     const sink = family === families[0] ? problems : [];
-    out.push(
-      planFamily(family, index, policies, local, options, node?.podCIDRs ?? [], nodeName, sink, owners),
-    );
+    out.push(planFamily(family, index, {
+      policies,
+      localAll: local,
+      options,
+      nodePodCidrs: node?.podCIDRs ?? [],
+      nodeName,
+      problems: sink,
+      owners,
+    }));
   }
   return { families: out, problems, owners };
 }
 
-function planFamily(
-  family: Family,
-  index: Index,
-  policies: NetworkPolicyInfo[],
-  localAll: PodInfo[],
-  options: FirewallPlanOptions,
-  nodePodCidrs: string[],
-  nodeName: string,
-  problems: PlanProblem[],
-  owners: Map<string, string>,
-): FamilyState {
+interface FamilyInputs {
+  /** Every policy, sorted. */
+  policies: NetworkPolicyInfo[];
+  /** Actionable pods on this node. */
+  localAll: PodInfo[];
+  options: FirewallPlanOptions;
+  nodePodCidrs: string[];
+  nodeName: string;
+  /** Where problems go (one family reports them). */
+  problems: PlanProblem[];
+  /** Chain/set name → the object it was planned for. */
+  owners: Map<string, string>;
+}
+
+function planFamily(family: Family, index: Index, inputs: FamilyInputs): FamilyState {
+  const { policies, localAll, options, nodePodCidrs, nodeName, problems, owners } = inputs;
+  const { memo } = index;
+  const names = memo.names;
+  const podIp = (p: PodInfo, f: Family) => memo.podIp(p, f);
   const chains = new Map<string, FwRule[]>();
   const sets = new Map<string, FwSet>();
   const local = localAll.filter((p) => podIp(p, family) !== undefined);
@@ -256,23 +324,31 @@ function planFamily(
     const owner = `NetworkPolicy ${pol.namespace}/${pol.name}`;
     const setsBefore = new Set(sets.keys());
     if (pol.policyTypes.includes("Ingress")) {
-      const name = policyChainName(pol.namespace, pol.name, family, "ingress");
+      const name = names.policyChain(pol.namespace, pol.name, family, "ingress");
       chains.set(
         name,
-        stableRules(family, name, policyRules(pol, "ingress", family, index, targets, sets, problems)),
+        memo.stableRules(
+          family,
+          name,
+          policyRules(pol, "ingress", { family, index, targets, sets, problems }),
+        ),
       );
       for (const t of targets) push(ingressOf, t, pol);
     }
     if (pol.policyTypes.includes("Egress")) {
-      const name = policyChainName(pol.namespace, pol.name, family, "egress");
+      const name = names.policyChain(pol.namespace, pol.name, family, "egress");
       chains.set(
         name,
-        stableRules(family, name, policyRules(pol, "egress", family, index, targets, sets, problems)),
+        memo.stableRules(
+          family,
+          name,
+          policyRules(pol, "egress", { family, index, targets, sets, problems }),
+        ),
       );
       for (const t of targets) push(egressOf, t, pol);
     }
     for (const dir of ["ingress", "egress"] as const) {
-      owners.set(policyChainName(pol.namespace, pol.name, family, dir), owner);
+      owners.set(names.policyChain(pol.namespace, pol.name, family, dir), owner);
     }
     for (const s of sets.keys()) if (!setsBefore.has(s)) owners.set(s, owner);
   }
@@ -282,14 +358,14 @@ function planFamily(
     const ingress = ingressOf.get(pod) ?? [];
     const egress = egressOf.get(pod) ?? [];
     const memoKey = `${ingress.map((p) => p.name).join(",")}|${egress.map((p) => p.name).join(",")}`;
-    let memo = podChainMemo[family].get(pod);
-    if (memo?.key !== memoKey) {
-      const chain = podChainName(pod.namespace, pod.name, family);
+    let pm = memo.podChains[family].get(pod);
+    if (pm?.key !== memoKey) {
+      const chain = names.podChain(pod.namespace, pod.name, family);
       const who = `${pod.namespace}/${pod.name}`;
-      memo = {
+      pm = {
         key: memoKey,
         chain,
-        rules: podChainRules(pod, ip, family, ingress, egress),
+        rules: podChainRules(pod, ip, family, ingress, egress, names),
         from: {
           matches: [{ k: "addr", dir: "src", cidr: ip }],
           verdict: { k: "jump", chain },
@@ -301,13 +377,13 @@ function planFamily(
           comment: `rule to jump traffic to POD ${who} to chain ${chain}`,
         },
       };
-      podChainMemo[family].set(pod, memo);
+      memo.podChains[family].set(pod, pm);
     }
-    chains.set(memo.chain, memo.rules);
-    owners.set(memo.chain, `Pod ${pod.namespace}/${pod.name}`);
-    input.push(memo.from);
-    forward.push(memo.to, memo.from);
-    output.push(memo.to, memo.from);
+    chains.set(pm.chain, pm.rules);
+    owners.set(pm.chain, `Pod ${pod.namespace}/${pod.name}`);
+    input.push(pm.from);
+    forward.push(pm.to, pm.from);
+    output.push(pm.to, pm.from);
   }
 
   for (const top of [input, forward, output]) {
@@ -461,15 +537,19 @@ type PeerAlt = Match[];
 /** One port alternative: protocol/port matches (and, for named ports, a destination set). */
 type PortAlt = Match[];
 
-function policyRules(
-  pol: NetworkPolicyInfo,
-  dir: "ingress" | "egress",
-  family: Family,
-  index: Index,
-  localTargets: PodInfo[],
-  sets: Map<string, FwSet>,
-  problems: PlanProblem[],
-): FwRule[] {
+interface PolicyInputs {
+  family: Family;
+  index: Index;
+  /** Local pods the policy selects. */
+  targets: PodInfo[];
+  /** The family's sets; the policy's peer sets are added here. */
+  sets: Map<string, FwSet>;
+  problems: PlanProblem[];
+}
+
+function policyRules(pol: NetworkPolicyInfo, dir: "ingress" | "egress", inputs: PolicyInputs): FwRule[] {
+  const { family, index, targets: localTargets, sets, problems } = inputs;
+  const names = index.memo.names;
   const key = `${pol.namespace}/${pol.name}`;
   const rules = dir === "ingress" ? pol.ingress : pol.egress;
   const peerSide = dir === "ingress" ? "src" : "dst";
@@ -498,7 +578,7 @@ function policyRules(
             problems,
           );
           if (!entries) return;
-          const name = ruleSetName(peerSide, family, ...id, "ipblock", String(pi));
+          const name = names.ruleSet(peerSide, family, ...id, "ipblock", String(pi));
           sets.set(name, { name, kind: "net", family, entries });
           peerAlts.push([{ k: "set", dir: peerSide, set: name }]);
           return;
@@ -517,7 +597,7 @@ function policyRules(
       if (anyPodPeer) {
         const sel = index.peerIps(pol.namespace, rule.peers, family);
         peerPods = sel.pods;
-        const name = ruleSetName(peerSide, family, ...id, "pod");
+        const name = names.ruleSet(peerSide, family, ...id, "pod");
         sets.set(name, { name, kind: "ip", family, entries: sel.ips });
         peerAlts.unshift([{ k: "set", dir: peerSide, set: name }]);
       }
@@ -580,7 +660,7 @@ function policyRules(
           : (rule.peers.length === 0 || hasIpBlock || !peerPods ? index.all : peerPods);
         const byNumber = new Map<number, Set<string>>();
         for (const p of candidates) {
-          const ip = podIp(p, family);
+          const ip = index.memo.podIp(p, family);
           if (!ip) continue;
           for (const cp of p.containerPorts) {
             if (cp.name === portName && PROTOCOLS[cp.protocol] === proto) {
@@ -601,7 +681,7 @@ function policyRules(
           });
         }
         for (const [num, ips] of [...byNumber.entries()].sort((a, b) => a[0] - b[0])) {
-          const name = ruleSetName("dst", family, ...id, "namedport", portName, proto, String(num));
+          const name = names.ruleSet("dst", family, ...id, "namedport", portName, proto, String(num));
           sets.set(name, { name, kind: "ip", family, entries: [...ips].sort() });
           portAlts.push([{ k: "set", dir: "dst", set: name }, { k: "l4", proto, dport: String(num) }]);
         }
@@ -674,32 +754,6 @@ function ipBlockEntries(
   return entries;
 }
 
-/** Policy chains' rules by chain name and family, reused while their content is unchanged. */
-const policyChainMemo: Record<Family, Map<string, { key: string; rules: FwRule[] }>> = {
-  ipv4: new Map(),
-  ipv6: new Map(),
-};
-
-/**
- * Returns the previously planned array when `rules` has the same content, so renderers (which
- * memoise by array and rule object) skip unchanged policy chains. The memo is bounded by the
- * number of policy chains ever planned; entries are replaced in place.
- */
-function stableRules(family: Family, chain: string, rules: FwRule[]): FwRule[] {
-  const key = JSON.stringify(rules);
-  const hit = policyChainMemo[family].get(chain);
-  if (hit?.key === key) return hit.rules;
-  if (policyChainMemo[family].size > 100_000) policyChainMemo[family].clear();
-  policyChainMemo[family].set(chain, { key, rules });
-  return rules;
-}
-
-/** The pod chains built for each pod object, reused while the pod and its policies are unchanged. */
-const podChainMemo: Record<
-  Family,
-  WeakMap<PodInfo, { key: string; chain: string; rules: FwRule[]; from: FwRule; to: FwRule }>
-> = { ipv4: new WeakMap(), ipv6: new WeakMap() };
-
 /** The rules of one local pod's chain. */
 function podChainRules(
   pod: PodInfo,
@@ -707,6 +761,7 @@ function podChainRules(
   family: Family,
   ingress: NetworkPolicyInfo[],
   egress: NetworkPolicyInfo[],
+  names: NameHasher,
 ): FwRule[] {
   const who = `${pod.namespace}/${pod.name}`;
   const rules: FwRule[] = [
@@ -733,7 +788,7 @@ function podChainRules(
     for (const pol of pols) {
       rules.push({
         matches: [{ k: "addr", dir: side, cidr: ip }],
-        verdict: { k: "jump", chain: policyChainName(pol.namespace, pol.name, family, dir) },
+        verdict: { k: "jump", chain: names.policyChain(pol.namespace, pol.name, family, dir) },
         comment: `run ${dir} of POD ${who} through network policy ${pol.namespace}/${pol.name}`,
       });
     }

@@ -8,7 +8,7 @@ import fc from "fast-check";
 import type { NetworkPolicyInfo, NetworkPolicyPeer, NetworkPolicyPort, PodInfo } from "../../watch/types.ts";
 import { connectionAllowed } from "../../tests/e2e/firewall_reference.ts";
 import { joinArgs } from "../../kernel/iptables/mod.ts";
-import { planFirewall } from "./plan.ts";
+import { FirewallPlanner, planFirewall } from "./plan.ts";
 import { fwOptions, node, ns, pod, policy, sel, snapshot } from "./testing.ts";
 import { type Packet, trace } from "./trace.ts";
 import { ruleArgs } from "./render_iptables.ts";
@@ -525,4 +525,25 @@ Deno.test("problems are reported once even with both families, and in an IPv6-on
       "spec.ingress[0].ports[0].port",
     ]);
   }
+});
+
+Deno.test("planner: one planner reuses unchanged chains across plans; another planner shares nothing", () => {
+  const s = snap([
+    policy("a", "p", { podSelector: sel(), ingress: [{ peers: [{ podSelector: sel() }], ports: [] }] }),
+  ]);
+  const o = fwOptions();
+  const planner = new FirewallPlanner();
+  const [a, b] = [planner.plan(s, o, "node-a"), planner.plan(s, o, "node-a")];
+  const other = new FirewallPlanner().plan(s, o, "node-a");
+  const fresh = planFirewall(s, o, "node-a");
+  assert.deepEqual(a, other);
+  assert.deepEqual(a, fresh);
+  let checked = 0;
+  for (const [name, rules] of a.families[0].chains) {
+    if (!/^KUBE-(NWPLCY-[A-Z2-7]{16}|POD-FW-)/.test(name)) continue;
+    checked++;
+    assert.equal(b.families[0].chains.get(name), rules, `${name}: same array from the same planner`);
+    assert.notEqual(other.families[0].chains.get(name), rules, `${name}: nothing shared between planners`);
+  }
+  assert.ok(checked >= 2, "a policy chain and a pod chain were compared");
 });

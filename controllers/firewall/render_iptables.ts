@@ -85,21 +85,27 @@ function truncate(s: string, max: number): string {
   return new TextDecoder().decode(b.slice(0, max)).replace(/\uFFFD+$/, "");
 }
 
-const lineMemo: Record<Family, WeakMap<FwRule, { args: string[]; line: string }>> = {
-  ipv4: new WeakMap(),
-  ipv6: new WeakMap(),
-};
+/** Rendered lines per rule object; one per applier (`IptablesApplier` keeps its own). */
+export type RuleLineMemo = Record<Family, WeakMap<FwRule, { args: string[]; line: string }>>;
+
+export function ruleLineMemo(): RuleLineMemo {
+  return { ipv4: new WeakMap(), ipv6: new WeakMap() };
+}
 
 /**
- * `ruleArgs` plus its text, memoised per rule object: the plan reuses the rule objects of
- * unchanged pods, so a sync re-renders only what changed.
+ * `ruleArgs` plus its text, memoised per rule object in `memo` when given: the plan reuses the
+ * rule objects of unchanged pods, so a sync re-renders only what changed.
  */
-export function ruleLine(rule: FwRule, family: Family): { args: string[]; line: string } {
-  let r = lineMemo[family].get(rule);
+export function ruleLine(
+  rule: FwRule,
+  family: Family,
+  memo?: RuleLineMemo,
+): { args: string[]; line: string } {
+  let r = memo?.[family].get(rule);
   if (!r) {
     const args = ruleArgs(rule, family);
     r = { args, line: args.join(" ") };
-    lineMemo[family].set(rule, r);
+    memo?.[family].set(rule, r);
   }
   return r;
 }

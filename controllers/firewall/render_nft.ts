@@ -96,15 +96,29 @@ function verdictStmt(v: Verdict): string {
   }
 }
 
-const nftLineMemo: Record<Family, WeakMap<FwRule, string>> = { ipv4: new WeakMap(), ipv6: new WeakMap() };
+/** What rendering remembers between syncs, by object identity; one per applier (`NftApplier`). */
+export interface NftRenderMemo {
+  lines: Record<Family, WeakMap<FwRule, string>>;
+  /** Rendered rules of chain arrays the plan reuses between syncs (unchanged pods' chains). */
+  chains: WeakMap<readonly FwRule[], { family: Family; sig: string; lines: string[] }>;
+}
 
-/** One rule as an nft statement line (memoised per rule object unless it matches sets). */
-export function nftRule(rule: FwRule, family: Family, sets: ReadonlyMap<string, FwSet>): string {
-  const hit = nftLineMemo[family].get(rule);
+export function nftRenderMemo(): NftRenderMemo {
+  return { lines: { ipv4: new WeakMap(), ipv6: new WeakMap() }, chains: new WeakMap() };
+}
+
+/** One rule as an nft statement line (memoised per rule object in `memo` unless it matches sets). */
+export function nftRule(
+  rule: FwRule,
+  family: Family,
+  sets: ReadonlyMap<string, FwSet>,
+  memo?: NftRenderMemo,
+): string {
+  const hit = memo?.lines[family].get(rule);
   if (hit !== undefined) return hit;
   const line = nftRuleUncached(rule, family, sets);
   // A set match renders differently when the set gains or loses excepts: never reuse those.
-  if (!rule.matches.some((m) => m.k === "set")) nftLineMemo[family].set(rule, line);
+  if (!rule.matches.some((m) => m.k === "set")) memo?.lines[family].set(rule, line);
   return line;
 }
 
@@ -136,9 +150,6 @@ export interface NftFamilyView {
   chains: Map<string, NftChainSpec>;
 }
 
-/** Rendered rules of chain arrays the plan reuses between syncs (unchanged pods' chains). */
-const ruleMemo = new WeakMap<readonly FwRule[], { family: Family; sig: string; lines: string[] }>();
-
 function hasExcept(s: FwSet | undefined): boolean {
   return s?.kind === "net" && s.entries.some((e) => e.endsWith(" nomatch"));
 }
@@ -153,7 +164,7 @@ function exceptSignature(rules: readonly FwRule[], sets: ReadonlyMap<string, FwS
 }
 
 /** Converts a family's model into the nft view. */
-export function nftView(state: FamilyState): NftFamilyView {
+export function nftView(state: FamilyState, memo?: NftRenderMemo): NftFamilyView {
   const type = state.family === "ipv4" ? "ipv4_addr" : "ipv6_addr";
   const sets = new Map<string, NftSetSpec>();
   for (const s of state.sets.values()) {
@@ -168,10 +179,14 @@ export function nftView(state: FamilyState): NftFamilyView {
   for (const [name, rules] of state.chains) {
     // A set match renders differently when its set has excepts: that is part of the memo key.
     const sig = exceptSignature(rules, state.sets);
-    let rendered = ruleMemo.get(rules);
+    let rendered = memo?.chains.get(rules);
     if (!rendered || rendered.family !== state.family || rendered.sig !== sig) {
-      rendered = { family: state.family, sig, lines: rules.map((r) => nftRule(r, state.family, state.sets)) };
-      ruleMemo.set(rules, rendered);
+      rendered = {
+        family: state.family,
+        sig,
+        lines: rules.map((r) => nftRule(r, state.family, state.sets, memo)),
+      };
+      memo?.chains.set(rules, rendered);
     }
     chains.set(name, { hook: HOOKS[name], rules: rendered.lines });
   }

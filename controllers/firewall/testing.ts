@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import type {
   ClusterSnapshot,
   ContainerPort,

@@ -13,7 +13,8 @@
  *
  * @module
  */
-import { addrBytes, bytesToAddr, parsePrefix } from "../../bgp/prefix.ts";
+import { parsePrefix, SLOPPY_PREFIX } from "../../bgp/mod.ts";
+import { formatIp, isIP, parseIp, SLOPPY } from "../../net/ip.ts";
 import type { ServiceInfo } from "../../watch/types.ts";
 
 export const LB_CLASS = "kube-router";
@@ -25,7 +26,7 @@ export interface Pool {
   last: bigint;
 }
 
-function toBig(b: number[]): bigint {
+function toBig(b: Uint8Array): bigint {
   return b.reduce((acc, x) => (acc << 8n) | BigInt(x), 0n);
 }
 
@@ -35,21 +36,21 @@ function fromBig(v: bigint, len: number): string {
     out.unshift(Number(v & 255n));
     v >>= 8n;
   }
-  return bytesToAddr(out);
+  return formatIp(out);
 }
 
 /** Parses the pools; bad entries are reported (flag, value, what is accepted) and skipped. */
 export function parsePools(ranges: readonly string[], problems: string[]): Pool[] {
   const out: Pool[] = [];
   for (const raw of ranges.flatMap((r) => r.split(",")).map((s) => s.trim()).filter(Boolean)) {
-    const p = raw.includes("/") ? parsePrefix(raw) : null;
+    const p = raw.includes("/") ? parsePrefix(raw, SLOPPY_PREFIX) : null;
     if (!p) {
       problems.push(
         `flag: --loadbalancer-ip-range: ${JSON.stringify(raw)} is not a CIDR (e.g. 192.0.2.0/28)`,
       );
       continue;
     }
-    const bytes = addrBytes(p.addr)!;
+    const bytes = parseIp(p.addr, SLOPPY)!;
     const bits = bytes.length * 8;
     const base = toBig(bytes);
     const size = 1n << BigInt(bits - p.len);
@@ -116,7 +117,9 @@ export function allocate(
   );
   const used = new Set<string>();
   for (const s of all) {
-    for (const i of s.loadBalancerIPs) if (i.ip && addrBytes(i.ip)) used.add(bytesToAddr(addrBytes(i.ip)!));
+    for (const i of s.loadBalancerIPs) {
+      if (i.ip && parseIp(i.ip, SLOPPY)) used.add(formatIp(parseIp(i.ip, SLOPPY)!));
+    }
   }
   const out: Allocation[] = [];
   for (const s of all) {
@@ -126,7 +129,7 @@ export function allocate(
       problems.push(`service/${s.namespace}/${s.name}: spec.ipFamilyPolicy: ${fams}; not allocated`);
       continue;
     }
-    const have = s.loadBalancerIPs.map((i) => i.ip).filter((ip) => ip && addrBytes(ip));
+    const have = s.loadBalancerIPs.map((i) => i.ip).filter((ip) => ip && isIP(ip, SLOPPY));
     const ips = [...have];
     let changed = false;
     for (const f of fams) {

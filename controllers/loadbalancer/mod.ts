@@ -15,6 +15,7 @@ import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
 import type { CleanupFn, Controller, ControllerContext } from "../controller.ts";
 import { allocate, type Allocation, handles, parsePools } from "./allocate.ts";
 import { LeaderElector, type LeaseTiming, UPSTREAM_TIMING } from "./lease.ts";
+import { type Lane, openLane } from "../runner.ts";
 
 export { allocate, handles, LB_CLASS, parsePools } from "./allocate.ts";
 export { LeaderElector, UPSTREAM_TIMING } from "./lease.ts";
@@ -44,6 +45,8 @@ export class LoadBalancerController implements Controller {
   #last: ClusterSnapshot | null = null;
   #kc: k8s.KubeConfig | undefined;
   #problems = new Set<string>();
+  /** Every path into an allocation pass: the spine's `sync` and gaining the lease; never two at once. */
+  #lane: Lane | undefined;
   /** Allocations written (tests). */
   written = 0;
 
@@ -76,7 +79,7 @@ export class LoadBalancerController implements Controller {
       timing: this.deps.timing ?? UPSTREAM_TIMING,
       onStartedLeading: () => {
         // Catch up at once with the last snapshot we saw.
-        if (this.#last) this.sync(this.#last, this.#abort.signal).catch((e) => this.#logError(e));
+        if (this.#last) this.#syncLane().trigger();
       },
       onStoppedLeading: () => {},
       log: (level, msg) => level === "info" ? this.ctx.log.info(msg, {}) : this.ctx.log.warn(msg, {}),
@@ -89,14 +92,31 @@ export class LoadBalancerController implements Controller {
   async stop(): Promise<void> {
     this.#abort.abort();
     await this.#loop;
+    await this.#lane?.stop();
+    this.#lane = undefined;
+  }
+
+  #syncLane(): Lane {
+    this.#lane ??= openLane(
+      this.ctx,
+      this.name,
+      "sync",
+      () => this.#last ? this.#sync(this.#last) : Promise.resolve(),
+      { health: true },
+    );
+    return this.#lane;
   }
 
   #logError(e: unknown): void {
     this.ctx.log.error("loadbalancer: {error}", { error: (e as Error).message });
   }
 
-  async sync(snapshot: ClusterSnapshot, _signal: AbortSignal): Promise<void> {
+  sync(snapshot: ClusterSnapshot, _signal: AbortSignal): Promise<void> {
     this.#last = snapshot;
+    return this.#syncLane().run();
+  }
+
+  async #sync(snapshot: ClusterSnapshot): Promise<void> {
     if (this.ctx.dryRun) return this.#describe(snapshot);
     if (!this.leading || !this.#core) return;
     const problems: string[] = [];

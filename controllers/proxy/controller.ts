@@ -10,6 +10,7 @@ import { countSkippedObject } from "../../observe/problems.ts";
 import { readIpvsStats } from "../../kernel/ipvs/stats.ts";
 import { publishServiceStats } from "./service_metrics.ts";
 import type { Controller, ControllerContext } from "../controller.ts";
+import { type Clock, type Lane, openLane, realClock } from "../runner.ts";
 import { deleteFlows } from "../../kernel/conntrack/mod.ts";
 import {
   type AddressMonitor,
@@ -45,6 +46,8 @@ export interface ProxyControllerExtras {
   iptablesBackend?: IptablesBackend;
   /** Clock for drain deadlines and verification (ms). */
   now?: () => number;
+  /** Timers of the sync lane (drain deadlines, the address-change debounce); default real time. */
+  clock?: Clock;
   /** Where DSR looks for pod network namespaces (default: the host's /proc). */
   procfs?: ProcFs;
   /** `start()` runs `ip monitor address` (default true); in this namespace (tests; default the agent's). */
@@ -108,13 +111,16 @@ export class ProxyController implements Controller {
   #monitor?: AddressMonitor;
   /** An address changed since the last read (from the monitor). */
   #addrsStale = false;
-  #addrTimer?: ReturnType<typeof setTimeout>;
   /** Sysctl inputs last applied (JSON), so they are written at start and when they change. */
   #sysctls?: string;
   #lastVerify = -Infinity;
   #warned = new Set<string>();
-  #queue: Promise<void> = Promise.resolve();
-  #drainTimer?: ReturnType<typeof setTimeout>;
+  /**
+   * Every path into a sync: the spine's (`sync`), a drain deadline and an address change; one
+   * at a time, against the newest snapshot.
+   */
+  #lane?: Lane;
+  #clock: Clock;
   #snapshot?: ClusterSnapshot;
   #now: () => number;
   #planner = new Planner();
@@ -126,7 +132,8 @@ export class ProxyController implements Controller {
     this.#families = [];
     if (ctx.options.enableIpv4) this.#families.push(4);
     if (ctx.options.enableIpv6) this.#families.push(6);
-    this.#now = extras.now ?? Date.now;
+    this.#clock = extras.clock ?? realClock;
+    this.#now = extras.now ?? (() => this.#clock.now());
     this.refused = new RefusedObjects(ctx, "proxy", "its VIPs are not served");
     if (this.mode === "ipvs") {
       const exportTime = ctx.metrics.histogram(
@@ -164,15 +171,24 @@ export class ProxyController implements Controller {
   }
 
   sync(snapshot: ClusterSnapshot, _signal?: AbortSignal): Promise<void> {
-    const run = this.#queue.then(() => this.#sync(snapshot));
-    this.#queue = run.catch(() => {});
-    return run;
+    this.#snapshot = snapshot;
+    return this.#syncLane().run();
+  }
+
+  #syncLane(): Lane {
+    this.#lane ??= openLane(
+      this.ctx,
+      this.name,
+      "sync",
+      () => this.#snapshot ? this.#sync(this.#snapshot) : Promise.resolve(),
+      { clock: this.#clock, health: true },
+    );
+    return this.#lane;
   }
 
   async #sync(snapshot: ClusterSnapshot): Promise<void> {
     const t0 = performance.now();
     const { runner, log, options } = this.ctx;
-    this.#snapshot = snapshot;
     const now = this.#now();
     const verify = now - this.#lastVerify >= this.syncPeriodMs;
     // Addresses are re-read at each verification and whenever the Node object changed (a new
@@ -321,17 +337,8 @@ export class ProxyController implements Controller {
 
   /** A drain deadline needs a sync even if nothing else happens (upstream runs a 5 s ticker). */
   #scheduleDrain(deadline: number | undefined, now: number): void {
-    if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
-    this.#drainTimer = undefined;
     if (deadline === undefined) return;
-    this.#drainTimer = setTimeout(() => {
-      this.#drainTimer = undefined;
-      if (this.#snapshot) {
-        this.sync(this.#snapshot).catch((e) =>
-          this.ctx.log.error("drain sync failed: {error}", { error: String(e) })
-        );
-      }
-    }, Math.max(0, deadline - now) + 10);
+    this.#syncLane().triggerAt(this.#clock.now() + Math.max(0, deadline - now) + 10);
   }
 
   /**
@@ -341,7 +348,7 @@ export class ProxyController implements Controller {
    */
   start(signal: AbortSignal): Promise<void> {
     if (this.extras.addressMonitor === false || this.#monitor) return Promise.resolve();
-    this.#monitor = monitorAddresses((dev) => {
+    this.#monitor = monitorAddresses(this.ctx.runner, (dev) => {
       // Our own VIPs on kube-dummy-if (and other skipped links) never change the node's addresses.
       if (dev === undefined || (dev !== "lo" && !SKIP_LINK.test(dev))) this.#addressesChanged();
     }, {
@@ -358,24 +365,18 @@ export class ProxyController implements Controller {
     return Promise.resolve();
   }
 
+  /** Debounced: the changes of the next 200 ms join one sync. */
   #addressesChanged(): void {
     this.#addrsStale = true;
-    if (this.#addrTimer !== undefined) return;
-    this.#addrTimer = setTimeout(() => {
-      this.#addrTimer = undefined;
-      if (!this.#snapshot) return;
-      this.sync(this.#snapshot).catch((e) =>
-        this.ctx.log.error("sync after an address change failed: {error}", { error: String(e) })
-      );
-    }, 200);
+    this.#syncLane().triggerAt(this.#clock.now() + 200);
   }
 
   async stop(): Promise<void> {
-    if (this.#addrTimer !== undefined) clearTimeout(this.#addrTimer);
     await this.#monitor?.close();
     this.#monitor = undefined;
-    if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
-    await this.#queue;
+    // A controller stopped and synced again (tests) gets a fresh lane.
+    await this.#lane?.stop();
+    this.#lane = undefined;
     this.#dsr?.close();
     await this.#health?.close();
   }

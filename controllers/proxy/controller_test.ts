@@ -9,6 +9,7 @@ import { MetricsRegistry } from "../../observe/metrics.ts";
 import type { ControllerContext } from "../controller.ts";
 import { createProxyController } from "./mod.ts";
 import { ep, proxyOptions, slice, snapshot, svc } from "./testing.ts";
+import { FakeClock, settle } from "../fake_clock.ts";
 
 function ctx(mode: "ipvs" | "nftables", runner: DryRunRunner): ControllerContext {
   return {
@@ -132,5 +133,37 @@ Deno.test("IPVS mode on a kernel without IPVS: a clear error, and nothing else c
   });
   await assert.rejects(() => c.sync(snap), /no IPVS.*--service-proxy-mode=nftables/);
   assert.deepEqual(ran, []);
+  await c.stop();
+});
+
+Deno.test("sync lane: a drain deadline brings a sync of the last snapshot, through the same lane", async () => {
+  const clock = new FakeClock();
+  const runner = new DryRunRunner();
+  const c = createProxyController(ctx("ipvs", runner), {
+    healthChecks: false,
+    iptablesBackend: "nft",
+    clock,
+  });
+  const draining = snapshot({
+    services: [svc("web", { clusterIPs: ["10.96.0.10"] })],
+    slices: [
+      slice("web", [ep("10.201.0.5"), ep("10.201.0.7", "node-a", { ready: false, terminating: true })]),
+    ],
+  });
+  await c.sync(draining);
+  const rs = () => c.applied!.services[0].realServers.map((r) => `${r.ip}/${r.weight}`);
+  assert.deepEqual(rs(), ["10.201.0.5/1", "10.201.0.7/0"]);
+  const grace = proxyOptions().ipvsGracefulPeriod;
+  const before = runner.recorded.length;
+  await clock.advance(grace - 1);
+  assert.equal(runner.recorded.length, before, "nothing before the deadline");
+  await clock.advance(20);
+  await settle();
+  assert.deepEqual(
+    rs(),
+    ["10.201.0.5/1"],
+    "the drained server went at its deadline, with no sync from outside",
+  );
+  assert.ok(runner.recorded.slice(before).some((r) => r.argv.join(" ") === "ipvsadm -R"));
   await c.stop();
 });

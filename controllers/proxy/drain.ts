@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { hostPort } from "./plan.ts";
+import { hostPort } from "../../net/ip.ts";
 import type { ProxyPlan, RealServer } from "./types.ts";
 
 export interface DrainEntry {

@@ -13,18 +13,19 @@ export type Cidr = ip.Cidr;
 /** 4 or 6 for a literal address, undefined for anything else (hostnames, CIDRs, garbage). */
 export const ipFamily = (s: string): Family | undefined => ip.ipFamily(s);
 
-/** RFC 5952 text for v6 (lower case, longest zero run compressed), dotted quad for v4. */
-/** Objects from the API may carry leading-zero octets, which Kubernetes' ParseIPSloppy reads as decimal. */
-const SLOPPY = { leadingZeros: true } as const;
-
-export const canonicalIp = (s: string): string | undefined => ip.canonicalIp(s, SLOPPY) ?? undefined;
+/**
+ * RFC 5952 text for v6 (lower case, longest zero run compressed), dotted quad for v4. Objects
+ * from the API may carry leading-zero octets, which Kubernetes' ParseIPSloppy reads as decimal.
+ */
+export const canonicalIp = (s: string): string | undefined => ip.canonicalIp(s, ip.SLOPPY) ?? undefined;
 
 /** Parses "a.b.c.d/n" or "x::/n" (a bare address is a host route); undefined when malformed. */
-export const parseCidr = (text: string): Cidr | undefined => ip.parseCidr(text.trim(), SLOPPY) ?? undefined;
+export const parseCidr = (text: string): Cidr | undefined =>
+  ip.parseCidr(text.trim(), ip.SLOPPY) ?? undefined;
 
 /** Whether any of `cidrs` contains `addr`. */
 export function anyCidrContains(cidrs: readonly Cidr[], addr: string): boolean {
-  const b = ip.parseIp(addr, SLOPPY);
+  const b = ip.parseIp(addr, ip.SLOPPY);
   return b !== null && cidrs.some((c) => ip.cidrContainsBytes(c, b));
 }
 

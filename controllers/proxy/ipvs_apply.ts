@@ -38,7 +38,7 @@ import { anyCidrContains, type Cidr, type Family } from "./ip.ts";
 import { ipsetState, type IptablesFamilyState, iptablesState, setName } from "./iptables_plan.ts";
 import { type RefusedObject, RefusedObjectsError } from "../refused.ts";
 import { refusedByLine, refusedService } from "./contain.ts";
-import { hostPort } from "./plan.ts";
+import { familyName, hostPort } from "../../net/ip.ts";
 import type { ProxyOptions, ProxyPlan, VirtualService } from "./types.ts";
 
 export const DUMMY_IF = "kube-dummy-if";
@@ -223,7 +223,7 @@ export class IpvsApplier {
       const payload = await this.#iptablesPayload(st, !last);
       if (payload) {
         await iptables.restoreNoflush(this.runner, {
-          family: f === 4 ? "ipv4" : "ipv6",
+          family: familyName(f),
           backend: this.o.backend,
         }, payload).catch((e) => traced(e, plan));
         ran.push(`iptables-v${f}`);
@@ -339,7 +339,7 @@ export class IpvsApplier {
 
   /** One `--noflush` payload rewriting our chains of every table, plus the missing jumps. */
   async #iptablesPayload(st: IptablesFamilyState, checkJumps: boolean): Promise<string> {
-    const tool = { family: st.family === 4 ? "ipv4" as const : "ipv6" as const, backend: this.o.backend };
+    const tool = { family: familyName(st.family), backend: this.o.backend };
     const parts: string[] = [];
     for (const [table, chains] of st.tables) {
       const edits: string[][] = [];

@@ -27,6 +27,7 @@
  */
 import { createHash } from "node:crypto";
 import type { Family } from "./ip.ts";
+import { hostPort } from "../../net/ip.ts";
 import type { ProxyPlan, RealServer, VirtualService } from "./types.ts";
 
 export const NFT_TABLE = "kube-router-proxy";
@@ -68,10 +69,6 @@ function hash16(text: string): string {
 
 function addrType(f: Family): string {
   return f === 4 ? "ipv4_addr" : "ipv6_addr";
-}
-
-function hostPort(ip: string, port: number): string {
-  return ip.includes(":") ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
 /** The base chains, sets and rules every table has. */

@@ -39,11 +39,7 @@ import type {
   VipKind,
   VirtualService,
 } from "./types.ts";
-
-/** Formats "ip:port" with brackets for IPv6, as ipvsadm prints it. */
-export function hostPort(ip: string, port: number): string {
-  return ipFamily(ip) === 6 ? `[${ip}]:${port}` : `${ip}:${port}`;
-}
+import { hostPort } from "../../net/ip.ts";
 
 /** The identity of an address/port virtual service: "tcp/10.96.0.1:80". */
 export function serviceKey(protocol: Protocol, vip: string, port: number): string {

@@ -14,7 +14,7 @@
  * @module
  */
 import type { FlowFilter } from "../../kernel/conntrack/mod.ts";
-import { hostPort } from "./plan.ts";
+import { hostPort } from "../../net/ip.ts";
 import type { ProxyPlan } from "./types.ts";
 
 /** Filters for UDP real servers in `prev` that are no longer in `next` (by virtual service). */

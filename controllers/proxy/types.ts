@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { AgentOptions } from "../../cmd/options.ts";
+import type { AgentOptions } from "../../options/mod.ts";
 import type { Protocol } from "../../watch/types.ts";
 import type { Family } from "./ip.ts";
 

@@ -8,8 +8,7 @@
  *
  * @module
  */
-import type { PeerStatus, Route } from "../../bgp/mod.ts";
-import { formatPrefix } from "../../bgp/prefix.ts";
+import { formatPrefix, type PeerStatus, type Route } from "../../bgp/mod.ts";
 
 /** What the admin API reads; a `BgpSpeaker` satisfies it. */
 export interface SpeakerView {

@@ -4,8 +4,9 @@
  *
  * @module
  */
-import { addrBytes, canonicalAddr } from "../../bgp/prefix.ts";
-import { parseGoBool as parseBool } from "../../cmd/flag_parse.ts";
+import { canonicalAddr } from "../../bgp/mod.ts";
+import { isIP, SLOPPY } from "../../net/ip.ts";
+import { parseGoBool as parseBool } from "../../options/go_text.ts";
 import type { ClusterSnapshot, ServiceInfo } from "../../watch/types.ts";
 import type { Families, PlanProblem, RoutingNode } from "./identity.ts";
 import type { RouterOptions } from "./peers.ts";
@@ -57,7 +58,7 @@ export function allServiceVips(snap: ClusterSnapshot): string[] {
   const out = new Set<string>();
   for (const s of snap.services.values()) {
     for (const ip of [...s.clusterIPs, ...s.externalIPs, ...s.loadBalancerIPs.map((i) => i.ip)]) {
-      if (ip && addrBytes(ip)) out.add(hostPrefix(ip));
+      if (ip && isIP(ip, SLOPPY)) out.add(hostPrefix(ip));
     }
   }
   return [...out].sort();
@@ -87,7 +88,7 @@ export function advertisements(
     const proxyName = svc.labels["service.kubernetes.io/service-proxy-name"];
     if (proxyName !== undefined && proxyName !== "kube-router") continue;
     const add = (ip: string, kind: Advertisement["kind"]) => {
-      if (!ip || !addrBytes(ip)) return;
+      if (!ip || !isIP(ip, SLOPPY)) return;
       const v6 = ip.includes(":");
       if ((v6 && !fam.v6) || (!v6 && !fam.v4)) return;
       const n = nh(ip);

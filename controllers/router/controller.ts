@@ -19,14 +19,14 @@
  * @module
  */
 import { countSkippedObject, kindOfReference } from "../../observe/problems.ts";
-import { BgpSpeaker, type PeerConfig, type SpeakerConfig } from "../../bgp/mod.ts";
-import { formatPrefix } from "../../bgp/prefix.ts";
+import { BgpSpeaker, formatPrefix, type PeerConfig, type SpeakerConfig } from "../../bgp/mod.ts";
 import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptables/mod.ts";
 import { cniConfPath, ensureCniConf, readConf, updateCniConf } from "../../kernel/cni/conf.ts";
 import { ensureSysctls } from "../../kernel/sysctl.ts";
 import { ipBatch } from "../../kernel/ip/mod.ts";
 import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
 import type { Controller, ControllerContext } from "../controller.ts";
+import { type Clock, type Lane, openLane, realClock } from "../runner.ts";
 import { serveAdmin } from "./admin.ts";
 import { SourceDestCheck, type SourceDestCheckDeps } from "./aws/mod.ts";
 import {
@@ -49,11 +49,11 @@ import { nodeInstance, nodesOfLine, nodesOfValue, refusedSetEntry } from "./cont
 import type { RefusedLine } from "./kernel_apply.ts";
 import { type PeerPlan, planRouter, type RouterPlan } from "./plan.ts";
 import {
-  IPIP_OVERHEAD,
   isOurLink,
   kernelPlan,
   type LearnedRoute,
   type OverlayConfig,
+  overlayOverhead,
   overlayPlan,
   type RouteContext,
   RouteDecider,
@@ -82,6 +82,8 @@ export interface RouterDeps {
   readTextFile?: (path: string) => Promise<string>;
   /** Coalescing delay for best-path bursts, ms (default 2). */
   routeBatchDelayMs?: number;
+  /** Timers of the learned-routes lane (batching, hold re-checks, the periodic repair). */
+  clock?: Clock;
   /** How long all peers must be Established before stale kernel routes may go, ms (default 5000). */
   settleMs?: number;
   /** `--disable-source-dest-check` on AWS: environment, fetch, clock, back-off (see aws/). */
@@ -118,12 +120,17 @@ export class RouterController implements Controller {
   #decider: RouteDecider | null = null;
   /** Non-main-table state (overlay neighbours, FDB, tunnels, table 77, rules); null: re-read the kernel. */
   #kernel: KernelState | null = null;
-  #routeTimer: ReturnType<typeof setTimeout> | undefined;
-  #routesRunning: Promise<void> | null = null;
-  #routesDirty = false;
-  #injectTimer: ReturnType<typeof setInterval> | undefined;
+  /**
+   * Every path into applying learned routes: best-path events (batched), the sync, the hold
+   * re-check and the periodic repair; one pass at a time.
+   */
+  #routes: Lane | null = null;
+  #clock: Clock;
+  /** `--injected-routes-sync-period` once started (0: no periodic repair). */
+  #repairEveryMs = 0;
+  /** When the last full pass (kernel re-read) finished, on `#clock`. */
+  #lastFullAt = 0;
   #holdStale = true;
-  #holdTimer: ReturnType<typeof setTimeout> | undefined;
   #holdDeadline = 0;
   #allUpSince = 0;
   #lastProblems = new Set<string>();
@@ -195,6 +202,15 @@ export class RouterController implements Controller {
       ...(ctx.options.enableIpv4 ? [4 as const] : []),
       ...(ctx.options.enableIpv6 ? [6 as const] : []),
     ];
+    this.#clock = deps.clock ?? realClock;
+  }
+
+  #routesLane(): Lane {
+    this.#routes ??= openLane(this.ctx, this.name, "routes", () => this.#routesPass(), {
+      clock: this.#clock,
+      batchMs: this.deps.routeBatchDelayMs ?? 2,
+    });
+    return this.#routes;
   }
 
   /** The CNI config file this router writes. */
@@ -230,22 +246,18 @@ export class RouterController implements Controller {
         });
       }
     }
-    const period = o.injectedRoutesSyncPeriod;
-    if (period > 0) {
-      this.#injectTimer = setInterval(() => {
-        this.#kernel = null; // re-read the kernel: repairs drift
-        this.#scheduleRoutes(0);
-      }, period);
-    }
+    this.#repairEveryMs = o.injectedRoutesSyncPeriod;
+    this.#lastFullAt = this.#clock.now();
+    if (this.#repairEveryMs > 0) this.#routesLane().triggerAt(this.#lastFullAt + this.#repairEveryMs);
     return Promise.resolve();
   }
 
   async stop(): Promise<void> {
     this.sourceDestCheck?.close();
-    clearInterval(this.#injectTimer);
-    clearTimeout(this.#routeTimer);
-    clearTimeout(this.#holdTimer);
     this.#routeCtx = null;
+    // A controller stopped and synced again (tests) gets a fresh lane.
+    const routes = this.#routes;
+    this.#routes = null;
     this.#abort.abort();
     if (this.#admin) await this.#admin.finished.catch(() => {});
     if (this.#speaker) {
@@ -253,7 +265,7 @@ export class RouterController implements Controller {
       await this.#speaker.stop({ graceful: this.ctx.options.bgpGracefulRestart });
       this.#speaker = null;
     }
-    if (this.#routesRunning) await this.#routesRunning.catch(() => {});
+    await routes?.stop();
   }
 
   async sync(snapshot: ClusterSnapshot, signal: AbortSignal): Promise<void> {
@@ -312,7 +324,7 @@ export class RouterController implements Controller {
     const nodeIp4 = plan.local.ipv4, nodeIp6 = plan.local.ipv6;
     const underlay = linkOfAddress(facts, nodeIp4 ?? nodeIp6 ?? "");
     const overlay = this.#overlayConfig();
-    const overhead = !overlay.enabled ? 0 : overlay.encap === "vxlan" ? VXLAN_OVERHEAD : IPIP_OVERHEAD;
+    const overhead = overlay.enabled ? overlayOverhead(overlay.encap) : 0;
     const podMtu = o.autoMtu && underlay ? underlay.mtu - overhead : undefined;
 
     // Each stage runs even when an earlier one failed (a broken iptables must not stop BGP);
@@ -434,7 +446,8 @@ export class RouterController implements Controller {
     this.#routeCtx = routeCtx;
     this.#routeCtxKey = ctxKey;
     if (this.ctx.dryRun) this.ctx.report?.(describeExpectedRoutes(plan, routeCtx));
-    await this.#applyRoutesNow();
+    // Its error is `lastRouteError`, reported below.
+    await this.#routesLane().run().catch(() => {});
     this.refused.publish();
     if (this.lastRouteError) errors.push(this.lastRouteError);
     if (errors.length > 0) throw errors[0];
@@ -590,16 +603,8 @@ export class RouterController implements Controller {
       // Interned: one string per next hop, however many prefixes use it.
       this.#learned.set(k, h.hop);
     } else this.#learned.delete(k);
-    this.#scheduleRoutes(this.deps.routeBatchDelayMs ?? 2);
-  }
-
-  #scheduleRoutes(delay: number): void {
-    this.#routesDirty = true;
-    if (this.#routeTimer !== undefined || !this.#routeCtx) return;
-    this.#routeTimer = setTimeout(() => {
-      this.#routeTimer = undefined;
-      this.#applyRoutesNow().catch(() => {});
-    }, delay);
+    // Before the first sync there is no route context: that sync's pass takes the changes.
+    if (this.#routeCtx) this.#routesLane().trigger();
   }
 
   #updateHold(): void {
@@ -618,50 +623,41 @@ export class RouterController implements Controller {
       if (this.#staleKept > 0) this.#kernel = null;
     } else {
       // Re-check later so stale routes do go eventually.
-      if (this.#holdTimer === undefined) {
-        this.#holdTimer = setTimeout(() => {
-          this.#holdTimer = undefined;
-          this.#scheduleRoutes(0);
-        }, 1000);
-      }
+      this.#routesLane().triggerAt(this.#clock.now() + 1000);
     }
   }
 
-  /** Applies learned routes now (serialised; a request during a run triggers one more run). */
-  async #applyRoutesNow(): Promise<void> {
-    if (this.#routesRunning) {
-      this.#routesDirty = true;
-      return await this.#routesRunning;
+  /**
+   * One pass of the routes lane: the pending per-prefix delta, or a full pass when the kernel
+   * must be re-read (first pass, a changed route context, after a failure, the periodic repair).
+   * Changes arriving meanwhile make the lane run once more. A failure goes to the lane: retried
+   * with back-off, or reported by the sync waiting for it.
+   */
+  async #routesPass(): Promise<void> {
+    const ctx = this.#routeCtx;
+    if (!ctx) return;
+    const now = this.#clock.now();
+    if (this.#repairEveryMs > 0 && now - this.#lastFullAt >= this.#repairEveryMs) {
+      this.#kernel = null; // re-read the kernel: repairs drift
     }
-    const run = (async () => {
-      while (this.#routesDirty || this.#kernel === null) {
-        this.#routesDirty = false;
-        const ctx = this.#routeCtx;
-        if (!ctx) return;
-        this.#updateHold();
-        try {
-          const t0 = performance.now();
-          const lines = this.#kernel === null ? await this.#fullRoutes(ctx) : await this.flushRouteDelta();
-          this.#m.hostSyncTime.observe((performance.now() - t0) / 1000);
-          this.#m.routesSynced.set(this.#synced.v4 + this.#synced.v6);
-          this.stats.routeApplies++;
-          this.stats.routeLines += lines;
-          this.stats.lastRouteApplyAt = performance.now();
-        } catch (e) {
-          this.#kernel = null;
-          this.lastRouteError = e as Error;
-          this.ctx.log.error("router: applying learned routes failed: {error}", {
-            error: (e as Error).message,
-          });
-          return;
-        }
-      }
-    })();
-    this.#routesRunning = run;
+    this.#updateHold();
     try {
-      await run;
-    } finally {
-      this.#routesRunning = null;
+      const t0 = performance.now();
+      const full = this.#kernel === null;
+      const lines = full ? await this.#fullRoutes(ctx) : await this.flushRouteDelta();
+      if (full) {
+        this.#lastFullAt = this.#clock.now();
+        if (this.#repairEveryMs > 0) this.#routesLane().triggerAt(this.#lastFullAt + this.#repairEveryMs);
+      }
+      this.#m.hostSyncTime.observe((performance.now() - t0) / 1000);
+      this.#m.routesSynced.set(this.#synced.v4 + this.#synced.v6);
+      this.stats.routeApplies++;
+      this.stats.routeLines += lines;
+      this.stats.lastRouteApplyAt = performance.now();
+    } catch (e) {
+      this.#kernel = null;
+      this.lastRouteError = e as Error;
+      throw e; // logged by the lane (or by the spine, through the sync that waits for it)
     }
   }
 
@@ -773,7 +769,7 @@ export class RouterController implements Controller {
   /**
    * Writes the prefixes changed since the last flush (the per-prefix delta) and the overlay state
    * their next hops need; returns how many changes it wrote. A plain function of the controller's
-   * state: the coalescing timer calls it, and so can any runner that owns scheduling.
+   * state, run by the routes lane.
    */
   async flushRouteDelta(): Promise<number> {
     const ctx = this.#routeCtx, d = this.#decider, aux = this.#kernel;
@@ -881,9 +877,7 @@ export class RouterController implements Controller {
 
   /** Waits until queued route work is applied (tests, benchmarks). */
   async flushRoutes(): Promise<void> {
-    while (this.#routeTimer !== undefined || this.#routesRunning) {
-      await new Promise((r) => setTimeout(r, 1));
-    }
+    await this.#routes?.idle();
   }
 }
 

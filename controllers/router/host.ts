@@ -7,8 +7,8 @@
  *
  * @module
  */
-import { AFI } from "../../bgp/codec/types.ts";
-import { addrBytes, bytesToAddr, parsePrefix } from "../../bgp/prefix.ts";
+import { AFI, parsePrefix, SLOPPY_PREFIX } from "../../bgp/mod.ts";
+import { formatIp, parseIp, SLOPPY } from "../../net/ip.ts";
 import type { Runner } from "../../kernel/exec.ts";
 import {
   ipBatch,
@@ -36,9 +36,9 @@ export const BRIDGE = "kube-bridge";
 
 /** The gateway address of a pod CIDR: its first host, with the CIDR's length ("10.244.1.1/24"). */
 export function gatewayOf(cidr: string): string | null {
-  const p = parsePrefix(cidr);
+  const p = parsePrefix(cidr, SLOPPY_PREFIX);
   if (!p) return null;
-  const b = addrBytes(p.addr)!;
+  const b = parseIp(p.addr, SLOPPY)!;
   for (let i = b.length - 1; i >= 0; i--) {
     if (b[i] < 255) {
       b[i]++;
@@ -46,15 +46,15 @@ export function gatewayOf(cidr: string): string | null {
     }
     b[i] = 0;
   }
-  return `${bytesToAddr(b)}/${p.len}`;
+  return `${formatIp(b)}/${p.len}`;
 }
 
 /** Whether an address on kube-bridge is a pod-CIDR gateway address (ours). */
 export function isGatewayAddress(cidr: string): boolean {
-  const p = parsePrefix(cidr);
+  const p = parsePrefix(cidr, SLOPPY_PREFIX);
   if (!p || (p.afi === AFI.IPv4 && p.len >= 31) || (p.afi === AFI.IPv6 && p.len >= 127)) return false;
   const gw = gatewayOf(cidr)!.split("/")[0];
-  return addrBytes(cidr.split("/")[0])!.join(".") === addrBytes(gw)!.join(".");
+  return parseIp(cidr.split("/")[0], SLOPPY)!.join(".") === parseIp(gw, SLOPPY)!.join(".");
 }
 
 /** Everything the host reads once per sync. */
@@ -75,7 +75,7 @@ export function localSubnets(facts: HostFacts, exclude: (dev: string) => boolean
   const out = new Set<string>();
   for (const a of facts.addresses) {
     if (exclude(a.dev)) continue;
-    const p = parsePrefix(a.cidr);
+    const p = parsePrefix(a.cidr, SLOPPY_PREFIX);
     if (p) out.add(`${p.addr}/${p.len}`);
   }
   return [...out].sort();
@@ -147,12 +147,12 @@ export function parseBridgeRecord(alias: string): BridgeRecord | null {
     origin,
     ...(mtu !== undefined && Number.isInteger(mtu) && mtu > 0 ? { mtu } : {}),
     ...(kv.has("up") ? { up: kv.get("up") === "1" } : {}),
-    added: (kv.get("added") ?? "").split(",").filter((c) => parsePrefix(c) !== null),
+    added: (kv.get("added") ?? "").split(",").filter((c) => parsePrefix(c, SLOPPY_PREFIX) !== null),
     ...(kv.get("cni")?.startsWith("/") ? { cni: kv.get("cni") } : {}),
   };
 }
 
-const addrKey = (c: string) => `${addrBytes(c.split("/")[0])!.join(".")}/${c.split("/")[1]}`;
+const addrKey = (c: string) => `${parseIp(c.split("/")[0], SLOPPY)!.join(".")}/${c.split("/")[1]}`;
 
 /** `ip -batch` lines to bring kube-bridge to the plan (empty when it already is). Pure. */
 export function bridgeLines(facts: HostFacts, p: BridgePlan): string[] {

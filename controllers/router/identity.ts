@@ -5,8 +5,8 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { AFI } from "../../bgp/codec/types.ts";
-import { addrBytes, formatPrefix, parsePrefix, prefixContains } from "../../bgp/prefix.ts";
+import { AFI, formatPrefix, parsePrefix, prefixContains, SLOPPY_PREFIX } from "../../bgp/mod.ts";
+import { isIP, parseIp, SLOPPY } from "../../net/ip.ts";
 import type { NodeInfo } from "../../watch/types.ts";
 
 export const ANN = {
@@ -61,7 +61,7 @@ function isV6(a: string): boolean {
 
 /** The node's primary IP of a family: first InternalIP, else first ExternalIP (upstream's order). */
 export function primaryIp(node: NodeInfo, family: 4 | 6): string | undefined {
-  const pick = (l: string[]) => l.find((a) => addrBytes(a) !== null && isV6(a) === (family === 6));
+  const pick = (l: string[]) => l.find((a) => isIP(a, SLOPPY) && isV6(a) === (family === 6));
   return pick(node.internalIPs) ?? pick(node.externalIPs);
 }
 
@@ -84,7 +84,7 @@ export function podCidrsOf(node: NodeInfo, fam: Families, problems: PlanProblem[
   }
   const out: string[] = [];
   for (const s of source) {
-    const p = s.includes("/") ? parsePrefix(s) : null;
+    const p = s.includes("/") ? parsePrefix(s, SLOPPY_PREFIX) : null;
     if (!p) {
       problems.push({
         object: `node/${node.name}`,
@@ -121,7 +121,7 @@ export function routingNodes(
     const cidrs = podCidrsOf(n, fam, problems);
     const clash = cidrs.flatMap((c) =>
       claimed.filter((o) => {
-        const a = parsePrefix(c)!, b = parsePrefix(o.cidr)!;
+        const a = parsePrefix(c, SLOPPY_PREFIX)!, b = parsePrefix(o.cidr, SLOPPY_PREFIX)!;
         return prefixContains(a, b) || prefixContains(b, a);
       }).map((o) => ({ c, o }))
     )[0];
@@ -190,7 +190,7 @@ export function routerIdFor(flag: string, node: RoutingNode): string | { error: 
     return `${h[0]}.${h[1]}.${h[2]}.${h[3]}`;
   }
   if (flag !== "") {
-    const b = addrBytes(flag);
+    const b = parseIp(flag, SLOPPY);
     if (!b || b.length !== 4) {
       return { error: `--router-id ${JSON.stringify(flag)} is not an IPv4 address or "generate"` };
     }

@@ -14,6 +14,7 @@ import {
   type FdbEntry,
   ipBatch,
   ipRead,
+  type LinkInfo,
   listLinksArgv,
   listRulesArgv,
   type Neighbour,
@@ -51,6 +52,12 @@ export interface KernelState {
   fdb: FdbEntry[];
   rules: Rule[];
   tunnels: string[];
+  /**
+   * What each tunnel in `tunnels` is (`tunnelSignature`), when read from the kernel or applied: a
+   * tunnel whose encapsulation, port or ends differ from the plan is recreated (an agent restarted
+   * from `ipip` to `fou` found its ipip tunnels under the same names: found by the overlay VM suite).
+   */
+  tunnelSpecs?: Record<string, string>;
   /** FoU receive ports present (`ip fou show`), read only with `--overlay-encap=fou`. */
   fouPorts?: string[];
 }
@@ -100,7 +107,34 @@ export async function readKernelState(
     fdb,
     rules: rules.filter((r) => r.table === OVERLAY_TABLE),
     tunnels: links.filter((l) => isOurLink(l.name) && l.name !== VXLAN_DEV).map((l) => l.name),
+    tunnelSpecs: Object.fromEntries(
+      links.filter((l) => isOurLink(l.name) && l.name !== VXLAN_DEV).map((
+        l,
+      ) => [l.name, linkTunnelSignature(l)]),
+    ),
   };
+}
+
+/** A tunnel's identity for comparison: encapsulation (with FoU's port) and both ends. */
+export function tunnelSignature(
+  t: { encap: "ipip" | "fou"; encapPort: number; remote: string; local: string },
+): string {
+  return `${t.encap === "fou" ? `fou:${t.encapPort}` : "ipip"} ${t.remote} ${t.local}`;
+}
+
+/**
+ * The same from `ip -d -j link`: ipip/ip6tnl `info_data` has `encap: {type: "gue"|"fou", dport}` when
+ * encapsulated (iproute2 prints no `encap` object for plain IPIP).
+ */
+export function linkTunnelSignature(l: LinkInfo): string {
+  const d = l.data as { remote?: string; local?: string; encap?: { type?: string; dport?: number } };
+  const fou = d.encap?.type === "gue" || d.encap?.type === "fou";
+  return tunnelSignature({
+    encap: fou ? "fou" : "ipip",
+    encapPort: Number(d.encap?.dport ?? 0),
+    remote: d.remote ?? "",
+    local: d.local ?? "",
+  });
 }
 
 const nKey = (n: Neighbour) => `${n.dev}|${n.ip}`;
@@ -123,16 +157,23 @@ export function kernelSteps(want: KernelPlan, cur: KernelState, keepStale = fals
   // Tunnels first (routes reference them); a FoU tunnel needs the GUE receive port first.
   const haveT = new Set(cur.tunnels);
   const fou = new Set(cur.fouPorts ?? []);
+  // Tunnels that exist under the right name but are something else: deleted and added again, and
+  // the routes through them rewritten (deleting a link takes its routes with it).
+  const recreated = new Set<string>();
   for (const t of want.tunnels) {
-    if (!haveT.has(t.name)) {
-      const v6 = t.remote.includes(":");
-      const key = `${t.encapPort}/${v6 ? 6 : 4}`;
-      if (t.encap === "fou" && !fou.has(key)) {
-        pre.push(renderFouAdd(t.encapPort, v6));
-        fou.add(key);
-      }
-      pre.push(renderTunnelAdd(t), renderLinkUp(t.name));
+    const v6 = t.remote.includes(":");
+    const key = `${t.encapPort}/${v6 ? 6 : 4}`;
+    // The receive port is checked whether or not the tunnel is new: a tunnel can outlive its port.
+    if (t.encap === "fou" && !fou.has(key)) {
+      pre.push(renderFouAdd(t.encapPort, v6));
+      fou.add(key);
     }
+    const have = cur.tunnelSpecs?.[t.name];
+    if (haveT.has(t.name) && have !== undefined && have !== tunnelSignature(t)) {
+      pre.push(renderLinkDel(t.name));
+      recreated.add(t.name);
+    }
+    if (!haveT.has(t.name) || recreated.has(t.name)) pre.push(renderTunnelAdd(t), renderLinkUp(t.name));
   }
   // FDB and neighbours for the VXLAN overlay.
   const wantF = new Map(want.fdb.map((f) => [fKey(f), f]));
@@ -145,7 +186,10 @@ export function kernelSteps(want: KernelPlan, cur: KernelState, keepStale = fals
   const haveN = new Map(cur.neighbours.map((n) => [nKey(n), n]));
   for (const [k, n] of wantN) if (haveN.get(k)?.mac !== n.mac) pre.push(renderNeighReplace(n));
   // Loops, not push(...spread): a spread of a 1M-element array overflows the call stack.
-  const d = diffRoutes(want.routes, cur.routes);
+  const d = diffRoutes(
+    want.routes,
+    recreated.size === 0 ? cur.routes : cur.routes.filter((r) => !r.dev || !recreated.has(r.dev)),
+  );
   if (!keepStale) { for (const route of d.remove) routes.push({ del: true, route }); }
   for (const route of d.replace) routes.push({ del: false, route });
   const rd = diffRules(want.rules, cur.rules, new Set([OVERLAY_TABLE]));
@@ -254,6 +298,20 @@ export async function applyKernelPlan(
       (keepStale
         ? [...new Set([...cur.tunnels, ...want.tunnels.map((t) => t.name)])]
         : want.tunnels.map((t) => t.name)).filter((t) => !notMade.has(t)),
+    tunnelSpecs: Object.fromEntries(
+      Object.entries({
+        ...(keepStale ? cur.tunnelSpecs : {}),
+        ...Object.fromEntries(want.tunnels.map((t) => [t.name, tunnelSignature(t)])),
+      }).filter(([name]) => !notMade.has(name)),
+    ),
+    fouPorts: [
+      ...new Set([
+        ...(cur.fouPorts ?? []),
+        ...want.tunnels.filter((t) => t.encap === "fou").map((t) =>
+          `${t.encapPort}/${t.remote.includes(":") ? 6 : 4}`
+        ),
+      ]),
+    ],
   };
   return {
     state,

@@ -5,9 +5,9 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
-import { AFI, type AfiSafi, SAFI } from "../../bgp/codec/types.ts";
-import { addrBytes, canonicalAddr } from "../../bgp/prefix.ts";
-import type { AgentOptions } from "../../cmd/options.ts";
+import { AFI, type AfiSafi, canonicalAddr, SAFI } from "../../bgp/mod.ts";
+import { isIP, parseIp, SLOPPY } from "../../net/ip.ts";
+import type { AgentOptions } from "../../options/mod.ts";
 import {
   ANN,
   type Families,
@@ -93,7 +93,7 @@ export function parseClusterId(s: string): string | null {
     if (v > 0xffffffff) return null;
     return [v >>> 24, (v >>> 16) & 255, (v >>> 8) & 255, v & 255].join(".");
   }
-  const b = addrBytes(t);
+  const b = parseIp(t, SLOPPY);
   return b && b.length === 4 ? t : null;
 }
 
@@ -239,7 +239,7 @@ function buildExternal(
 ): PlannedPeer | null {
   const where = `${field}[${idx}]`;
   const at = (part: "asn" | "port" | "localIp" | "password") => partField?.(part) ?? where;
-  const ipBytes = addrBytes(String(raw.ip).trim());
+  const ipBytes = parseIp(String(raw.ip).trim(), SLOPPY);
   if (!ipBytes) {
     problems.push({
       object,
@@ -289,7 +289,7 @@ function buildExternal(
   };
   const localAddress = raw.localIp?.trim() || (v6 ? local.ipv6 : local.ipv4);
   if (localAddress) {
-    if (!addrBytes(localAddress)) {
+    if (!isIP(localAddress, SLOPPY)) {
       problems.push({
         object,
         field: at("localIp"),

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Policy } from "../../bgp/policy.ts";
+import type { Policy } from "../../bgp/mod.ts";
 import type { ClusterSnapshot } from "../../watch/types.ts";
 import { canonicalIp } from "../../net/ip.ts";
 import { type Advertisement, advertisements, allServiceVips } from "./advertise.ts";

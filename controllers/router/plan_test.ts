@@ -4,7 +4,7 @@
  * 2001:db8:20N::/64, services 10.96.0.0/12, external peers 198.51.100.0/24.
  */
 import assert from "node:assert/strict";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import { emptySnapshot, type NodeInfo, type ServiceInfo } from "../../watch/types.ts";
 import { planRouter } from "./plan.ts";
 import { problemText } from "./identity.ts";

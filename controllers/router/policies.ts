@@ -12,9 +12,14 @@
  *
  * @module
  */
-import type { Prefix } from "../../bgp/codec/types.ts";
-import { parsePrefix } from "../../bgp/prefix.ts";
-import type { Policy, PolicyActions, PolicyStatement } from "../../bgp/policy.ts";
+import {
+  parsePrefix,
+  type Policy,
+  type PolicyActions,
+  type PolicyStatement,
+  type Prefix,
+  SLOPPY_PREFIX,
+} from "../../bgp/mod.ts";
 import type { Advertisement } from "./advertise.ts";
 import { ANN, parseAsn, type PlanProblem, type RoutingNode } from "./identity.ts";
 
@@ -95,7 +100,7 @@ export function customImportReject(local: RoutingNode, problems: PlanProblem[]):
   if (raw === undefined || raw.trim() === "") return [];
   const out: Prefix[] = [];
   for (const s of raw.split(",")) {
-    const p = s.includes("/") ? parsePrefix(s.trim()) : null;
+    const p = s.includes("/") ? parsePrefix(s.trim(), SLOPPY_PREFIX) : null;
     if (!p) {
       problems.push({
         object: `node/${local.name}`,
@@ -108,7 +113,7 @@ export function customImportReject(local: RoutingNode, problems: PlanProblem[]):
 }
 
 function exact(prefixes: string[]) {
-  return prefixes.map((s) => ({ prefix: parsePrefix(s)! }));
+  return prefixes.map((s) => ({ prefix: parsePrefix(s, SLOPPY_PREFIX)! }));
 }
 
 function maxLen(p: Prefix): number {

@@ -13,8 +13,9 @@ import {
   vxlanLines,
   vxlanSpec,
 } from "./host.ts";
-import { kernelBatches } from "./kernel_apply.ts";
-import { kernelPlan, type RouteContext, tunnelName } from "./routes.ts";
+import { kernelBatches, linkTunnelSignature } from "./kernel_apply.ts";
+import { parseLinks } from "../../kernel/ip/link.ts";
+import { kernelPlan, overlayOverhead, type RouteContext, tunnelName } from "./routes.ts";
 import { chainRules, desiredSets } from "./netfilter.ts";
 import { updateCniConf } from "../../kernel/cni/conf.ts";
 
@@ -82,6 +83,69 @@ Deno.test("kernel plan, IPIP (upstream naming; golden only, no ipip here)", () =
     `route replace 198.51.100.3/32 dev ${name} proto 17 table 77`,
     "rule add from 10.201.1.0/24 lookup 77",
   ]);
+});
+
+Deno.test("kernel batches: an ipip tunnel found where a FoU one is planned is recreated, its routes rewritten", () => {
+  const ipip = kernelPlan(learned, ctx({ encap: "ipip" }));
+  const name = tunnelName("198.51.100.3");
+  // What `ip -d -j link` says of the ipip tunnel (Debian's 6.1, as read in the overlay VM suite).
+  const sig = linkTunnelSignature(
+    parseLinks(JSON.stringify([{
+      ifindex: 9,
+      ifname: `${name}@NONE`,
+      mtu: 1480,
+      linkinfo: { info_kind: "ipip", info_data: { remote: "198.51.100.3", local: "192.0.2.1", ttl: 225 } },
+    }]))[0],
+  );
+  const cur = {
+    routes: ipip.routes,
+    neighbours: [],
+    fdb: [],
+    rules: ipip.rules,
+    tunnels: [name],
+    tunnelSpecs: { [name]: sig },
+    fouPorts: [],
+  };
+  assert.deepEqual(kernelBatches(ipip, cur), { ip: [], bridge: [] }, "same spec: nothing");
+  const fou = kernelPlan(learned, ctx({ encap: "fou" }));
+  assert.deepEqual(kernelBatches(fou, cur).ip, [
+    "fou add port 5555 gue",
+    `link del dev ${name}`,
+    `link add name ${name} type ipip remote 198.51.100.3 local 192.0.2.1 ttl 225 encap gue encap-sport auto encap-dport 5555`,
+    `link set dev ${name} up`,
+    `route replace 10.201.3.0/24 via 198.51.100.3 dev ${name} src 192.0.2.1 proto 17 onlink`,
+    `route replace 198.51.100.3/32 dev ${name} proto 17 table 77`,
+  ]);
+  const fouSig = linkTunnelSignature(
+    parseLinks(JSON.stringify([{
+      ifindex: 9,
+      ifname: name,
+      mtu: 1468,
+      linkinfo: {
+        info_kind: "ipip",
+        info_data: {
+          remote: "198.51.100.3",
+          local: "192.0.2.1",
+          ttl: 225,
+          pmtudisc: true,
+          encap: { type: "gue", sport: 0, dport: 5555, csum: false, csum6: false, remcsum: false },
+        },
+      },
+    }]))[0],
+  );
+  assert.deepEqual(
+    kernelBatches(fou, { ...cur, tunnelSpecs: { [name]: fouSig }, fouPorts: ["5555/4"] }),
+    { ip: [], bridge: [] },
+    "FoU found as planned: nothing",
+  );
+});
+
+Deno.test("overlay overhead per encapsulation = what the kernel takes from a 1500-byte underlay", () => {
+  // Tunnel MTUs Debian's 6.1 kernel gave in the overlay VM suite (tests/vm/router_overlay.ts): ipip
+  // 1480, ipip with GUE encapsulation 1468; kube-bridge must not be larger than its tunnel.
+  assert.equal(1500 - overlayOverhead("ipip"), 1480);
+  assert.equal(1500 - overlayOverhead("fou"), 1468);
+  assert.equal(1500 - overlayOverhead("vxlan"), 1450);
 });
 
 Deno.test("kernel batches: nothing when in sync; keepStale keeps unknown routes", () => {

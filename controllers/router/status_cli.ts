@@ -7,6 +7,7 @@
  */
 import type { PeerStatus } from "../../bgp/mod.ts";
 import type { RouteJson } from "./admin.ts";
+import { walkArgs } from "../../options/argv.ts";
 
 const USAGE = `usage: kube-router bgp peers|routes [--json] [--admin-address ADDR] [--admin-port PORT]
                        [--table loc|in|out] [--peer ADDRESS]`;
@@ -33,16 +34,10 @@ export function parseBgpStatusArgs(argv: readonly string[]): BgpStatusArgs {
     peer: "",
   };
   let what: string | undefined;
-  for (let i = 0; i < argv.length; i++) {
-    let a = argv[i];
-    let val: string | undefined;
-    const eq = a.indexOf("=");
-    if (a.startsWith("--") && eq > 0) [a, val] = [a.slice(0, eq), a.slice(eq + 1)];
-    const next = () => {
-      const v = val ?? argv[++i];
-      if (v === undefined) throw new Error(`bgp: ${a} needs a value\n${USAGE}`);
-      return v;
-    };
+  const missing = (a: string) => new Error(`bgp: ${a} needs a value\n${USAGE}`);
+  for (const arg of walkArgs(argv, missing)) {
+    const a = arg.name;
+    const next = () => arg.value();
     switch (a) {
       case "--json":
         out.json = true;

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import type { AgentOptions } from "../../cmd/options.ts";
+import type { AgentOptions } from "../../options/mod.ts";
 import type { ClusterSnapshot, NodeInfo, PodInfo, ServiceInfo } from "../../watch/types.ts";
 import { planFirewall } from "../firewall/plan.ts";
 import type { FamilyState } from "../firewall/model.ts";

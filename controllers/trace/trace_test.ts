@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import type { LabelSelector, NetworkPolicyPeer, NetworkPolicyPort } from "../../watch/types.ts";
 import { ep, slice, svc } from "../proxy/testing.ts";
 import { connectionAllowed } from "../../tests/e2e/firewall_reference.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { ExecError, type Runner } from "../exec.ts";
+import { ExecError, type Runner, streamLines } from "../exec.ts";
 import { ipBatch } from "./batch.ts";
 
 /** An address as `ip -j addr show` reports it. */
@@ -156,39 +156,9 @@ export function monitorLineDev(line: string): string | undefined {
  * process ends by itself (the caller then relies on periodic reads).
  */
 export function monitorAddresses(
+  runner: Runner,
   onChange: (dev: string | undefined) => void,
   options: { netns?: string; onExit?: (code: number) => void } = {},
 ): AddressMonitor {
-  const argv = ["ip", "-o", "monitor", "address"];
-  const full = options.netns ? ["ip", "netns", "exec", options.netns, ...argv] : argv;
-  const child = new Deno.Command(full[0], {
-    args: full.slice(1),
-    stdin: "null",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
-  let closing = false;
-  const reading = (async () => {
-    let rest = "";
-    for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
-      const lines = (rest + text).split("\n");
-      rest = lines.pop() ?? "";
-      for (const l of lines) if (l.trim()) onChange(monitorLineDev(l));
-    }
-  })().catch(() => {});
-  const status = child.status.then((s) => {
-    if (!closing) options.onExit?.(s.code);
-  });
-  return {
-    async close() {
-      closing = true;
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already exited
-      }
-      await status;
-      await reading;
-    },
-  };
+  return streamLines(runner, ["ip", "-o", "monitor", "address"], (l) => onChange(monitorLineDev(l)), options);
 }

@@ -7,8 +7,10 @@
  */
 import { ExecError, type Runner } from "../exec.ts";
 import { parseListRules, parseSave, type Rule, type TableDump } from "./save.ts";
+import type { IpFamilyName } from "../../net/ip.ts";
 
-export type IpFamily = "ipv4" | "ipv6";
+/** The family by name (`net/ip.ts`), as the iptables tooling spells it. */
+export type IpFamily = IpFamilyName;
 /** `nft` is iptables-nft (Debian's default), `legacy` is the x_tables backend. */
 export type IptablesBackend = "nft" | "legacy";
 

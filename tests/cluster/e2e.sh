@@ -42,6 +42,8 @@ if [ -z "$focus" ]; then
 fi
 out=${out:-$STATE/e2e-$(date +%s)}
 mkdir -p "$out"
+# (A report left by an earlier run into the same directory must never pass for this one.)
+rm -f "$out/report.json" "$out/specs.tsv" "$out/failures.txt" "$out"/junit_*.xml
 # The suite runs in the control plane's network namespace: it reaches the API server and the
 # nodes there, and nothing it sends can leave for the machine's own network.
 ip netns exec "${ID}cp" env KUBECONFIG="$STATE/pki/admin.kubeconfig" PATH="$PATH" \

@@ -115,9 +115,13 @@ oci "$r" registry.k8s.io/e2e-test-images/agnhost:2.53 "$out/agnhost.tar" '{"Entr
 
 # the agent: `deno task bundle` + the Deno binary + Debian's kernel tools, the same set
 # manifests/Dockerfile installs, plus the CNI plugins its init container copies to the host.
-version=$("$deno" run -A "$repo/main.ts" version 2>/dev/null | grep -oE 'v[0-9][^ ]*' | head -1)
-(cd "$repo" && "$deno" task bundle >/dev/null 2>&1) || { echo "images.sh: deno task bundle failed" >&2; exit 1; }
-sum=$(cat "$repo"/dist/kube-router/*.js "$(readlink -f "$deno")" | sha256sum | cut -c1-16)
+version=$(sed -n 's/.*VERSION = "\([^"]*\)".*/\1/p' "$repo/cmd/version.ts" | head -1)
+# (Bundling costs 20 s here: only when a source is newer than the bundle.)
+if [ ! -f "$repo/dist/kube-router/main.js" ] || [ -n "$(find "$repo" \( -path "$repo/tools" -o -path "$repo/node_modules" -o -path "$repo/.git" \) -prune -o \
+  \( -name '*.ts' -o -name 'deno.json' -o -name 'deno.lock' \) -newer "$repo/dist/kube-router/main.js" -print -quit)" ]; then
+  (cd "$repo" && "$deno" task bundle >/dev/null 2>&1) || { echo "images.sh: deno task bundle failed" >&2; exit 1; }
+fi
+sum=$({ cat "$repo"/dist/kube-router/*.js; stat -L -c '%s %Y' "$deno"; } | sha256sum | cut -c1-16)
 [ -f "$out/agent.tar" ] && [ "$(cat "$out/agent.sum" 2>/dev/null)" = "$sum" ] && exit 0
 r=$work/agent; base_fs "$r"
 add_pkgs "$r" iproute2 iptables ipset nftables conntrack libxtables12 containernetworking-plugins
@@ -132,6 +136,6 @@ cp -r "$repo/dist/kube-router" "$r/opt/kube-router"
 add_libs "$r"
 busybox_applets "$r"
 oci "$r" "docker.io/library/kube-router-deno:$version" "$out/agent.tar" \
-  '{"Entrypoint":["/usr/bin/deno","run","-A","--no-prompt","/opt/kube-router/main.js"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","DENO_DIR=/tmp/deno","DENO_NO_UPDATE_CHECK=1"]}'
+  '{"Entrypoint":["/usr/bin/deno","run","-A","--no-prompt","--v8-flags=--max-semi-space-size=1","/opt/kube-router/main.js"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","DENO_DIR=/tmp/deno","DENO_NO_UPDATE_CHECK=1"]}'
 echo "$version" >"$out/agent.version"
 echo "$sum" >"$out/agent.sum"

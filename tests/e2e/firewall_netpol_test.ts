@@ -22,7 +22,7 @@
  */
 import assert from "node:assert/strict";
 import { getLogger } from "@logtape/logtape";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import { CommandRunner } from "../../kernel/exec.ts";
 import { MetricsRegistry } from "../../observe/metrics.ts";
 import { runController } from "../../controllers/runner.ts";

@@ -14,7 +14,7 @@
  */
 import assert from "node:assert/strict";
 import { getLogger } from "@logtape/logtape";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { ProxyController } from "../../controllers/proxy/controller.ts";
 import { proxyCleanup } from "../../controllers/proxy/mod.ts";

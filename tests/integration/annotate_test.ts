@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { sharedApiServer } from "../fixtures/apiserver.ts";
 import { runAnnotate } from "../../cmd/annotate.ts";
-import { ConfigError } from "../../cmd/errors.ts";
+import { ConfigError } from "../../errors/mod.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 

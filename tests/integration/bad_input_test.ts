@@ -14,6 +14,7 @@
  */
 import assert from "node:assert/strict";
 import { CommandRunner } from "../../kernel/exec.ts";
+import { spawnAgent } from "../fixtures/agent.ts";
 import {
   type BadCase,
   baseText,
@@ -23,8 +24,6 @@ import {
   NODE,
 } from "./bad_input_cases.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
-const deno = Deno.execPath();
 const sh = new CommandRunner();
 
 async function withNetns<T>(fn: (ns: string) => Promise<T>): Promise<T> {
@@ -61,11 +60,7 @@ const agentFlags = (node: string) => [
 
 /** Runs the agent until every `present` string is in the kernel (or `ms` passed); returns its log and the dump. */
 async function runAgent(ns: string, args: string[], present: string[], ms = 90_000, node = NODE) {
-  const child = new Deno.Command("ip", {
-    args: ["netns", "exec", ns, deno, "run", "-A", `${root}main.ts`, "run", ...args, ...agentFlags(node)],
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const child = spawnAgent(["run", ...args, ...agentFlags(node)], { netns: ns });
   const stderr = new Response(child.stderr).text();
   const stdout = new Response(child.stdout).text();
   let dump = "";

@@ -11,7 +11,7 @@
  * Addresses are API data only: nodes 192.0.2.100-199, pod CIDRs 10.248.0.0/16.
  */
 import assert from "node:assert/strict";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import { planRouter } from "../../controllers/router/plan.ts";
 import { apiSource } from "../../watch/api.ts";
 import { NODE_ANNOTATION_CASES } from "./bad_input_cases.ts";

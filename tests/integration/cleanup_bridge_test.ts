@@ -12,9 +12,8 @@
  */
 import assert from "node:assert/strict";
 import { CommandRunner } from "../../kernel/exec.ts";
+import { runAgent, spawnAgent } from "../fixtures/agent.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
-const deno = Deno.execPath();
 const CNI_BIN = "/usr/lib/cni";
 const sh = new CommandRunner();
 
@@ -34,13 +33,8 @@ items:
 `;
 
 async function kr(ns: string, args: string[]) {
-  const out = await new Deno.Command("ip", {
-    args: ["netns", "exec", ns, deno, "run", "-A", `${root}main.ts`, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: { KUBE_ROUTER_CNI_CONF_FILE: "" },
-  }).output();
-  return { code: out.code, stderr: new TextDecoder().decode(out.stderr) };
+  const out = await runAgent(args, { netns: ns, env: { KUBE_ROUTER_CNI_CONF_FILE: "" } });
+  return { code: out.code, stderr: out.stderr };
 }
 
 /** Runs the real CNI bridge plugin (ADD) for a pod namespace, inside the node namespace. */
@@ -141,15 +135,8 @@ Deno.test({
       const manifest = `${tmp}/cluster.yaml`;
       await Deno.writeTextFile(manifest, MANIFEST);
       const cni = `${tmp}/net.d/10-kuberouter.conf`;
-      const agent = new Deno.Command("ip", {
-        args: [
-          "netns",
-          "exec",
-          node,
-          deno,
-          "run",
-          "-A",
-          `${root}main.ts`,
+      const agent = spawnAgent(
+        [
           "router",
           `--manifests=${manifest}`,
           "--hostname-override=node-1",
@@ -158,9 +145,8 @@ Deno.test({
           "--enable-ibgp=false",
           "--gobgp-admin-port=0",
         ],
-        stdout: "piped",
-        stderr: "piped",
-      }).spawn();
+        { netns: node },
+      );
       let during: Awaited<ReturnType<typeof bridgeState>> | undefined;
       try {
         for (let i = 0; i < 150; i++) {

@@ -11,9 +11,8 @@
  */
 import assert from "node:assert/strict";
 import { CommandRunner } from "../../kernel/exec.ts";
+import { REPO_ROOT as root, runAgent } from "../fixtures/agent.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
-const deno = Deno.execPath();
 const EXAMPLE = `${root}manifests/examples/cluster.yaml`;
 const sh = new CommandRunner();
 
@@ -360,17 +359,13 @@ async function runCase(c: Case, ns: string): Promise<{ code: number; stdout: str
   try {
     await c.setup?.(tmp);
     const args = c.args.map((a) => a.replaceAll("{tmp}", tmp));
-    const out = await new Deno.Command("ip", {
-      args: ["netns", "exec", ns, deno, "run", "-A", `${root}main.ts`, ...args],
-      stdout: "piped",
-      stderr: "piped",
+    return await runAgent(args, {
+      netns: ns,
       cwd: root,
       env: { NODE_NAME: "", KUBE_ROUTER_CNI_CONF_FILE: `${tmp}/cni.conf`, ...c.env },
       // A case wrongly accepted runs the agent: bound it, and fail.
       signal: AbortSignal.timeout(30_000),
-    }).output();
-    const dec = new TextDecoder();
-    return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    });
   } finally {
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
   }

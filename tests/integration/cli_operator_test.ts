@@ -7,23 +7,14 @@
  */
 import assert from "node:assert/strict";
 import { CommandRunner } from "../../kernel/exec.ts";
+import { REPO_ROOT as root, runAgent } from "../fixtures/agent.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
 const EXAMPLE = `${root}manifests/examples/cluster.yaml`;
 const sh = new CommandRunner();
 
-async function kr(args: string[], opts: { netns?: string; env?: Record<string, string> } = {}) {
-  const argv = [Deno.execPath(), "run", "-A", `${root}main.ts`, ...args];
-  const full = opts.netns ? ["ip", "netns", "exec", opts.netns, ...argv] : argv;
-  const out = await new Deno.Command(full[0], {
-    args: full.slice(1),
-    stdout: "piped",
-    stderr: "piped",
-    cwd: root,
-    env: opts.env,
-  }).output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+/** `kube-router ARGS` to completion, from the repository root. */
+function kr(args: string[], opts: { netns?: string; env?: Record<string, string> } = {}) {
+  return runAgent(args, { ...opts, cwd: root });
 }
 
 async function withNetns<T>(fn: (ns: string) => Promise<T>): Promise<T> {

@@ -7,26 +7,15 @@
  */
 import assert from "node:assert/strict";
 import { CommandRunner } from "../../kernel/exec.ts";
+import { REPO_ROOT as root, runAgent, spawnAgent } from "../fixtures/agent.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
 const deno = Deno.execPath();
 const EXAMPLE = `${root}manifests/examples/cluster.yaml`;
 const sh = new CommandRunner();
 
-async function kr(args: string[], opts: { netns?: string; script?: string } = {}) {
-  const argv = [deno, "run", "-A", opts.script ?? `${root}main.ts`, ...args];
-  const full = opts.netns ? ["ip", "netns", "exec", opts.netns, ...argv] : argv;
-  const out = await new Deno.Command(full[0], {
-    args: full.slice(1),
-    stdout: "piped",
-    stderr: "piped",
-    cwd: root,
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
+/** `kube-router ARGS` to completion, from the repository root. */
+function kr(args: string[], opts: { netns?: string; script?: string } = {}) {
+  return runAgent(args, { ...opts, cwd: root });
 }
 
 async function withNetns<T>(fn: (ns: string) => Promise<T>): Promise<T> {
@@ -60,25 +49,11 @@ async function kernelState(ns: string): Promise<string> {
 
 /** Starts `kube-router firewall` on the example cluster inside `ns`, as node-1. */
 function spawnFirewall(ns: string, extra: string[], output: "piped" | "null" = "piped"): Deno.ChildProcess {
-  return new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      ns,
-      deno,
-      "run",
-      "-A",
-      `${root}main.ts`,
-      "firewall",
-      "--manifests",
-      EXAMPLE,
-      "--hostname-override",
-      "node-1",
-      ...extra,
-    ],
+  return spawnAgent(["firewall", "--manifests", EXAMPLE, "--hostname-override", "node-1", ...extra], {
+    netns: ns,
     stdout: output,
     stderr: output,
-  }).spawn();
+  });
 }
 
 Deno.test("cli: bad usage exits 2 with one line naming the flag", async () => {

@@ -9,9 +9,9 @@
  */
 import assert from "node:assert/strict";
 import { CommandRunner } from "../../kernel/exec.ts";
+import { REPO_ROOT as root, spawnAgent } from "../fixtures/agent.ts";
 import { OUR_METRICS, UPSTREAM_METRICS } from "../../observe/upstream_metrics.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
 const sh = new CommandRunner();
 
 interface Target {
@@ -72,15 +72,8 @@ Deno.test("dashboard: every query names a metric the running agent exports, with
     await sh.run(["ip", "-n", ns, "link", "set", "krd0", "up"]);
     await sh.run(["ip", "-n", ns, "link", "set", "krd1", "up"]);
     const port = 20000 + Math.floor(Math.random() * 20000);
-    child = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        ns,
-        Deno.execPath(),
-        "run",
-        "-A",
-        `${root}main.ts`,
+    child = spawnAgent(
+      [
         "run",
         "--manifests",
         `${root}manifests/examples/cluster.yaml`,
@@ -91,10 +84,8 @@ Deno.test("dashboard: every query names a metric the running agent exports, with
         `--metrics-port=${port}`,
         "--gobgp-admin-port=0",
       ],
-      stdout: "null",
-      stderr: "piped",
-      env: { KUBE_ROUTER_CNI_CONF_FILE: `${cniDir}/10-kuberouter.conf` },
-    }).spawn();
+      { netns: ns, stdout: "null", env: { KUBE_ROUTER_CNI_CONF_FILE: `${cniDir}/10-kuberouter.conf` } },
+    );
     // Wait until every controller has synced once.
     let text = "";
     const synced = [

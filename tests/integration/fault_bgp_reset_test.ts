@@ -14,8 +14,8 @@
 import assert from "node:assert/strict";
 import { CommandRunner } from "../../kernel/exec.ts";
 import { BgpLab, sleep, waitFor } from "../fixtures/bgp_peers.ts";
+import { agentArgv } from "../fixtures/agent.ts";
 
-const repo = new URL("../../", import.meta.url).pathname;
 const root = new CommandRunner();
 const RESTART_S = 4;
 const N = 12_000;
@@ -95,24 +95,24 @@ spec: { podCIDR: 10.244.1.0/24 }
 status: { addresses: [{ type: InternalIP, address: 10.240.0.1 }] }
 `,
     );
-    const agent = lab.spawn("us", [
-      Deno.execPath(),
-      "run",
-      "-A",
-      `${repo}main.ts`,
-      "router",
-      `--manifests=${manifest}`,
-      "--hostname-override=node-1",
-      "--health-port=0",
-      `--gobgp-admin-port=${ADMIN}`,
-      "--enable-ibgp=false",
-      "--enable-overlay=false",
-      "--enable-cni=false",
-      "--peer-router-ips=10.240.0.2",
-      "--peer-router-asns=64600",
-      "--bgp-graceful-restart",
-      "-v=2",
-    ], "agent.log");
+    const agent = lab.spawn(
+      "us",
+      agentArgv([
+        "router",
+        `--manifests=${manifest}`,
+        "--hostname-override=node-1",
+        "--health-port=0",
+        `--gobgp-admin-port=${ADMIN}`,
+        "--enable-ibgp=false",
+        "--enable-overlay=false",
+        "--enable-cni=false",
+        "--peer-router-ips=10.240.0.2",
+        "--peer-router-asns=64600",
+        "--bgp-graceful-restart",
+        "-v=2",
+      ]),
+      "agent.log",
+    );
     try {
       const t1 = table(0, N);
       const t2 = table(N / 2, N); // half of t1, half new

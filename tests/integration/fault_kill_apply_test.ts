@@ -17,9 +17,8 @@
  */
 import assert from "node:assert/strict";
 import { CommandRunner } from "../../kernel/exec.ts";
+import { spawnAgent as spawnKubeRouter } from "../fixtures/agent.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
-const deno = Deno.execPath();
 const sh = new CommandRunner();
 const RUNS: Record<"iptables" | "nft", number> = { iptables: 25, nft: 25 };
 
@@ -122,15 +121,8 @@ function classify(
 }
 
 function spawnAgent(ns: string, manifest: string, extra: string[]): Deno.ChildProcess {
-  return new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      ns,
-      deno,
-      "run",
-      "-A",
-      `${root}main.ts`,
+  return spawnKubeRouter(
+    [
       "firewall",
       `--manifests=${manifest}`,
       "--hostname-override=node-1",
@@ -138,9 +130,8 @@ function spawnAgent(ns: string, manifest: string, extra: string[]): Deno.ChildPr
       "-v=1",
       ...extra,
     ],
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
+    { netns: ns, stdout: "null" },
+  );
 }
 
 /** Runs the agent until its first apply is logged; returns ms from spawn and the apply's ms. */

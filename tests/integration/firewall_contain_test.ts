@@ -7,7 +7,7 @@
  * (addresses 10.201.1.0/24, 192.0.2.1, 172.16.0.0/12 appear in rules only).
  */
 import assert from "node:assert/strict";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import { MetricsRegistry } from "../../observe/metrics.ts";
 import type { Logger } from "../../observe/log.ts";
 import { createFirewallController } from "../../controllers/firewall/mod.ts";

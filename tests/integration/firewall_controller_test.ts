@@ -5,7 +5,7 @@
  * removes everything ours and nothing else.
  */
 import assert from "node:assert/strict";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import { CommandRunner, type ExecOptions, type ExecResult, type Runner } from "../../kernel/exec.ts";
 import { MetricsRegistry } from "../../observe/metrics.ts";
 import type { Logger } from "../../observe/log.ts";

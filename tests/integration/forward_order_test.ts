@@ -10,7 +10,7 @@
  * Addresses (lab conventions): node 10.250.0.1, pods 10.251.1.2 (client) and 10.251.1.3 (server).
  */
 import assert from "node:assert/strict";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import { IptablesApplier } from "../../controllers/firewall/apply.ts";
 import { planFirewall } from "../../controllers/firewall/plan.ts";
 import { applyNetfilter, FWD_CHAIN } from "../../controllers/router/netfilter.ts";

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import * as k8s from "@kubernetes/client-node";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { LEASE_NAME, LoadBalancerController } from "../../controllers/loadbalancer/mod.ts";
 import { runController } from "../../controllers/runner.ts";

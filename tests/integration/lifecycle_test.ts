@@ -12,9 +12,8 @@ import { CommandRunner } from "../../kernel/exec.ts";
 import { sharedApiServer } from "../fixtures/apiserver.ts";
 import { bridgeApiInto } from "../fixtures/api_bridge.ts";
 import { ServerProcess } from "../fixtures/process.ts";
+import { REPO_ROOT as root, spawnAgent as spawnKubeRouter } from "../fixtures/agent.ts";
 
-const root = new URL("../../", import.meta.url).pathname;
-const deno = Deno.execPath();
 const EXAMPLE = `${root}manifests/examples/cluster.yaml`;
 const sh = new CommandRunner();
 /** The bound the issue sets: kubelet's grace period is 30 s, ours must be far below. */
@@ -34,12 +33,11 @@ async function withNetns<T>(fn: (ns: string, tmp: string) => Promise<T>): Promis
 }
 
 function spawnAgent(ns: string, args: string[]): Deno.ChildProcess {
-  return new Deno.Command("ip", {
-    args: ["netns", "exec", ns, deno, "run", "-A", `${root}main.ts`, ...args],
+  return spawnKubeRouter(args, {
+    netns: ns,
     stdout: "null",
-    stderr: "piped",
     env: { NODE_NAME: "", KUBE_ROUTER_CNI_CONF_FILE: "" },
-  }).spawn();
+  });
 }
 
 /** Reads stderr as it comes, so a test can wait for a log line. */

@@ -13,7 +13,7 @@
  * ipvsadm is real, in a lab namespace: node-1 10.250.0.1, pod "cl", VIPs 10.96.0.0/16.
  */
 import assert from "node:assert/strict";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { createProxyController } from "../../controllers/proxy/mod.ts";
 import { ep, procFsLimitedTo, slice, snapshot, svc } from "../../controllers/proxy/testing.ts";

@@ -23,7 +23,7 @@
 // .9 ("ghost": in the snapshot, no namespace anywhere); client 10.250.0.x; DSR VIP
 // 198.51.100.50:80 (CRI test: pod CIDR 10.215.<random>.0/24, VIP 198.51.100.51); foreign rules fwmark 0x99 → table 100 and fwmark 0x77 → table 78 at prio 100.
 import assert from "node:assert/strict";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { createProxyController, proxyCleanup } from "../../controllers/proxy/mod.ts";
 import { ep, pod, procFsLimitedTo, slice, snapshot, svc } from "../../controllers/proxy/testing.ts";

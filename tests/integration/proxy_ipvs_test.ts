@@ -8,7 +8,7 @@
 // Address conventions: lab node-1 10.250.0.1 (pod CIDR 10.251.1.0/24 with pod "cl"), VIPs
 // 10.96.0.0/16, external IPs 198.51.100.0/24, foreign IPVS service 192.0.2.250, excluded 192.0.2.240/28.
 import assert from "node:assert/strict";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { createProxyController, proxyCleanup } from "../../controllers/proxy/mod.ts";
 import { ep, procFsLimitedTo, slice, snapshot, svc } from "../../controllers/proxy/testing.ts";

@@ -6,7 +6,7 @@
 // external IPs 198.51.100.0/24; the dual-stack test adds the lab's IPv6 twins (2001:db8:250::/64,
 // 2001:db8:251:N::/64) and VIP 2001:db8:96::10. Namespaces are prefixed "px".
 import assert from "node:assert/strict";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { createProxyController, proxyCleanup } from "../../controllers/proxy/mod.ts";
 import { ep, slice, snapshot, svc } from "../../controllers/proxy/testing.ts";

@@ -6,7 +6,7 @@
 // Addresses: lab node-1 10.250.0.1 on eth0 (pod CIDR default 10.251.1.0/24, no pods), ClusterIP
 // 10.96.0.30, an address added later 192.0.2.77/32.
 import assert from "node:assert/strict";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { createProxyController, proxyCleanup } from "../../controllers/proxy/mod.ts";
 import { ep, procFsLimitedTo, slice, snapshot, svc } from "../../controllers/proxy/testing.ts";

@@ -9,7 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { BgpSpeaker } from "../../bgp/mod.ts";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { routerCleanupWith, RouterController } from "../../controllers/router/mod.ts";
 import { CommandRunner, type ExecOptions, type ExecResult, type Runner } from "../../kernel/exec.ts";

@@ -18,7 +18,7 @@
 import assert from "node:assert/strict";
 import { createHash, createHmac } from "node:crypto";
 import { BgpSpeaker } from "../../bgp/mod.ts";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { RouterController } from "../../controllers/router/mod.ts";
 import { CommandRunner } from "../../kernel/exec.ts";

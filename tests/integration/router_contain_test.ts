@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { BgpSpeaker } from "../../bgp/mod.ts";
-import { defaultOptions } from "../../cmd/options.ts";
+import { defaultOptions } from "../../options/mod.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { RouterController } from "../../controllers/router/mod.ts";
 import { nodesOfLine, nodesOfValue } from "../../controllers/router/contain.ts";

@@ -7,9 +7,8 @@
  */
 import assert from "node:assert/strict";
 import { sharedApiServer } from "../fixtures/apiserver.ts";
+import { runAgent } from "../fixtures/agent.ts";
 import { createNodeObject, createPodObject, ensureNamespace } from "../fixtures/cluster.ts";
-
-const root = new URL("../../", import.meta.url).pathname;
 
 Deno.test({
   name: "trace on a live API server: policies, backends and the verdict from the real objects",
@@ -70,24 +69,16 @@ Deno.test({
         },
       });
       const trace = async (from: string) => {
-        const out = await new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "-A",
-            `${root}main.ts`,
-            "trace",
-            `${ns}/${from}`,
-            `svc/${ns}/web`,
-            "--json",
-            "--kubeconfig",
-            api.kubeconfigPath,
-          ],
-          stdout: "piped",
-          stderr: "piped",
-        }).output();
-        const stderr = new TextDecoder().decode(out.stderr);
-        assert.ok(out.code === 0 || out.code === 1, stderr);
-        return { code: out.code, report: JSON.parse(new TextDecoder().decode(out.stdout)) };
+        const out = await runAgent([
+          "trace",
+          `${ns}/${from}`,
+          `svc/${ns}/web`,
+          "--json",
+          "--kubeconfig",
+          api.kubeconfigPath,
+        ]);
+        assert.ok(out.code === 0 || out.code === 1, out.stderr);
+        return { code: out.code, report: JSON.parse(out.stdout) };
       };
       const ok = await trace("cli");
       assert.equal(ok.code, 0);

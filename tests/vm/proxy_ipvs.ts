@@ -14,7 +14,7 @@
  */
 import assert from "node:assert/strict";
 import { getLogger } from "@logtape/logtape";
-import { type AgentOptions, defaultOptions } from "../../cmd/options.ts";
+import { type AgentOptions, defaultOptions } from "../../options/mod.ts";
 import type { ControllerContext } from "../../controllers/controller.ts";
 import { ProxyController } from "../../controllers/proxy/controller.ts";
 import { proxyCleanup } from "../../controllers/proxy/mod.ts";
@@ -399,6 +399,11 @@ Deno.test({
             allOk(rs, `${addr}:${port}`);
             assert.deepEqual(count(rs), { w1: 5, w2: 5, w3: 5 }, `${addr}:${port}`);
             assert.ok(rs.every((r) => r.clientIp !== client.ip), "policy Cluster masquerades");
+            const md: Record<string, number> = {};
+            for (const d of modelRun(await modelOf("n1"), client.ip, addr, port, 15)) {
+              md[serverOf(d)] = (md[serverOf(d)] ?? 0) + 1;
+            }
+            assert.deepEqual(md, count(rs), `${addr}:${port}: model = packets`);
           }
           assert.ok(nodePort(lb) > 0);
         },
@@ -647,6 +652,7 @@ Deno.test({
           });
           await programmed(`udp/${vip(dns)}:53`, [ip("w2")]);
           assert.equal(await ask(), "w2");
+          assert.equal(serverOf(modelRun(await modelOf("n1"), ip("cl1"), vip(dns), 53, 1, "udp")[0]), "w2");
         },
       );
 
@@ -698,6 +704,9 @@ Deno.test({
           assert.doesNotMatch(links, /kube-dummy-if/);
           const nat = (await lab.exec("n1", ["iptables-save"])).stdout;
           assert.doesNotMatch(nat, /KUBE-ROUTER/);
+          // No ipset, DSR policy rule (fwmark → table 78) or table-78 route of ours either.
+          const rest = (await sh("n1", "ipset list -n; ip rule; ip route show table 78")).stdout;
+          assert.doesNotMatch(rest, /kube-router|lookup 78|local default/, rest);
         },
       );
       await t.step(

@@ -13,7 +13,7 @@
  * @module
  */
 import { parse } from "yaml";
-import { ConfigError } from "../../cmd/errors.ts";
+import { ConfigError } from "../../errors/mod.ts";
 
 /** A resolved connection: everything the HTTP client needs. */
 export interface KubeEndpoint {

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { ConfigError } from "../../cmd/errors.ts";
+import { ConfigError } from "../../errors/mod.ts";
 import { endpointFromKubeconfig, resolveEndpoint } from "./config.ts";
 
 const b64 = (s: string) => btoa(s);

@@ -75,6 +75,8 @@ if (SHIPPED) {
     .output();
   if (!built.success) throw new Error(`deno task bundle failed: ${new TextDecoder().decode(built.stderr)}`);
   agentArgv.splice(3, 1, shippedV8Arg(), `${root}dist/kube-router/main.js`);
+  // As the image does at build time (tests/cluster/images.sh): analysed once, not at agent start.
+  await sh.run([Deno.execPath(), "cache", `${root}dist/kube-router/main.js`]);
 }
 console.log(`agent: ${agentArgv.slice(1).join(" ")}`);
 const dir = await Deno.makeTempDir();

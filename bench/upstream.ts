@@ -255,6 +255,8 @@ async function oursArgv(form: string): Promise<string[]> {
   const built = await new Deno.Command(deno, { args: ["task", "bundle"], cwd: root, stdout: "null" })
     .output();
   if (!built.success) throw new Error(`deno task bundle failed: ${new TextDecoder().decode(built.stderr)}`);
+  // As the image does at build time (tests/cluster/images.sh): analysed once, not at agent start.
+  await sh.run([deno, "cache", `${root}dist/kube-router/main.js`]);
   const v8 = flags === undefined ? [...SHIPPED_V8_FLAGS] : flags.split(/[ ,]+/).filter(Boolean);
   return [
     deno,

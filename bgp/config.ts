@@ -1,6 +1,6 @@
 /**
- * Speaker and peer configuration (the contract in helpers/bgp-api.md, plus a few fields marked
- * "added"), with a validate step that reports every problem at once.
+ * Speaker and peer configuration (the library's API types, exported by `mod.ts`; a few fields are
+ * marked "added"), with a validate step that reports every problem at once.
  *
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * `BgpSpeaker`: the public face of the library (contract in helpers/bgp-api.md). Owns the RIB,
+ * `BgpSpeaker`: the public face of the library (exported by `mod.ts`). Owns the RIB,
  * the shared listening sockets and one `PeerSession` per configured peer; coalesces RIB flushes
  * so a burst of UPDATEs is exported in one pass.
  *

@@ -1,5 +1,5 @@
 /**
- * The socket layer of the BGP speaker (contract in helpers/bgp-api.md).
+ * The socket layer of the BGP speaker: what the session dials and listens with.
  *
  * Plain `Deno.connect`/`Deno.listen` sockets are used when nothing special is asked; a TCP MD5
  * password, an IP TTL, a minimum TTL or a local address switches to sockets created through

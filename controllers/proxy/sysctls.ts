@@ -1,6 +1,7 @@
 /**
  * The kernel parameters upstream's proxy sets at start, through the router's `kernel/sysctl.ts`
- * (one read, then at most one `sysctl -w` with every change):
+ * (a read of every candidate key; `ensureSysctls` reads the wanted ones again, then runs at most
+ * one `sysctl -w` with every change):
  *
  * - IPVS mode only, and only when `net/ipv4/vs` exists (else one warning): `vs.conntrack=1`,
  *   `vs.expire_nodest_conn=1`, `vs.expire_quiescent_template=1`, `vs.conn_reuse_mode=0`, and

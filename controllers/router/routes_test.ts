@@ -62,7 +62,7 @@ Deno.test("kernel plan, subnet overlay over VXLAN: same subnet direct, other sub
   }]);
 });
 
-Deno.test("kernel plan, IPIP (upstream naming; golden only, no ipip here)", () => {
+Deno.test("kernel plan, IPIP (upstream naming; packets in the VM: tests/vm/router_overlay.ts)", () => {
   const kp = kernelPlan(learned, ctx({ encap: "ipip" }));
   const name = tunnelName("198.51.100.3");
   assert.match(name, /^tun-[0-9a-f]{11}$/);
@@ -357,7 +357,7 @@ Deno.test("VXLAN dual-stack: an IPv6 next hop rides the node's IPv4 VTEP", () =>
   );
 });
 
-Deno.test("golden (not provable here): FoU tunnels get the GUE receive port first", () => {
+Deno.test("golden (packets in the VM: tests/vm/router_overlay.ts): FoU tunnels get the GUE receive port first", () => {
   const kp = kernelPlan(learned, ctx({ encap: "fou", encapPort: 5555 }));
   const b = kernelBatches(kp, { routes: [], neighbours: [], fdb: [], rules: [], tunnels: [], fouPorts: [] });
   const name = tunnelName("198.51.100.3");

@@ -70,7 +70,7 @@ Deno.test("rules parse and render", () => {
 
 // Golden lines for encapsulations this kernel cannot create (no ipip, no fou): checked against
 // iproute2's ip-link(8) syntax, not against a kernel.
-Deno.test("golden (not provable here): IPIP / FoU tunnel lines as upstream builds them", () => {
+Deno.test("golden (packets in the VM: tests/vm/router_overlay.ts): IPIP / FoU tunnel lines as upstream builds them", () => {
   assert.equal(
     renderTunnelAdd({
       name: "tun-0123456789a",

@@ -135,7 +135,13 @@ cp "$(readlink -f "$deno")" "$r/usr/bin/deno"
 cp -r "$repo/dist/kube-router" "$r/opt/kube-router"
 add_libs "$r"
 busybox_applets "$r"
+# Deno analyses a module's source the first time it runs it and keeps the result in DENO_DIR. Left
+# to container start (an empty DENO_DIR every time), that parse leaves the agent ~75 MB more
+# resident for its whole life (154 vs 77 MB on the example cluster); done here, once, it costs nothing.
+mkdir -p "$r/var/cache/deno"
+DENO_DIR=/var/cache/deno DENO_NO_UPDATE_CHECK=1 chroot "$r" /usr/bin/deno cache /opt/kube-router/main.js ||
+  { echo "images.sh: deno cache in the agent's root failed" >&2; exit 1; }
 oci "$r" "docker.io/library/kube-router-deno:$version" "$out/agent.tar" \
-  '{"Entrypoint":["/usr/bin/deno","run","-A","--no-prompt","--v8-flags=--max-semi-space-size=1","/opt/kube-router/main.js"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","DENO_DIR=/tmp/deno","DENO_NO_UPDATE_CHECK=1"]}'
+  '{"Entrypoint":["/usr/bin/deno","run","-A","--no-prompt","--v8-flags=--max-semi-space-size=1","/opt/kube-router/main.js"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","DENO_DIR=/var/cache/deno","DENO_NO_UPDATE_CHECK=1"]}'
 echo "$version" >"$out/agent.version"
 echo "$sum" >"$out/agent.sum"

@@ -14,7 +14,7 @@ Deno.test({
   sanitizeResources: false,
   async fn(t) {
     const api = await sharedApiServer();
-    const r = await runVmSuite({ file: "tests/vm/proxy_ipvs.ts", api, timeoutMs: 15 * 60_000 });
+    const r = await runVmSuite({ file: "tests/vm/proxy_ipvs.ts", api, timeoutMs: 20 * 60_000 });
     await r.mirror(t);
     assert.equal(r.vm.status, 0, `VM suite exited ${r.vm.status}${r.vm.timedOut ? " (timed out)" : ""}`);
   },

@@ -97,6 +97,8 @@ function trimServer(s: string, origin: string): string {
 }
 
 /** Resolves a kubeconfig file's current context (pure but for reading the files it names). */
+// Kept async (its reads became synchronous) so every failure stays a rejected promise for callers.
+// deno-lint-ignore require-await
 export async function endpointFromKubeconfig(path: string): Promise<KubeEndpoint> {
   const text = readFile(path, "--kubeconfig", "");
   let doc: Obj;

@@ -24,6 +24,7 @@ export const SHARED_CONTROLLER_FILES: readonly string[] = [
   "controllers/controller.ts",
   "controllers/runner.ts",
   "controllers/forward_order.ts",
+  "controllers/refused.ts",
 ];
 
 /** Where a module stands: its floor and the unit it belongs to (a folder, or a composer file). */

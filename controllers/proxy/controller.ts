@@ -30,6 +30,8 @@ import { HealthServers } from "./health.ts";
 import { canonicalIp, type Family, ipFamily, parseCidr } from "./ip.ts";
 import { DsrApplier } from "./dsr.ts";
 import { DUMMY_IF, IpvsApplier } from "./ipvs_apply.ts";
+import { RefusedObjects, RefusedObjectsError } from "../refused.ts";
+import { serviceInstance, withoutServices } from "./contain.ts";
 import { NftApplier } from "./nft_apply.ts";
 import { applyContained, type RefusedService } from "./nft_contain.ts";
 import { Planner } from "./plan.ts";
@@ -127,6 +129,8 @@ export class ProxyController implements Controller {
   #planner = new Planner();
   /** Services whose nftables rules nft refused, left out until they change or the next resync. */
   readonly nftRefused = new Map<string, RefusedService>();
+  /** Services whose kernel state a tool refused, left out until they change or the next resync (contain.ts). */
+  readonly refused: RefusedObjects;
 
   constructor(private readonly ctx: ControllerContext, private readonly extras: ProxyControllerExtras = {}) {
     this.syncPeriodMs = ctx.options.ipvsSyncPeriod;
@@ -135,6 +139,7 @@ export class ProxyController implements Controller {
     if (ctx.options.enableIpv6) this.#families.push(6);
     this.#clock = extras.clock ?? realClock;
     this.#now = extras.now ?? (() => this.#clock.now());
+    this.refused = new RefusedObjects(ctx, "proxy", "its VIPs are not served");
     if (this.mode === "ipvs") {
       const exportTime = ctx.metrics.histogram(
         "kube_router_controller_ipvs_metrics_export_time",
@@ -231,7 +236,8 @@ export class ProxyController implements Controller {
         { node: this.ctx.nodeName },
       );
     }
-    let p = this.#planner.plan(snapshot, options, node);
+    this.refused.prune((o) => serviceInstance(snapshot, o), now, this.syncPeriodMs);
+    let p = this.#planner.plan(withoutServices(snapshot, this.refused.entries.keys()), options, node);
     for (const w of p.warnings) {
       const key = `${w.service} ${w.field}: ${w.message}`;
       if (this.#warned.has(key)) continue;
@@ -264,14 +270,16 @@ export class ProxyController implements Controller {
         });
       }
     } else {
-      const d = applyDrain(this.#applied, p, this.#drain, now, {
-        gracefulRemoval: options.ipvsGracefulTermination,
-        gracePeriodMs: options.ipvsGracefulPeriod,
-        podGraceMs: (pod) => {
-          const info = snapshot.pods.get(pod);
-          return info ? info.terminationGracePeriodSeconds * 1000 : undefined;
-        },
-      });
+      const drain = (plan: ProxyPlan) =>
+        applyDrain(this.#applied, plan, this.#drain, now, {
+          gracefulRemoval: options.ipvsGracefulTermination,
+          gracePeriodMs: options.ipvsGracefulPeriod,
+          podGraceMs: (pod) => {
+            const info = snapshot.pods.get(pod);
+            return info ? info.terminationGracePeriodSeconds * 1000 : undefined;
+          },
+        });
+      let d = drain(p);
       p = d.plan;
       if (!this.#ipvs) {
         this.#ipvs = new IpvsApplier(runner, {
@@ -282,7 +290,25 @@ export class ProxyController implements Controller {
           warn: (m) => log.warn(m),
         });
       }
-      const ran = await this.#ipvs.apply(p, verify);
+      let ran: string[];
+      for (let attempt = 0;; attempt++) {
+        try {
+          ran = await this.#ipvs.apply(p, verify || attempt > 0);
+          break;
+        } catch (e) {
+          // Services a tool refused are left out and the rest applied again (contain.ts).
+          const current = (o: string) => serviceInstance(snapshot, o);
+          if (
+            !(e instanceof RefusedObjectsError) || attempt >= 8 || !this.refused.add(e.refused, current, now)
+          ) {
+            throw e;
+          }
+          d = drain(
+            this.#planner.plan(withoutServices(snapshot, this.refused.entries.keys()), options, node),
+          );
+          p = d.plan;
+        }
+      }
       this.#dsr ??= new DsrApplier(runner, {
         families: this.#families,
         runtimeEndpoint: options.runtimeEndpoint,
@@ -297,6 +323,8 @@ export class ProxyController implements Controller {
       if (ran.length) log.debug("IPVS sync changed the kernel with {steps}", { steps: ran.join(", ") });
       this.#drain = d.state;
       this.#scheduleDrain(d.nextDeadline, now);
+      // The nftables branch publishes its own record (nft_contain.ts) under the same names.
+      this.refused.publish();
     }
     await this.#applySysctls(p, node, verify);
     if (verify) this.#lastVerify = now;

@@ -36,6 +36,8 @@ import {
 } from "../../kernel/ipvs/mod.ts";
 import { anyCidrContains, type Cidr, type Family } from "./ip.ts";
 import { ipsetState, type IptablesFamilyState, iptablesState, setName } from "./iptables_render.ts";
+import { type RefusedObject, RefusedObjectsError } from "../refused.ts";
+import { refusedByLine, refusedService } from "./contain.ts";
 import { familyName, hostPort } from "../../net/ip.ts";
 import type { ProxyOptions, ProxyPlan, VirtualService } from "./types.ts";
 
@@ -44,24 +46,30 @@ export const DUMMY_IF = "kube-dummy-if";
 /** Scheduler flag names of the plan → ipvsadm flag bits. */
 const FLAG_BIT = { "flag-1": 1, "flag-2": 2, "flag-3": 3 } as const;
 
+/** The IPVS service of a virtual service (without its destinations). */
+export function ipvsServiceOf(vs: VirtualService): IpvsService {
+  const service: IpvsService = vs.fwmark
+    ? { family: vs.family, fwmark: vs.fwmark, port: 0, scheduler: vs.scheduler, schedFlags: [], ops: false }
+    : {
+      family: vs.family,
+      protocol: vs.protocol.toLowerCase() as IpvsService["protocol"],
+      address: vs.vip,
+      port: vs.port,
+      fwmark: 0,
+      scheduler: vs.scheduler,
+      schedFlags: [],
+      ops: false,
+    };
+  service.schedFlags = vs.schedFlags.map((f) => FLAG_BIT[f]).sort();
+  if (vs.persistence > 0) service.persistence = vs.persistence;
+  return service;
+}
+
 /** The IPVS table a plan asks for. */
 export function desiredIpvsTable(plan: ProxyPlan): IpvsTable {
   const t: IpvsTable = new Map();
   for (const vs of plan.services) {
-    const service: IpvsService = vs.fwmark
-      ? { family: vs.family, fwmark: vs.fwmark, port: 0, scheduler: vs.scheduler, schedFlags: [], ops: false }
-      : {
-        family: vs.family,
-        protocol: vs.protocol.toLowerCase() as IpvsService["protocol"],
-        address: vs.vip,
-        port: vs.port,
-        fwmark: 0,
-        scheduler: vs.scheduler,
-        schedFlags: [],
-        ops: false,
-      };
-    service.schedFlags = vs.schedFlags.map((f) => FLAG_BIT[f]).sort();
-    if (vs.persistence > 0) service.persistence = vs.persistence;
+    const service = ipvsServiceOf(vs);
     const destinations = new Map<string, IpvsDestination>();
     for (const r of vs.realServers) {
       destinations.set(hostPort(r.ip, r.port), {
@@ -108,6 +116,8 @@ function same<T>(a: T, b: T): boolean {
 export class IpvsApplier {
   #last?: Applied;
   #linkReady = false;
+  /** Keys of every IPVS service this applier sent to the kernel: ours even after a failed apply. */
+  #sent = new Set<string>();
 
   constructor(private readonly runner: Runner, private readonly o: IpvsApplierOptions) {}
 
@@ -186,7 +196,7 @@ export class IpvsApplier {
         v6: plan.nodeIps[6],
       });
       if (lines.length) {
-        await applyAddressLines(this.runner, lines);
+        await applyAddressLines(this.runner, lines).catch((e) => traced(e, plan));
         ran.push("ip");
       }
     }
@@ -202,7 +212,7 @@ export class IpvsApplier {
       );
       const script = ipset.renderSwapScript({ sets: changed, existing, tempName: tempSetName });
       if (script) {
-        await ipset.restore(this.runner, script);
+        await ipset.restore(this.runner, script).catch((e) => traced(e, plan));
         ran.push("ipset");
       }
     }
@@ -215,11 +225,12 @@ export class IpvsApplier {
         await iptables.restoreNoflush(this.runner, {
           family: familyName(f),
           backend: this.o.backend,
-        }, payload);
+        }, payload).catch((e) => traced(e, plan));
         ran.push(`iptables-v${f}`);
       }
     }
 
+    for (const vs of want.services) this.#sent.add(ipvsServiceKey(ipvsServiceOf(vs)));
     let batch: string;
     if (last) {
       // Only the virtual services whose objects changed: the kernel holds what we applied last.
@@ -228,22 +239,87 @@ export class IpvsApplier {
       const newT = desiredIpvsTable({ ...plan, services: want.services.filter((v) => !before.has(v)) });
       batch = renderBatch(diffTables(oldT, newT, { owned: () => true }));
     } else {
-      const ourVips = await this.#ourVips();
-      const ourMarks = new Set(plan.dsrMarks.map((m) => m.fwmark));
-      for (const v of this.#last?.services ?? []) if (v.fwmark) ourMarks.add(v.fwmark);
-      const lastKeys = new Set((this.#last?.services ?? []).map((v) => v.key));
-      const owned = (s: IpvsService) => {
-        if (s.address && anyCidrContains(this.o.excludedCidrs, s.address)) return false;
-        if (s.fwmark) return ourMarks.has(s.fwmark);
-        return lastKeys.has(ipvsServiceKey(s)) || ourVips.has(s.address ?? "");
-      };
-      batch = renderBatch(diffTables(kernel!, desiredIpvsTable(plan), { owned }));
+      batch = renderBatch(diffTables(kernel!, desiredIpvsTable(plan), { owned: await this.#owned(plan) }));
     }
-    if (await restoreIpvs(this.runner, batch)) ran.push("ipvsadm");
+    try {
+      if (await restoreIpvs(this.runner, batch)) ran.push("ipvsadm");
+    } catch (e) {
+      ran.push("ipvsadm");
+      await this.#containIpvs(plan, await this.#owned(plan), e);
+    }
 
     if (!last || last.timeouts !== want.timeouts) {
       if (await setTimeouts(this.runner, plan.timeouts)) ran.push("ipvsadm-set");
     }
+  }
+
+  /**
+   * `ipvsadm -R` refused the batch. It names no line and has run the lines before the refused
+   * one, so the kernel is re-read and the virtual services still differing from the plan are
+   * bisected, each half sent as its own batch: every service the kernel takes is applied, and
+   * those it refuses alone are traced to their Services (thrown as a `RefusedObjectsError`, so
+   * the controller leaves them out and applies again). A refused delete of a service we no
+   * longer want names no object: it is reported and retried at the next verification.
+   */
+  async #containIpvs(plan: ProxyPlan, owned: (s: IpvsService) => boolean, first: unknown): Promise<void> {
+    const desired = desiredIpvsTable(plan);
+    const reasons = new Map<string, string>();
+    const pick = (t: IpvsTable, keys: ReadonlySet<string>) => new Map([...t].filter(([k]) => keys.has(k)));
+    const kernel0 = await readIpvs(this.runner);
+    const pending = [
+      ...new Set([...desired.keys(), ...[...kernel0].filter(([, e]) => owned(e.service)).map(([k]) => k)]),
+    ].sort();
+    const bisect = async (keys: string[]): Promise<void> => {
+      const set = new Set(keys);
+      const kernel = await readIpvs(this.runner);
+      const batch = renderBatch(diffTables(pick(kernel, set), pick(desired, set), { owned }));
+      if (batch === "") return;
+      try {
+        await restoreIpvs(this.runner, batch);
+      } catch (e) {
+        if (keys.length === 1) {
+          reasons.set(keys[0], e instanceof ExecError ? e.stderr.trim() || e.message : (e as Error).message);
+          return;
+        }
+        const mid = keys.length >> 1;
+        await bisect(keys.slice(0, mid));
+        await bisect(keys.slice(mid));
+      }
+    };
+    await bisect(pending);
+    if (reasons.size === 0) return; // the refusal did not recur (a transient one)
+    const refused: RefusedObject[] = [];
+    for (const [key, reason] of reasons) {
+      const vss = plan.services.filter((vs) => ipvsServiceKey(ipvsServiceOf(vs)) === key);
+      if (vss.length === 0) {
+        this.o.warn(
+          `ipvsadm -R refused to change IPVS service ${key}, which no Service wants any more: ${reason}`,
+        );
+      }
+      for (const vs of vss) {
+        if (!refused.some((r) => r.object === `Service ${vs.service}`)) {
+          refused.push(refusedService(vs, `ipvsadm -R refused IPVS service ${key}: ${reason}`));
+        }
+      }
+    }
+    if (refused.length) throw new RefusedObjectsError(refused, { cause: first });
+  }
+
+  /**
+   * Which IPVS services in the kernel are ours to edit or delete: not inside `--excluded-cidrs`,
+   * and a DSR mark of ours, or a VIP we applied last or that our `kube-router-svip` set holds.
+   */
+  async #owned(plan: ProxyPlan): Promise<(s: IpvsService) => boolean> {
+    const ourVips = await this.#ourVips();
+    const ourMarks = new Set(plan.dsrMarks.map((m) => m.fwmark));
+    for (const v of this.#last?.services ?? []) if (v.fwmark) ourMarks.add(v.fwmark);
+    const lastKeys = new Set((this.#last?.services ?? []).map((v) => v.key));
+    return (s: IpvsService) => {
+      if (s.address && anyCidrContains(this.o.excludedCidrs, s.address)) return false;
+      if (s.fwmark) return ourMarks.has(s.fwmark);
+      const key = ipvsServiceKey(s);
+      return lastKeys.has(key) || this.#sent.has(key) || ourVips.has(s.address ?? "");
+    };
   }
 
   /** VIPs our sets hold in the kernel now (what we created on an earlier run). */
@@ -279,6 +355,13 @@ export class IpvsApplier {
     }
     return parts.join("");
   }
+}
+
+/** A failure traced to the Services of the line the tool refused, when it names one. */
+function traced(e: unknown, plan: ProxyPlan): never {
+  const refused = refusedByLine(e, plan);
+  if (refused.length) throw new RefusedObjectsError(refused, { cause: e });
+  throw e;
 }
 
 /** Temporary set names for the swap script: ours by prefix, ≤ 31 characters. */

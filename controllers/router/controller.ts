@@ -44,6 +44,9 @@ import { problemText } from "./identity.ts";
 import { applyKernelPlan, type KernelState, readKernelState } from "./ip_apply.ts";
 import { type Route, type RouteOp, sameRoute, writeRoutes } from "../../kernel/ip/mod.ts";
 import { applyNetfilter } from "./iptables_apply.ts";
+import { RefusedObjects } from "../refused.ts";
+import { nodeInstance, nodesOfLine, nodesOfValue, refusedSetEntry } from "./contain.ts";
+import type { RefusedLine } from "./ip_apply.ts";
 import { type PeerPlan, planRouter, type RouterPlan } from "./plan.ts";
 import {
   isOurLink,
@@ -131,6 +134,11 @@ export class RouterController implements Controller {
   #holdDeadline = 0;
   #allUpSince = 0;
   #lastProblems = new Set<string>();
+  /** Nodes whose values the kernel refused, left out until they change or the next resync (contain.ts). */
+  readonly refused: RefusedObjects;
+  /** The last plan and snapshot (to trace a refused route to its Node). */
+  #plan: RouterPlan | null = null;
+  #snapshot: ClusterSnapshot | null = null;
   #admin: Deno.HttpServer | null = null;
   #abort = new AbortController();
   #families: Array<4 | 6>;
@@ -148,6 +156,11 @@ export class RouterController implements Controller {
 
   constructor(readonly ctx: ControllerContext, readonly deps: RouterDeps = {}) {
     this.syncPeriodMs = ctx.options.routesSyncPeriod;
+    this.refused = new RefusedObjects(
+      ctx,
+      "router",
+      "only that value is left out of the node's kernel state",
+    );
     const m = ctx.metrics;
     this.#m = {
       syncTime: m.histogram(
@@ -294,6 +307,9 @@ export class RouterController implements Controller {
     }
     const plan = planRouter({ snapshot, options: o, nodeName: this.ctx.nodeName, passwordsFileText });
     this.#reportProblems(plan);
+    this.refused.prune((o) => nodeInstance(snapshot, o), Date.now(), this.syncPeriodMs);
+    this.#plan = plan;
+    this.#snapshot = snapshot;
     if (!plan.local || !plan.speaker) {
       // This node is gone from the cluster (or cannot be identified): stop announcing anything.
       if (this.#speaker) {
@@ -374,17 +390,30 @@ export class RouterController implements Controller {
       await detectIptablesBackend(this.ctx.runner);
     for (const fam of this.#families) {
       const v6 = fam === 6;
-      await stage(
-        `netfilter (IPv${fam})`,
-        () =>
-          applyNetfilter(this.ctx.runner, backend, {
-            v6,
-            podEgress: o.enablePodEgress,
-            bridge: BRIDGE,
-            podCidrs: plan.allPodCidrs.filter((c) => c.includes(":") === v6),
-            nodeIps: plan.allNodeIps.filter((c) => c.includes(":") === v6),
-          }).then(() => {}),
-      );
+      await stage(`netfilter (IPv${fam})`, async () => {
+        // An entry `ipset restore` refuses is traced to its Node and left out; the rest is applied.
+        for (let attempt = 0;; attempt++) {
+          const left = new Set(
+            [...this.refused.entries.values()].filter((r) => r.reason.startsWith("ipset")).map((r) =>
+              r.value
+            ),
+          );
+          try {
+            await applyNetfilter(this.ctx.runner, backend, {
+              v6,
+              podEgress: o.enablePodEgress,
+              bridge: BRIDGE,
+              podCidrs: plan.allPodCidrs.filter((c) => c.includes(":") === v6 && !left.has(c)),
+              nodeIps: plan.allNodeIps.filter((c) => c.includes(":") === v6 && !left.has(c)),
+            });
+            return;
+          } catch (e) {
+            const refused = refusedSetEntry(e, plan);
+            const current = (obj: string) => nodeInstance(snapshot, obj);
+            if (!refused.length || attempt >= 8 || !this.refused.add(refused, current, Date.now())) throw e;
+          }
+        }
+      });
     }
 
     // 4. Speaker.
@@ -419,6 +448,7 @@ export class RouterController implements Controller {
     if (this.ctx.dryRun) this.ctx.report?.(describeExpectedRoutes(plan, routeCtx));
     // Its error is `lastRouteError`, reported below.
     await this.#routesLane().run().catch(() => {});
+    this.refused.publish();
     if (this.lastRouteError) errors.push(this.lastRouteError);
     if (errors.length > 0) throw errors[0];
   }
@@ -644,7 +674,8 @@ export class RouterController implements Controller {
     this.#pending.clear();
     this.#failedPrefixes.clear();
     const cur = await readKernelState(this.ctx.runner, this.#families, { fou: ctx.overlay.encap === "fou" });
-    const { state, lines, failed } = await applyKernelPlan(this.ctx.runner, kp, cur, keep);
+    const { state, lines, failed, refusedLines } = await applyKernelPlan(this.ctx.runner, kp, cur, keep);
+    const lineError = this.#reportRefusedLines(refusedLines);
     let main = 0, kept = 0, added = 0, main6 = 0;
     const before = new Map<string, string>();
     for (const r of cur.routes) if ((r.table ?? 254) === 254) before.set(r.dst, r.via ?? "");
@@ -672,6 +703,7 @@ export class RouterController implements Controller {
     this.#staleKept = Math.max(0, kept);
     this.#auxKey = this.#overlayHops(ctx).join(",");
     this.lastRouteError = null;
+    if (lineError) throw lineError;
     return lines;
   }
 
@@ -682,7 +714,47 @@ export class RouterController implements Controller {
     return out.sort();
   }
 
-  #reportFailures(failed: ReadonlyArray<{ op: RouteOp; error: string }>): void {
+  /**
+   * Overlay lines the kernel refused: a line for a node (its tunnel, neighbour, FDB entry) is that
+   * Node's, reported as refused; a line that names no node is returned as an error (the caller
+   * fails, as before containment).
+   */
+  #reportRefusedLines(refused: readonly RefusedLine[]): Error | undefined {
+    if (refused.length === 0) return undefined;
+    const plan = this.#plan, snap = this.#snapshot;
+    const other: RefusedLine[] = [];
+    for (const r of refused) {
+      const nodes = plan && snap ? nodesOfLine(plan, r.line, r.error) : [];
+      if (nodes.length && snap) this.refused.add(nodes, (o) => nodeInstance(snap, o), Date.now());
+      else other.push(r);
+    }
+    this.refused.publish();
+    if (other.length === 0) return undefined;
+    return new Error(
+      `${other.length} overlay line(s) refused by the kernel, first: ${JSON.stringify(other[0].line)}: ${
+        other[0].error
+      }`,
+    );
+  }
+
+  #reportFailures(all: ReadonlyArray<{ op: RouteOp; error: string }>): void {
+    // A refused route to a node's pod CIDR (or through a node) is that Node's: reported as
+    // refused, retried when it changes; the others' routes are applied. Others fail the sync.
+    const failed: Array<{ op: RouteOp; error: string }> = [];
+    for (const f of all) {
+      const plan = this.#plan, snap = this.#snapshot;
+      const reason = `the kernel refused route ${f.op.del ? "del" : "replace"} ${f.op.route.dst}${
+        f.op.route.via ? ` via ${f.op.route.via}` : ""
+      }: ${f.error}`;
+      const nodes = plan && snap
+        ? (nodesOfValue(plan, f.op.route.dst, reason).length
+          ? nodesOfValue(plan, f.op.route.dst, reason)
+          : nodesOfValue(plan, f.op.route.via ?? "", reason))
+        : [];
+      if (nodes.length && snap) this.refused.add(nodes, (o) => nodeInstance(snap, o), Date.now());
+      else failed.push(f);
+    }
+    if (all.length) this.refused.publish();
     if (failed.length === 0) return;
     const f = failed[0];
     const err = new Error(
@@ -712,6 +784,8 @@ export class RouterController implements Controller {
       auxPlan = overlayPlan(hops, ctx);
       const r = await applyKernelPlan(this.ctx.runner, { ...auxPlan, skipped: [] }, aux, true);
       this.#kernel = r.state;
+      const lineError = this.#reportRefusedLines(r.refusedLines);
+      if (lineError) throw lineError;
       lines += r.lines;
     }
     // In slices: memory stays bounded by the slice, not by the burst (a full table arrives as one
@@ -722,6 +796,8 @@ export class RouterController implements Controller {
       if (!keep) {
         const r = await applyKernelPlan(this.ctx.runner, { ...auxPlan, skipped: [] }, this.#kernel!, false);
         this.#kernel = r.state;
+        const lineError = this.#reportRefusedLines(r.refusedLines);
+        if (lineError) throw lineError;
         lines += r.lines;
       }
       this.#auxKey = key;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Runner } from "../../kernel/exec.ts";
+import { ExecError, type Runner } from "../../kernel/exec.ts";
 import {
   bridgeBatch,
   diffRoutes,
@@ -216,42 +216,94 @@ export function kernelBatches(
   return { ip, bridge: s.bridge };
 }
 
+/** A line `ip -batch` or `bridge -batch` refused, and the tool's message. */
+export interface RefusedLine {
+  line: string;
+  error: string;
+}
+
+/**
+ * Runs a batch whose lines are independent enough to contain a refusal: `ip -batch` stops at the
+ * first line it refuses (the lines before it ran), so the refused line is recorded and the batch
+ * goes on from the line after it. An error that names no line propagates.
+ */
+export async function batchContained(
+  run: (lines: readonly string[]) => Promise<unknown>,
+  lines: readonly string[],
+  refused: RefusedLine[],
+): Promise<void> {
+  let rest = lines;
+  while (rest.length > 0) {
+    try {
+      await run(rest);
+      return;
+    } catch (e) {
+      const n = e instanceof ExecError ? e.offendingLine?.number : undefined;
+      if (n === undefined || n > rest.length) throw e;
+      const stderr = (e as ExecError).stderr.trim().split("\n").filter((l) => !/^Command failed/.test(l));
+      refused.push({ line: rest[n - 1], error: stderr.at(-1) ?? (e as Error).message });
+      rest = rest.slice(n);
+    }
+  }
+}
+
 /**
  * Applies the plan and returns the new believed state. Routes go through `writeRoutes` (netlink
  * when the runner has it); a route the kernel refuses is reported in `failed` and left out of the
- * state, the rest are applied. Other failures propagate and the caller re-reads the kernel.
+ * state, the rest are applied. A tunnel, neighbour or FDB line the kernel refuses is reported in
+ * `refusedLines` and left out of the state (retried by the next pass), the rest are applied.
+ * Other failures propagate and the caller re-reads the kernel.
  */
 export async function applyKernelPlan(
   runner: Runner,
   want: KernelPlan,
   cur: KernelState,
   keepStale = false,
-): Promise<{ state: KernelState; lines: number; failed: RouteWriteResult["failed"] }> {
+): Promise<{
+  state: KernelState;
+  lines: number;
+  failed: RouteWriteResult["failed"];
+  refusedLines: RefusedLine[];
+}> {
   const s = kernelSteps(want, cur, keepStale);
+  const refusedLines: RefusedLine[] = [];
   // FDB before neighbours/routes so the first packet already finds its VTEP.
-  await bridgeBatch(runner, s.bridge);
-  await ipBatch(runner, s.pre);
+  await batchContained((l) => bridgeBatch(runner, l), s.bridge, refusedLines);
+  await batchContained((l) => ipBatch(runner, l), s.pre, refusedLines);
   const w = await writeRoutes(runner, s.routes);
-  await ipBatch(runner, s.post);
+  await batchContained((l) => ipBatch(runner, l), s.post, refusedLines);
   let routes = keepStale ? mergeRoutes(want.routes, cur.routes) : want.routes;
   if (w.failed.length > 0) {
     const bad = new Set(w.failed.filter((f) => !f.op.del).map((f) => routeKey(f.op.route)));
     routes = routes.filter((r) => !bad.has(routeKey(r)));
   }
+  // What a refused line was to create is not believed present (the next full pass retries it).
+  const notMade = new Set<string>();
+  for (const r of refusedLines) {
+    const m = /^(?:link add name|neigh replace|fdb replace)\s+(\S+)/.exec(r.line);
+    if (m) notMade.add(m[1]);
+    const dst = /^fdb replace .* dst (\S+)/.exec(r.line);
+    if (dst) notMade.add(`fdb ${dst[1]}`);
+  }
   const state: KernelState = {
     routes,
-    neighbours: keepStale
-      ? [...new Map([...cur.neighbours, ...want.neighbours].map((n) => [nKey(n), n])).values()]
-      : want.neighbours,
-    fdb: keepStale ? [...new Map([...cur.fdb, ...want.fdb].map((f) => [fKey(f), f])).values()] : want.fdb,
+    neighbours:
+      (keepStale
+        ? [...new Map([...cur.neighbours, ...want.neighbours].map((n) => [nKey(n), n])).values()]
+        : want.neighbours).filter((n) => !notMade.has(n.ip)),
+    fdb: (keepStale ? [...new Map([...cur.fdb, ...want.fdb].map((f) => [fKey(f), f])).values()] : want.fdb)
+      .filter((f) => !notMade.has(`fdb ${f.dst}`)),
     rules: want.rules,
-    tunnels: keepStale
-      ? [...new Set([...cur.tunnels, ...want.tunnels.map((t) => t.name)])]
-      : want.tunnels.map((t) => t.name),
-    tunnelSpecs: {
-      ...(keepStale ? cur.tunnelSpecs : {}),
-      ...Object.fromEntries(want.tunnels.map((t) => [t.name, tunnelSignature(t)])),
-    },
+    tunnels:
+      (keepStale
+        ? [...new Set([...cur.tunnels, ...want.tunnels.map((t) => t.name)])]
+        : want.tunnels.map((t) => t.name)).filter((t) => !notMade.has(t)),
+    tunnelSpecs: Object.fromEntries(
+      Object.entries({
+        ...(keepStale ? cur.tunnelSpecs : {}),
+        ...Object.fromEntries(want.tunnels.map((t) => [t.name, tunnelSignature(t)])),
+      }).filter(([name]) => !notMade.has(name)),
+    ),
     fouPorts: [
       ...new Set([
         ...(cur.fouPorts ?? []),
@@ -265,6 +317,7 @@ export async function applyKernelPlan(
     state,
     lines: s.pre.length + s.routes.length + s.post.length + s.bridge.length,
     failed: w.failed,
+    refusedLines,
   };
 }
 

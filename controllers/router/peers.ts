@@ -149,7 +149,18 @@ export function nodePeers(
     } else clusterId = id;
   }
   const rrServer = clusterId !== undefined;
-  const rrClient = rrClientRaw !== undefined && !rrServer;
+  // rr.client has rr.server's format (upstream refuses another): a bad one makes no client.
+  const rrClientOk = rrClientRaw === undefined || parseClusterId(rrClientRaw) !== null;
+  if (!rrClientOk) {
+    problems.push({
+      object: `node/${local.name}`,
+      field: `annotation ${ANN.rrClient}`,
+      message: `${
+        JSON.stringify(rrClientRaw)
+      } is not a cluster id (expected a uint32 or an IPv4 address); not a route-reflector client`,
+    });
+  }
+  const rrClient = rrClientRaw !== undefined && rrClientOk && !rrServer;
   const families = familiesFor(local, fam);
   const peers: PlannedPeer[] = [];
   for (const n of nodes.values()) {
@@ -223,8 +234,11 @@ function buildExternal(
   o: RouterOptions,
   fam: Families,
   problems: PlanProblem[],
+  /** The field a part comes from, when the parts come from separate lists (the deprecated `peer.*` keys). */
+  partField?: (part: "asn" | "port" | "localIp" | "password") => string,
 ): PlannedPeer | null {
   const where = `${field}[${idx}]`;
+  const at = (part: "asn" | "port" | "localIp" | "password") => partField?.(part) ?? where;
   const ipBytes = parseIp(String(raw.ip).trim(), SLOPPY);
   if (!ipBytes) {
     problems.push({
@@ -238,7 +252,7 @@ function buildExternal(
   if (asn === null || !Number.isInteger(asn) || asn > 0xffffffff || isReservedAsn(asn)) {
     problems.push({
       object,
-      field: where,
+      field: at("asn"),
       message: `peer ASN ${
         JSON.stringify(raw.asn)
       } is malformed or reserved (expected 1-4294967294, not 23456, 64496-64511, 65535, 65536-65551)`,
@@ -255,7 +269,11 @@ function buildExternal(
   if (raw.port !== undefined && raw.port !== "" && raw.port !== 0) {
     port = Number(raw.port);
     if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      problems.push({ object, field: where, message: `port ${JSON.stringify(raw.port)} is not 1-65535` });
+      problems.push({
+        object,
+        field: at("port"),
+        message: `port ${JSON.stringify(raw.port)} is not 1-65535`,
+      });
       return null;
     }
   }
@@ -274,7 +292,7 @@ function buildExternal(
     if (!isIP(localAddress, SLOPPY)) {
       problems.push({
         object,
-        field: where,
+        field: at("localIp"),
         message: `local IP ${JSON.stringify(raw.localIp)} is not an IP address`,
       });
       return null;
@@ -282,7 +300,7 @@ function buildExternal(
     p.localAddress = localAddress;
   }
   if (raw.password !== undefined && raw.password !== "") {
-    const pw = decodePassword(raw.password, object, where, problems);
+    const pw = decodePassword(raw.password, object, at("password"), problems);
     if (pw === null) return null;
     if (pw !== "") p.password = pw;
   }
@@ -464,6 +482,15 @@ export function externalPeers(
       o,
       fam,
       problems,
+      (part) => {
+        const key = {
+          asn: ANN.peerAsns,
+          port: ANN.peerPorts,
+          localIp: ANN.peerLocalIps,
+          password: ANN.peerPasswords,
+        }[part];
+        return `annotation ${key}[${i}]`;
+      },
     );
     if (p) out.push(p);
   });

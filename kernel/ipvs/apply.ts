@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { Runner } from "../exec.ts";
+import { ExecError, type Runner } from "../exec.ts";
 import { parseSave } from "./codec.ts";
 import type { IpvsTable, IpvsTimeouts } from "./types.ts";
 
@@ -14,10 +14,16 @@ export async function readIpvs(runner: Runner): Promise<IpvsTable> {
   return parseSave(r.stdout);
 }
 
-/** Sends one restore batch; nothing runs for an empty batch. */
+/**
+ * Sends one restore batch; nothing runs for an empty batch. ipvsadm runs the lines one by one,
+ * goes on after a line the kernel refuses, and exits with the LAST line's status: a refusal in
+ * the middle shows only as its message on stderr, so any stderr is a refusal here.
+ */
 export async function restoreIpvs(runner: Runner, batch: string): Promise<boolean> {
   if (batch === "") return false;
-  await runner.run(["ipvsadm", "-R"], { stdin: batch });
+  const argv = ["ipvsadm", "-R"];
+  const r = await runner.run(argv, { stdin: batch });
+  if (r.stderr.trim() !== "") throw new ExecError(argv, r.code, r.stderr, batch);
   return true;
 }
 

@@ -23,8 +23,9 @@ import {
 
 /** What the kernel would refuse, with the line of the batch. */
 export class IpvsModelError extends Error {
-  constructor(readonly line: string, message: string) {
-    super(`${message} (batch line ${JSON.stringify(line)})`);
+  /** `byIpvsadm`: ipvsadm's own check (it ends the whole `-R` batch), not the kernel's refusal. */
+  constructor(readonly line: string, readonly reason: string, readonly byIpvsadm = false) {
+    super(`${reason} (batch line ${JSON.stringify(line)})`);
     this.name = "IpvsModelError";
   }
 }
@@ -58,6 +59,11 @@ function fnv(text: string): number {
 export class IpvsModel {
   table: IpvsTable = new Map();
   timeouts = { tcp: 900, tcpfin: 120, udp: 300 };
+  /**
+   * Schedulers the kernel lacks (a module not built or not loadable): adding or editing a
+   * service with one is refused, as the kernel refuses it ("Scheduler or persistence engine not found").
+   */
+  missingSchedulers = new Set<string>();
   private rrCursor = new Map<string, number>();
   private conns = new Map<string, { service: string; dest: string }>();
   private templates = new Map<string, { dest: string; expires: number }>();
@@ -72,12 +78,22 @@ export class IpvsModel {
       switch (c.op) {
         case "add-service": {
           const k = ipvsServiceKey(c.service);
+          if (this.missingSchedulers.has(c.service.scheduler)) {
+            throw new IpvsModelError(line, "Scheduler or persistence engine not found");
+          }
+          // ipvsadm's own check (it then ends the whole -R batch).
+          if (!c.service.fwmark && !c.service.port && c.service.persistence === undefined) {
+            throw new IpvsModelError(line, "Zero port specified for non-persistent service", true);
+          }
           if (this.table.has(k)) throw new IpvsModelError(line, "Service already exists");
           this.table.set(k, { service: structuredClone(c.service), destinations: new Map() });
           break;
         }
         case "edit-service": {
           const e = this.table.get(ipvsServiceKey(c.service));
+          if (this.missingSchedulers.has(c.service.scheduler)) {
+            throw new IpvsModelError(line, "Scheduler or persistence engine not found");
+          }
           if (!e) throw new IpvsModelError(line, "No such service");
           e.service = structuredClone(c.service);
           break;

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { ExecOptions, ExecResult, Runner } from "../exec.ts";
+import { ExecError, type ExecOptions, type ExecResult, type Runner } from "../exec.ts";
 import { renderSave } from "./codec.ts";
-import { IpvsModel } from "./model.ts";
+import { IpvsModel, IpvsModelError } from "./model.ts";
 
 export class IpvsModelRunner implements Runner {
   readonly model = new IpvsModel();
@@ -20,10 +20,7 @@ export class IpvsModelRunner implements Runner {
     if (argv[0] !== "ipvsadm") return this.inner.run(argv, options);
     const ok = (stdout = "") => Promise.resolve({ code: 0, stdout, stderr: "" });
     if (argv[1] === "-Sn") return ok(renderSave(this.model.table));
-    if (argv[1] === "-R") {
-      this.model.restore(options.stdin ?? "");
-      return ok();
-    }
+    if (argv[1] === "-R") return this.#restore(argv, options.stdin ?? "");
     if (argv[1] === "--set") {
       this.model.timeouts = { tcp: Number(argv[2]), tcpfin: Number(argv[3]), udp: Number(argv[4]) };
       return ok();
@@ -33,5 +30,30 @@ export class IpvsModelRunner implements Runner {
       return ok(`Timeout (tcp tcpfin udp): ${t.tcp} ${t.tcpfin} ${t.udp}\n`);
     }
     return Promise.reject(new Error(`IpvsModelRunner: unsupported ${argv.join(" ")}`));
+  }
+
+  /**
+   * `ipvsadm -R` as ipvsadm runs it: line by line; a line the kernel refuses prints the kernel's
+   * message and the batch goes on (the exit status is the LAST line's); ipvsadm's own checks
+   * (`fail(2, …)`) end the batch at once.
+   */
+  #restore(argv: readonly string[], stdin: string): Promise<ExecResult> {
+    const errors: string[] = [];
+    let lastFailed = false;
+    for (const raw of stdin.split("\n")) {
+      if (raw.trim() === "") continue;
+      try {
+        this.model.restore(raw);
+        lastFailed = false;
+      } catch (e) {
+        if (!(e instanceof IpvsModelError)) return Promise.reject(e);
+        errors.push(e.reason);
+        if (e.byIpvsadm) return Promise.reject(new ExecError(argv, 2, errors.join("\n") + "\n"));
+        lastFailed = true;
+      }
+    }
+    const stderr = errors.length ? errors.join("\n") + "\n" : "";
+    if (lastFailed) return Promise.reject(new ExecError(argv, 1, stderr));
+    return Promise.resolve({ code: 0, stdout: "", stderr });
   }
 }

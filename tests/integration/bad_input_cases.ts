@@ -853,3 +853,105 @@ export function baseText(): string {
     { apiVersion: "v1", kind: "Namespace", metadata: { name: NS } },
   ]);
 }
+
+/**
+ * Bad values of every `kube-router.io/*` node annotation (reference §2.2): the key, the value, the
+ * annotations it needs beside it to be read at all, and the problem the router must report (it
+ * names the node, the key and the value). Used by bad_node_annotations_test.ts, through the real
+ * API server, and by `annotate --validate`.
+ */
+export interface NodeAnnotationCase {
+  key: string;
+  value: string;
+  with?: Record<string, string>;
+  problem: RegExp;
+}
+
+const PEER = { "kube-router.io/peer.ips": "192.0.2.50", "kube-router.io/peer.asns": "65000" };
+const PREPEND = /need both an ASN and a repeat count 1-255/;
+const NOT_ASN = /is malformed or reserved/;
+export const NODE_ANNOTATION_CASES: NodeAnnotationCase[] = [
+  { key: "kube-router.io/bgp-local-addresses", value: "bogus", problem: /"bogus" is not an IP address/ },
+  { key: "kube-router.io/bgp-local-addresses", value: "300.1.1.1", problem: /"300\.1\.1\.1" is not an IP/ },
+  {
+    key: "kube-router.io/peer.ips",
+    value: "not-an-ip",
+    with: { "kube-router.io/peer.asns": "65000" },
+    problem: /peer IP "not-an-ip"/,
+  },
+  {
+    key: "kube-router.io/peer.ips",
+    value: "192.0.2.300",
+    with: { "kube-router.io/peer.asns": "65000" },
+    problem: /"192\.0\.2\.300" is not/,
+  },
+  {
+    key: "kube-router.io/peer.asns",
+    value: "abc",
+    with: { "kube-router.io/peer.ips": "192.0.2.50" },
+    problem: NOT_ASN,
+  },
+  {
+    key: "kube-router.io/peer.asns",
+    value: "23456",
+    with: { "kube-router.io/peer.ips": "192.0.2.50" },
+    problem: NOT_ASN,
+  },
+  {
+    key: "kube-router.io/peer.asns",
+    value: "4294967296",
+    with: { "kube-router.io/peer.ips": "192.0.2.50" },
+    problem: NOT_ASN,
+  },
+  { key: "kube-router.io/peer.passwords", value: "%%%", with: PEER, problem: /not valid base64/ },
+  { key: "kube-router.io/peer.ports", value: "70000", with: PEER, problem: /port "70000" is not 1-65535/ },
+  { key: "kube-router.io/peer.ports", value: "http", with: PEER, problem: /port "http" is not 1-65535/ },
+  { key: "kube-router.io/peer.localips", value: "nope", with: PEER, problem: /local IP "nope"/ },
+  { key: "kube-router.io/node.asn", value: "-5", problem: /"-5" is not an ASN/ },
+  { key: "kube-router.io/node.asn", value: "4294967296", problem: /"4294967296" is not an ASN/ },
+  { key: "kube-router.io/node.asn", value: "asn64512", problem: /"asn64512" is not an ASN/ },
+  {
+    key: "kube-router.io/path-prepend.as",
+    value: "xyz",
+    with: { "kube-router.io/path-prepend.repeat-n": "2" },
+    problem: PREPEND,
+  },
+  {
+    key: "kube-router.io/path-prepend.repeat-n",
+    value: "300",
+    with: { "kube-router.io/path-prepend.as": "65000" },
+    problem: PREPEND,
+  },
+  {
+    key: "kube-router.io/path-prepend.repeat-n",
+    value: "0",
+    with: { "kube-router.io/path-prepend.as": "65000" },
+    problem: PREPEND,
+  },
+  { key: "kube-router.io/node.bgp.communities", value: "70000:1", problem: /"70000:1" is not a community/ },
+  { key: "kube-router.io/node.bgp.communities", value: "no-such", problem: /"no-such" is not a community/ },
+  {
+    key: "kube-router.io/node.bgp.customimportreject",
+    value: "10.0.0.0/33",
+    problem: /"10\.0\.0\.0\/33" is not a CIDR/,
+  },
+  { key: "kube-router.io/node.bgp.customimportreject", value: "bogus", problem: /"bogus" is not a CIDR/ },
+  { key: "kube-router.io/rr.server", value: "1.2.3.4.5", problem: /"1\.2\.3\.4\.5" is not a cluster id/ },
+  { key: "kube-router.io/rr.server", value: "-1", problem: /"-1" is not a cluster id/ },
+  { key: "kube-router.io/rr.client", value: "not-an-id", problem: /"not-an-id" is not a cluster id/ },
+  { key: "kube-router.io/peers", value: "{{{", problem: /not valid YAML/ },
+  {
+    key: "kube-router.io/peers",
+    value: "- remoteip: 192.0.2.50",
+    problem: /remoteip and remoteasn are required/,
+  },
+  { key: "kube-router.io/peers", value: "- remoteip: bogus\n  remoteasn: 65000", problem: /peer IP "bogus"/ },
+  {
+    key: "kube-router.io/peers",
+    value: "- remoteip: 192.0.2.50\n  remoteasn: 23456",
+    problem: /peer ASN 23456/,
+  },
+  { key: "kube-router.io/pod-cidr", value: "10.244.1.0/33", problem: /"10\.244\.1\.0\/33" is not a CIDR/ },
+  { key: "kube-router.io/pod-cidr", value: "bogus", problem: /"bogus" is not a CIDR/ },
+  { key: "kube-router.io/pod-cidrs", value: "nope", problem: /"nope" is not a CIDR/ },
+];

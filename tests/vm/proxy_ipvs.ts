@@ -710,6 +710,55 @@ Deno.test({
           assert.doesNotMatch(rest, /kube-router|lookup 78|local default/, rest);
         },
       );
+      await t.step(
+        "a Service whose scheduler the kernel cannot load is left out and named; every other Service is served",
+        async () => {
+          // After cleanup no service of ours holds ip_vs_dh: unload it and make modprobe refuse it
+          // (the kernel's module loader runs the VM root's modprobe): `-A … -s dh` is then refused
+          // by the kernel itself, mid-batch, and ipvsadm -R goes on with the next lines.
+          await proxyCleanup(ctxFor("n2")); // n2's s-dh holds the module too
+          await sh("n1", "echo 'install ip_vs_dh /bin/false' > /etc/modprobe.d/kr-test-no-dh.conf");
+          await sh("n1", "rmmod ip_vs_dh", [0, 1]);
+          assert.doesNotMatch(
+            await Deno.readTextFile("/proc/modules"),
+            /^ip_vs_dh /m,
+            "ip_vs_dh still loaded",
+          );
+          const ctx = ctxFor("n1");
+          const errors: string[] = [];
+          const inner = ctx.log;
+          ctx.log = new Proxy(inner, {
+            get: (tg, p) =>
+              p === "error"
+                ? (m: unknown, props?: Record<string, unknown>) => {
+                  errors.push(String(m).replace(/\{(\w+)\}/g, (_, k) => String(props?.[k])));
+                  tg.error(String(m), props ?? {});
+                }
+                : Reflect.get(tg, p).bind(tg),
+          });
+          const c = new ProxyController(ctx, { healthChecks: false });
+          const dh = await svcOf("s-dh");
+          try {
+            await c.sync(s.current());
+            assert.deepEqual([...c.refused.entries.keys()], [`Service ${ns}/s-dh`], errors.join("\n"));
+            assert.ok(
+              errors.some((e) =>
+                e.includes(`Service ${ns}/s-dh left out of the proxy`) &&
+                /ipvsadm -R refused IPVS service/.test(e)
+              ),
+              errors.join("\n"),
+            );
+            const save = (await lab.exec("n1", ["ipvsadm", "-Sn"])).stdout;
+            assert.match(save, new RegExp(`-A -t ${vip(web).replaceAll(".", "\\.")}:80 `));
+            assert.doesNotMatch(save, new RegExp(`-A -t ${vip(dh).replaceAll(".", "\\.")}:80 `));
+            allOk(await many("cl1", vip(web), 80, 4), "web is served next to the refused Service");
+          } finally {
+            await c.stop();
+            await sh("n1", "rm -f /etc/modprobe.d/kr-test-no-dh.conf");
+            await proxyCleanup(ctxFor("n1"));
+          }
+        },
+      );
     } finally {
       abort.abort();
       for (const c of Object.values(ctrls)) await c.stop();

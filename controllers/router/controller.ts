@@ -671,6 +671,10 @@ export class RouterController implements Controller {
     // The plan and the pending set are taken together (synchronously): later events go to the
     // next delta with the next hops this plan installs as their "before".
     const kp = kernelPlan(this.#learnedRoutes(), ctx);
+    // The overlay next hops this plan covers, taken at the same moment: a hop that appears while
+    // the pass awaits the kernel is the next delta's to set up (neighbour, FDB, tunnel) before its
+    // routes. Read after the awaits, it was counted as done and its routes went out without it.
+    const auxKey = this.#overlayHops(ctx).join(",");
     this.#pending.clear();
     this.#failedPrefixes.clear();
     const cur = await readKernelState(this.ctx.runner, this.#families, { fou: ctx.overlay.encap === "fou" });
@@ -701,7 +705,7 @@ export class RouterController implements Controller {
     this.#kernel = aux;
     this.#synced = { v4: main - main6, v6: main6 };
     this.#staleKept = Math.max(0, kept);
-    this.#auxKey = this.#overlayHops(ctx).join(",");
+    this.#auxKey = auxKey;
     this.lastRouteError = null;
     if (lineError) throw lineError;
     return lines;

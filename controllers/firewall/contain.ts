@@ -25,10 +25,23 @@ export interface Refused {
   reason: string;
 }
 
-/** Names of chains and sets one line of an iptables-restore or ipset restore input talks about. */
+/**
+ * Names of chains and sets one line of an iptables-restore, ipset restore or `nft -f` input talks
+ * about (the nftables backend uses the same chain and set names).
+ */
 export function namesInLine(line: string): string[] {
   const t = line.trim();
   const out: string[] = [];
+  // nft: `add rule ip <table> <CHAIN> … jump <CHAIN>`, `add element ip <table> <SET> { … }`, `… @<SET>`.
+  const nft =
+    /^(?:add|create|insert|replace|delete|destroy|flush)\s+(?:rule|chain|set|map|element)\s+\S+\s+\S+\s+(\S+)/
+      .exec(t);
+  if (nft) {
+    out.push(nft[1]);
+    for (const m of t.matchAll(/\b(?:jump|goto)\s+([^\s;}]+)/g)) out.push(m[1]);
+    for (const m of t.matchAll(/@([^\s;}]+)/g)) out.push(m[1]);
+    return out;
+  }
   const chain = /^(?:-[AIDRFXNZ]\s+|:)(\S+)/.exec(t);
   if (chain) out.push(chain[1]);
   for (const m of t.matchAll(/(?:-j|--jump|--match-set)\s+(\S+)/g)) out.push(m[1]);

@@ -170,8 +170,25 @@ protocol bgp n1 {
           lab.host(pod(b)).ip,
         ]);
         if (tunnelMtu !== undefined) {
-          // 1472 + 28 = 1500 bytes: too big for the tunnel; the node answers "fragmentation needed"
-          // with the tunnel's MTU, which the pod then knows for that destination.
+          // A packet 4 bytes over the tunnel's MTU first: the pod may still know a larger path MTU
+          // from an earlier encapsulation (IPIP's 1480 before FoU's 1468) and would refuse a 1500-byte
+          // packet itself, never reaching the tunnel. This one reaches it; the node answers
+          // "fragmentation needed" with the tunnel's MTU.
+          await lab.exec(pod(a), [
+            "ping",
+            "-c",
+            "2",
+            "-i",
+            "0.5",
+            "-W",
+            "8",
+            "-M",
+            "do",
+            "-s",
+            String(tunnelMtu - 28 + 4),
+            lab.host(pod(b)).ip,
+          ], { okCodes: [0, 1, 2] });
+          // 1472 + 28 = 1500 bytes: the pod now knows the tunnel's MTU for that destination.
           const big = await lab.exec(pod(a), [
             "ping",
             "-c",

@@ -197,7 +197,8 @@ export function bridgeLines(facts: HostFacts, p: BridgePlan): string[] {
 /**
  * `ip -batch` lines that undo what `bridgeLines` did, per the bridge's record (pure): a bridge
  * we created is deleted; one we found gets back its MTU and state and loses only our addresses;
- * one without our record is left alone while a pod is attached, else deleted. `note` says which, for the log.
+ * one without our record is deleted only when it holds nothing but a pod gateway address and no
+ * port (the bridge plugin's, from our CNI config, with its pods gone); else left alone. `note` says which, for the log.
  */
 export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: string; cni?: string } {
   const br = facts.links.find((l) => l.name === BRIDGE);
@@ -208,10 +209,18 @@ export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: s
     // before the router ever sees the bridge). With a pod attached it stays, gateway and all; with
     // none, nobody loses a gateway, and leaving it would keep its gateway route ahead of whatever
     // network the node gets next (upstream's cleanup deletes kube-bridge outright).
+    // Anything else on it (an address that is not a pod gateway, a port) says someone else uses it.
     if (facts.links.some((l) => l.master === BRIDGE)) {
       return { lines: [], note: "no kube-router record on it and pods attached: left as it is" };
     }
-    return { lines: [renderLinkDel(BRIDGE)], note: "no kube-router record and no port attached: deleted" };
+    const addrs = facts.addresses.filter((a) => a.dev === BRIDGE);
+    if (addrs.length === 0 || !addrs.every((a) => isGatewayAddress(a.cidr))) {
+      return { lines: [], note: "no kube-router record on it and not a pod gateway: left as it is" };
+    }
+    return {
+      lines: [renderLinkDel(BRIDGE)],
+      note: "no kube-router record, only a pod gateway and no port attached: deleted",
+    };
   }
   const cni = rec.cni !== undefined ? { cni: rec.cni } : {};
   if (rec.origin === "created") {

@@ -44,8 +44,8 @@ export interface RouterCleanupOptions {
  * table), `from … lookup 77` rules, our tunnels and the VXLAN device, our iptables chains and
  * jumps, our ipsets, and the CNI config if we created it. kube-bridge is undone per the record
  * the router keeps on it (`bridgeCleanupLines`): deleted if we created it, else restored (MTU,
- * state, only our addresses removed, so attached pods keep their gateway); without a record, kept
- * while a pod is attached and deleted when none is. Idempotent.
+ * state, only our addresses removed, so attached pods keep their gateway); without a record,
+ * deleted only when it holds a pod gateway and no port (the bridge plugin's, its pods gone). Idempotent.
  */
 export async function routerCleanupWith(ctx: ControllerContext, o: RouterCleanupOptions = {}): Promise<void> {
   const runner = ctx.runner;

@@ -207,8 +207,14 @@ Deno.test("host: gateway addresses, bridge lines, vxlan lines", () => {
   );
   assert.deepEqual(
     bridgeCleanupLines(facts).lines,
+    [],
+    "no record, nothing attached, but an address that is no pod gateway (10.201.8.9): left alone",
+  );
+  const pluginOnly = { ...facts, addresses: [{ cidr: "10.201.7.1/24", dev: "kube-bridge" }] };
+  assert.deepEqual(
+    bridgeCleanupLines(pluginOnly).lines,
     ["link del dev kube-bridge"],
-    "no record, nothing attached (the bridge plugin made it from our CNI config): deleted",
+    "no record, only a pod gateway, nothing attached (the bridge plugin's, its pods gone): deleted",
   );
   assert.deepEqual(bridgeLines({ links: [], addresses: [] }, { gateways: [] }), [
     "link add name kube-bridge type bridge",

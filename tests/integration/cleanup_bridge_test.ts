@@ -215,7 +215,10 @@ Deno.test({
       }
       const again = await kr(node, ["cleanup"]);
       assert.equal(again.code, 0, again.stderr);
-      assert.match(again.stderr, /kube-bridge: no kube-router record and no port attached: deleted/);
+      assert.match(
+        again.stderr,
+        /kube-bridge: no kube-router record, only a pod gateway and no port attached: deleted/,
+      );
       const left = await sh.run(["ip", "link", "show", "kube-bridge"], { netns: node, okCodes: [0, 1] });
       assert.notEqual(left.code, 0, "kube-bridge is still there with no pod on it");
       assert.doesNotMatch(

@@ -37,6 +37,19 @@ export interface ApplyStats {
   destroyError?: string;
 }
 
+/** Stats of an apply that has done nothing yet (both backends start from it). */
+export function emptyApplyStats(): ApplyStats {
+  return {
+    restores: 0,
+    chainsWritten: 0,
+    chainsDeleted: 0,
+    setsWritten: 0,
+    setsDestroyed: 0,
+    rules: 0,
+    setEntries: 0,
+  };
+}
+
 interface FamilyMemory {
   /** Chain → rendered rules (as one string) last applied. */
   chains: Map<string, string>;
@@ -125,15 +138,7 @@ export class IptablesApplier {
 
   /** Applies a plan; returns what it did. Throws (with the previous state intact) on failure. */
   async apply(plan: FirewallPlan): Promise<ApplyStats> {
-    const stats: ApplyStats = {
-      restores: 0,
-      chainsWritten: 0,
-      chainsDeleted: 0,
-      setsWritten: 0,
-      setsDestroyed: 0,
-      rules: 0,
-      setEntries: 0,
-    };
+    const stats = emptyApplyStats();
     try {
       return await this.applyInner(plan, stats);
     } catch (e) {

@@ -13,7 +13,7 @@ import type { FirewallPlan } from "./plan.ts";
 import type { Family } from "./net.ts";
 import { NFT_TABLES } from "./names.ts";
 import { nftRenderMemo, nftView, tableOf } from "./nft_render.ts";
-import type { ApplyStats } from "./iptables_apply.ts";
+import { type ApplyStats, emptyApplyStats } from "./iptables_apply.ts";
 
 /** The nftables applier; one per controller, holding what it last applied. */
 export class NftApplier {
@@ -35,15 +35,7 @@ export class NftApplier {
   }
 
   async apply(plan: FirewallPlan): Promise<ApplyStats> {
-    const stats: ApplyStats = {
-      restores: 0,
-      chainsWritten: 0,
-      chainsDeleted: 0,
-      setsWritten: 0,
-      setsDestroyed: 0,
-      rules: 0,
-      setEntries: 0,
-    };
+    const stats = emptyApplyStats();
     const planned = new Set<Family>();
     for (const f of plan.families) {
       planned.add(f.family);

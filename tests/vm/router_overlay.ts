@@ -152,6 +152,22 @@ protocol bgp n1 {
       };
       const learned = (n: string) =>
         routes(n).then((rs) => nodes.every((o) => o === n || rs.some((r) => r.dst === lab.node(o).podCidr)));
+      /** Two pings of `size` bytes of payload with DF set, from a's pod to b's; may fail (PMTU probes). */
+      const dfPing = (a: string, b: string, size: number) =>
+        lab.exec(pod(a), [
+          "ping",
+          "-c",
+          "2",
+          "-i",
+          "0.5",
+          "-W",
+          "8",
+          "-M",
+          "do",
+          "-s",
+          String(size),
+          lab.host(pod(b)).ip,
+        ], { okCodes: [0, 1, 2] });
       /** Pod-to-pod: TCP both ways, a 1400-byte packet with DF, and PMTU for a 1500-byte one. */
       const packets = async (a: string, b: string, tunnelMtu: number | undefined) => {
         const r = await lab.tcpProbe(pod(a), lab.host(pod(b)).ip, 8080, 15_000);
@@ -174,37 +190,9 @@ protocol bgp n1 {
           // from an earlier encapsulation (IPIP's 1480 before FoU's 1468) and would refuse a 1500-byte
           // packet itself, never reaching the tunnel. This one reaches it; the node answers
           // "fragmentation needed" with the tunnel's MTU.
-          await lab.exec(pod(a), [
-            "ping",
-            "-c",
-            "2",
-            "-i",
-            "0.5",
-            "-W",
-            "8",
-            "-M",
-            "do",
-            "-s",
-            String(tunnelMtu - 28 + 4),
-            lab.host(pod(b)).ip,
-          ], { okCodes: [0, 1, 2] });
+          await dfPing(a, b, tunnelMtu - 28 + 4);
           // 1472 + 28 = 1500 bytes: the pod now knows the tunnel's MTU for that destination.
-          const big = await lab.exec(pod(a), [
-            "ping",
-            "-c",
-            "2",
-            "-i",
-            "0.5",
-            "-W",
-            "8",
-            "-M",
-            "do",
-            "-s",
-            "1472",
-            lab.host(pod(b)).ip,
-          ], {
-            okCodes: [0, 1, 2],
-          });
+          const big = await dfPing(a, b, 1472);
           assert.match(big.stdout + big.stderr, new RegExp(`mtu ?= ?${tunnelMtu}`), big.stdout + big.stderr);
           const got = (await lab.exec(pod(a), ["ip", "route", "get", lab.host(pod(b)).ip])).stdout;
           assert.match(got, new RegExp(`mtu ${tunnelMtu}`), got);

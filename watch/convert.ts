@@ -260,6 +260,7 @@ export function podFromApi(obj: Obj, report: ProblemSink = ignore): PodInfo {
     terminationGracePeriodSeconds: typeof grace === "number" && Number.isFinite(grace) && grace >= 0
       ? grace
       : 30,
+    creationTimestamp: created(obj),
   };
 }
 

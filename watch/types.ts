@@ -58,6 +58,8 @@ export interface PodInfo {
   /** Set while the pod is terminating. */
   deletionTimestamp: string | null;
   terminationGracePeriodSeconds: number;
+  /** `metadata.creationTimestamp` (ISO), "" when unknown: the newer pod owns an address two claim. */
+  creationTimestamp?: string;
 }
 
 export interface NamespaceInfo {

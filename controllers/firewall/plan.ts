@@ -149,7 +149,7 @@ class Index {
   private readonly ipsCache = new Map<string, string[]>();
 
   constructor(snap: ClusterSnapshot, readonly memo: PlanMemo) {
-    this.all = [...snap.pods.values()].filter(isActionable).sort((a, b) =>
+    this.all = withoutShadowed([...snap.pods.values()].filter(isActionable), memo).sort((a, b) =>
       a.namespace === b.namespace ? cmp(a.name, b.name) : cmp(a.namespace, b.namespace)
     );
     for (const p of this.all) {
@@ -211,6 +211,46 @@ class Index {
   selects(pol: NetworkPolicyInfo, p: PodInfo): boolean {
     return pol.namespace === p.namespace && selectorMatches(pol.podSelector, p.labels);
   }
+}
+
+/**
+ * Drops pods whose address another actionable pod now holds. The CNI plugin hands an address to a
+ * new pod once the old pod's sandbox is gone, but the old pod keeps it in its status while it
+ * terminates (or until a finished pod's phase is written): its policies and labels must not judge
+ * the new pod's traffic. The address belongs to the pod that is not terminating, then to the
+ * newer one (then, for a stable plan, to the greater uid).
+ */
+function withoutShadowed(pods: PodInfo[], memo: PlanMemo): PodInfo[] {
+  const owner = new Map<string, PodInfo>();
+  let conflicts = false;
+  for (const p of pods) {
+    for (const family of ["ipv4", "ipv6"] as const) {
+      const ip = memo.podIp(p, family);
+      if (ip === undefined) continue;
+      const held = owner.get(ip);
+      if (held === undefined) owner.set(ip, p);
+      else {
+        conflicts = true;
+        if (ownsBefore(p, held)) owner.set(ip, p);
+      }
+    }
+  }
+  if (!conflicts) return pods;
+  return pods.filter((p) =>
+    (["ipv4", "ipv6"] as const).every((family) => {
+      const ip = memo.podIp(p, family);
+      return ip === undefined || owner.get(ip) === p;
+    })
+  );
+}
+
+/** Whether pod `a` rather than `b` owns an address both claim. */
+function ownsBefore(a: PodInfo, b: PodInfo): boolean {
+  const aLive = a.deletionTimestamp === null, bLive = b.deletionTimestamp === null;
+  if (aLive !== bLive) return aLive;
+  const ac = a.creationTimestamp ?? "", bc = b.creationTimestamp ?? "";
+  if (ac !== bc) return ac > bc;
+  return a.uid > b.uid;
 }
 
 function cmp(a: string, b: string): number {

@@ -271,6 +271,52 @@ Deno.test("host-network and finished pods get no chain; pods of other nodes none
   assert.equal(podChains.length, 1);
 });
 
+Deno.test("an address two pods claim belongs to the live, newer pod: the terminating one's policies do not judge it", () => {
+  // The old pod's sandbox is gone and the CNI plugin gave its address to a new pod; the old pod
+  // still shows it while it terminates, in a namespace whose policy denies all ingress.
+  const old = pod("old", "gone", "10.201.1.9", { app: "web" }, {
+    deletionTimestamp: "2026-12-03T10:05:00Z",
+    creationTimestamp: "2026-12-03T10:00:00Z",
+  });
+  const fresh = pod("a", "new", "10.201.1.9", { app: "new" }, { creationTimestamp: "2026-12-03T10:06:00Z" });
+  const denyOld = policy("old", "deny", { podSelector: sel(), policyTypes: ["Ingress", "Egress"] });
+  // A policy allowing ingress from app=web pods must not admit the new pod by the old one's labels.
+  const fromWeb = policy("a", "from-web", {
+    podSelector: sel({ app: "web" }),
+    ingress: [{ peers: [{ podSelector: sel({ app: "web" }), namespaceSelector: sel() }], ports: [] }],
+  });
+  for (const pods of [[old, fresh, A, B], [fresh, old, A, B]]) {
+    const s = snapshot({
+      nodes: [NODE],
+      namespaces: [...NSS, ns("old")],
+      pods,
+      policies: [denyOld, fromWeb],
+    });
+    assert.ok(allowed(s, B.podIPs[0], fresh.podIPs[0], 80), "the old pod's deny-all applies to the new pod");
+    assert.ok(
+      allowed(s, fresh.podIPs[0], B.podIPs[0], 80),
+      "the old pod's egress deny applies to the new pod",
+    );
+    assert.ok(!allowed(s, fresh.podIPs[0], A.podIPs[0], 8080), "the new pod is admitted as app=web");
+  }
+  // Two live pods: the newer one owns the address; while alone, the terminating pod keeps its policy.
+  const older = pod("old", "older", "10.201.1.9", {}, { creationTimestamp: "2026-12-03T09:00:00Z" });
+  const s2 = snapshot({
+    nodes: [NODE],
+    namespaces: [...NSS, ns("old")],
+    pods: [older, fresh, B],
+    policies: [denyOld],
+  });
+  assert.ok(allowed(s2, B.podIPs[0], fresh.podIPs[0], 80));
+  const s3 = snapshot({
+    nodes: [NODE],
+    namespaces: [...NSS, ns("old")],
+    pods: [old, B],
+    policies: [denyOld],
+  });
+  assert.ok(!allowed(s3, B.podIPs[0], old.podIPs[0], 80));
+});
+
 Deno.test("INPUT allowances from the service, external, LB and node-port ranges (golden)", () => {
   const plan = planFirewall(
     snap([]),

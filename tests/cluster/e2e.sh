@@ -74,8 +74,12 @@ awk -F'\t' '{printf "%-5s %7s  %s\n", $1, $2, $3}' "$out/specs.tsv"
 p=$(grep -c '^PASS' "$out/specs.tsv") f=$(grep -c '^FAIL' "$out/specs.tsv") s=$(grep -c '^SKIP' "$out/specs.tsv")
 # Failure messages, one paragraph each, for the log.
 jq -r '.[].SpecReports[] | select(.LeafNodeType == "It" and .State != "passed" and .State != "skipped") |
-  "--- " + .LeafNodeText + "\n" + ((.Failure.Message // "") | .[0:1500])' "$out/report.json" >"$out/failures.txt"
-[ "$f" -gt 0 ] && { echo "failure messages: $out/failures.txt"; head -c 6000 "$out/failures.txt"; }
+  "--- " + .LeafNodeText + "\n" + ((.Failure.Message // "") | .[0:1500]) +
+  # What the spec logged last: for a Netpol spec, the reachability matrices it judged.
+  "\n... the spec's log from its last judgement:\n" + ((.CapturedGinkgoWriterOutput // "") |
+    ((rindex("reachability: correct:") // (length - 3000)) | if . < 0 then 0 else . end) as $i | .[$i:$i + 7000])' \
+  "$out/report.json" >"$out/failures.txt"
+[ "$f" -gt 0 ] && { echo "failure messages: $out/failures.txt"; head -c 16000 "$out/failures.txt"; }
 echo "e2e report: $out"
 echo "$p passed, $f failed, $s skipped"
 [ "$f" -eq 0 ] && [ "$p" -gt 0 ]

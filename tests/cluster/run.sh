@@ -40,6 +40,27 @@ judge() {
   local p f s
   read -r p _ f _ s _ <<<"${line//,/}"
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + ${s:-0}))
+  [ "${f:-0}" -gt 0 ] && agent_diag
+}
+# After a failed spec: what each node's agent went through (restarts, problems it logged), so a
+# failure seen once (in CI) can be read without the cluster.
+agent_diag() {
+  log "agent diagnostics"
+  local i pod
+  if $K kubectl -n kube-system get ds kube-router >/dev/null 2>&1; then
+    $K kubectl -n kube-system get pods -l k8s-app=kube-router -o wide
+    for pod in $($K kubectl -n kube-system get pods -l k8s-app=kube-router -o name); do
+      echo "== $pod (previous container, if any)"
+      $K kubectl -n kube-system logs "$pod" --previous --tail=30 2>/dev/null
+      echo "== $pod: warnings and errors"
+      $K kubectl -n kube-system logs "$pod" 2>/dev/null | grep -iE 'warn|error|fail|refus|timeout|restart' | tail -40
+    done
+  else
+    for i in $(seq 1 "$nodes"); do
+      echo "== agent-n$i: warnings and errors"
+      grep -iE 'warn|error|fail|refus|timeout|restart' "$KRC_STATE/logs/agent-n$i.log" 2>/dev/null | tail -40
+    done
+  fi
 }
 check() { # check DESCRIPTION CMD...: one test
   local what=$1; shift

@@ -120,6 +120,33 @@ function withNetns(argv: readonly string[], netns?: string): string[] {
   return netns ? ["ip", "netns", "exec", netns, ...argv] : [...argv];
 }
 
+const resolved = new Map<string, string>();
+
+/**
+ * The full path of command `name` found on `PATH` (as `execvp` would), remembered per name; `name`
+ * itself when it has a slash or is not found (the shell then reports it as usual).
+ */
+export function onPath(name: string, path = Deno.env.get("PATH") ?? "/usr/sbin:/usr/bin:/sbin:/bin"): string {
+  if (name.includes("/")) return name;
+  const key = `${path}\0${name}`;
+  const hit = resolved.get(key);
+  if (hit !== undefined) return hit;
+  for (const dir of path.split(":")) {
+    if (dir === "") continue;
+    const full = `${dir}/${name}`;
+    try {
+      const st = Deno.statSync(full);
+      if (st.isFile && ((st.mode ?? 0o111) & 0o111) !== 0) {
+        resolved.set(key, full);
+        return full;
+      }
+    } catch {
+      // not in this directory
+    }
+  }
+  return name;
+}
+
 /** Runs the real tools through `Deno.Command`. */
 export class CommandRunner implements Runner {
   /** Every command started, for metrics and tests that count process launches. */
@@ -153,8 +180,17 @@ export class CommandRunner implements Runner {
         payload = await Deno.makeTempFile({ prefix: "kube-router-stdin-" });
         await Deno.writeTextFile(payload, options.stdin);
       }
+      // The tool goes to the shell by its full path: a busybox `sh` (Alpine's, or any image's
+      // where `sh` is busybox) runs its own applet for a bare `ip`, which knows no `-batch`.
       const spawned = payload === undefined ? full : withNetns(
-        ["sh", "-c", 'exec 0<"$0" || exit 126; rm -f -- "$0"; exec "$@"', payload, ...argv],
+        [
+          "sh",
+          "-c",
+          'exec 0<"$0" || exit 126; rm -f -- "$0"; exec "$@"',
+          payload,
+          onPath(argv[0]),
+          ...argv.slice(1),
+        ],
         options.netns ?? this.defaultNetns,
       );
       child = new Deno.Command(spawned[0], {

@@ -73,6 +73,30 @@ Deno.test("exec: a payload reaches the tool whole through a file on stdin that i
   assert.equal(err.code, 2);
 });
 
+Deno.test("exec: a payload reaches the real tool when `sh` is busybox, whose shell runs its own applet for a bare name", async () => {
+  // The agent's image (like Alpine-based ones) has busybox as `sh`: `exec ip` there ran busybox's
+  // `ip` applet, which knows no `-batch`, and every router transaction failed in the DaemonSet.
+  const busybox = ["/bin/busybox", "/usr/bin/busybox"].find((p) => {
+    try {
+      return Deno.statSync(p).isFile;
+    } catch {
+      return false;
+    }
+  });
+  assert.ok(busybox, "busybox is needed here (tests/run.sh installs busybox-static)");
+  const dir = await Deno.makeTempDir();
+  const path = Deno.env.get("PATH") ?? "";
+  try {
+    await Deno.symlink(busybox, `${dir}/sh`);
+    Deno.env.set("PATH", `${dir}:${path}`);
+    const r = await new CommandRunner().run(["ip", "-batch", "-"], { stdin: "link show lo\n" });
+    assert.match(r.stdout, /^1: lo:/);
+  } finally {
+    Deno.env.set("PATH", path);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("stream: lines of a long-running command as they come; dry run shows it and starts nothing", async () => {
   const runner = new CommandRunner();
   const lines: string[] = [];

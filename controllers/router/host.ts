@@ -197,8 +197,9 @@ export function bridgeLines(facts: HostFacts, p: BridgePlan): string[] {
 /**
  * `ip -batch` lines that undo what `bridgeLines` did, per the bridge's record (pure): a bridge
  * we created is deleted; one we found gets back its MTU and state and loses only our addresses;
- * one without our record is deleted only when it holds nothing but a pod gateway address and no
- * port (the bridge plugin's, from our CNI config, with its pods gone); else left alone. `note` says which, for the log.
+ * one we found or without our record is deleted when, besides our addresses, it holds nothing but
+ * pod gateway addresses and no port (the bridge plugin's, from our CNI config, its pods gone: a
+ * pod may start before the agent first sees the node); else left alone. `note` says which, for the log.
  */
 export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: string; cni?: string } {
   const br = facts.links.find((l) => l.name === BRIDGE);
@@ -213,8 +214,7 @@ export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: s
     if (facts.links.some((l) => l.master === BRIDGE)) {
       return { lines: [], note: "no kube-router record on it and pods attached: left as it is" };
     }
-    const addrs = facts.addresses.filter((a) => a.dev === BRIDGE);
-    if (addrs.length === 0 || !addrs.every((a) => isGatewayAddress(a.cidr))) {
+    if (!onlyPluginGateways(facts, [])) {
       return { lines: [], note: "no kube-router record on it and not a pod gateway: left as it is" };
     }
     return {
@@ -226,6 +226,15 @@ export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: s
   if (rec.origin === "created") {
     return { lines: [renderLinkDel(BRIDGE)], note: "created by kube-router: deleted", ...cni };
   }
+  // Found with the bridge plugin's gateway on it (a pod started before the agent did), and now
+  // no pod left: nobody loses a gateway, and its route would shadow the node's next network.
+  if (!facts.links.some((l) => l.master === BRIDGE) && onlyPluginGateways(facts, rec.added)) {
+    return {
+      lines: [renderLinkDel(BRIDGE)],
+      note: "found before kube-router with only a pod gateway, and no port attached now: deleted",
+      ...cni,
+    };
+  }
   const lines: string[] = [];
   const have = new Set(facts.addresses.filter((a) => a.dev === BRIDGE).map((a) => addrKey(a.cidr)));
   for (const cidr of rec.added) {
@@ -236,6 +245,16 @@ export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: s
   if (mtu !== undefined || up !== undefined) lines.push(renderLinkSet(BRIDGE, { mtu, up }));
   lines.push(renderLinkAlias(BRIDGE, ""));
   return { lines, note: `found before kube-router: restored (${lines.length - 1} changes undone)`, ...cni };
+}
+
+/**
+ * Whether kube-bridge's addresses other than `ours` are all pod gateways, and there is one: the
+ * bridge plugin's doing (an operator's bridge has other addresses, or none).
+ */
+function onlyPluginGateways(facts: HostFacts, ours: string[]): boolean {
+  const mine = new Set(ours.map(addrKey));
+  const addrs = facts.addresses.filter((a) => a.dev === BRIDGE && !mine.has(addrKey(a.cidr)));
+  return addrs.length > 0 && addrs.every((a) => isGatewayAddress(a.cidr));
 }
 
 /** The VXLAN device spec for this node. */

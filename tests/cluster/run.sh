@@ -174,6 +174,14 @@ agent_daemonset() {
   check "DaemonSet rolled out on every node" $K kubectl -n kube-system rollout status ds/kube-router --timeout=180s
   ready && check "smoke: every node's pod reaches a ClusterIP Service" smoke &&
     judge "agent as a DaemonSet" --selection "${KRC_SELECTION:-all}" --out "$KRC_STATE.e2e-daemonset"
+  # A controller that never syncs turns /healthz red and kubelet restarts the agent: every restart
+  # is a window in which nothing is programmed, so the run counts only with none.
+  local restarts
+  restarts=$($K kubectl -n kube-system get pods -l k8s-app=kube-router \
+    -o jsonpath='{range .items[*]}{.metadata.name}={.status.containerStatuses[0].restartCount} {end}')
+  echo "agent restarts: $restarts"
+  check "no agent restarted (liveness /healthz held through the run)" \
+    test -z "$(echo "$restarts" | tr ' ' '\n' | grep -v '=0$' | grep .)"
 }
 # RBAC as shipped; kube-router's ServiceAccount gets a token, which each node holds in its
 # node-local kubeconfig (/var/lib/kube-router/kubeconfig, the manifests' hostPath).

@@ -45,16 +45,23 @@ export class ExecError extends Error {
   ) {
     const line = stdin === undefined ? undefined : findOffendingLine(stderr, stdin);
     const where = line ? ` at input line ${line.number}: ${JSON.stringify(line.text)}` : "";
-    super(
-      `${argv.join(" ")} exited with ${code}${where}: ${stderr.trim().split("\n").slice(-3).join(" | ")}`,
-      options,
-    );
+    super(`${argv.join(" ")} exited with ${code}${where}: ${gist(stderr)}`, options);
     this.name = "ExecError";
     this.argv = argv;
     this.code = code;
     this.stderr = stderr;
     this.offendingLine = line;
   }
+}
+
+/**
+ * A tool's complaint in one line: its last lines, and its first when there are more (a usage
+ * dump says what it is, e.g. "BusyBox v1.35.0 ... multi-call binary", only in its first line).
+ */
+function gist(stderr: string): string {
+  const lines = stderr.trim().split("\n").filter((l) => l.trim() !== "");
+  if (lines.length <= 3) return lines.join(" | ");
+  return [lines[0], "…", ...lines.slice(-2)].join(" | ");
 }
 
 /**

@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { ExecError, type Runner } from "../../kernel/exec.ts";
+import { ExecError, onPath, type Runner } from "../../kernel/exec.ts";
 import { CriClient } from "../../kernel/cri/mod.ts";
 import {
   applyDsrRouting,
@@ -116,20 +116,38 @@ export function podSysctls(t: DsrPodTarget): string[] {
   return [TUNNEL_IF[4], "eth0", "all"].map((d) => `net.ipv4.conf.${d}.rp_filter=0`);
 }
 
+/** The tools `podCommand`'s shell runs, by full path in the agent (see `onPath`). */
+export interface PodTools {
+  ip: string;
+  sysctl: string;
+}
+
 /**
  * The one command run inside the pod: its `ip -batch` lines go to stdin; the sysctls follow only
- * when the batch succeeded. Pure.
+ * when the batch succeeded. The shell is the agent's own, so the tools go to it by full path: a
+ * busybox `sh` runs its own applet for a bare `ip`, which knows no `-batch`. Pure.
  */
-export function podCommand(netnsPath: string, t: DsrPodTarget, lines: readonly string[]): {
+export function podCommand(
+  netnsPath: string,
+  t: DsrPodTarget,
+  lines: readonly string[],
+  tools: PodTools = { ip: "ip", sysctl: "sysctl" },
+): {
   argv: string[];
   stdin: string;
 } {
   const sysctls = podSysctls(t);
-  const script = sysctls.length ? 'ip -batch - && sysctl -q -w "$@"' : "ip -batch -";
+  const ip = shellWord(tools.ip), sysctl = shellWord(tools.sysctl);
+  const script = sysctls.length ? `${ip} -batch - && ${sysctl} -q -w "$@"` : `${ip} -batch -`;
   return {
     argv: ["nsenter", `--net=${netnsPath}`, "sh", "-c", script, "kube-router-dsr", ...sysctls],
     stdin: lines.join("\n") + "\n",
   };
+}
+
+/** `w` as one shell word: as it is when plain, else single-quoted. */
+function shellWord(w: string): string {
+  return /^[A-Za-z0-9/._+-]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`;
 }
 
 /** Logs the applier needs. */
@@ -226,7 +244,7 @@ export class DsrApplier {
     });
     const lines = renderTunnelLines(t, parseTunnelState(read.stdout, t.family));
     if (lines.length === 0) return false;
-    const cmd = podCommand(path, t, lines);
+    const cmd = podCommand(path, t, lines, { ip: onPath("ip"), sysctl: onPath("sysctl") });
     await this.runner.run(cmd.argv, { stdin: cmd.stdin });
     return true;
   }

@@ -80,6 +80,11 @@ Deno.test("tunnel batch golden (format only): ipip / ip6tnl creation, up, VIPs, 
   ]);
   assert.equal(cmd.stdin, "link set kube-tunnel-if up\n");
   assert.deepEqual(podCommand("/x", t6, []).argv.slice(4), ["ip -batch -", "kube-router-dsr"]);
+  // The agent passes full paths (a busybox `sh` would run its own `ip` applet for a bare name).
+  assert.equal(
+    podCommand("/x", t4, [], { ip: "/usr/sbin/ip", sysctl: "/opt/my tools/sysctl" }).argv[4],
+    `/usr/sbin/ip -batch - && '/opt/my tools/sysctl' -q -w "$@"`,
+  );
 });
 
 Deno.test("parseTunnelState from ip -j addr show", () => {

@@ -76,7 +76,7 @@ p=$(grep -c '^PASS' "$out/specs.tsv") f=$(grep -c '^FAIL' "$out/specs.tsv") s=$(
 jq -r '.[].SpecReports[] | select(.LeafNodeType == "It" and .State != "passed" and .State != "skipped") |
   "--- " + .LeafNodeText + "\n" + ((.Failure.Message // "") | .[0:1500]) +
   # What the spec logged last: for a Netpol spec, the reachability matrices it judged.
-  "\n... the spec's log from its last judgement:\n" + ((.CapturedGinkgoWriterOutput // "") |
+  "\n... the log of the spec from its last judgement:\n" + ((.CapturedGinkgoWriterOutput // "") |
     ((rindex("reachability: correct:") // (length - 3000)) | if . < 0 then 0 else . end) as $i | .[$i:$i + 7000])' \
   "$out/report.json" >"$out/failures.txt"
 [ "$f" -gt 0 ] && { echo "failure messages: $out/failures.txt"; head -c 16000 "$out/failures.txt"; }

@@ -197,9 +197,10 @@ export function bridgeLines(facts: HostFacts, p: BridgePlan): string[] {
 /**
  * `ip -batch` lines that undo what `bridgeLines` did, per the bridge's record (pure): a bridge
  * we created is deleted; one we found gets back its MTU and state and loses only our addresses;
- * one we found or without our record is deleted when, besides our addresses, it holds nothing but
- * pod gateway addresses and no port (the bridge plugin's, from our CNI config, its pods gone: a
- * pod may start before the agent first sees the node); else left alone. `note` says which, for the log.
+ * one we found is deleted when, besides our addresses, it holds nothing but pod gateway addresses
+ * (or nothing) and no port; one without our record when it holds only a pod gateway and no port
+ * (the bridge plugin's, from our CNI config, its pods gone: a pod may start before the agent
+ * first sees the node); else left alone. `note` says which, for the log.
  */
 export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: string; cni?: string } {
   const br = facts.links.find((l) => l.name === BRIDGE);
@@ -226,9 +227,10 @@ export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: s
   if (rec.origin === "created") {
     return { lines: [renderLinkDel(BRIDGE)], note: "created by kube-router: deleted", ...cni };
   }
-  // Found with the bridge plugin's gateway on it (a pod started before the agent did), and now
-  // no pod left: nobody loses a gateway, and its route would shadow the node's next network.
-  if (!facts.links.some((l) => l.master === BRIDGE) && onlyPluginGateways(facts, rec.added)) {
+  // Found with the bridge plugin's gateway on it, or bare (a pod started before the agent did; the
+  // plugin may not have addressed it yet), and now no pod left: nobody loses a gateway, and its
+  // route would shadow the node's next network. Only an address that is no pod gateway keeps it.
+  if (!facts.links.some((l) => l.master === BRIDGE) && onlyPluginGateways(facts, rec.added, true)) {
     return {
       lines: [renderLinkDel(BRIDGE)],
       note: "found before kube-router with only a pod gateway, and no port attached now: deleted",
@@ -248,13 +250,13 @@ export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: s
 }
 
 /**
- * Whether kube-bridge's addresses other than `ours` are all pod gateways, and there is one: the
- * bridge plugin's doing (an operator's bridge has other addresses, or none).
+ * Whether kube-bridge's addresses other than `ours` are all pod gateways (the bridge plugin's
+ * doing; an operator's bridge has other addresses), and there is one unless `bareOk`.
  */
-function onlyPluginGateways(facts: HostFacts, ours: string[]): boolean {
+function onlyPluginGateways(facts: HostFacts, ours: string[], bareOk = false): boolean {
   const mine = new Set(ours.map(addrKey));
   const addrs = facts.addresses.filter((a) => a.dev === BRIDGE && !mine.has(addrKey(a.cidr)));
-  return addrs.length > 0 && addrs.every((a) => isGatewayAddress(a.cidr));
+  return (bareOk || addrs.length > 0) && addrs.every((a) => isGatewayAddress(a.cidr));
 }
 
 /** The VXLAN device spec for this node. */

@@ -199,8 +199,8 @@ Deno.test("host: gateway addresses, bridge lines, vxlan lines", () => {
     "link set dev kube-bridge mtu 1500 down",
     'link set dev kube-bridge alias ""',
   ]);
-  // Found with the bridge plugin's gateway on it (a pod started before the agent), no pod left now:
-  // deleted; with a pod attached, or with no address of its own (an operator's), restored.
+  // Found with the bridge plugin's gateway on it (a pod started before the agent), or bare (found
+  // before the plugin addressed it), no pod left now: deleted; with a pod attached, restored.
   const pluginFound = {
     links: [{ ...bridge, mtu: 1450, up: true, alias: found }],
     addresses: [{ cidr: "10.201.7.1/24", dev: "kube-bridge" }, { cidr: "10.201.1.1/24", dev: "kube-bridge" }],
@@ -211,10 +211,10 @@ Deno.test("host: gateway addresses, bridge lines, vxlan lines", () => {
     bridgeCleanupLines({ ...pluginFound, links: [...pluginFound.links, veth] }).lines[0],
     "addr del 10.201.1.1/24 dev kube-bridge",
   );
-  assert.equal(
-    bridgeCleanupLines({ ...pluginFound, addresses: [{ cidr: "10.201.1.1/24", dev: "kube-bridge" }] })
-      .lines[0],
-    "addr del 10.201.1.1/24 dev kube-bridge",
+  assert.deepEqual(
+    bridgeCleanupLines({ ...pluginFound, addresses: [{ cidr: "10.201.1.1/24", dev: "kube-bridge" }] }).lines,
+    ["link del dev kube-bridge"],
+    "found bare, only our gateway on it now, no port: deleted",
   );
   const port = { ...bridge, name: "veth1", kind: "veth", alias: "", master: "kube-bridge" };
   assert.deepEqual(

@@ -40,7 +40,7 @@ judge() {
   local p f s
   read -r p _ f _ s _ <<<"${line//,/}"
   passed=$((passed + p)); failed=$((failed + f)); skipped=$((skipped + ${s:-0}))
-  [ "${f:-0}" -gt 0 ] && agent_diag
+  if [ "${f:-0}" -gt 0 ]; then agent_diag; fi
 }
 # After a failed spec: what each node's agent went through (restarts, problems it logged), so a
 # failure seen once (in CI) can be read without the cluster.

@@ -206,13 +206,14 @@ export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: s
   const br = facts.links.find((l) => l.name === BRIDGE);
   if (!br) return { lines: [], note: "absent" };
   const rec = parseBridgeRecord(br.alias);
+  const attached = facts.links.some((l) => l.master === BRIDGE);
   if (!rec) {
     // Made by the bridge plugin from kube-router's CNI config (the usual case: the plugin runs
     // before the router ever sees the bridge). With a pod attached it stays, gateway and all; with
     // none, nobody loses a gateway, and leaving it would keep its gateway route ahead of whatever
     // network the node gets next (upstream's cleanup deletes kube-bridge outright).
     // Anything else on it (an address that is not a pod gateway, a port) says someone else uses it.
-    if (facts.links.some((l) => l.master === BRIDGE)) {
+    if (attached) {
       return { lines: [], note: "no kube-router record on it and pods attached: left as it is" };
     }
     if (!onlyPluginGateways(facts, [])) {
@@ -230,7 +231,7 @@ export function bridgeCleanupLines(facts: HostFacts): { lines: string[]; note: s
   // Found with the bridge plugin's gateway on it, or bare (a pod started before the agent did; the
   // plugin may not have addressed it yet), and now no pod left: nobody loses a gateway, and its
   // route would shadow the node's next network. Only an address that is no pod gateway keeps it.
-  if (!facts.links.some((l) => l.master === BRIDGE) && onlyPluginGateways(facts, rec.added, true)) {
+  if (!attached && onlyPluginGateways(facts, rec.added, true)) {
     return {
       lines: [renderLinkDel(BRIDGE)],
       note: "found before kube-router with only a pod gateway, and no port attached now: deleted",

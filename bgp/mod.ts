@@ -7,7 +7,8 @@
 
 export { BgpSpeaker, type OriginateAttrs, type PeerStatus } from "./speaker.ts";
 export { ConfigError, type LogFn, type PeerConfig, type SpeakerConfig } from "./config.ts";
-export type { BestPathListener, Route } from "./rib.ts";
+export type { BestPathChange, BestPathListener, Route } from "./rib.ts";
+export { type RibKey, ribKeyText } from "./rib.ts";
 export type { Policy, PolicyActions, PolicyMatch, PolicyStatement, PrefixMatch } from "./policy.ts";
 export type { FsmState } from "./fsm.ts";
 export { canonicalAddr, formatPrefix, parsePrefix, prefixContains, SLOPPY_PREFIX } from "./prefix.ts";

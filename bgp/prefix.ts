@@ -6,7 +6,15 @@
  */
 
 import type { Prefix } from "./codec/types.ts";
-import { canonicalIp, cidrContainsBytes, clearHostBits, formatIp, parseIp, SLOPPY } from "../net/ip.ts";
+import {
+  canonicalIp,
+  cidrContainsBytes,
+  clearHostBits,
+  formatIp,
+  parseIp,
+  parseIPv4,
+  SLOPPY,
+} from "../net/ip.ts";
 
 // The one prefix-text parser and formatter live in the codec (the bottom of this library).
 export { formatPrefix, parsePrefix, SLOPPY_PREFIX } from "./codec/nlri.ts";
@@ -37,6 +45,10 @@ export function canonicalAddr(a: string): string {
 /** True when `outer` covers `inner` (same family, shorter or equal length, same leading bits). */
 export function prefixContains(outer: Prefix, inner: Prefix): boolean {
   if (outer.afi !== inner.afi || outer.len > inner.len) return false;
+  // IPv4 as numbers: policies test every received route, and two byte arrays per test were a
+  // tenth of the router's time under a full feed's churn.
+  const x = parseIPv4(outer.addr, true), y = x < 0 ? -1 : parseIPv4(inner.addr, true);
+  if (y >= 0) return outer.len === 0 || ((x ^ y) >>> (32 - outer.len)) === 0;
   const a = parseIp(outer.addr, SLOPPY)!, b = parseIp(inner.addr, SLOPPY)!;
   return cidrContainsBytes({
     family: a.length === 4 ? 4 : 6,

@@ -52,6 +52,14 @@ export function ribKey(p: Prefix): RibKey {
   return (n * 256 + oct) * 64 + p.len;
 }
 
+/** The "addr/len" text of a key (`formatPrefix` of its prefix). */
+export function ribKeyText(k: RibKey): string {
+  if (typeof k === "string") return k;
+  const len = k % 64;
+  const n = (k - len) / 64;
+  return `${(n >>> 24) & 255}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}/${len}`;
+}
+
 /** The prefix a key stands for. */
 export function keyPrefix(k: RibKey): Prefix {
   if (typeof k === "string") return parsePrefix(k, SLOPPY_PREFIX)!;
@@ -207,7 +215,54 @@ export interface Route {
   stale: boolean;
 }
 
-export type BestPathListener = (ev: { prefix: Prefix; best: Route | null }) => void;
+/**
+ * One prefix's best path changed. `prefix` and `best` are built when first read: a consumer that
+ * needs only the key and the next hop (a FIB writer under a full table's churn) skips building a
+ * prefix object and a route per change.
+ */
+export class BestPathChange {
+  #prefix: Prefix | undefined;
+  #route: Route | null | undefined;
+  /** The path's stale flag when the change happened (the flag changes in place later). */
+  readonly #stale: boolean;
+  constructor(
+    /** The RIB's key of the prefix (`ribKeyText` gives its "addr/len" text). */
+    readonly key: RibKey,
+    readonly path: Path | null,
+  ) {
+    this.#stale = path?.stale ?? false;
+  }
+
+  get prefix(): Prefix {
+    return this.#prefix ??= keyPrefix(this.key);
+  }
+
+  /** The new best route; null when the prefix has no path left. */
+  get best(): Route | null {
+    const p = this.path;
+    if (this.#route === undefined) {
+      this.#route = p
+        ? attrsToRoute(
+          this.prefix,
+          p.e,
+          p.src.local ? "local" : p.src.address,
+          p.src.asn,
+          p.src.ebgp,
+          this.#stale,
+        )
+        : null;
+    }
+    return this.#route;
+  }
+
+  /** The best path's next hop when a peer supplied it; null with no path or a local one. */
+  get peerNextHop(): string | null {
+    const p = this.path;
+    return p && !p.src.local && p.e.attrs.nextHop ? p.e.attrs.nextHop : null;
+  }
+}
+
+export type BestPathListener = (ev: BestPathChange) => void;
 
 /** Turn a path into the API's Route. */
 export function toRoute(prefix: Prefix, p: Path): Route {
@@ -492,8 +547,7 @@ export class Rib {
     this.#dirty = [];
     if (this.#listeners.size) {
       for (const entry of dirty) {
-        const prefix = keyPrefix(entry.key);
-        const ev = { prefix, best: entry.best ? toRoute(prefix, entry.best) : null };
+        const ev = new BestPathChange(entry.key, entry.best);
         for (const l of this.#listeners) {
           try {
             l(ev);

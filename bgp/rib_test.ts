@@ -75,9 +75,27 @@ Deno.test("policy: prefix lists with ge/le, communities, prepend, reject", () =>
     false,
   );
   assert.ok(prefixContains(P("2001:db8::/32"), P("2001:db8:1::/48")));
+  assert.ok(!prefixContains(P("2001:db8::/32"), P("2001:db9::/48")));
+  // IPv4 (compared as numbers): every length edge, and an outer literal with host bits.
+  const v4 = (o: string, i: string) => prefixContains({ afi: 1, ...split(o) }, { afi: 1, ...split(i) });
+  assert.ok(v4("0.0.0.0/0", "255.255.255.255/32"));
+  assert.ok(v4("10.200.0.0/16", "10.200.255.255/32"));
+  assert.ok(!v4("10.200.0.0/16", "10.201.0.0/32"));
+  assert.ok(!v4("10.200.0.0/16", "10.200.0.0/15"), "a longer outer never covers a shorter inner");
+  assert.ok(v4("10.0.0.9/32", "10.0.0.9/32"));
+  assert.ok(!v4("10.0.0.9/32", "10.0.0.8/32"));
+  assert.ok(v4("10.0.0.9/24", "10.0.0.200/32"), "host bits of the outer are ignored");
+  assert.ok(v4("128.0.0.0/1", "200.1.1.1/32"));
+  assert.ok(!v4("128.0.0.0/1", "127.1.1.1/32"));
+  assert.ok(!prefixContains(P("10.0.0.0/8"), P("2001:db8::/32")), "families differ");
   assert.equal(P("10.200.3.77/24").addr, "10.200.3.0");
   assert.equal(P("2001:DB8:0:0::1/128").addr, "2001:db8::1");
 });
+
+function split(p: string): { addr: string; len: number } {
+  const [addr, len] = p.split("/");
+  return { addr, len: Number(len) };
+}
 
 function setup() {
   const rib = new Rib({ asn: 65000, routerId: "192.0.2.100", clusterId: "192.0.2.100" });

@@ -8,8 +8,10 @@
  * `socket()` call only, then back): a netlink socket stays bound to the namespace it was created
  * in, so everything sent later lands there whatever thread sends it.
  *
- * Every call is synchronous on the JS thread; one `transact` of a few hundred routes takes a few
- * milliseconds of kernel time, so callers send in chunks and yield between them.
+ * `transact` is synchronous on the JS thread; one of a few hundred routes takes a few
+ * milliseconds of kernel time. `transactOffThread` runs the `sendto` (where the kernel does the
+ * work: rtnetlink handles every message inside the send) on a runtime thread, so the JS thread
+ * goes on reading BGP while the kernel installs the previous chunk.
  *
  * @module
  */
@@ -19,6 +21,13 @@ const SYMBOLS = {
   setsockopt: { parameters: ["i32", "i32", "i32", "buffer", "u32"], result: "i32" },
   bind: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   sendto: { parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"], result: "isize" },
+  /** The same on a runtime thread: the kernel's route work runs beside the JS thread. */
+  sendtoOffThread: {
+    name: "sendto",
+    parameters: ["i32", "buffer", "usize", "i32", "buffer", "u32"],
+    result: "isize",
+    nonblocking: true,
+  },
   recv: { parameters: ["i32", "buffer", "usize", "i32"], result: "isize" },
   close: { parameters: ["i32"], result: "i32" },
   open: { parameters: ["buffer", "i32"], result: "i32" },
@@ -99,6 +108,13 @@ export interface NetlinkChannel {
     firstSeq: number,
     onReply?: (seq: number, msg: DataView) => void,
   ): Int32Array;
+  /**
+   * For writes: the send runs on another thread (`msgs` must stay unchanged until it settles),
+   * and only the last message carries NLM_F_ACK. The others are answered only when they fail
+   * (their entry stays 0 otherwise); the last one's answer ends the transaction, as the kernel
+   * handles one send's messages in order.
+   */
+  transactOffThread(msgs: Uint8Array<ArrayBuffer>, count: number, firstSeq: number): Promise<Int32Array>;
   close(): void;
 }
 
@@ -151,49 +167,83 @@ export function openNetlink(netns?: string): NetlinkChannel {
   }
   const rbuf = new Uint8Array(1 << 20);
   const rview = new DataView(rbuf.buffer);
-  let closed = false;
+  let closed = false, inFlight = false;
+  const send = (msgs: Uint8Array<ArrayBuffer>) => {
+    for (;;) {
+      const n = Number(c.sendto(fd, msgs, BigInt(msgs.byteLength), 0, sa, 12));
+      if (n === msgs.byteLength) return;
+      const e = errno();
+      if (n < 0 && e === EINTR) continue;
+      throw new Error(`netlink: sendto failed (errno ${e})`);
+    }
+  };
+  /**
+   * Reads the answers to messages `firstSeq`..`firstSeq + count - 1`: all of them, or (`lastOnly`)
+   * until the last one's. They are queued by the time the send returns (the kernel answers
+   * inside it), so this does not wait.
+   */
+  const acks = (
+    count: number,
+    firstSeq: number,
+    onReply?: (seq: number, msg: DataView) => void,
+    lastOnly = false,
+  ) => {
+    const out = new Int32Array(count);
+    const seen = new Uint8Array(count);
+    let acked = 0;
+    while (lastOnly ? !seen[count - 1] : acked < count) {
+      const n = Number(c.recv(fd, rbuf, BigInt(rbuf.byteLength), 0));
+      if (n < 0) {
+        const e = errno();
+        if (e === EINTR) continue;
+        throw new Error(`netlink: recv failed (errno ${e})`);
+      }
+      let off = 0;
+      while (off + 16 <= n) {
+        const len = rview.getUint32(off, true);
+        const type = rview.getUint16(off + 4, true);
+        const seq = rview.getUint32(off + 8, true);
+        if (len < 16 || off + len > n) break;
+        const i = seq - firstSeq;
+        if (i >= 0 && i < count) {
+          if (type === NLMSG_ERROR) {
+            if (!seen[i]) {
+              seen[i] = 1;
+              acked++;
+              out[i] = -rview.getInt32(off + 16, true);
+            }
+          } else if (type !== NLMSG_DONE && onReply) {
+            onReply(seq, new DataView(rbuf.buffer, off, len));
+          }
+        }
+        off += (len + 3) & ~3;
+      }
+    }
+    return out;
+  };
   return {
     transact(msgs, count, firstSeq, onReply) {
       if (closed) throw new Error("netlink: channel closed");
-      const out = new Int32Array(count);
-      const seen = new Uint8Array(count);
-      for (;;) {
-        const n = Number(c.sendto(fd, msgs, BigInt(msgs.byteLength), 0, sa, 12));
-        if (n === msgs.byteLength) break;
-        const e = errno();
-        if (n < 0 && e === EINTR) continue;
-        throw new Error(`netlink: sendto failed (errno ${e})`);
+      // Its reads would take the acknowledgements the pending send is owed.
+      if (inFlight) throw new Error("netlink: a transaction is still in flight on this channel");
+      send(msgs);
+      return acks(count, firstSeq, onReply);
+    },
+    async transactOffThread(msgs, count, firstSeq) {
+      if (closed) throw new Error("netlink: channel closed");
+      if (inFlight) throw new Error("netlink: a transaction is still in flight on this channel");
+      inFlight = true;
+      let n: number;
+      try {
+        n = Number(await c.sendtoOffThread(fd, msgs, BigInt(msgs.byteLength), 0, sa, 12));
+      } finally {
+        inFlight = false;
       }
-      let acked = 0;
-      while (acked < count) {
-        const n = Number(c.recv(fd, rbuf, BigInt(rbuf.byteLength), 0));
-        if (n < 0) {
-          const e = errno();
-          if (e === EINTR) continue;
-          throw new Error(`netlink: recv failed (errno ${e})`);
-        }
-        let off = 0;
-        while (off + 16 <= n) {
-          const len = rview.getUint32(off, true);
-          const type = rview.getUint16(off + 4, true);
-          const seq = rview.getUint32(off + 8, true);
-          if (len < 16 || off + len > n) break;
-          const i = seq - firstSeq;
-          if (i >= 0 && i < count) {
-            if (type === NLMSG_ERROR) {
-              if (!seen[i]) {
-                seen[i] = 1;
-                acked++;
-                out[i] = -rview.getInt32(off + 16, true);
-              }
-            } else if (type !== NLMSG_DONE && onReply) {
-              onReply(seq, new DataView(rbuf.buffer, off, len));
-            }
-          }
-          off += (len + 3) & ~3;
-        }
-      }
-      return out;
+      if (closed) throw new Error("netlink: channel closed");
+      // A netlink send is all or nothing. The errno of a failed one is the runtime thread's, so
+      // the send is repeated here, where EINTR is retried and a real error is read and reported.
+      if (n !== msgs.byteLength) send(msgs);
+      return acks(count, firstSeq, undefined, true);
     },
     close() {
       if (!closed) {

@@ -19,7 +19,7 @@
  * @module
  */
 import { countSkippedObject, kindOfReference } from "../../observe/problems.ts";
-import { BgpSpeaker, formatPrefix, type PeerConfig, type SpeakerConfig } from "../../bgp/mod.ts";
+import { BgpSpeaker, type PeerConfig, type RibKey, ribKeyText, type SpeakerConfig } from "../../bgp/mod.ts";
 import { detectIptablesBackend, type IptablesBackend } from "../../kernel/iptables/mod.ts";
 import { cniConfPath, ensureCniConf, readConf, updateCniConf } from "../../kernel/cni/conf.ts";
 import { ensureSysctls } from "../../kernel/sysctl.ts";
@@ -101,10 +101,13 @@ export class RouterController implements Controller {
   /** "internal" (nodes) or "external", by peer address, for bgp_peer_info. */
   #peerKinds = new Map<string, string>();
   #origins = new Map<string, string>();
-  /** Best next hop per learned prefix (next-hop strings interned through `#hops`). */
-  #learned = new Map<string, string>();
+  /**
+   * Best next hop per learned prefix, by the RIB's key (a number for IPv4: no string per prefix;
+   * `ribKeyText` gives the text). Next-hop strings are interned through `#hops`.
+   */
+  #learned = new Map<RibKey, string>();
   /** Prefixes changed since the last flush → the next hop they had then (null: none). */
-  #pending = new Map<string, string | null>();
+  #pending = new Map<RibKey, string | null>();
   /** Prefixes whose last write the kernel refused (retried on their next change or full pass). */
   #failedPrefixes = new Set<string>();
   /** Learned routes per next hop (the overlay needs a tunnel/neighbour per next hop in use). */
@@ -146,8 +149,13 @@ export class RouterController implements Controller {
   lastRouteError: Error | null = null;
   /** Upstream's metric names (reference §3.0), namespace kube_router_. */
   readonly #m;
-  /** Counters for tests and benchmarks. */
-  readonly stats = { routeApplies: 0, routeLines: 0, lastRouteApplyAt: 0 };
+  /**
+   * Counters for tests and benchmarks. `routeLines` counts per pass (when it ends); `deltaOps`
+   * counts the route changes each slice of the per-prefix delta sent, as soon as it sent them;
+   * `deltaMerged` the pending prefixes it found back where the kernel has them (withdrawn and
+   * re-learned through the same hop between two flushes), which need no write.
+   */
+  readonly stats = { routeApplies: 0, routeLines: 0, lastRouteApplyAt: 0, deltaOps: 0, deltaMerged: 0 };
   /** AWS: disables the EC2 source/dest check of AWS nodes in the background (aws/); null when off. */
   readonly sourceDestCheck: SourceDestCheck | null;
 
@@ -512,7 +520,7 @@ export class RouterController implements Controller {
         },
       };
       const s = (this.deps.speakerFactory ?? ((c) => new BgpSpeaker(c)))(full);
-      s.onBestPathChange((ev) => this.#onBestPath(ev.prefix, ev.best));
+      s.onBestPathChange((ev) => this.#onBestPath(ev.key, ev.peerNextHop));
       this.#peers.clear();
       this.#origins.clear();
       this.#learned.clear();
@@ -578,17 +586,12 @@ export class RouterController implements Controller {
     }
   }
 
-  /** One best-path change → one pending prefix (O(1); the flush does the kernel work). */
-  #onBestPath(
-    prefix: Parameters<typeof formatPrefix>[0],
-    best: { source: string; nextHop?: string } | null,
-  ): void {
-    const k = formatPrefix(prefix);
-    let nh: string | null = null;
-    if (best && best.source !== "local" && best.nextHop) {
-      nh = best.nextHop;
-      this.#m.advReceived.inc();
-    }
+  /**
+   * One best-path change → one pending prefix (O(1); the flush does the kernel work). `nh`: the
+   * new best path's next hop from a peer; null when none is left or the best one is ours.
+   */
+  #onBestPath(k: RibKey, nh: string | null): void {
+    if (nh !== null) this.#m.advReceived.inc();
     const prev = this.#learned.get(k) ?? null;
     if (prev === nh) return;
     if (!this.#pending.has(k)) this.#pending.set(k, prev);
@@ -662,7 +665,7 @@ export class RouterController implements Controller {
   }
 
   *#learnedRoutes(): Generator<LearnedRoute> {
-    for (const [prefix, nextHop] of this.#learned) yield { prefix, nextHop };
+    for (const [k, nextHop] of this.#learned) yield { prefix: ribKeyText(k), nextHop };
   }
 
   /** Full pass: read our state from the kernel and diff every learned route against it. */
@@ -815,8 +818,8 @@ export class RouterController implements Controller {
     const reps: RouteOp[] = [];
     // Counted here, added to `#synced` once the kernel has acknowledged the writes.
     const syn = { v4: 0, v6: 0 };
-    const count = (dst: string, n: number) => {
-      if (dst.indexOf(":") >= 0) syn.v6 += n;
+    const count = (key: RibKey, n: number) => {
+      if (typeof key === "string" && key.indexOf(":") >= 0) syn.v6 += n;
       else syn.v4 += n;
     };
     let lost = 0, taken = 0;
@@ -826,11 +829,20 @@ export class RouterController implements Controller {
     for (const [k, prev] of this.#pending) {
       if (++taken > DELTA_SLICE) break;
       this.#pending.delete(k);
-      const cur = this.#learned.get(k);
-      const after = cur === undefined ? null : d.route(k, cur);
-      const before = prev === null ? null : d.route(k, prev);
-      const retry = retrying.size > 0 && retrying.has(k);
-      if (!retry && (before === after || (before && after && sameRoute(before, after)))) continue;
+      const cur = this.#learned.get(k) ?? null;
+      const dst = ribKeyText(k);
+      const retry = retrying.size > 0 && retrying.has(dst);
+      // Withdrawn and re-learned through the same hop since the last flush: nothing to write.
+      if (cur === prev && !retry) {
+        this.stats.deltaMerged++;
+        continue;
+      }
+      const after = cur === null ? null : d.route(dst, cur);
+      const before = prev === null ? null : d.route(dst, prev);
+      if (!retry && (before === after || (before && after && sameRoute(before, after)))) {
+        this.stats.deltaMerged++;
+        continue;
+      }
       if (after) {
         reps.push({ del: false, route: after });
         if (!before) {
@@ -840,7 +852,7 @@ export class RouterController implements Controller {
       } else if (before || retry) {
         if (keep) this.#staleKept++;
         else {
-          dels.push({ del: true, route: before ?? { dst: k } });
+          dels.push({ del: true, route: before ?? { dst } });
           if (before) {
             lost++;
             count(k, -1);
@@ -850,6 +862,7 @@ export class RouterController implements Controller {
     }
     const ops = dels.length === 0 ? reps : reps.length === 0 ? dels : dels.concat(reps);
     const w = await writeRoutes(this.ctx.runner, ops);
+    this.stats.deltaOps += ops.length;
     let refused = 0;
     const freshSet = w.failed.length > 0 ? new Set(fresh) : null;
     if (retrying.size > 0) { for (const op of ops) retrying.delete(op.route.dst); }

@@ -2,8 +2,8 @@
  * Writes route changes (replace / delete of routes of our protocol 17) to the kernel in bulk.
  *
  * Through the runner's NETLINK_ROUTE channel when it has one (`Runner.netlink`, kernel/netlink.ts):
- * RTM_NEWROUTE / RTM_DELROUTE messages, `CHUNK` per `sendto`, acknowledgements read in bulk, the
- * event loop released between chunks. Otherwise (dry-run, recording wrappers, no FFI permission)
+ * RTM_NEWROUTE / RTM_DELROUTE messages, `CHUNK` per `sendto`, acknowledgements read in bulk; each
+ * send runs off the JS thread while the next chunk is encoded and the event loop runs. Otherwise (dry-run, recording wrappers, no FFI permission)
  * as one `ip -force -batch -` through `runner.run`, so `--dry-run` prints exactly these changes.
  *
  * Each route succeeds or fails on its own (a bad next hop never stops the rest); deleting a route
@@ -56,8 +56,12 @@ const RT_SCOPE_UNIVERSE = 0;
 const RT_SCOPE_LINK = 253;
 const RT_SCOPE_NOWHERE = 255;
 const RTNH_F_ONLINK = 4;
-const REQ_NEW = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_REPLACE;
-const REQ_DEL = NLM_F_REQUEST | NLM_F_ACK;
+// No NLM_F_ACK: the kernel answers a request without it only when it fails. The last request
+// of a chunk asks for one (`Encoder.ackLast`): its answer closes the chunk, since rtnetlink
+// handles a send's messages in order. One answer to read per chunk instead of one per route
+// (each answer is a datagram of its own: one `recv` each).
+const REQ_NEW = NLM_F_REQUEST | NLM_F_CREATE | NLM_F_REPLACE;
+const REQ_DEL = NLM_F_REQUEST;
 const ESRCH = 3;
 const ENOENT = 2;
 
@@ -80,6 +84,8 @@ class Encoder {
   len = 0;
   count = 0;
   #msg = 0;
+  /** Offset of the last complete message. */
+  #last = -1;
 
   #room(n: number): void {
     if (this.len + n <= this.buf.length) return;
@@ -135,7 +141,15 @@ class Encoder {
 
   end(): void {
     this.view.setUint32(this.#msg, this.len - this.#msg, true);
+    this.#last = this.#msg;
     this.count++;
+  }
+
+  /** Asks for an acknowledgement of the last complete message. */
+  ackLast(): void {
+    if (this.#last < 0) return;
+    const at = this.#last + 6;
+    this.view.setUint16(at, this.view.getUint16(at, true) | NLM_F_ACK, true);
   }
 
   /** Back to empty; zeroes what was used, so `bytes` hands out zeroed space without a fill each. */
@@ -143,6 +157,7 @@ class Encoder {
     this.buf.fill(0, 0, this.len + 32);
     this.len = 0;
     this.count = 0;
+    this.#last = -1;
   }
 
   message(): Uint8Array<ArrayBuffer> {
@@ -265,19 +280,29 @@ function resolveDevices(ch: NetlinkChannel, names: ReadonlySet<string>, seq: num
 
 let seqBase = 1;
 
-/** How long one write may hold the event loop before yielding (the speaker's hold timers are seconds). */
-const YIELD_MS = 20;
-
-const tick = () => new Promise<void>((r) => setTimeout(r, 0));
+/** Writes on one channel run one after another: a channel has one stream of acknowledgements. */
+const queues = new WeakMap<NetlinkChannel, Promise<unknown>>();
 
 /**
  * Applies `ops` in order (callers put deletions of moved prefixes before their replacements).
  * Never throws for a refused route: see `failed`. Throws only when the channel itself breaks.
  */
-export async function writeRoutes(runner: Runner, ops: readonly RouteOp[]): Promise<RouteWriteResult> {
-  if (ops.length === 0) return { done: 0, failed: [], via: runner.netlink ? "netlink" : "ip-batch" };
-  if (!runner.netlink) return await writeRoutesBatch(runner, ops);
+export function writeRoutes(runner: Runner, ops: readonly RouteOp[]): Promise<RouteWriteResult> {
+  if (ops.length === 0) {
+    return Promise.resolve({ done: 0, failed: [], via: runner.netlink ? "netlink" : "ip-batch" });
+  }
+  if (!runner.netlink) return writeRoutesBatch(runner, ops);
   const ch = runner.netlink();
+  const run = (queues.get(ch) ?? Promise.resolve()).then(() => writeRoutesNetlink(ch, ops));
+  queues.set(ch, run.catch(() => {}));
+  return run;
+}
+
+/**
+ * Chunk by chunk, two encoders taking turns: while the kernel installs one chunk (its send runs
+ * off the JS thread) the next is encoded and the event loop runs (the speaker reads its sockets).
+ */
+async function writeRoutesNetlink(ch: NetlinkChannel, ops: readonly RouteOp[]): Promise<RouteWriteResult> {
   const devs = new Set<string>();
   for (const op of ops) {
     if (op.del) continue;
@@ -289,10 +314,12 @@ export async function writeRoutes(runner: Runner, ops: readonly RouteOp[]): Prom
   const ifindex = (d: string) => index.get(d) ?? 0;
   const failed: RouteWriteResult["failed"] = [];
   let done = 0;
-  const e = new Encoder();
-  const inChunk: RouteOp[] = [];
-  let slice = performance.now();
-  for (let i = 0; i < ops.length;) {
+  const enc = [new Encoder(), new Encoder()];
+  const chunks: RouteOp[][] = [[], []];
+  let i = 0;
+  /** Encodes the next chunk into encoder `b`; returns its first sequence number. */
+  const encode = (b: number): number => {
+    const e = enc[b], inChunk = chunks[b];
     e.reset();
     inChunk.length = 0;
     const first = seqBase;
@@ -301,21 +328,25 @@ export async function writeRoutes(runner: Runner, ops: readonly RouteOp[]): Prom
       if (err) failed.push({ op: ops[i], error: err });
       else inChunk.push(ops[i]);
     }
+    e.ackLast();
     seqBase = (seqBase + inChunk.length) >>> 0 || 1;
-    if (inChunk.length > 0) {
-      const errs = ch.transact(e.message(), inChunk.length, first);
-      for (let j = 0; j < inChunk.length; j++) {
-        const code = errs[j];
-        if (code === 0 || (inChunk[j].del && (code === ESRCH || code === ENOENT))) done++;
-        else failed.push({ op: inChunk[j], error: `kernel answered errno ${code}` });
-      }
+    return first;
+  };
+  // A chunk is empty only when the ops ran out (refused ops do not fill one).
+  let b = 0, first = encode(0);
+  while (chunks[b].length > 0) {
+    const inChunk = chunks[b];
+    const sent = ch.transactOffThread(enc[b].message(), inChunk.length, first);
+    const nextFirst = i < ops.length ? encode(1 - b) : 0;
+    const errs = await sent;
+    for (let j = 0; j < inChunk.length; j++) {
+      const code = errs[j];
+      if (code === 0 || (inChunk[j].del && (code === ESRCH || code === ENOENT))) done++;
+      else failed.push({ op: inChunk[j], error: `kernel answered errno ${code}` });
     }
-    // Let the speaker read its sockets every YIELD_MS of kernel work (a timer tick per chunk
-    // would cost ~10% at the kernel's rate).
-    if (i < ops.length && performance.now() - slice >= YIELD_MS) {
-      await tick();
-      slice = performance.now();
-    }
+    inChunk.length = 0;
+    b = 1 - b;
+    first = nextFirst;
   }
   return { done, failed, via: "netlink" };
 }

@@ -15,7 +15,9 @@ Deno.test("route messages: RTM_NEWROUTE layout (header, rtmsg, RTA_DST, RTA_GATE
   const v = new DataView(b.buffer, b.byteOffset);
   assert.equal(v.getUint32(0, true), b.length, "nlmsg_len covers the message");
   assert.equal(v.getUint16(4, true), 24, "RTM_NEWROUTE");
-  assert.equal(v.getUint16(6, true), 0x1 | 0x4 | 0x100 | 0x400, "REQUEST|ACK|REPLACE|CREATE");
+  assert.equal(v.getUint16(6, true), 0x1 | 0x100 | 0x400, "REQUEST|REPLACE|CREATE: answered only on failure");
+  e.ackLast();
+  assert.equal(v.getUint16(6, true), 0x1 | 0x4 | 0x100 | 0x400, "the last of a chunk asks for an ACK");
   assert.equal(v.getUint32(8, true), 7, "sequence number");
   assert.deepEqual(
     [...b.subarray(16, 24)],

@@ -79,3 +79,53 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "rtnetlink routes: many chunks (sends off the JS thread), refusals inside chunks, concurrent writes queued in order",
+  sanitizeResources: false,
+  async fn() {
+    const ns = `nl-rt-${crypto.randomUUID().slice(0, 8)}`;
+    const root = new CommandRunner();
+    await root.run(["ip", "netns", "add", ns]);
+    try {
+      const run = new CommandRunner(ns);
+      await run.run(["ip", "-batch", "-"], {
+        stdin: "link set lo up\nlink add nlv0 type veth peer name nlv1\nlink set nlv0 up\n" +
+          "link set nlv1 up\naddr add 10.216.0.1/24 dev nlv0\n",
+      });
+      // 5,000 routes (10 chunks); every 700th has an unreachable gateway, every 1,100th a bad prefix.
+      const dst = (i: number) => `10.220.${i >> 8}.${i & 255}/32`;
+      const ops = Array.from({ length: 5000 }, (_, i) => ({
+        del: false,
+        route: i % 1100 === 13
+          ? { dst: `10.220.${i >> 8}.300/32`, via: "10.216.0.2" }
+          : { dst: dst(i), via: i % 700 === 5 ? "10.99.0.1" : "10.216.0.2" },
+      }));
+      const bad = ops.filter((o) => o.route.via === "10.99.0.1" || o.route.dst.endsWith(".300/32"));
+      // Three writes started together: adds, then deletes of the first 1,000, then their re-adds
+      // via another hop. Run out of order (or two sends at once) they would leave other routes.
+      const again = ops.slice(0, 1000).filter((o) => !bad.includes(o));
+      const [a, d, r] = await Promise.all([
+        writeRoutes(run, ops),
+        writeRoutes(run, again.map((o) => ({ del: true, route: o.route }))),
+        writeRoutes(run, again.map((o) => ({ del: false, route: { ...o.route, via: "10.216.0.3" } }))),
+      ]);
+      assert.deepEqual(a.failed.map((f) => f.op.route.dst).sort(), bad.map((o) => o.route.dst).sort());
+      assert.match(a.failed.find((f) => f.op.route.via === "10.99.0.1")!.error, /errno/);
+      assert.match(a.failed.find((f) => f.op.route.dst.endsWith(".300/32"))!.error, /bad prefix/);
+      assert.equal(a.done, 5000 - bad.length);
+      assert.deepEqual([d.failed, r.failed], [[], []]);
+      const have = await readOurRoutes(run, [4]);
+      assert.equal(have.length, 5000 - bad.length);
+      const viaOf = new Map(have.map((x) => [x.dst, x.via]));
+      for (const o of again) assert.equal(viaOf.get(o.route.dst), "10.216.0.3", o.route.dst);
+      assert.equal(viaOf.get(dst(4999)), "10.216.0.2");
+      const gone = await writeRoutes(run, have.map((route) => ({ del: true, route })));
+      assert.deepEqual([gone.failed, gone.done], [[], have.length]);
+      assert.deepEqual(await readOurRoutes(run, [4]), []);
+    } finally {
+      await root.run(["ip", "netns", "del", ns], { okCodes: [0, 1] });
+    }
+  },
+});

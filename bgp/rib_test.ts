@@ -6,7 +6,7 @@ import { asPathLength, explain, selectBest, type SourceFacts } from "./decide.ts
 import { applyPolicy } from "./policy.ts";
 import { parsePrefix, prefixContains } from "./prefix.ts";
 import type { RibAttrs } from "./propagate.ts";
-import { Rib, type Target } from "./rib.ts";
+import { type BestPathChange, Rib, ribKeyText, type Target } from "./rib.ts";
 
 const seq = (...asns: number[]) => [{ type: AsPathSegmentType.AsSequence, asns }];
 const src = (o: Partial<SourceFacts>): SourceFacts => ({
@@ -220,4 +220,24 @@ Deno.test("rib: withdraw, best-path events, grouping by attribute set, stale swe
   assert.equal(s.rib.size, 0);
   for (const t of [s.tEbgp, s.tClient1, s.tClient2, s.tNonClient]) s.rib.deactivate(t);
   assert.equal(s.rib.attrs.size, 0, "all interned sets released");
+});
+
+Deno.test("rib: a best-path event is the change as it was: key, peer next hop, prefix and route read late", () => {
+  const s = setup();
+  const events: BestPathChange[] = [];
+  s.rib.onBestPathChange((ev) => events.push(ev));
+  s.rib.announce(s.ebgpIn, [P("10.211.0.0/24"), P("2001:db8:211::/48")], learned("192.0.2.1"));
+  s.rib.flush();
+  assert.deepEqual(events.map((e) => ribKeyText(e.key)).sort(), ["10.211.0.0/24", "2001:db8:211::/48"]);
+  assert.deepEqual(events.map((e) => e.peerNextHop), ["192.0.2.1", "192.0.2.1"]);
+  assert.equal(typeof events.find((e) => e.prefix.afi === AFI.IPv4)!.key, "number", "IPv4 keys are numbers");
+  // Marked stale after the event: a late read still shows the path as it was when it changed.
+  s.rib.markStale(s.ebgpIn);
+  assert.deepEqual(events.map((e) => e.best?.stale), [false, false]);
+  assert.equal(events[0].best, events[0].best, "built once");
+  s.rib.withdraw(s.ebgpIn, [P("10.211.0.0/24")]);
+  s.rib.flush();
+  const gone = events.at(-1)!;
+  assert.deepEqual([ribKeyText(gone.key), gone.peerNextHop, gone.best], ["10.211.0.0/24", null, null]);
+  assert.deepEqual(gone.prefix, { afi: AFI.IPv4, addr: "10.211.0.0", len: 24 });
 });

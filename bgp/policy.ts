@@ -13,6 +13,7 @@
 import type { LargeCommunity, PathAttributes, Prefix } from "./codec/types.ts";
 import { AsPathSegmentType } from "./codec/types.ts";
 import { prefixContains } from "./prefix.ts";
+import { parseIPv4 } from "../net/ip.ts";
 
 /** A prefix-list entry: `prefix` covers the route and its length is within [ge, le] (both default to prefix.len, exact match). */
 export interface PrefixMatch {
@@ -97,11 +98,19 @@ function matches(
 ): boolean {
   if (!m) return true;
   if (m.prefixes) {
-    const ok = m.prefixes.some((pm) =>
-      pm.prefix.afi === prefix.afi && prefixContains(pm.prefix, prefix) &&
-      prefix.len >= (pm.ge ?? pm.prefix.len) &&
-      prefix.len <= (pm.le ?? (pm.ge !== undefined ? (prefix.afi === 1 ? 32 : 128) : pm.prefix.len))
-    );
+    // Lengths first (no parsing), and the route's address parsed once for every entry: an
+    // import policy tests each received route against each entry.
+    let y = -2;
+    const ok = m.prefixes.some((pm) => {
+      const o = pm.prefix;
+      if (o.afi !== prefix.afi || prefix.len < (pm.ge ?? o.len)) return false;
+      if (prefix.len > (pm.le ?? (pm.ge !== undefined ? (prefix.afi === 1 ? 32 : 128) : o.len))) return false;
+      if (prefix.afi !== 1) return prefixContains(o, prefix);
+      if (y === -2) y = parseIPv4(prefix.addr, true);
+      const x = parseIPv4(o.addr, true);
+      if (x < 0 || y < 0) return prefixContains(o, prefix);
+      return o.len <= prefix.len && (o.len === 0 || ((x ^ y) >>> (32 - o.len)) === 0);
+    });
     if (!ok) return false;
   }
   if (m.communities && !m.communities.some((c) => attrs.communities?.includes(c))) return false;

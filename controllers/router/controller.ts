@@ -67,6 +67,15 @@ import {
  */
 const FULL_REPAIR_MAX = 20_000;
 
+/** A learned prefix changed since the last flush. */
+interface PendingPrefix {
+  readonly key: RibKey;
+  /** The next hop the kernel has for it (null: none of ours). */
+  readonly kernel: string | null;
+  /** Its best next hop now (null: withdrawn). */
+  hop: string | null;
+}
+
 /** Pending prefixes written per slice of a flush (~16 chunks of netlink messages). */
 const DELTA_SLICE = 8192;
 
@@ -105,9 +114,16 @@ export class RouterController implements Controller {
    * Best next hop per learned prefix, by the RIB's key (a number for IPv4: no string per prefix;
    * `ribKeyText` gives the text). Next-hop strings are interned through `#hops`.
    */
-  #learned = new Map<RibKey, string>();
-  /** Prefixes changed since the last flush → the next hop they had then (null: none). */
-  #pending = new Map<RibKey, string | null>();
+  #learned = new Map<RibKey, string | PendingPrefix>();
+  /**
+   * Prefixes changed since the last flush, in order; each is also its own value in `#learned`
+   * until the flush settles it (one map write per change, not a second map to keep in step).
+   */
+  #pending: PendingPrefix[] = [];
+  /** Where the next flush slice starts in `#pending`. */
+  #pendingAt = 0;
+  /** Prefixes with a best path from a peer (`#learned` also holds pending withdrawals). */
+  #learnedCount = 0;
   /** Prefixes whose last write the kernel refused (retried on their next change or full pass). */
   #failedPrefixes = new Set<string>();
   /** Learned routes per next hop (the overlay needs a tunnel/neighbour per next hop in use). */
@@ -449,7 +465,7 @@ export class RouterController implements Controller {
       routeCtx,
       (_k, v) => v instanceof Set ? [...v].sort() : v instanceof Map ? [...v].sort() : v,
     );
-    if (ctxKey !== this.#routeCtxKey || this.#learned.size <= FULL_REPAIR_MAX) this.#kernel = null;
+    if (ctxKey !== this.#routeCtxKey || this.#learnedCount <= FULL_REPAIR_MAX) this.#kernel = null;
     if (ctxKey !== this.#routeCtxKey) this.#decider = new RouteDecider(routeCtx);
     this.#routeCtx = routeCtx;
     this.#routeCtxKey = ctxKey;
@@ -524,7 +540,9 @@ export class RouterController implements Controller {
       this.#peers.clear();
       this.#origins.clear();
       this.#learned.clear();
-      this.#pending.clear();
+      this.#pending = [];
+      this.#pendingAt = 0;
+      this.#learnedCount = 0;
       this.#hops.clear();
       this.#failedPrefixes.clear();
       this.#kernel = null;
@@ -592,22 +610,45 @@ export class RouterController implements Controller {
    */
   #onBestPath(k: RibKey, nh: string | null): void {
     if (nh !== null) this.#m.advReceived.inc();
-    const prev = this.#learned.get(k) ?? null;
-    if (prev === nh) return;
-    if (!this.#pending.has(k)) this.#pending.set(k, prev);
+    const v = this.#learned.get(k);
+    let prev: string | null;
+    if (v !== undefined && typeof v !== "string") {
+      // Already pending: only its current hop changes.
+      prev = v.hop;
+      if (prev === nh) return;
+      v.hop = nh === null ? null : this.#hopRef(nh);
+    } else {
+      prev = v ?? null;
+      if (prev === nh) return;
+      const p: PendingPrefix = { key: k, kernel: prev, hop: nh === null ? null : this.#hopRef(nh) };
+      this.#learned.set(k, p);
+      this.#pending.push(p);
+    }
     if (prev !== null) {
       const h = this.#hops.get(prev)!;
       if (--h.n === 0) this.#hops.delete(prev);
-    }
-    if (nh !== null) {
-      let h = this.#hops.get(nh);
-      if (h === undefined) this.#hops.set(nh, h = { hop: nh, n: 0 });
-      h.n++;
-      // Interned: one string per next hop, however many prefixes use it.
-      this.#learned.set(k, h.hop);
-    } else this.#learned.delete(k);
+    } else this.#learnedCount++;
+    if (nh === null) this.#learnedCount--;
     // Before the first sync there is no route context: that sync's pass takes the changes.
     if (this.#routeCtx) this.#routesLane().trigger();
+  }
+
+  /** Counts one more prefix via `nh`; returns the interned string (one per next hop, however many prefixes use it). */
+  #hopRef(nh: string): string {
+    let h = this.#hops.get(nh);
+    if (h === undefined) this.#hops.set(nh, h = { hop: nh, n: 0 });
+    h.n++;
+    return h.hop;
+  }
+
+  /** Puts the pending prefixes `from`..`to` back to plain values in `#learned` (or out of it). */
+  #settlePending(from: number, to: number): void {
+    const pending = this.#pending, learned = this.#learned;
+    for (let i = from; i < to; i++) {
+      const p = pending[i];
+      if (p.hop === null) learned.delete(p.key);
+      else learned.set(p.key, p.hop);
+    }
   }
 
   #updateHold(): void {
@@ -665,7 +706,10 @@ export class RouterController implements Controller {
   }
 
   *#learnedRoutes(): Generator<LearnedRoute> {
-    for (const [k, nextHop] of this.#learned) yield { prefix: ribKeyText(k), nextHop };
+    for (const [k, v] of this.#learned) {
+      const nextHop = typeof v === "string" ? v : v.hop;
+      if (nextHop !== null) yield { prefix: ribKeyText(k), nextHop };
+    }
   }
 
   /** Full pass: read our state from the kernel and diff every learned route against it. */
@@ -678,7 +722,9 @@ export class RouterController implements Controller {
     // the pass awaits the kernel is the next delta's to set up (neighbour, FDB, tunnel) before its
     // routes. Read after the awaits, it was counted as done and its routes went out without it.
     const auxKey = this.#overlayHops(ctx).join(",");
-    this.#pending.clear();
+    this.#settlePending(this.#pendingAt, this.#pending.length);
+    this.#pending = [];
+    this.#pendingAt = 0;
     this.#failedPrefixes.clear();
     const cur = await readKernelState(this.ctx.runner, this.#families, { fou: ctx.overlay.encap === "fou" });
     const { state, lines, failed, refusedLines } = await applyKernelPlan(this.ctx.runner, kp, cur, keep);
@@ -797,7 +843,9 @@ export class RouterController implements Controller {
     }
     // In slices: memory stays bounded by the slice, not by the burst (a full table arrives as one
     // burst), and events arriving meanwhile join the pending set for a later slice.
-    while (this.#pending.size > 0) lines += await this.#flushSlice(d, keep);
+    while (this.#pendingAt < this.#pending.length) lines += await this.#flushSlice(d, keep);
+    this.#pending = [];
+    this.#pendingAt = 0;
     // Overlay state of next hops no longer used: after their routes are gone.
     if (auxPlan) {
       if (!keep) {
@@ -822,14 +870,18 @@ export class RouterController implements Controller {
       if (typeof key === "string" && key.indexOf(":") >= 0) syn.v6 += n;
       else syn.v4 += n;
     };
-    let lost = 0, taken = 0;
+    let lost = 0;
     /** Routes new to the kernel (a refused one is then not counted as installed). */
     const fresh: Route[] = [];
     const retrying = this.#failedPrefixes;
-    for (const [k, prev] of this.#pending) {
-      if (++taken > DELTA_SLICE) break;
-      this.#pending.delete(k);
-      const cur = this.#learned.get(k) ?? null;
+    const pending = this.#pending, from = this.#pendingAt;
+    const to = Math.min(pending.length, from + DELTA_SLICE);
+    // Settled first: a change arriving while this slice is written starts a new pending entry
+    // with the hop this slice installs as its "before".
+    this.#settlePending(from, to);
+    this.#pendingAt = to;
+    for (let i = from; i < to; i++) {
+      const { key: k, kernel: prev, hop: cur } = pending[i];
       const dst = ribKeyText(k);
       const retry = retrying.size > 0 && retrying.has(dst);
       // Withdrawn and re-learned through the same hop since the last flush: nothing to write.
@@ -889,7 +941,7 @@ export class RouterController implements Controller {
 
   /** Best paths learned from peers (tests, benchmarks). */
   get routesLearned(): number {
-    return this.#learned.size;
+    return this.#learnedCount;
   }
 
   /** Waits until queued route work is applied (tests, benchmarks). */

@@ -13,14 +13,20 @@
  * Phases: load (session Established → all N in the kernel / in gobgpd's RIB; BIRD's `show
  * protocols` Since column is the start), RSS with the table held, withdrawal of the whole table
  * (all static protocols disabled → 0 left), re-load, sustained churn with the table held (groups of
- * static protocols flipped off and on; rate = prefixes withdrawn + re-announced per second until
- * the kernel is back at N), then M IPv6 /128s over an IPv6 session (load and withdrawal).
+ * static protocols flipped off and on, waiting for each; rate = prefixes withdrawn + re-announced
+ * per second until the kernel is back at N), for ours also pipelined churn (`pipelinedChurn`:
+ * BIRD's reaction time overlapped, rate = kernel route changes per second), then M IPv6 /128s
+ * over an IPv6 session (load and withdrawal).
  * Reference for the kernel path: the kernel's own rate for the same number of route messages
- * (bench/netlink_route_rate.c: 512 per sendmsg, one acknowledgement each) measured in a spare namespace in
- * the same run.
+ * (bench/netlink_route_rate.c: 512 per sendmsg, one acknowledgement per sendmsg) measured in a
+ * spare namespace in the same run.
  *
  *   deno run -A bench/router_fullfeed.ts [--prefixes 1000000] [--prefixes6 500000] [--protocols 500]
- *     [--churn-seconds 10] [--only ours,gobgpd] [--v8 --max-semi-space-size=2]
+ *     [--churn-seconds 10] [--churn-batch 50000] [--churn-depth 3] [--only ours,gobgpd]
+ *     [--v8 --max-semi-space-size=2]
+ *
+ * CHILD_FLAGS="--cpu-prof --cpu-prof-dir=DIR" adds Deno flags to our child (stopped with SIGTERM
+ * then, so a profile is written).
  *
  * Addresses: lab nodes 10.240.0.x / 2001:db8:240::x (tests/fixtures/bgp_peers.ts); the table is
  * 10.200.0.0 upwards and 2001:db8:f000:: upwards, routes only inside the lab's namespaces.

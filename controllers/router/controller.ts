@@ -874,6 +874,11 @@ export class RouterController implements Controller {
     /** Routes new to the kernel (a refused one is then not counted as installed). */
     const fresh: Route[] = [];
     const retrying = this.#failedPrefixes;
+    if (this.#pendingAt >= 8 * DELTA_SLICE) {
+      // Drop the settled head: it would hold every entry of a full table's burst until the end.
+      this.#pending = this.#pending.slice(this.#pendingAt);
+      this.#pendingAt = 0;
+    }
     const pending = this.#pending, from = this.#pendingAt;
     const to = Math.min(pending.length, from + DELTA_SLICE);
     // Settled first: a change arriving while this slice is written starts a new pending entry

@@ -7,7 +7,10 @@
  * planned "from anywhere", so every port with a `from:` clause accepted any source, but only for
  * policies that came in a list (start-up, re-list), not in a watch event. Both paths are checked.
  *
- * Addresses exist only as API data: node 192.0.2.10, pods 10.244.7.0/24, sources 172.16.0.0/16.
+ * Addresses exist only as API data: node 192.0.2.10, pods 10.244.7.0/24 (the list case) and
+ * 10.244.8.0/24 (the watch case), sources 172.16.0.0/16. The two cases share one API server, so
+ * their pods must not claim the same addresses: of two live pods with one address the firewall
+ * keeps the newer, and pods created within the same second tie on creationTimestamp.
  */
 import assert from "node:assert/strict";
 import { sharedApiServer } from "../fixtures/apiserver.ts";
@@ -75,16 +78,16 @@ spec:
 `;
 }
 
-async function createObjects(ns: string): Promise<void> {
+async function createObjects(ns: string, net: string): Promise<void> {
   const api = await sharedApiServer();
   await api.kubectl(["apply", "-f", "-"], { stdin: manifest(ns) });
-  for (const [pod, ip] of [["web", "10.244.7.2"], ["cli", "10.244.7.3"], ["other", "10.244.7.4"]]) {
+  for (const [pod, ip] of [["web", `${net}.2`], ["cli", `${net}.3`], ["other", `${net}.4`]]) {
     await api.setPodStatus(ns, pod, { podIP: ip, hostIP: "192.0.2.10", phase: "Running" });
   }
 }
 
 /** Asserts the converted policy and what the planned firewall does with packets to `web`. */
-function checkEnforced(snap: ClusterSnapshot, ns: string, path: string): void {
+function checkEnforced(snap: ClusterSnapshot, ns: string, path: string, net: string): void {
   const pol = snap.networkPolicies.get(`${ns}/web`)!;
   assert.equal(pol.ingress[0].peers.length, 2, `${path}: ingress peers were lost in conversion`);
   assert.deepEqual(pol.ingress[0].peers[1].ipBlock, { cidr: "172.16.0.0/16", except: ["172.16.9.0/24"] });
@@ -93,15 +96,15 @@ function checkEnforced(snap: ClusterSnapshot, ns: string, path: string): void {
   const plan = planFirewall(snap, fwOptions(), node);
   const v4 = plan.families.find((f) => f.family === "ipv4")!;
   const to = (src: string, dport = 8080) =>
-    trace(v4, { src, dst: "10.244.7.2", proto: "tcp", dport, hook: "FORWARD" }).outcome;
+    trace(v4, { src, dst: `${net}.2`, proto: "tcp", dport, hook: "FORWARD" }).outcome;
   const from = (dst: string) =>
-    trace(v4, { src: "10.244.7.2", dst, proto: "tcp", dport: 443, hook: "FORWARD" }).outcome;
-  assert.equal(to("10.244.7.3"), "accept", `${path}: the selected peer pod is allowed`);
+    trace(v4, { src: `${net}.2`, dst, proto: "tcp", dport: 443, hook: "FORWARD" }).outcome;
+  assert.equal(to(`${net}.3`), "accept", `${path}: the selected peer pod is allowed`);
   assert.equal(to("172.16.1.1"), "accept", `${path}: a source in the ipBlock is allowed`);
-  assert.equal(to("10.244.7.4"), "reject", `${path}: a pod the rule does not select is refused`);
+  assert.equal(to(`${net}.4`), "reject", `${path}: a pod the rule does not select is refused`);
   assert.equal(to("203.0.113.9"), "reject", `${path}: a source outside every peer is refused`);
   assert.equal(to("172.16.9.9"), "reject", `${path}: a source in ipBlock.except is refused`);
-  assert.equal(to("10.244.7.3", 9090), "reject", `${path}: another port is refused`);
+  assert.equal(to(`${net}.3`, 9090), "reject", `${path}: another port is refused`);
   assert.equal(from("198.51.100.7"), "accept", `${path}: egress to the ipBlock is allowed`);
   assert.equal(from("203.0.113.9"), "reject", `${path}: egress elsewhere is refused`);
   // The rendered transaction carries the except as a nomatch entry of the source set.
@@ -114,13 +117,13 @@ Deno.test(
   opts,
   async () => {
     const ns = `wire-list-${id}`;
-    await createObjects(ns);
+    await createObjects(ns, "10.244.7");
     // Started after the objects exist: they all come through the informer's list.
     const src = await apiSource({ kubeconfig: (await sharedApiServer()).kubeconfigPath });
     try {
       await src.ready;
       await until(src, "pods with IPs", (s) => s.pods.get(`${ns}/other`)?.podIPs.length === 1);
-      checkEnforced(src.current(), ns, "list");
+      checkEnforced(src.current(), ns, "list", "10.244.7");
     } finally {
       await src.close();
     }
@@ -135,13 +138,13 @@ Deno.test(
     const src = await apiSource({ kubeconfig: (await sharedApiServer()).kubeconfigPath });
     try {
       await src.ready;
-      await createObjects(ns);
+      await createObjects(ns, "10.244.8");
       await until(
         src,
         "pods with IPs and the policy",
         (s) => s.pods.get(`${ns}/other`)?.podIPs.length === 1 && s.networkPolicies.has(`${ns}/web`),
       );
-      checkEnforced(src.current(), ns, "watch");
+      checkEnforced(src.current(), ns, "watch", "10.244.8");
     } finally {
       await src.close();
     }

@@ -116,12 +116,12 @@ export class RouterController implements Controller {
    */
   #learned = new Map<RibKey, string | PendingPrefix>();
   /**
-   * Prefixes changed since the last flush, in order; each is also its own value in `#learned`
-   * until the flush settles it (one map write per change, not a second map to keep in step).
+   * Prefixes changed since the last flush, in order, in blocks of at most DELTA_SLICE (a flush
+   * slice takes one block and drops it: no copy, nothing held past its slice, however long the
+   * burst). Each is also its own value in `#learned` until the flush settles it (one map write
+   * per change, not a second map to keep in step).
    */
-  #pending: PendingPrefix[] = [];
-  /** Where the next flush slice starts in `#pending`. */
-  #pendingAt = 0;
+  #pending: PendingPrefix[][] = [];
   /** Prefixes with a best path from a peer (`#learned` also holds pending withdrawals). */
   #learnedCount = 0;
   /** Prefixes whose last write the kernel refused (retried on their next change or full pass). */
@@ -541,7 +541,6 @@ export class RouterController implements Controller {
       this.#origins.clear();
       this.#learned.clear();
       this.#pending = [];
-      this.#pendingAt = 0;
       this.#learnedCount = 0;
       this.#hops.clear();
       this.#failedPrefixes.clear();
@@ -622,7 +621,9 @@ export class RouterController implements Controller {
       if (prev === nh) return;
       const p: PendingPrefix = { key: k, kernel: prev, hop: nh === null ? null : this.#hopRef(nh) };
       this.#learned.set(k, p);
-      this.#pending.push(p);
+      const tail = this.#pending.at(-1);
+      if (tail !== undefined && tail.length < DELTA_SLICE) tail.push(p);
+      else this.#pending.push([p]);
     }
     if (prev !== null) {
       const h = this.#hops.get(prev)!;
@@ -641,11 +642,10 @@ export class RouterController implements Controller {
     return h.hop;
   }
 
-  /** Puts the pending prefixes `from`..`to` back to plain values in `#learned` (or out of it). */
-  #settlePending(from: number, to: number): void {
-    const pending = this.#pending, learned = this.#learned;
-    for (let i = from; i < to; i++) {
-      const p = pending[i];
+  /** Puts pending prefixes back to plain values in `#learned` (or out of it). */
+  #settle(block: readonly PendingPrefix[]): void {
+    const learned = this.#learned;
+    for (const p of block) {
       if (p.hop === null) learned.delete(p.key);
       else learned.set(p.key, p.hop);
     }
@@ -722,9 +722,8 @@ export class RouterController implements Controller {
     // the pass awaits the kernel is the next delta's to set up (neighbour, FDB, tunnel) before its
     // routes. Read after the awaits, it was counted as done and its routes went out without it.
     const auxKey = this.#overlayHops(ctx).join(",");
-    this.#settlePending(this.#pendingAt, this.#pending.length);
+    for (const block of this.#pending) this.#settle(block);
     this.#pending = [];
-    this.#pendingAt = 0;
     this.#failedPrefixes.clear();
     const cur = await readKernelState(this.ctx.runner, this.#families, { fou: ctx.overlay.encap === "fou" });
     const { state, lines, failed, refusedLines } = await applyKernelPlan(this.ctx.runner, kp, cur, keep);
@@ -843,9 +842,7 @@ export class RouterController implements Controller {
     }
     // In slices: memory stays bounded by the slice, not by the burst (a full table arrives as one
     // burst), and events arriving meanwhile join the pending set for a later slice.
-    while (this.#pendingAt < this.#pending.length) lines += await this.#flushSlice(d, keep);
-    this.#pending = [];
-    this.#pendingAt = 0;
+    while (this.#pending.length > 0) lines += await this.#flushSlice(d, keep);
     // Overlay state of next hops no longer used: after their routes are gone.
     if (auxPlan) {
       if (!keep) {
@@ -874,19 +871,11 @@ export class RouterController implements Controller {
     /** Routes new to the kernel (a refused one is then not counted as installed). */
     const fresh: Route[] = [];
     const retrying = this.#failedPrefixes;
-    if (this.#pendingAt >= 8 * DELTA_SLICE) {
-      // Drop the settled head: it would hold every entry of a full table's burst until the end.
-      this.#pending = this.#pending.slice(this.#pendingAt);
-      this.#pendingAt = 0;
-    }
-    const pending = this.#pending, from = this.#pendingAt;
-    const to = Math.min(pending.length, from + DELTA_SLICE);
-    // Settled first: a change arriving while this slice is written starts a new pending entry
-    // with the hop this slice installs as its "before".
-    this.#settlePending(from, to);
-    this.#pendingAt = to;
-    for (let i = from; i < to; i++) {
-      const { key: k, kernel: prev, hop: cur } = pending[i];
+    // Taken out and settled first: a change arriving while this slice is written starts a new
+    // pending entry (in a new block) with the hop this slice installs as its "before".
+    const block = this.#pending.shift()!;
+    this.#settle(block);
+    for (const { key: k, kernel: prev, hop: cur } of block) {
       const dst = ribKeyText(k);
       const retry = retrying.size > 0 && retrying.has(dst);
       // Withdrawn and re-learned through the same hop since the last flush: nothing to write.

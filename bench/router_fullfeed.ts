@@ -34,7 +34,7 @@
  * @module
  */
 import { BgpLab, type Bird, type Gobgp, rssKb, waitFor } from "../tests/fixtures/bgp_peers.ts";
-import type { RouterChildConfig } from "../tests/fixtures/router_child.ts";
+import { type RouterChildConfig, spawnRouterChild } from "../tests/fixtures/router_child.ts";
 
 function arg(name: string, dflt: number): number {
   const i = Deno.args.indexOf(`--${name}`);
@@ -133,43 +133,16 @@ function startOurs(lab: BgpLab): Receiver {
     asn: OUR_ASN,
     dir: lab.dir,
   };
-  const child = new URL("../tests/fixtures/router_child.ts", import.meta.url).pathname;
-  const proc = new Deno.Command("ip", {
-    args: [
-      "netns",
-      "exec",
-      us.ns,
-      Deno.execPath(),
-      "run",
-      "-A",
-      ...v8,
-      ...(Deno.env.get("CHILD_FLAGS")?.split(" ") ?? []),
-      child,
-      JSON.stringify(cfg),
-    ],
-    stdout: "piped",
+  const { proc, last } = spawnRouterChild(us.ns, cfg, {
+    denoFlags: [...v8, ...(Deno.env.get("CHILD_FLAGS")?.split(" ") ?? [])],
     stderr: "piped",
-  }).spawn();
-  let last = { v4: 0, v6: 0, learned: 0, ops: 0, merged: 0 };
-  (async () => {
-    let buf = "";
-    for await (const c of proc.stdout.pipeThrough(new TextDecoderStream())) {
-      buf += c;
-      let nl;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        try {
-          last = JSON.parse(buf.slice(0, nl));
-        } catch { /* partial */ }
-        buf = buf.slice(nl + 1);
-      }
-    }
-  })().catch(() => {});
+  });
   const log = Deno.openSync(`${lab.dir}/ours.log`, { write: true, create: true });
   proc.stderr.pipeTo(new WritableStream({ write: (c) => void log.writeSync(c) })).catch(() => {});
   return {
     name: "ours",
-    count: (f) => Promise.resolve(f === 4 ? last.v4 : last.v6),
-    ops: () => ({ written: last.ops, merged: last.merged }),
+    count: (f) => Promise.resolve(f === 4 ? last().v4 : last().v6),
+    ops: () => ({ written: last().ops, merged: last().merged }),
     pid: () => proc.pid,
     stop: async () => {
       try {

@@ -8,16 +8,24 @@ import assert from "node:assert/strict";
 import { CommandRunner } from "../../kernel/exec.ts";
 import { readOurRoutes, type Route, writeRoutes } from "../../kernel/ip/mod.ts";
 
+/** Runs `fn` with a runner inside a throwaway namespace `nl-rt-<random>`, always removed. */
+async function inNamespace(fn: (run: CommandRunner) => Promise<void>): Promise<void> {
+  const ns = `nl-rt-${crypto.randomUUID().slice(0, 8)}`;
+  const root = new CommandRunner();
+  await root.run(["ip", "netns", "add", ns]);
+  try {
+    await fn(new CommandRunner(ns));
+  } finally {
+    await root.run(["ip", "netns", "del", ns], { okCodes: [0, 1] });
+  }
+}
+
 Deno.test({
   name:
     "rtnetlink routes: replace/delete of proto 17 only, onlink, table 77, src, IPv6, IPv4 via IPv6; per-route failures",
   sanitizeResources: false,
   async fn() {
-    const ns = `nl-rt-${crypto.randomUUID().slice(0, 8)}`;
-    const root = new CommandRunner();
-    await root.run(["ip", "netns", "add", ns]);
-    try {
-      const run = new CommandRunner(ns);
+    await inNamespace(async (run) => {
       assert.ok(run.netlink, "FFI is allowed under -A, so the runner has a netlink channel");
       await run.run(["ip", "-batch", "-"], {
         stdin: [
@@ -74,9 +82,7 @@ Deno.test({
       await writeRoutes(run, [{ del: true, route: { dst: "10.217.5.0/24" } }]);
       assert.deepEqual(await readOurRoutes(run, [4, 6]), []);
       assert.match((await run.run(["ip", "route", "show", "10.218.0.0/24"])).stdout, /proto static/);
-    } finally {
-      await root.run(["ip", "netns", "del", ns], { okCodes: [0, 1] });
-    }
+    });
   },
 });
 
@@ -85,11 +91,7 @@ Deno.test({
     "rtnetlink routes: many chunks (sends off the JS thread), refusals inside chunks, concurrent writes queued in order",
   sanitizeResources: false,
   async fn() {
-    const ns = `nl-rt-${crypto.randomUUID().slice(0, 8)}`;
-    const root = new CommandRunner();
-    await root.run(["ip", "netns", "add", ns]);
-    try {
-      const run = new CommandRunner(ns);
+    await inNamespace(async (run) => {
       await run.run(["ip", "-batch", "-"], {
         stdin: "link set lo up\nlink add nlv0 type veth peer name nlv1\nlink set nlv0 up\n" +
           "link set nlv1 up\naddr add 10.216.0.1/24 dev nlv0\n",
@@ -124,8 +126,6 @@ Deno.test({
       const gone = await writeRoutes(run, have.map((route) => ({ del: true, route })));
       assert.deepEqual([gone.failed, gone.done], [[], have.length]);
       assert.deepEqual(await readOurRoutes(run, [4]), []);
-    } finally {
-      await root.run(["ip", "netns", "del", ns], { okCodes: [0, 1] });
-    }
+    });
   },
 });

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { BgpLab, waitFor } from "../fixtures/bgp_peers.ts";
-import type { RouterChildConfig } from "../fixtures/router_child.ts";
+import { type RouterChildConfig, spawnRouterChild } from "../fixtures/router_child.ts";
 
 const N = 300_000;
 const N6 = 50_000;
@@ -72,37 +72,14 @@ protocol bgp to_us6 { local ${b.v6} as 65000; neighbor ${us.v6} as 64512; keepal
         asn: 64512,
         dir: lab.dir,
       };
-      child = new Deno.Command("ip", {
-        args: [
-          "netns",
-          "exec",
-          us.ns,
-          Deno.execPath(),
-          "run",
-          "-A",
-          new URL("../fixtures/router_child.ts", import.meta.url).pathname,
-          JSON.stringify(cfg),
-        ],
-        stdout: "piped",
-        stderr: "null",
-      }).spawn();
-      let last = { v4: 0, v6: 0, learned: 0, error: "" };
-      (async () => {
-        let buf = "";
-        for await (const c of child!.stdout.pipeThrough(new TextDecoderStream())) {
-          buf += c;
-          let nl;
-          while ((nl = buf.indexOf("\n")) >= 0) {
-            last = JSON.parse(buf.slice(0, nl));
-            buf = buf.slice(nl + 1);
-          }
-        }
-      })().catch(() => {});
-      const state = () => JSON.stringify(last);
+      const spawned = spawnRouterChild(us.ns, cfg);
+      child = spawned.proc;
+      const last = spawned.last;
+      const state = () => JSON.stringify(last());
 
       await waitFor(
         `all ${N} + ${N6} routes acknowledged (last: ${state()})`,
-        () => last.v4 === N && last.v6 === N6,
+        () => last().v4 === N && last().v6 === N6,
         10 * 60_000,
         500,
       );
@@ -116,14 +93,14 @@ protocol bgp to_us6 { local ${b.v6} as 65000; neighbor ${us.v6} as 64512; keepal
       }
       const out6 = await lab.exec("us", ["ip", "-6", "route", "show", `${v6(N6 - 1)}/128`]);
       assert.match(out6, new RegExp(`^\\S+ via ${b.v6} dev eth0 proto 17`), out6);
-      assert.equal(last.error, "");
+      assert.equal(last().error, "");
 
       // Withdraw everything (UPDATEs with withdrawals, sessions stay up).
       await bird.birdc("disable", `"s*"`);
       await bird.birdc("disable", `"x*"`);
       await waitFor(
         `every route withdrawn (last: ${state()})`,
-        () => last.v4 === 0 && last.v6 === 0,
+        () => last().v4 === 0 && last().v6 === 0,
         10 * 60_000,
         500,
       );
@@ -133,7 +110,7 @@ protocol bgp to_us6 { local ${b.v6} as 65000; neighbor ${us.v6} as 64512; keepal
 
       // And back: the delta path re-installs a withdrawn table.
       await bird.birdc("enable", `"s*"`);
-      await waitFor(`the IPv4 table back (last: ${state()})`, () => last.v4 === N, 10 * 60_000, 500);
+      await waitFor(`the IPv4 table back (last: ${state()})`, () => last().v4 === N, 10 * 60_000, 500);
       assert.equal((await kernelRoutes(lab, 4)).length, N);
     } finally {
       try {

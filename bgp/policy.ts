@@ -12,7 +12,7 @@
 
 import type { LargeCommunity, PathAttributes, Prefix } from "./codec/types.ts";
 import { AsPathSegmentType } from "./codec/types.ts";
-import { prefixContains } from "./prefix.ts";
+import { ipv4Covers, prefixContains } from "./prefix.ts";
 import { parseIPv4 } from "../net/ip.ts";
 
 /** A prefix-list entry: `prefix` covers the route and its length is within [ge, le] (both default to prefix.len, exact match). */
@@ -109,7 +109,7 @@ function matches(
       if (y === -2) y = parseIPv4(prefix.addr, true);
       const x = parseIPv4(o.addr, true);
       if (x < 0 || y < 0) return prefixContains(o, prefix);
-      return o.len <= prefix.len && (o.len === 0 || ((x ^ y) >>> (32 - o.len)) === 0);
+      return o.len <= prefix.len && ipv4Covers(x, o.len, y);
     });
     if (!ok) return false;
   }

@@ -42,13 +42,19 @@ export function canonicalAddr(a: string): string {
   return c;
 }
 
+/** Whether IPv4 address `y` (a number) has the first `len` bits of `x` (`len` 0: always). */
+export function ipv4Covers(x: number, len: number, y: number): boolean {
+  // `>>> 32` shifts by 0 in JavaScript, so /0 is answered before it.
+  return len === 0 || ((x ^ y) >>> (32 - len)) === 0;
+}
+
 /** True when `outer` covers `inner` (same family, shorter or equal length, same leading bits). */
 export function prefixContains(outer: Prefix, inner: Prefix): boolean {
   if (outer.afi !== inner.afi || outer.len > inner.len) return false;
   // IPv4 as numbers: policies test every received route, and two byte arrays per test were a
   // tenth of the router's time under a full feed's churn.
   const x = parseIPv4(outer.addr, true), y = x < 0 ? -1 : parseIPv4(inner.addr, true);
-  if (y >= 0) return outer.len === 0 || ((x ^ y) >>> (32 - outer.len)) === 0;
+  if (y >= 0) return ipv4Covers(x, outer.len, y);
   const a = parseIp(outer.addr, SLOPPY)!, b = parseIp(inner.addr, SLOPPY)!;
   return cidrContainsBytes({
     family: a.length === 4 ? 4 : 6,

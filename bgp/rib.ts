@@ -239,18 +239,8 @@ export class BestPathChange {
 
   /** The new best route; null when the prefix has no path left. */
   get best(): Route | null {
-    const p = this.path;
     if (this.#route === undefined) {
-      this.#route = p
-        ? attrsToRoute(
-          this.prefix,
-          p.e,
-          p.src.local ? "local" : p.src.address,
-          p.src.asn,
-          p.src.ebgp,
-          this.#stale,
-        )
-        : null;
+      this.#route = this.path ? toRoute(this.prefix, this.path, this.#stale) : null;
     }
     return this.#route;
   }
@@ -265,8 +255,8 @@ export class BestPathChange {
 export type BestPathListener = (ev: BestPathChange) => void;
 
 /** Turn a path into the API's Route. */
-export function toRoute(prefix: Prefix, p: Path): Route {
-  return attrsToRoute(prefix, p.e, p.src.local ? "local" : p.src.address, p.src.asn, p.src.ebgp, p.stale);
+export function toRoute(prefix: Prefix, p: Path, stale = p.stale): Route {
+  return attrsToRoute(prefix, p.e, p.src.local ? "local" : p.src.address, p.src.asn, p.src.ebgp, stale);
 }
 
 function attrsToRoute(

@@ -110,7 +110,8 @@ export interface NetlinkChannel {
   ): Int32Array;
   /**
    * For writes: the send runs on another thread (`msgs` must stay unchanged until it settles),
-   * and only the last message carries NLM_F_ACK. The others are answered only when they fail
+   * and the caller has set NLM_F_ACK on the last message only (kernel/ip/route_write.ts
+   * `Encoder.ackLast`). The others are answered only when they fail
    * (their entry stays 0 otherwise); the last one's answer ends the transaction, as the kernel
    * handles one send's messages in order.
    */

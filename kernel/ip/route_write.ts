@@ -2,9 +2,10 @@
  * Writes route changes (replace / delete of routes of our protocol 17) to the kernel in bulk.
  *
  * Through the runner's NETLINK_ROUTE channel when it has one (`Runner.netlink`, kernel/netlink.ts):
- * RTM_NEWROUTE / RTM_DELROUTE messages, `CHUNK` per `sendto`, acknowledgements read in bulk; each
- * send runs off the JS thread while the next chunk is encoded and the event loop runs. Otherwise (dry-run, recording wrappers, no FFI permission)
- * as one `ip -force -batch -` through `runner.run`, so `--dry-run` prints exactly these changes.
+ * RTM_NEWROUTE / RTM_DELROUTE messages, `CHUNK` per `sendto`, one acknowledgement per chunk (failures
+ * are answered on their own); each send runs off the JS thread while the next chunk is encoded and
+ * the event loop runs. Otherwise (dry-run, recording wrappers, no FFI permission) as one
+ * `ip -force -batch -` through `runner.run`, so `--dry-run` prints exactly these changes.
  *
  * Each route succeeds or fails on its own (a bad next hop never stops the rest); deleting a route
  * that is already gone counts as done. Deletions match our protocol only, so a foreign route with

@@ -1,14 +1,18 @@
 /**
- * Upstream kube-router beside ours, firewall only, on the same real API server state, in the
- * same run: time from process start to the first complete sync in the kernel, time for one pod
- * label change to reach the kernel, CPU seconds, and resident memory, at three scales. Prints
- * each figure and the ratio ours/upstream.
+ * Upstream kube-router beside ours on the same real API server state, in the same run, in two
+ * parts (`--parts firewall,router`, both by default); prints each figure and the ratio
+ * ours/upstream.
+ * - **firewall**: time from process start to the first complete sync in the kernel, time for one
+ *   pod label change to reach the kernel, CPU seconds, and resident memory, at three scales;
+ * - **router**: pod-CIDR propagation between two nodes (`bench/upstream_router.ts`): a node
+ *   joining beside a running one until each routes the other's pod CIDR, and leaving until its
+ *   route is gone, `--runs` times, with each agent's CPU and memory.
  *
- *   deno run -A bench/upstream.ts [--scales 300,2000,10000] [--runs 3]
+ *   deno run -A bench/upstream.ts [--parts firewall,router] [--scales 300,2000,10000] [--runs 3]
  *
  * Upstream is built from the Go module proxy (`github.com/cloudnativelabs/kube-router/v2`,
  * newest version it serves: v2.1.0) into ~/.cache/kube-router-deno/upstream-<version>/. Each
- * agent runs alone (one after the other, so they do not compete for the two cores) inside its
+ * firewall agent runs alone (one after the other, so they do not compete for the two cores) inside its
  * own throwaway network namespace `krup-<random>` that holds the node's address 192.0.2.1 on a
  * bridge and reaches the API server through `tests/fixtures/api_bridge.ts`. Pods get their
  * status written as a kubelet would (phase Running, podIP), so both agents see real objects.
@@ -25,10 +29,9 @@ import { type ApiServer, startApiServer } from "../tests/fixtures/apiserver.ts";
 import { bridgeApiInto } from "../tests/fixtures/api_bridge.ts";
 import { generatedCluster, podApp, podIp, podNode } from "./cluster_gen.ts";
 import { procStatus } from "./proc_status.ts";
-import { SHIPPED_V8_FLAGS } from "../options/v8_flags.ts";
+import { oursArgv, spawnAgent, upstreamBinary } from "./upstream_agents.ts";
+import { type JoinFigures, loadNodes, routerJoin } from "./upstream_router.ts";
 
-const UPSTREAM_VERSION = "v2.1.0";
-const root = new URL("../", import.meta.url).pathname;
 const sh = new CommandRunner();
 const arg = (name: string, dflt: string) => {
   const i = Deno.args.indexOf(`--${name}`);
@@ -40,28 +43,7 @@ const NODES = 10;
 // Which of our agent's forms to run beside upstream: `source` (deno run main.ts), `bundle`
 // (dist/kube-router/main.js as the image runs it, with its V8 flags), or `bundle:<v8 flags>` to try others.
 const OURS = arg("ours", "bundle").split(",");
-
-async function upstreamBinary(): Promise<string> {
-  const home = Deno.env.get("HOME") ?? "/root";
-  const dir = `${home}/.cache/kube-router-deno/upstream-${UPSTREAM_VERSION}`;
-  const bin = `${dir}/kube-router`;
-  try {
-    await Deno.stat(bin);
-    return bin;
-  } catch { /* build it */ }
-  console.error(`building upstream kube-router ${UPSTREAM_VERSION} from the Go module proxy (about 2 min)…`);
-  await sh.run([
-    "env",
-    `GOBIN=${dir}`,
-    "GOFLAGS=-buildvcs=false",
-    "CGO_ENABLED=0",
-    `PATH=${Deno.env.get("PATH")}:/usr/local/go/bin`,
-    "go",
-    "install",
-    `github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@${UPSTREAM_VERSION}`,
-  ]);
-  return bin;
-}
+const PARTS = arg("parts", "firewall,router").split(",");
 
 /** Runs `fn` over `items` with at most `n` at once. */
 async function pool<T>(items: T[], n: number, fn: (t: T) => Promise<unknown>): Promise<void> {
@@ -172,30 +154,13 @@ async function runAgent(
       stdin: "link set lo up\nlink add kr0 type bridge\nlink set kr0 up\naddr add 192.0.2.1/24 dev kr0\n",
     });
     await using bridge = await bridgeApiInto(ns, api);
-    const logPath = `/tmp/${ns}-${who}.log`;
-    const logFile = await Deno.open(logPath, { write: true, create: true, truncate: true });
     const t0 = performance.now();
-    const child = new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        ns,
-        ...argv,
-        `--kubeconfig=${bridge.kubeconfigPath}`,
-        "--hostname-override=node-0",
-      ],
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
-    const logged = child.stderr.pipeTo(logFile.writable).catch(() => {});
-    let exited = false;
-    child.status.then(() => exited = true);
-    const alive = async () => {
-      if (!exited) return;
-      await logged;
-      const tail = (await Deno.readTextFile(logPath)).split("\n").slice(-15).join("\n");
-      throw new Error(`${who} exited early; the end of its log (${logPath}):\n${tail}`);
-    };
+    const agent = spawnAgent(who, ns, [
+      ...argv,
+      `--kubeconfig=${bridge.kubeconfigPath}`,
+      "--hostname-override=node-0",
+    ], `/tmp/${ns}-${who}.log`);
+    const alive = () => agent.alive();
     try {
       // First sync: the last change of the kernel counts before 3 s of quiet.
       let last = { chains: -1, sets: -1 }, lastChange = t0;
@@ -231,48 +196,21 @@ async function runAgent(
       }
       await sleep(2_000);
       await alive();
-      const s = procStatus(child.pid);
+      const s = procStatus(agent.pid);
       return { firstSyncS, labelS, cpuS: s.cpu, rssMb: s.rss, hwmMb: s.hwm, ...last };
     } finally {
-      try {
-        child.kill("SIGTERM");
-      } catch { /* gone */ }
-      await child.status;
-      await logged;
-      console.error(`  ${who} stopped; its log: ${logPath}`);
+      await agent.stop();
     }
   } finally {
     await sh.run(["ip", "netns", "del", ns], { okCodes: [0, 1] });
   }
 }
 
-/** The command line of one form of our agent; `bundle` builds dist/kube-router/ first. */
-async function oursArgv(form: string): Promise<string[]> {
-  const deno = Deno.execPath();
-  if (form === "source") return [deno, "run", "-A", `${root}main.ts`, "firewall"];
-  const [kind, flags] = form.split(/:(.*)/s);
-  if (kind !== "bundle") throw new Error(`--ours: unknown form ${form} (source, bundle, bundle:<v8 flags>)`);
-  const built = await new Deno.Command(deno, { args: ["task", "bundle"], cwd: root, stdout: "null" })
-    .output();
-  if (!built.success) throw new Error(`deno task bundle failed: ${new TextDecoder().decode(built.stderr)}`);
-  // As the image does at build time (tests/cluster/images.sh): analysed once, not at agent start.
-  await sh.run([deno, "cache", `${root}dist/kube-router/main.js`]);
-  const v8 = flags === undefined ? [...SHIPPED_V8_FLAGS] : flags.split(/[ ,]+/).filter(Boolean);
-  return [
-    deno,
-    "run",
-    "-A",
-    ...(v8.length ? [`--v8-flags=${v8.join(",")}`] : []),
-    `${root}dist/kube-router/main.js`,
-    "firewall",
-  ];
-}
-
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const f1 = (x: number) => x.toFixed(x < 10 ? 2 : 1);
 
-if (import.meta.main) {
-  const upstream = await upstreamBinary();
+/** The firewall part: first sync, one label change, CPU and memory at each scale. */
+async function firewallPart(upstream: string): Promise<void> {
   console.log(
     "| pods / namespaces / policies | agent | first sync s | label change s (median) | CPU s | RSS MB | peak RSS MB | pod chains | ipsets |",
   );
@@ -301,7 +239,7 @@ if (import.meta.main) {
     for (const form of OURS) {
       oursByForm.push([
         `ours (${form})`,
-        await runAgent("ours", await oursArgv(form), api, { pods, namespaces }),
+        await runAgent("ours", await oursArgv(form, "firewall"), api, { pods, namespaces }),
       ]);
     }
     for (const [who, f] of [["upstream", up] as [string, Figures], ...oursByForm]) {
@@ -322,4 +260,52 @@ if (import.meta.main) {
   }
   console.log("");
   for (const r of ratios) console.log(r);
+}
+
+/** The router part: a node joining and leaving beside another, `RUNS` times, agents taking turns. */
+async function routerPart(upstream: string): Promise<void> {
+  await using api = await startApiServer();
+  await loadNodes(api);
+  const agents: [string, string[]][] = [[
+    "upstream",
+    [upstream, "--run-router=true", "--run-firewall=false", "--run-service-proxy=false"],
+  ]];
+  for (const form of OURS) agents.push([`ours (${form})`, await oursArgv(form, "router")]);
+  const runs = new Map<string, JoinFigures[]>(agents.map(([who]) => [who, []]));
+  for (let r = 0; r < RUNS; r++) {
+    for (const [who, argv] of agents) runs.get(who)!.push(await routerJoin(who, argv, api));
+  }
+  const med = (who: string, f: (j: JoinFigures) => number | null) =>
+    median(runs.get(who)!.map((j) => f(j) ?? Infinity));
+  const shown = (x: number) => Number.isFinite(x) ? f1(x) : "kept > 30 s";
+  console.log("");
+  console.log(
+    `| router, 2 nodes (median of ${RUNS}) | node-b start → routed at node-a s | → node-a routed at node-b s | node-b stopped → route gone at node-a s | CPU s a / b | RSS MB a / b |`,
+  );
+  console.log("| --- | --- | --- | --- | --- | --- |");
+  for (const [who] of agents) {
+    console.log(
+      `| ${who} | ${f1(med(who, (j) => j.aSeesB))} | ${f1(med(who, (j) => j.bSeesA))} | ${
+        shown(med(who, (j) => j.leaveS))
+      } | ${f1(med(who, (j) => j.cpuA))} / ${f1(med(who, (j) => j.cpuB))} | ${
+        f1(med(who, (j) => j.rssA))
+      } / ${f1(med(who, (j) => j.rssB))} |`,
+    );
+  }
+  const ours = agents[1][0];
+  const ratio = (f: (j: JoinFigures) => number | null) => (med(ours, f) / med("upstream", f)).toFixed(2);
+  console.log("");
+  console.log(
+    `router: ${ours}/upstream join ${ratio((j) => Math.max(j.aSeesB, j.bSeesA))}×, leave ${
+      ratio((j) => j.leaveS)
+    }×, CPU ${ratio((j) => j.cpuA + j.cpuB)}×, RSS ${ratio((j) => j.rssA + j.rssB)}×`,
+  );
+}
+
+if (import.meta.main) {
+  const unknown = PARTS.filter((p) => p !== "firewall" && p !== "router");
+  if (unknown.length) throw new Error(`--parts: unknown ${unknown.join(",")} (firewall, router)`);
+  const upstream = await upstreamBinary();
+  if (PARTS.includes("firewall")) await firewallPart(upstream);
+  if (PARTS.includes("router")) await routerPart(upstream);
 }

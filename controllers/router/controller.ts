@@ -842,7 +842,7 @@ export class RouterController implements Controller {
     }
     // In slices: memory stays bounded by the slice, not by the burst (a full table arrives as one
     // burst), and events arriving meanwhile join the pending set for a later slice.
-    while (this.#pending.length > 0) lines += await this.#flushSlice(d, keep);
+    while (this.#pending.length > 0) lines += await this.#flushSlice(d);
     // Overlay state of next hops no longer used: after their routes are gone.
     if (auxPlan) {
       if (!keep) {
@@ -857,8 +857,13 @@ export class RouterController implements Controller {
     return lines;
   }
 
-  /** Takes up to DELTA_SLICE pending prefixes, writes their changes, accounts for the outcome. */
-  async #flushSlice(d: RouteDecider, keep: boolean): Promise<number> {
+  /**
+   * Takes up to DELTA_SLICE pending prefixes, writes their changes, accounts for the outcome.
+   * A withdrawal is written even while the start-up hold keeps stale routes: the hold is for
+   * routes a previous run left in the kernel, which nobody has re-advertised yet; a route learned
+   * in this run and then withdrawn (its peer left, or said so) would only blackhole its prefix.
+   */
+  async #flushSlice(d: RouteDecider): Promise<number> {
     const dels: RouteOp[] = [];
     const reps: RouteOp[] = [];
     // Counted here, added to `#synced` once the kernel has acknowledged the writes.
@@ -896,13 +901,10 @@ export class RouterController implements Controller {
           fresh.push(after);
         }
       } else if (before || retry) {
-        if (keep) this.#staleKept++;
-        else {
-          dels.push({ del: true, route: before ?? { dst } });
-          if (before) {
-            lost++;
-            count(k, -1);
-          }
+        dels.push({ del: true, route: before ?? { dst } });
+        if (before) {
+          lost++;
+          count(k, -1);
         }
       }
     }

@@ -841,8 +841,25 @@ export class RouterController implements Controller {
       lines += r.lines;
     }
     // In slices: memory stays bounded by the slice, not by the burst (a full table arrives as one
-    // burst), and events arriving meanwhile join the pending set for a later slice.
-    while (this.#pending.length > 0) lines += await this.#flushSlice(d);
+    // burst), and events arriving meanwhile join the pending set for a later slice. Two slices in
+    // flight: the next is computed and queued on the channel (writes leave in order) while the
+    // kernel installs the one before, so the kernel never waits for our next slice.
+    let writing: Promise<number> | null = null;
+    while (this.#pending.length > 0) {
+      const next = this.#flushSlice(d);
+      if (writing) {
+        try {
+          lines += await writing;
+        } catch (e) {
+          // The next slice's write is queued: let it end before the lane's retry re-reads the
+          // kernel, so no pass runs beside it.
+          await next.catch(() => {});
+          throw e;
+        }
+      }
+      writing = next;
+    }
+    if (writing) lines += await writing;
     // Overlay state of next hops no longer used: after their routes are gone.
     if (auxPlan) {
       if (!keep) {

@@ -17,7 +17,7 @@
  * @module
  */
 
-import type { BgpError } from "./codec/errors.ts";
+import { type BgpError, CeaseSubcode } from "./codec/errors.ts";
 import {
   AFI,
   type Afi,
@@ -111,6 +111,11 @@ export class PeerSession {
   #eorPending = false;
   #sentOpens = 0;
   #dialAbort: AbortController | null = null;
+  /**
+   * Our dial still in flight when the peer dropped the session's connection with Cease/7: the
+   * peer chose our connection (§6.8), so closing the dropped one must not cancel it.
+   */
+  #collisionDial: AbortController | null = null;
   /** Set while taking over a dialled connection on which our OPEN already went out. */
   #openAlreadySent = false;
   #stopped = false;
@@ -338,7 +343,17 @@ export class PeerSession {
           return;
         }
         this.#dialAbort = null;
+        const chosen = this.#collisionDial === ac;
+        this.#collisionDial = null;
         const st = this.fsm.state;
+        if (chosen && st === "Idle" && this.fsm.adminUp && !this.fsm.bfdHeld && !this.#stopped) {
+          // The peer resolved the collision for this connection and dropped the other: carry on
+          // here at once instead of waiting out the idle hold and dialling again.
+          this.fsm = { ...this.fsm, state: "Connect", idleHoldAt: undefined };
+          this.#adopt(conn, true);
+          this.dispatch({ type: "TcpCrAcked" });
+          return;
+        }
         if (st === "Connect") {
           this.#adopt(conn, true);
           this.dispatch({ type: "TcpCrAcked" });
@@ -354,6 +369,7 @@ export class PeerSession {
       (err) => {
         if (!current()) return;
         this.#dialAbort = null;
+        this.#collisionDial = null;
         if (this.fsm.state !== "Connect") return; // we run on the peer's connection
         this.dispatch({ type: "TcpConnectionFails", reason: `connect: ${errMsg(err)}` });
       },
@@ -369,8 +385,11 @@ export class PeerSession {
   }
 
   #closeConn(): void {
-    this.#dialAbort?.abort();
-    this.#dialAbort = null;
+    if (this.#stopped || this.#dialAbort === null || this.#dialAbort !== this.#collisionDial) {
+      this.#dialAbort?.abort();
+      this.#dialAbort = null;
+      this.#collisionDial = null;
+    }
     const c = this.#conn;
     this.#conn = null;
     // The dropped connection's queue (e.g. the NOTIFICATION just queued) drains on its own
@@ -506,6 +525,13 @@ export class PeerSession {
           code: m.code,
           subcode: m.subcode,
         });
+        if (
+          m.code === CEASE && m.subcode === CeaseSubcode.ConnectionCollisionResolution && this.#dialAbort &&
+          (this.fsm.state === "OpenSent" || this.fsm.state === "OpenConfirm")
+        ) {
+          // The peer dropped this connection for the other one, which is our dial still in flight.
+          this.#collisionDial = this.#dialAbort;
+        }
         if (m.code === ErrorCode.OpenMessage && m.subcode === 1) this.dispatch({ type: "NotifMsgVerErr" });
         else this.dispatch({ type: "NotifMsg", code: m.code, subcode: m.subcode });
         return;

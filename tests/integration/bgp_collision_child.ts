@@ -9,6 +9,12 @@
  *
  * Usage: bgp_collision_child.ts <iterations> <skewMs> <basePort> [aLowerId=1]
  *
+ * With `--side A|B --start-at <epoch ms> --period <ms>` it runs one side only (A keeps the lower
+ * router ID), so the two speakers are two processes with their own event loops, as two nodes
+ * are: iteration i adds the peer at start-at + i × period (B after the same pseudo-random skew
+ * of 0–`skewMs` ms), waits for its own side Established, and stops its speaker 300 ms before the
+ * next period. Prints one JSON line: per iteration, this side's time to Established.
+ *
  * @module
  */
 import { BgpSpeaker } from "../../bgp/mod.ts";
@@ -69,6 +75,58 @@ async function once(i: number): Promise<Result> {
   return { i, ms, ok, states, notes: ok && ms < 500 ? [] : notes };
 }
 
+/** One side of iteration `i`, in step with the other process by the wall clock. */
+async function side(i: number, who: "A" | "B", startAt: number, period: number): Promise<Result> {
+  const port = basePort + i;
+  const notes: string[] = [];
+  let t0 = performance.now();
+  const [addr, peer, id, asn, peerAsn] = who === "A"
+    ? ["127.0.0.1", "127.0.0.2", "192.0.2.1", 65001, 65002]
+    : ["127.0.0.2", "127.0.0.1", "192.0.2.2", 65002, 65001];
+  const sp = new BgpSpeaker({
+    asn,
+    routerId: id,
+    listen: { addresses: [addr], port },
+    log: (level, msg, fields) => {
+      if (level !== "debug" || msg === "bgp peer state" || msg === "bgp connection collision") {
+        notes.push(`${who} ${Math.round(performance.now() - t0)} ms ${msg} ${JSON.stringify(fields ?? {})}`);
+      }
+    },
+  });
+  await sp.start();
+  // The same skew in both processes: a hash of the iteration.
+  const skew = who === "B" ? ((i * 2654435761) >>> 0) % (skewMs + 1) : 0;
+  const at = startAt + i * period + skew;
+  await new Promise((r) => setTimeout(r, Math.max(0, at - Date.now())));
+  t0 = performance.now();
+  sp.addPeer({ address: peer, asn: peerAsn, localAddress: addr, port, holdTime: 90, connectRetry: 1 });
+  let ok = false;
+  const end = startAt + (i + 1) * period - 300;
+  while (Date.now() < end) {
+    if (sp.peers()[0]?.state === "Established") {
+      ok = true;
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  const ms = Math.round(performance.now() - t0);
+  const states = [sp.peers()[0]?.state ?? "-"];
+  await new Promise((r) => setTimeout(r, Math.max(0, end - Date.now())));
+  await sp.stop();
+  return { i, ms, ok, states, notes: ok && ms < 300 ? [] : notes };
+}
+
+const flag = (name: string) => {
+  const k = Deno.args.indexOf(`--${name}`);
+  return k >= 0 ? Deno.args[k + 1] : undefined;
+};
 const results: Result[] = [];
-for (let i = 0; i < iterations; i++) results.push(await once(i));
+const who = flag("side");
+for (let i = 0; i < iterations; i++) {
+  results.push(
+    who === "A" || who === "B"
+      ? await side(i, who, Number(flag("start-at")), Number(flag("period")))
+      : await once(i),
+  );
+}
 console.log(JSON.stringify(results));

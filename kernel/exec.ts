@@ -121,6 +121,11 @@ export interface Runner {
    * `run`, so dry-run prints the routes and wrappers see them.
    */
   netlink?: () => NetlinkChannel;
+  /**
+   * True when reads may be empty because the tool could not run (`--dry-run` on a machine without
+   * it, or without privileges): an absent value then means "unknown", not "the kernel has none".
+   */
+  readonly readsMayBeBlank?: boolean;
 }
 
 function withNetns(argv: readonly string[], netns?: string): string[] {
@@ -305,6 +310,7 @@ export interface RecordedCommand {
  */
 export class DryRunRunner implements Runner {
   readonly recorded: RecordedCommand[] = [];
+  readonly readsMayBeBlank = true;
 
   constructor(
     private readonly print: (cmd: RecordedCommand) => void = () => {},

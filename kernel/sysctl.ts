@@ -22,12 +22,14 @@ export async function readSysctls(runner: Runner, keys: readonly string[]): Prom
 
 /**
  * Sets each key that differs from the wanted value, in one `sysctl -w` process. Returns the keys
- * changed. Keys the kernel does not have are reported in the thrown error.
+ * changed. Keys the kernel does not have are reported in the thrown error (in a dry run, whose
+ * reads may be blank, they are shown as writes instead).
  */
 export async function ensureSysctls(runner: Runner, wanted: ReadonlyMap<string, string>): Promise<string[]> {
   const current = await readSysctls(runner, [...wanted.keys()]);
   const missing = [...wanted.keys()].filter((k) => !current.has(k));
-  if (missing.length > 0) {
+  // In a dry run an unread key may only mean `sysctl` is not installed here: show its write.
+  if (missing.length > 0 && !runner.readsMayBeBlank) {
     throw new Error(`sysctl: kernel has no ${missing.map((k) => JSON.stringify(k)).join(", ")}`);
   }
   const changes = [...wanted].filter(([k, v]) => current.get(k) !== v);

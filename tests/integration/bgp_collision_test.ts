@@ -29,7 +29,14 @@ interface Result {
   notes: string[];
 }
 
-async function run(ns: string, iterations: number, skewMs: number, basePort: number): Promise<Result[]> {
+/** Runs the child (both speakers, or one `--side` with `extra`) and returns its results. */
+async function runChild(
+  ns: string,
+  iterations: number,
+  skewMs: number,
+  basePort: number,
+  extra: string[] = [],
+): Promise<Result[]> {
   const r = await new Deno.Command("ip", {
     args: [
       "netns",
@@ -42,12 +49,15 @@ async function run(ns: string, iterations: number, skewMs: number, basePort: num
       String(iterations),
       String(skewMs),
       String(basePort),
-    ],
+    ]
+      .concat(extra),
     stdout: "piped",
     stderr: "piped",
   }).output();
   const out = new TextDecoder().decode(r.stdout);
-  if (!r.success) throw new Error(`collision child failed: ${new TextDecoder().decode(r.stderr)}`);
+  if (!r.success) {
+    throw new Error(`collision child ${extra.join(" ")} failed: ${new TextDecoder().decode(r.stderr)}`);
+  }
   return JSON.parse(out.trim().split("\n").at(-1)!) as Result[];
 }
 
@@ -68,27 +78,15 @@ function check(label: string, results: Result[], iterations: number): void {
 async function runPair(ns: string, iterations: number, skewMs: number, basePort: number): Promise<Result[]> {
   const period = 1200;
   const startAt = Date.now() + 2500; // both processes loaded by then
-  const side = async (who: "A" | "B") => {
-    const r = await new Deno.Command("ip", {
-      args: [
-        "netns",
-        "exec",
-        ns,
-        DENO,
-        "run",
-        "-A",
-        CHILD,
-        String(iterations),
-        String(skewMs),
-        String(basePort),
-      ]
-        .concat(["--side", who, "--start-at", String(startAt), "--period", String(period)]),
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    if (!r.success) throw new Error(`collision child ${who} failed: ${new TextDecoder().decode(r.stderr)}`);
-    return JSON.parse(new TextDecoder().decode(r.stdout).trim().split("\n").at(-1)!) as Result[];
-  };
+  const side = (who: "A" | "B") =>
+    runChild(ns, iterations, skewMs, basePort, [
+      "--side",
+      who,
+      "--start-at",
+      String(startAt),
+      "--period",
+      String(period),
+    ]);
   const [a, b] = await Promise.all([side("A"), side("B")]);
   return a.map((x, i) => ({
     i,
@@ -105,11 +103,11 @@ Deno.test("bgp/collision: two speakers dialling each other at once converge in s
   try {
     await ip(["-n", ns, "link", "set", "lo", "up"]);
     // Same event-loop turn: both dials and both accepts race.
-    check("skew 0 ms", await run(ns, 30, 0, 20179), 30);
+    check("skew 0 ms", await runChild(ns, 30, 0, 20179), 30);
     // Random 0–3 ms skew: one side's OPEN often arrives while the other resolves the collision.
-    check("skew 0-3 ms", await run(ns, 30, 3, 20279), 30);
+    check("skew 0-3 ms", await runChild(ns, 30, 3, 20279), 30);
     // Wider skew: one dial is often complete before the other starts.
-    check("skew 0-30 ms", await run(ns, 20, 30, 20379), 20);
+    check("skew 0-30 ms", await runChild(ns, 20, 30, 20379), 20);
   } finally {
     await ip(["netns", "del", ns]).catch(() => {});
   }

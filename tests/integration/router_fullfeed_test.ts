@@ -9,8 +9,9 @@
  * upwards; IPv6 2001:db8:f000::/128 upwards over a second session.
  */
 import assert from "node:assert/strict";
-import { BgpLab, waitFor } from "../fixtures/bgp_peers.ts";
-import { type RouterChildConfig, spawnRouterChild } from "../fixtures/router_child.ts";
+import { type BgpLab, waitFor } from "../fixtures/bgp_peers.ts";
+import type { RouterChildConfig } from "../fixtures/router_child.ts";
+import { routerLabTest } from "../fixtures/router_lab.ts";
 
 const N = 300_000;
 const N6 = 50_000;
@@ -38,86 +39,72 @@ async function kernelRoutes(lab: BgpLab, family: 4 | 6): Promise<string[]> {
   return out === "" ? [] : out.trimEnd().split("\n");
 }
 
-Deno.test({
-  name:
-    "router: 300k IPv4 + 50k IPv6 prefixes from BIRD all reach the kernel (proto 17) and all leave on withdrawal",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const lab = await BgpLab.create(["bird", "us"]);
-    let child: Deno.ChildProcess | undefined;
-    try {
-      const b = lab.node("bird"), us = lab.node("us");
-      const parts = [`router id ${b.v4};\nprotocol device {}\n`];
-      for (let k = 0; k < K; k++) {
-        const r4: string[] = [], r6: string[] = [];
-        for (let i = k; i < N; i += K) r4.push(`route ${v4(i)}/32 blackhole;`);
-        for (let i = k; i < N6; i += K) r6.push(`route ${v6(i)}/128 blackhole;`);
-        Deno.writeTextFileSync(`${lab.dir}/r4-${k}.conf`, r4.join("\n") + "\n");
-        Deno.writeTextFileSync(`${lab.dir}/r6-${k}.conf`, r6.join("\n") + "\n");
-        parts.push(`protocol static s${k} { ipv4;\n  include "${lab.dir}/r4-${k}.conf";\n}\n`);
-        parts.push(`protocol static x${k} { ipv6;\n  include "${lab.dir}/r6-${k}.conf";\n}\n`);
-      }
-      parts.push(
-        `protocol bgp to_us { local ${b.v4} as 65000; neighbor ${us.v4} as 64512; keepalive time 1;
+routerLabTest(
+  "router: 300k IPv4 + 50k IPv6 prefixes from BIRD all reach the kernel (proto 17) and all leave on withdrawal",
+  async (lab, spawn) => {
+    const b = lab.node("bird"), us = lab.node("us");
+    const parts = [`router id ${b.v4};\nprotocol device {}\n`];
+    for (let k = 0; k < K; k++) {
+      const r4: string[] = [], r6: string[] = [];
+      for (let i = k; i < N; i += K) r4.push(`route ${v4(i)}/32 blackhole;`);
+      for (let i = k; i < N6; i += K) r6.push(`route ${v6(i)}/128 blackhole;`);
+      Deno.writeTextFileSync(`${lab.dir}/r4-${k}.conf`, r4.join("\n") + "\n");
+      Deno.writeTextFileSync(`${lab.dir}/r6-${k}.conf`, r6.join("\n") + "\n");
+      parts.push(`protocol static s${k} { ipv4;\n  include "${lab.dir}/r4-${k}.conf";\n}\n`);
+      parts.push(`protocol static x${k} { ipv6;\n  include "${lab.dir}/r6-${k}.conf";\n}\n`);
+    }
+    parts.push(
+      `protocol bgp to_us { local ${b.v4} as 65000; neighbor ${us.v4} as 64512; keepalive time 1;
   ipv4 { import none; export all; }; }
 protocol bgp to_us6 { local ${b.v6} as 65000; neighbor ${us.v6} as 64512; keepalive time 1;
   ipv6 { import none; export all; }; }\n`,
-      );
-      const bird = await lab.bird("bird", parts.join(""));
-      const cfg: RouterChildConfig = {
-        nodeIp4: us.v4,
-        nodeIp6: us.v6,
-        peers: [{ address: b.v4, asn: 65000 }, { address: b.v6, asn: 65000 }],
-        asn: 64512,
-        dir: lab.dir,
-      };
-      const spawned = spawnRouterChild(us.ns, cfg);
-      child = spawned.proc;
-      const last = spawned.last;
-      const state = () => JSON.stringify(last());
+    );
+    const bird = await lab.bird("bird", parts.join(""));
+    const cfg: RouterChildConfig = {
+      nodeIp4: us.v4,
+      nodeIp6: us.v6,
+      peers: [{ address: b.v4, asn: 65000 }, { address: b.v6, asn: 65000 }],
+      asn: 64512,
+      dir: lab.dir,
+    };
+    const spawned = spawn(cfg);
+    const last = spawned.last;
+    const state = () => JSON.stringify(last());
 
-      await waitFor(
-        `all ${N} + ${N6} routes acknowledged (last: ${state()})`,
-        () => last().v4 === N && last().v6 === N6,
-        10 * 60_000,
-        500,
-      );
-      const r4 = await kernelRoutes(lab, 4), r6 = await kernelRoutes(lab, 6);
-      assert.equal(r4.length, N, "every IPv4 prefix is a proto 17 route in the main table");
-      assert.equal(r6.length, N6, "every IPv6 prefix is a proto 17 route in the main table");
-      // Spot checks: next hop is BIRD on the shared subnet, nothing else in the table.
-      for (const i of [0, 1, 65_537, N - 1]) {
-        const out = await lab.exec("us", ["ip", "-4", "route", "show", `${v4(i)}/32`]);
-        assert.match(out, new RegExp(`^${v4(i)} via ${b.v4} dev eth0 proto 17`), `${v4(i)} via BIRD: ${out}`);
-      }
-      const out6 = await lab.exec("us", ["ip", "-6", "route", "show", `${v6(N6 - 1)}/128`]);
-      assert.match(out6, new RegExp(`^\\S+ via ${b.v6} dev eth0 proto 17`), out6);
-      assert.equal(last().error, "");
-
-      // Withdraw everything (UPDATEs with withdrawals, sessions stay up).
-      await bird.birdc("disable", `"s*"`);
-      await bird.birdc("disable", `"x*"`);
-      await waitFor(
-        `every route withdrawn (last: ${state()})`,
-        () => last().v4 === 0 && last().v6 === 0,
-        10 * 60_000,
-        500,
-      );
-      assert.deepEqual(await kernelRoutes(lab, 4), []);
-      assert.deepEqual(await kernelRoutes(lab, 6), []);
-      assert.equal(await bird.protoState("to_us"), "Established");
-
-      // And back: the delta path re-installs a withdrawn table.
-      await bird.birdc("enable", `"s*"`);
-      await waitFor(`the IPv4 table back (last: ${state()})`, () => last().v4 === N, 10 * 60_000, 500);
-      assert.equal((await kernelRoutes(lab, 4)).length, N);
-    } finally {
-      try {
-        child?.kill("SIGKILL");
-      } catch { /* gone */ }
-      await child?.status;
-      await lab.close();
+    await waitFor(
+      `all ${N} + ${N6} routes acknowledged (last: ${state()})`,
+      () => last().v4 === N && last().v6 === N6,
+      10 * 60_000,
+      500,
+    );
+    const r4 = await kernelRoutes(lab, 4), r6 = await kernelRoutes(lab, 6);
+    assert.equal(r4.length, N, "every IPv4 prefix is a proto 17 route in the main table");
+    assert.equal(r6.length, N6, "every IPv6 prefix is a proto 17 route in the main table");
+    // Spot checks: next hop is BIRD on the shared subnet, nothing else in the table.
+    for (const i of [0, 1, 65_537, N - 1]) {
+      const out = await lab.exec("us", ["ip", "-4", "route", "show", `${v4(i)}/32`]);
+      assert.match(out, new RegExp(`^${v4(i)} via ${b.v4} dev eth0 proto 17`), `${v4(i)} via BIRD: ${out}`);
     }
+    const out6 = await lab.exec("us", ["ip", "-6", "route", "show", `${v6(N6 - 1)}/128`]);
+    assert.match(out6, new RegExp(`^\\S+ via ${b.v6} dev eth0 proto 17`), out6);
+    assert.equal(last().error, "");
+
+    // Withdraw everything (UPDATEs with withdrawals, sessions stay up).
+    await bird.birdc("disable", `"s*"`);
+    await bird.birdc("disable", `"x*"`);
+    await waitFor(
+      `every route withdrawn (last: ${state()})`,
+      () => last().v4 === 0 && last().v6 === 0,
+      10 * 60_000,
+      500,
+    );
+    assert.deepEqual(await kernelRoutes(lab, 4), []);
+    assert.deepEqual(await kernelRoutes(lab, 6), []);
+    assert.equal(await bird.protoState("to_us"), "Established");
+
+    // And back: the delta path re-installs a withdrawn table.
+    await bird.birdc("enable", `"s*"`);
+    await waitFor(`the IPv4 table back (last: ${state()})`, () => last().v4 === N, 10 * 60_000, 500);
+    assert.equal((await kernelRoutes(lab, 4)).length, N);
   },
-});
+);

@@ -10,80 +10,66 @@
  * second configured peer, 10.240.0.99, never answers, so the hold lasts the whole 60 s.
  */
 import assert from "node:assert/strict";
-import { BgpLab, waitFor } from "../fixtures/bgp_peers.ts";
-import { spawnRouterChild } from "../fixtures/router_child.ts";
+import { waitFor } from "../fixtures/bgp_peers.ts";
+import { routerLabTest } from "../fixtures/router_lab.ts";
 
 const N = 50;
 /** Far below the hold (60 s): a withdrawal is seen in the kernel within this. */
 const PROMPT_MS = 5_000;
 
-Deno.test({
-  name:
-    "router: during the start-up hold, withdrawn routes and a departed peer's routes leave the kernel at once",
-  sanitizeOps: false,
-  sanitizeResources: false,
-  async fn() {
-    const lab = await BgpLab.create(["bird", "us"]);
-    let child: Deno.ChildProcess | undefined;
-    try {
-      const b = lab.node("bird"), us = lab.node("us");
-      const routes = Array.from({ length: N }, (_, i) => `route 10.201.${i}.0/24 blackhole;`).join("\n");
-      const bird = await lab.bird(
-        "bird",
-        `router id ${b.v4};
+routerLabTest(
+  "router: during the start-up hold, withdrawn routes and a departed peer's routes leave the kernel at once",
+  async (lab, spawn) => {
+    const b = lab.node("bird"), us = lab.node("us");
+    const routes = Array.from({ length: N }, (_, i) => `route 10.201.${i}.0/24 blackhole;`).join("\n");
+    const bird = await lab.bird(
+      "bird",
+      `router id ${b.v4};
 protocol device {}
 protocol static s1 { ipv4; ${routes} }
 protocol bgp to_us { local ${b.v4} as 65000; neighbor ${us.v4} as 64512; keepalive time 1;
   graceful restart off; ipv4 { import none; export all; }; }
 `,
-      );
-      const started = Date.now();
-      const spawned = spawnRouterChild(us.ns, {
-        nodeIp4: us.v4,
-        peers: [{ address: b.v4, asn: 65000 }, { address: "10.240.0.99", asn: 65001 }],
-        asn: 64512,
-        dir: lab.dir,
-        gracefulRestartTime: 60,
-      });
-      child = spawned.proc;
-      const last = spawned.last;
-      const routed = async () =>
-        (await lab.exec("us", ["ip", "-4", "-o", "route", "show", "proto", "17"])).split("\n").filter(Boolean)
-          .length;
+    );
+    const started = Date.now();
+    const spawned = spawn({
+      nodeIp4: us.v4,
+      peers: [{ address: b.v4, asn: 65000 }, { address: "10.240.0.99", asn: 65001 }],
+      asn: 64512,
+      dir: lab.dir,
+      gracefulRestartTime: 60,
+    });
+    const last = spawned.last;
+    const routed = async () =>
+      (await lab.exec("us", ["ip", "-4", "-o", "route", "show", "proto", "17"])).split("\n").filter(Boolean)
+        .length;
 
-      await waitFor(`all ${N} routes (last: ${JSON.stringify(last())})`, () => last().v4 === N, 30_000, 50);
-      assert.equal(await routed(), N);
+    await waitFor(`all ${N} routes (last: ${JSON.stringify(last())})`, () => last().v4 === N, 30_000, 50);
+    assert.equal(await routed(), N);
 
-      // 1. Withdrawn by UPDATE, the session staying up.
-      let t = Date.now();
-      await bird.birdc("disable", "s1");
-      await waitFor(
-        "withdrawn routes gone from the kernel",
-        async () => (await routed()) === 0,
-        PROMPT_MS,
-        50,
-      );
-      const withdrawMs = Date.now() - t;
-      assert.equal(last().v4, 0);
-      assert.equal(await bird.protoState("to_us"), "Established");
+    // 1. Withdrawn by UPDATE, the session staying up.
+    let t = Date.now();
+    await bird.birdc("disable", "s1");
+    await waitFor(
+      "withdrawn routes gone from the kernel",
+      async () => (await routed()) === 0,
+      PROMPT_MS,
+      50,
+    );
+    const withdrawMs = Date.now() - t;
+    assert.equal(last().v4, 0);
+    assert.equal(await bird.protoState("to_us"), "Established");
 
-      await bird.birdc("enable", "s1");
-      await waitFor("routes back", async () => (await routed()) === N, 10_000, 50);
+    await bird.birdc("enable", "s1");
+    await waitFor("routes back", async () => (await routed()) === N, 10_000, 50);
 
-      // 2. The peer leaves (BIRD sends Cease and closes).
-      t = Date.now();
-      await bird.birdc("disable", "to_us");
-      await waitFor("the departed peer's routes gone", async () => (await routed()) === 0, PROMPT_MS, 50);
-      const leaveMs = Date.now() - t;
-      // Both happened inside the hold, or the test proved nothing.
-      assert.ok(Date.now() - started < 50_000, `the hold (60 s) had ended: ${Date.now() - started} ms`);
-      console.log(`withdrawal ${withdrawMs} ms, peer gone ${leaveMs} ms (hold: 60 s)`);
-    } finally {
-      try {
-        child?.kill("SIGKILL");
-      } catch { /* gone */ }
-      await child?.status;
-      await lab.close();
-    }
+    // 2. The peer leaves (BIRD sends Cease and closes).
+    t = Date.now();
+    await bird.birdc("disable", "to_us");
+    await waitFor("the departed peer's routes gone", async () => (await routed()) === 0, PROMPT_MS, 50);
+    const leaveMs = Date.now() - t;
+    // Both happened inside the hold, or the test proved nothing.
+    assert.ok(Date.now() - started < 50_000, `the hold (60 s) had ended: ${Date.now() - started} ms`);
+    console.log(`withdrawal ${withdrawMs} ms, peer gone ${leaveMs} ms (hold: 60 s)`);
   },
-});
+);

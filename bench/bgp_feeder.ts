@@ -1,10 +1,15 @@
 /**
- * A raw BGP feeder for bench/bgp_fullfeed.ts, run inside a lab namespace:
- * `deno run -A bench/bgp_feeder.ts HOST MY_AS PEER_AS N K`. It connects to HOST:179, brings the
- * session up, pre-encodes N IPv4 /32s (10.200.0.0 upwards) under K attribute sets, prints
- * `{"event":"ready"}`, and on a line "go" on stdin writes them as fast as the receiver reads,
- * then prints `{"event":"sent","ms":…}` and keeps the session alive with KEEPALIVEs. Unlike a
- * BIRD feed, the only thing that can slow it down is the receiver.
+ * A raw BGP feeder for bench/bgp_fullfeed.ts and bench/router_fullfeed.ts, run inside a lab
+ * namespace: `deno run -A bench/bgp_feeder.ts HOST MY_AS PEER_AS N K [BASE] [G]`. It connects to
+ * HOST:179, brings the session up, pre-encodes N IPv4 /32s (10.BASE.0.0 upwards, BASE 200 by
+ * default) under K attribute sets, prints `{"event":"ready"}`, and on a line "go" on stdin writes
+ * them as fast as the receiver reads, then prints `{"event":"sent","ms":…}` and keeps the session
+ * alive with KEEPALIVEs. Unlike a BIRD feed, the only thing that can slow it down is the
+ * receiver.
+ *
+ * Churn: the prefixes of attribute set k form churn group k % G (G = 1 by default). A line
+ * "w <g>" on stdin writes the withdrawal of group g, "a <g>" its announcement again (both
+ * pre-encoded), each answered by `{"event":"wrote","op":…,"g":…}` once written.
  *
  * @module
  */
@@ -19,8 +24,9 @@ import {
   type Prefix,
 } from "../bgp/codec/mod.ts";
 
-const [host, myAsS, peerAsS, nS, kS] = Deno.args;
+const [host, myAsS, peerAsS, nS, kS, baseS, gS] = Deno.args;
 const MY_AS = Number(myAsS), PEER_AS = Number(peerAsS), N = Number(nS), K = Number(kS);
+const BASE = Number(baseS ?? 200), G = Math.max(1, Number(gS ?? 1));
 const ctx: CodecContext = {
   fourOctetAs: true,
   extendedMessages: false,
@@ -90,20 +96,24 @@ await send(encode(open, ctx));
 await until(() => seen.includes(MessageType.Open), 10_000);
 await send(encode({ type: MessageType.Keepalive }, ctx));
 await until(() => seen.includes(MessageType.Keepalive), 10_000);
-void PEER_AS;
 
 // Pre-encode: prefix i belongs to attribute set i % K (as the BIRD feed does).
 const groups: Prefix[][] = Array.from({ length: K }, () => []);
 for (let i = 0; i < N; i++) {
-  groups[i % K].push({ afi: 1, addr: `10.${200 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, len: 32 });
+  groups[i % K].push({ afi: 1, addr: `10.${BASE + (i >> 16)}.${(i >> 8) & 255}.${i & 255}`, len: 32 });
 }
 const parts: Uint8Array[] = [];
+/** Churn group g's announcement and withdrawal messages. */
+const announce: Uint8Array[][] = Array.from({ length: G }, () => []);
+const withdraw: Uint8Array[][] = Array.from({ length: G }, () => []);
 let total = 0;
 for (let k = 0; k < K; k++) {
   const len = 1 + (k % 5);
   const path = [MY_AS];
   for (let h = 0; h < len; h++) path.push(TRANSIT[(k * 7 + h * 3) % TRANSIT.length]);
-  path.push(64512 + (k % 400));
+  // The origin AS, never the receiver's own (its loop check would drop the set).
+  const origin = 64512 + (k % 400);
+  path.push(origin === PEER_AS ? 64912 : origin);
   const attrs = {
     origin: 0 as const,
     asPath: [{ type: AsPathSegmentType.AsSequence, asns: path }],
@@ -115,7 +125,15 @@ for (let k = 0; k < K; k++) {
   for (let i = 0; i < ps.length; i += 780) {
     const b = encode({ type: MessageType.Update, withdrawn: [], attrs, nlri: ps.slice(i, i + 780) }, ctx);
     parts.push(b);
+    announce[k % G].push(b);
     total += b.length;
+  }
+  if (G > 1) {
+    for (let i = 0; i < ps.length; i += 800) {
+      withdraw[k % G].push(
+        encode({ type: MessageType.Update, withdrawn: ps.slice(i, i + 800), attrs: {}, nlri: [] }, ctx),
+      );
+    }
   }
 }
 const stream = new Uint8Array(total);
@@ -127,17 +145,49 @@ for (const p of parts) {
 out({ event: "ready", messages: parts.length, bytes: total });
 
 const stdin = Deno.stdin.readable.pipeThrough(new TextDecoderStream()).getReader();
+let pending = "";
+/** The next line on stdin, or null at its end. */
+async function line(): Promise<string | null> {
+  for (;;) {
+    const nl = pending.indexOf("\n");
+    if (nl >= 0) {
+      const l = pending.slice(0, nl).trim();
+      pending = pending.slice(nl + 1);
+      return l;
+    }
+    const { value, done } = await stdin.read();
+    if (done) return null;
+    pending += value;
+  }
+}
 for (;;) {
-  const { value, done } = await stdin.read();
-  if (done) Deno.exit(0);
-  if (value.includes("go")) break;
+  const l = await line();
+  if (l === null) Deno.exit(0);
+  if (l === "go") break;
 }
 const t0 = performance.now();
 for (let off = 0; off < stream.length; off += 1 << 20) {
   await send(stream.subarray(off, Math.min(stream.length, off + (1 << 20))));
 }
 out({ event: "sent", ms: Math.round(performance.now() - t0) });
-while (!closed) {
-  await send(encode({ type: MessageType.Keepalive }, ctx));
-  await sleep(10_000);
+// KEEPALIVEs go between churn writes, never inside one (one writer at a time).
+let writing: Promise<void> = Promise.resolve();
+const serial = (f: () => Promise<void>) => writing = writing.then(f);
+const keepalive = setInterval(() => {
+  if (!closed) void serial(() => send(encode({ type: MessageType.Keepalive }, ctx)));
+}, 10_000);
+for (;;) {
+  const l = await line();
+  if (l === null || closed) break;
+  const [op, gs] = l.split(" ");
+  const g = Number(gs);
+  const msgs = op === "w" ? withdraw[g] : op === "a" ? announce[g] : undefined;
+  if (!msgs || !(g >= 0 && g < G)) continue;
+  await serial(async () => {
+    for (const m of msgs) await send(m);
+  });
+  out({ event: "wrote", op, g });
 }
+clearInterval(keepalive);
+await writing;
+Deno.exit(0);

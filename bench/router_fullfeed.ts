@@ -15,7 +15,9 @@
  * (all static protocols disabled → 0 left), re-load, sustained churn with the table held (groups of
  * static protocols flipped off and on, waiting for each; rate = prefixes withdrawn + re-announced
  * per second until the kernel is back at N), for ours also pipelined churn (`pipelinedChurn`:
- * BIRD's reaction time overlapped, rate = kernel route changes per second), then M IPv6 /128s
+ * BIRD's reaction time overlapped, rate = kernel route changes per second) and the same fed by our
+ * raw feeder (`rawChurn`: 200k more prefixes churned from pre-encoded UPDATEs, so neither birdc
+ * nor BIRD paces it; `--raw-prefixes 0` leaves it out), then M IPv6 /128s
  * over an IPv6 session (load and withdrawal), taken by a fresh receiver process so that its RSS is
  * the IPv6 table's, not the IPv4 phases' high-water mark. RSS is read 2 s after a table is complete.
  * Reference for the kernel path: the kernel's own rate for the same number of route messages
@@ -23,7 +25,8 @@
  * spare namespace in the same run.
  *
  *   deno run -A bench/router_fullfeed.ts [--prefixes 1000000] [--prefixes6 500000] [--protocols 500]
- *     [--churn-seconds 10] [--churn-batch 50000] [--churn-depth 3] [--only ours,gobgpd]
+ *     [--churn-seconds 10] [--churn-batch 50000] [--churn-depth 3] [--raw-prefixes 200000]
+ *     [--only ours,gobgpd]
  *     [--v8 --max-semi-space-size=16]
  *
  * Our child runs with 16 MB semi-spaces (`--v8`), the setting for a node that takes a full table
@@ -69,6 +72,14 @@ const CHURN_BATCH = arg("churn-batch", 50_000);
 /** Pipelined churn: groups withdrawn at once (steps in flight); needs at least 2 × DEPTH groups. */
 const DEPTH = arg("churn-depth", 3);
 const G = Math.max(2, Math.min(K, Math.round(N / CHURN_BATCH)));
+/**
+ * Raw churn (ours): our own feeder (bench/bgp_feeder.ts) holds RAW_N more prefixes (10.100.0.0/32
+ * upwards, RAW_K attribute sets) in RAW_G groups and withdraws / announces them again from
+ * pre-encoded UPDATEs, as fast as we read: no birdc round trip and no BIRD reaction time, so the
+ * rate is ours. 0 leaves the phase out.
+ */
+const RAW_N = arg("raw-prefixes", 200_000);
+const RAW_K = 100, RAW_G = 8, FEED_ASN = 65010;
 const TRANSIT = [3356, 1299, 174, 2914, 6939, 6762, 3257, 6453, 701, 7018, 6461, 3491];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** RSS "with the table held" is read this long after the table is complete (the same for every receiver). */
@@ -138,7 +149,11 @@ function startOurs(lab: BgpLab): Receiver {
   const cfg: RouterChildConfig = {
     nodeIp4: us.v4,
     ...(N6 > 0 ? { nodeIp6: us.v6 } : {}),
-    peers: [{ address: b.v4, asn: 65000 }, ...(N6 > 0 ? [{ address: b.v6, asn: 65000 }] : [])],
+    peers: [
+      { address: b.v4, asn: 65000 },
+      ...(N6 > 0 ? [{ address: b.v6, asn: 65000 }] : []),
+      ...(RAW_N > 0 ? [{ address: lab.node("feed").v4, asn: FEED_ASN }] : []),
+    ],
     asn: OUR_ASN,
     dir: lab.dir,
   };
@@ -232,16 +247,26 @@ async function kernelCount(lab: BgpLab, counter: string, f: 4 | 6): Promise<numb
  * rare; their share is printed, and the rate counts only changes written to the kernel. Ours
  * only: gobgpd shows no count of changes applied.
  */
+/** Who churns: groups of prefixes it withdraws and announces again on request. */
+interface ChurnFeed {
+  groups: number;
+  /** Prefixes held in all (every group announced). */
+  total: number;
+  perGroup(g: number): number;
+  enable(g: number): Promise<void>;
+  disable(g: number): Promise<void>;
+}
+
 async function pipelinedChurn(
-  bird: Bird,
+  feed: ChurnFeed,
   r: Required<Receiver>,
-  perGroup: (g: number) => number,
 ): Promise<{ perS: number; merged: number; cpuUs: number; cores: number }> {
+  const { groups: G, perGroup } = feed;
   if (G < 2 * DEPTH) return { perS: 0, merged: 0, cpuUs: 0, cores: 0 };
   /** Groups withdrawn before step i: i .. i + DEPTH - 1. */
   const out = (i: number) => Array.from({ length: DEPTH }, (_, j) => (i + j) % G);
-  const held = (i: number) => N - out(i).reduce((n, g) => n + perGroup(g), 0);
-  for (const g of out(0)) await bird.birdc("disable", `"s${g}_*"`);
+  const held = (i: number) => feed.total - out(i).reduce((n, g) => n + perGroup(g), 0);
+  for (const g of out(0)) await feed.disable(g);
   await waitFor("pipelined churn start", async () => (await r.count(4)) === held(0), 120_000, 5);
   const o0 = r.ops();
   const cpu0 = procStatus(r.pid()).cpu;
@@ -258,8 +283,8 @@ async function pipelinedChurn(
     // Step `step` re-announces group step % G (withdrawn at step - DEPTH) and withdraws step + DEPTH.
     await waitFor(`pipelined churn step ${step - DEPTH}`, () => done(step - DEPTH), 120_000, 5);
     const a = step % G, b = (step + DEPTH) % G;
-    await bird.birdc("enable", `"s${a}_*"`);
-    await bird.birdc("disable", `"s${b}_*"`);
+    await feed.enable(a);
+    await feed.disable(b);
     want.push((want.at(-1) ?? 0) + perGroup(a) + perGroup(b));
     step++;
   }
@@ -287,8 +312,8 @@ async function pipelinedChurn(
   // sent: a figure that BIRD's timing and the machine's other load move far less than the rate.
   const cpu = procStatus(r.pid()).cpu - cpu0;
   const cpuUs = 1e6 * cpu / want.at(-1)!, cores = cpu / seconds;
-  for (const g of out(step)) await bird.birdc("enable", `"s${g}_*"`);
-  await waitFor("pipelined churn restored", async () => (await r.count(4)) >= N, 120_000, 5);
+  for (const g of out(step)) await feed.enable(g);
+  await waitFor("pipelined churn restored", async () => (await r.count(4)) >= feed.total, 120_000, 5);
   return { perS, merged, cpuUs, cores };
 }
 
@@ -296,6 +321,52 @@ async function pipelinedChurn(
  * The phases for one receiver. The IPv6 table is taken by a fresh receiver (`start` again): its
  * RSS is then the IPv6 table's, not the high-water mark the 1M IPv4 phases left in the heap.
  */
+/**
+ * Pipelined churn fed by our raw feeder (see RAW_N) beside BIRD's table: the feeder's RAW_N
+ * prefixes are loaded, churned in RAW_G groups, and leave with its session.
+ */
+async function rawChurn(
+  lab: BgpLab,
+  r: Required<Receiver>,
+): Promise<{ perS: number; merged: number; cpuUs: number; cores: number }> {
+  const script = new URL("./bgp_feeder.ts", import.meta.url).pathname;
+  const proc = new Deno.Command("ip", {
+    args: ["netns", "exec", lab.node("feed").ns, Deno.execPath(), "run", "-A", script, lab.node("us").v4]
+      .concat([String(FEED_ASN), String(OUR_ASN), String(RAW_N), String(RAW_K), "100", String(RAW_G)]),
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  let ready = false;
+  const reading = (async () => {
+    for await (const c of proc.stdout.pipeThrough(new TextDecoderStream())) {
+      if (c.includes('"ready"')) ready = true;
+    }
+  })();
+  const w = proc.stdin.getWriter();
+  const say = (l: string) => w.write(new TextEncoder().encode(l + "\n"));
+  try {
+    await waitFor("raw feeder ready", () => ready, 120_000, 50);
+    await say("go");
+    await waitFor(`${N + RAW_N} held`, async () => (await r.count(4)) === N + RAW_N, 120_000, 5);
+    const size = Array.from({ length: RAW_G }, () => 0);
+    for (let i = 0; i < RAW_N; i++) size[(i % RAW_K) % RAW_G]++;
+    return await pipelinedChurn({
+      groups: RAW_G,
+      total: N + RAW_N,
+      perGroup: (g) => size[g],
+      enable: (g) => say(`a ${g}`),
+      disable: (g) => say(`w ${g}`),
+    }, r);
+  } finally {
+    await w.close().catch(() => {});
+    await proc.status;
+    await reading.catch(() => {});
+    // The feeder's session is gone, and its prefixes with it.
+    await waitFor("the raw feed's prefixes gone", async () => (await r.count(4)) === N, 120_000, 5);
+  }
+}
+
 async function measure(
   lab: BgpLab,
   bird: Bird,
@@ -353,7 +424,14 @@ async function measure(
   const churnPerS = moved / ((performance.now() - c0) / 1000);
   await verify(4, N);
   console.log(`  ${r.name}: churn ${Math.round(churnPerS)} prefixes/s with the table held`);
-  const piped = r.ops ? await pipelinedChurn(bird, r as Required<Receiver>, perGroup) : null;
+  const birdFeed: ChurnFeed = {
+    groups: G,
+    total: N,
+    perGroup,
+    enable: async (g) => void await bird.birdc("enable", `"s${g}_*"`),
+    disable: async (g) => void await bird.birdc("disable", `"s${g}_*"`),
+  };
+  const piped = r.ops ? await pipelinedChurn(birdFeed, r as Required<Receiver>) : null;
   const pipedPerS = piped?.perS ?? 0;
   if (piped?.perS) {
     await verify(4, N);
@@ -363,6 +441,17 @@ async function measure(
       }% of BIRD's changes merged before a write, not counted); our CPU ${
         piped.cpuUs.toFixed(1)
       } µs per change (${piped.cores.toFixed(2)} cores busy)`,
+    );
+  }
+  const raw = r.ops && RAW_N > 0 ? await rawChurn(lab, r as Required<Receiver>) : null;
+  if (raw) {
+    await verify(4, N);
+    console.log(
+      `  ${r.name}: raw-feed pipelined churn ${Math.round(raw.perS)} kernel route changes/s with ${
+        N + RAW_N
+      } held (${(100 * raw.merged).toFixed(2)}% merged, not counted); our CPU ${
+        raw.cpuUs.toFixed(1)
+      } µs per change (${raw.cores.toFixed(2)} cores busy)`,
     );
   }
   await bird.birdc("disable", `"s*"`);
@@ -399,7 +488,7 @@ async function measure(
 }
 
 async function main(): Promise<void> {
-  const lab = await BgpLab.create(["bird", "us", "gobgp", "ref"]);
+  const lab = await BgpLab.create(["bird", "us", "gobgp", "ref", "feed"]);
   for (const sig of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(sig, () => void lab.close().finally(() => Deno.exit(130)));
   }

@@ -215,6 +215,8 @@ interface Result {
   churnPerS: number;
   /** Ours only: churn with BIRD's reaction time overlapped (see `pipelinedChurn`). */
   pipedPerS: number;
+  /** Ours only: pipelined churn from the raw feeder (see `rawChurn`). */
+  rawPerS: number;
   load6Ms: number;
   withdraw6Ms: number;
   rss6Mb: number;
@@ -484,7 +486,18 @@ async function measure(
   await bird.birdc("disable", p4);
   await bird.birdc("enable", `"s*"`);
   await r.stop();
-  return { name: r.name, loadMs, rssMb, withdrawMs, churnPerS, pipedPerS, load6Ms, withdraw6Ms, rss6Mb };
+  return {
+    name: r.name,
+    loadMs,
+    rssMb,
+    withdrawMs,
+    churnPerS,
+    pipedPerS,
+    rawPerS: raw?.perS ?? 0,
+    load6Ms,
+    withdraw6Ms,
+    rss6Mb,
+  };
 }
 
 async function main(): Promise<void> {
@@ -581,8 +594,8 @@ async function main(): Promise<void> {
           x(N / (o.withdrawMs / 1000), k4.delPerS)
         } of its delete rate` +
           (k6 && o.load6Ms ? `, IPv6 load ${x(N6 / (o.load6Ms / 1000), k6.addPerS)}` : "") +
-          `; pipelined churn ${Math.round(o.pipedPerS)}/s = ${
-            x(o.pipedPerS, 2 / (1 / k4.addPerS + 1 / k4.delPerS))
+          `; pipelined churn ${Math.round(o.pipedPerS)}/s fed by BIRD, ${Math.round(o.rawPerS)}/s fed raw = ${
+            x(o.rawPerS || o.pipedPerS, 2 / (1 / k4.addPerS + 1 / k4.delPerS))
           } of the kernel's mixed add/delete rate (target ≥ 100000/s)`,
       );
     }

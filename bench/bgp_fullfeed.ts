@@ -32,6 +32,7 @@
  */
 
 import { BgpLab, Frr, type Gobgp, rssKb, type SpeakerProc, waitFor } from "../tests/fixtures/bgp_peers.ts";
+import { lines } from "../tests/fixtures/lines.ts";
 
 function arg(name: string, dflt: number): number {
   const i = Deno.args.indexOf(`--${name}`);
@@ -304,23 +305,15 @@ async function measureRaw(lab: BgpLab, start: typeof startOurs, target: string):
     stdout: "piped",
     stderr: "inherit",
   }).spawn();
-  const lines: string[] = [];
+  const said: string[] = [];
   const reading = (async () => {
-    let buf = "";
-    for await (const c of proc.stdout.pipeThrough(new TextDecoderStream())) {
-      buf += c;
-      let nl;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        lines.push(buf.slice(0, nl));
-        buf = buf.slice(nl + 1);
-      }
-    }
+    for await (const l of lines(proc.stdout)) said.push(l);
   })();
   const w = proc.stdin.getWriter();
   try {
     await waitFor(
       `feeder ready for ${r.name}`,
-      () => lines.some((l) => l.includes('"ready"')),
+      () => said.some((l) => l.includes('"ready"')),
       10 * 60_000,
       100,
     );

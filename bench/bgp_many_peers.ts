@@ -26,6 +26,7 @@
  */
 import { BgpLab, type Gobgp, waitFor } from "../tests/fixtures/bgp_peers.ts";
 import { procStatus } from "./proc_status.ts";
+import { lines } from "../tests/fixtures/lines.ts";
 
 function arg(name: string, dflt: number): number {
   const i = Deno.args.indexOf(`--${name}`);
@@ -98,15 +99,9 @@ function startSim(lab: BgpLab, node: string) {
   proc.status.then(() => exited = true);
   let ready = false;
   (async () => {
-    let buf = "";
-    for await (const c of proc.stdout.pipeThrough(new TextDecoderStream())) {
-      buf += c;
-      let nl;
-      while ((nl = buf.indexOf("\n")) >= 0) {
-        last = JSON.parse(buf.slice(0, nl));
-        ready = true;
-        buf = buf.slice(nl + 1);
-      }
+    for await (const l of lines(proc.stdout)) {
+      last = JSON.parse(l);
+      ready = true;
     }
   })().catch(() => {});
   return {

@@ -45,6 +45,7 @@
 import { BgpLab, type Bird, type Gobgp, rssKb, waitFor } from "../tests/fixtures/bgp_peers.ts";
 import { type RouterChildConfig, spawnRouterChild } from "../tests/fixtures/router_child.ts";
 import { procStatus } from "./proc_status.ts";
+import { lines } from "../tests/fixtures/lines.ts";
 
 function arg(name: string, dflt: number): number {
   const i = Deno.args.indexOf(`--${name}`);
@@ -341,9 +342,7 @@ async function rawChurn(
   }).spawn();
   let ready = false;
   const reading = (async () => {
-    for await (const c of proc.stdout.pipeThrough(new TextDecoderStream())) {
-      if (c.includes('"ready"')) ready = true;
-    }
+    for await (const l of lines(proc.stdout)) if (l.includes('"ready"')) ready = true;
   })();
   const w = proc.stdin.getWriter();
   const say = (l: string) => w.write(new TextEncoder().encode(l + "\n"));

@@ -36,7 +36,8 @@ export async function upstreamBinary(): Promise<string> {
   return bin;
 }
 
-const bundled = new Map<string, Promise<void>>();
+/** The bundle build of this process (built once). */
+let bundled: Promise<void> | undefined;
 
 /**
  * The command line of one form of our agent running `command` (firewall, router…): `source`
@@ -48,8 +49,7 @@ export async function oursArgv(form: string, command: string): Promise<string[]>
   if (form === "source") return [deno, "run", "-A", `${root}main.ts`, command];
   const [kind, flags] = form.split(/:(.*)/s);
   if (kind !== "bundle") throw new Error(`--ours: unknown form ${form} (source, bundle, bundle:<v8 flags>)`);
-  if (!bundled.has(root)) bundled.set(root, buildBundle(deno));
-  await bundled.get(root);
+  await (bundled ??= buildBundle(deno));
   const v8 = flags === undefined ? [...SHIPPED_V8_FLAGS] : flags.split(/[ ,]+/).filter(Boolean);
   return [
     deno,

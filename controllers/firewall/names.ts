@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha256 } from "../../kernel/sha256.ts";
 import { base32 } from "../../kernel/ipset/mod.ts";
 import type { Family } from "./net.ts";
 import { POLICY_FORWARD_CHAIN } from "../forward_order.ts";
@@ -35,7 +35,7 @@ export const MARK_ACCEPT = 0x20000;
 export const NFLOG_GROUP = 100;
 
 function sha16(key: string): string {
-  return base32(createHash("sha256").update(key).digest()).slice(0, 16);
+  return base32(sha256(key)).slice(0, 16);
 }
 
 /** 16 base32 chars of sha256(parts joined by NUL). */

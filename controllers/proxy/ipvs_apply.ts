@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha256 } from "../../kernel/sha256.ts";
 import { isDeepStrictEqual } from "node:util";
 import { ExecError, type Runner } from "../../kernel/exec.ts";
 import {
@@ -366,5 +366,5 @@ function traced(e: unknown, plan: ProxyPlan): never {
 
 /** Temporary set names for the swap script: ours by prefix, ≤ 31 characters. */
 export function tempSetName(name: string): string {
-  return `krp-tmp-${ipset.base32(createHash("sha256").update(name).digest()).slice(0, 16)}`;
+  return `krp-tmp-${ipset.base32(sha256(name)).slice(0, 16)}`;
 }

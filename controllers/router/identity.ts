@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha256 } from "../../kernel/sha256.ts";
 import { AFI, formatPrefix, parsePrefix, prefixContains, SLOPPY_PREFIX } from "../../bgp/mod.ts";
 import { isIP, parseIp, SLOPPY } from "../../net/ip.ts";
 import type { NodeInfo } from "../../watch/types.ts";
@@ -186,7 +186,7 @@ export function routerIdFor(flag: string, node: RoutingNode): string | { error: 
   if (flag === "generate") {
     const ip = node.ipv4 ?? node.ipv6;
     if (!ip) return { error: "node has no IP to generate a router id from" };
-    const h = createHash("sha256").update(ip).digest();
+    const h = sha256(ip);
     return `${h[0]}.${h[1]}.${h[2]}.${h[3]}`;
   }
   if (flag !== "") {

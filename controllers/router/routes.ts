@@ -13,7 +13,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../../kernel/sha256.ts";
 import { parsePrefix, type Prefix, prefixContains, SLOPPY_PREFIX } from "../../bgp/mod.ts";
 import type { FdbEntry, Neighbour } from "../../kernel/ip/neigh.ts";
 import { vtepMac } from "../../kernel/ip/neigh.ts";
@@ -45,7 +45,7 @@ export function overlayOverhead(encap: "ipip" | "fou" | "vxlan"): number {
 /** Upstream's tunnel name: `tun-` + first 11 hex chars of sha256(IP with `.`/`:` removed). */
 export function tunnelName(ip: string): string {
   return "tun-" +
-    createHash("sha256").update(ip.replaceAll(".", "").replaceAll(":", "")).digest("hex").slice(0, 11);
+    sha256Hex(ip.replaceAll(".", "").replaceAll(":", "")).slice(0, 11);
 }
 
 /** Whether a link name is one of our tunnels or the VXLAN device. */

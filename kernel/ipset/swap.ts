@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha256 } from "../sha256.ts";
 import type { IpSet } from "./save.ts";
 
 /** A set's desired definition. */
@@ -42,7 +42,7 @@ export function base32(bytes: Uint8Array): string {
 
 /** Default temporary name for a set: `TMP-` + 16 base32 chars of sha256(name), 20 chars. */
 export function defaultTempName(name: string): string {
-  return "TMP-" + base32(createHash("sha256").update(name).digest()).slice(0, 16);
+  return "TMP-" + base32(sha256(name)).slice(0, 16);
 }
 
 export interface SwapScriptInput {

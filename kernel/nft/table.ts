@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { createHash } from "node:crypto";
+import { sha256Hex } from "../sha256.ts";
 
 /** Families a table of ours can have. */
 export type NftTableFamily = "ip" | "ip6" | "inet";
@@ -74,7 +74,7 @@ export function nftComment(s: string, max = COMMENT_MAX): string {
 
 /** 16 hex digits of sha256: deterministic object names within nft's limits. */
 export function nftHash16(text: string): string {
-  return createHash("sha256").update(text).digest("hex").slice(0, 16);
+  return sha256Hex(text).slice(0, 16);
 }
 
 /** `0x…` as nft prints marks and masks (unsigned 32-bit). */

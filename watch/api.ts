@@ -66,7 +66,8 @@ export async function apiSource(opts: ApiSourceOptions): Promise<SnapshotSource>
       const v = fn(obj, report);
       return [[objectKey(v.namespace ?? "", v.name), v]] as Array<[string, unknown]>;
     };
-  const slices = await hasEndpointSlices(client);
+  // Asked beside the other lists, not before them: only the EndpointSlice feed waits for it.
+  const slicesServed = hasEndpointSlices(client);
   const feeds: Feed[] = [
     { kind: "Node", apiKind: "Node", path: "/api/v1/nodes", convert: single(nodeFromApi) },
     {
@@ -77,6 +78,14 @@ export async function apiSource(opts: ApiSourceOptions): Promise<SnapshotSource>
     },
     { kind: "Pod", apiKind: "Pod", path: "/api/v1/pods", convert: single(podFromApi) },
     { kind: "Service", apiKind: "Service", path: "/api/v1/services", convert: single(serviceFromApi) },
+    {
+      kind: "NetworkPolicy",
+      apiKind: "NetworkPolicy",
+      path: "/apis/networking.k8s.io/v1/networkpolicies",
+      convert: single(networkPolicyFromApi),
+    },
+  ];
+  const endpointFeed = (slices: boolean): Feed =>
     slices
       ? {
         kind: "EndpointSlice",
@@ -90,14 +99,8 @@ export async function apiSource(opts: ApiSourceOptions): Promise<SnapshotSource>
         path: "/api/v1/endpoints",
         convert: (obj, report) =>
           endpointsFromApi(obj, report).map((s) => [objectKey(s.namespace, s.name), s]),
-      },
-    {
-      kind: "NetworkPolicy",
-      apiKind: "NetworkPolicy",
-      path: "/apis/networking.k8s.io/v1/networkpolicies",
-      convert: single(networkPolicyFromApi),
-    },
-  ];
+      };
+  const feedCount = feeds.length + 1;
 
   const abort = new AbortController();
   const loops: Promise<void>[] = [];
@@ -108,7 +111,7 @@ export async function apiSource(opts: ApiSourceOptions): Promise<SnapshotSource>
   });
   const listed = new Set<ResourceKind>();
 
-  for (const feed of feeds) {
+  const start = (feed: Feed) => {
     // Keys each API object produced last time, so a delete (or an Endpoints object that lost a family) removes them all.
     const produced = new Map<string, string[]>();
     // Problems each API object had last time: an update that does not change them logs nothing.
@@ -150,7 +153,7 @@ export async function apiSource(opts: ApiSourceOptions): Promise<SnapshotSource>
     const listedOnce = () => {
       if (listed.has(feed.kind)) return;
       listed.add(feed.kind);
-      if (listed.size === feeds.length) store.markSynced();
+      if (listed.size === feedCount) store.markSynced();
     };
     loops.push(reflect(
       client,
@@ -165,6 +168,8 @@ export async function apiSource(opts: ApiSourceOptions): Promise<SnapshotSource>
       abort.signal,
       { backoff: opts.backoff },
     ));
-  }
+  };
+  for (const feed of feeds) start(feed);
+  start(endpointFeed(await slicesServed));
   return store;
 }

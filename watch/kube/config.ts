@@ -12,8 +12,8 @@
  *
  * @module
  */
-import { parse } from "yaml";
 import { ConfigError } from "../../errors/mod.ts";
+import { parseBlockYaml } from "./block_yaml.ts";
 
 /** A resolved connection: everything the HTTP client needs. */
 export interface KubeEndpoint {
@@ -97,13 +97,12 @@ function trimServer(s: string, origin: string): string {
 }
 
 /** Resolves a kubeconfig file's current context (pure but for reading the files it names). */
-// Kept async (its reads became synchronous) so every failure stays a rejected promise for callers.
-// deno-lint-ignore require-await
 export async function endpointFromKubeconfig(path: string): Promise<KubeEndpoint> {
   const text = readFile(path, "--kubeconfig", "");
   let doc: Obj;
   try {
-    doc = parse(text);
+    // The full YAML parser is loaded only for a kubeconfig outside the plain block subset.
+    doc = parseBlockYaml(text) ?? (await import("./full_yaml.ts")).parseFullYaml(text);
   } catch (e) {
     throw new ConfigError(`kubeconfig ${path}: not YAML: ${(e as Error).message}`, { cause: e });
   }

@@ -97,3 +97,22 @@ Deno.test("kubeconfig: a missing file is named once, with its flag", async () =>
       e instanceof ConfigError && /^--kubeconfig "\/nonexistent\/kubeconfig" cannot be read/.test(e.message),
   );
 });
+
+Deno.test("kubeconfig: one outside the plain block subset is read by the full YAML parser", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // A flow mapping and an anchor: the block parser gives up, the result must not change.
+    const path = `${dir}/kubeconfig`;
+    await Deno.writeTextFile(
+      path,
+      "current-context: a\ncontexts:\n- name: a\n  context: {cluster: c, user: u}\n" +
+        "clusters:\n- name: c\n  cluster: &c {server: 'https://192.0.2.1:6443/'}\n" +
+        "users:\n- name: u\n  user: {token: t0k}\n",
+    );
+    const e = await endpointFromKubeconfig(path);
+    assert.equal(e.server, "https://192.0.2.1:6443");
+    assert.equal(e.token, "t0k");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

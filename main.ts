@@ -6,7 +6,6 @@
  *
  * @module
  */
-import "./observe/quiet_node.ts";
 import { ConfigError } from "./errors/mod.ts";
 import { parseFlags } from "./cmd/flag_parse.ts";
 import { usage } from "./cmd/help.ts";

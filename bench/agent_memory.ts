@@ -10,7 +10,7 @@
  *   deno run -A bench/agent_memory.ts [pods=10000] [namespaces=500] [policies=2000] [services=10000] [--shipped]
  *
  * `--shipped` runs the agent as the image does instead: `deno task bundle`'s output with the
- * shipped V8 flags (options/v8_flags.ts).
+ * shipped `deno run` and V8 flags (options/v8_flags.ts).
  *
  * Needs root. Addresses: pods 10.200.0.0/14, services 10.96.0.0/12 (data only); namespaces
  * `krmem-<random>`, removed at the end.
@@ -20,7 +20,7 @@
 import { CommandRunner } from "../kernel/exec.ts";
 import { generatedCluster } from "./cluster_gen.ts";
 import { procStatus } from "./proc_status.ts";
-import { shippedV8Arg } from "../options/v8_flags.ts";
+import { SHIPPED_RUN_FLAGS, shippedV8Arg } from "../options/v8_flags.ts";
 
 const positional = Deno.args.filter((a) => !a.startsWith("--"));
 const [PODS, NAMESPACES, POLICIES, SERVICES] = [10_000, 500, 2_000, 10_000].map((d, i) =>
@@ -74,9 +74,20 @@ if (SHIPPED) {
   })
     .output();
   if (!built.success) throw new Error(`deno task bundle failed: ${new TextDecoder().decode(built.stderr)}`);
-  agentArgv.splice(3, 1, shippedV8Arg(), `${root}dist/kube-router/main.js`);
+  agentArgv.splice(
+    0,
+    4,
+    "env",
+    "DENO_NO_UPDATE_CHECK=1",
+    Deno.execPath(),
+    "run",
+    "-A",
+    ...SHIPPED_RUN_FLAGS,
+    shippedV8Arg(),
+    `${root}dist/kube-router/main.js`,
+  );
   // As the image does at build time (tests/cluster/images.sh): analysed once, not at agent start.
-  await sh.run([Deno.execPath(), "cache", `${root}dist/kube-router/main.js`]);
+  await sh.run([Deno.execPath(), "cache", "--no-config", `${root}dist/kube-router/main.js`]);
 }
 console.log(`agent: ${agentArgv.slice(1).join(" ")}`);
 const dir = await Deno.makeTempDir();

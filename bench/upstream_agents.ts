@@ -6,7 +6,7 @@
  * @module
  */
 import { CommandRunner } from "../kernel/exec.ts";
-import { SHIPPED_V8_FLAGS } from "../options/v8_flags.ts";
+import { SHIPPED_RUN_FLAGS, SHIPPED_V8_FLAGS } from "../options/v8_flags.ts";
 
 /** The newest version of upstream the Go module proxy serves here. */
 export const UPSTREAM_VERSION = "v2.1.0";
@@ -51,10 +51,14 @@ export async function oursArgv(form: string, command: string): Promise<string[]>
   if (kind !== "bundle") throw new Error(`--ours: unknown form ${form} (source, bundle, bundle:<v8 flags>)`);
   await (bundled ??= buildBundle(deno));
   const v8 = flags === undefined ? [...SHIPPED_V8_FLAGS] : flags.split(/[ ,]+/).filter(Boolean);
+  // As the image starts it: its environment (no update check) and entrypoint flags.
   return [
+    "env",
+    "DENO_NO_UPDATE_CHECK=1",
     deno,
     "run",
     "-A",
+    ...SHIPPED_RUN_FLAGS,
     ...(v8.length ? [`--v8-flags=${v8.join(",")}`] : []),
     `${root}dist/kube-router/main.js`,
     command,
@@ -66,7 +70,7 @@ async function buildBundle(deno: string): Promise<void> {
     .output();
   if (!built.success) throw new Error(`deno task bundle failed: ${new TextDecoder().decode(built.stderr)}`);
   // As the image does at build time (tests/cluster/images.sh): analysed once, not at agent start.
-  await sh.run([deno, "cache", `${root}dist/kube-router/main.js`]);
+  await sh.run([deno, "cache", "--no-config", `${root}dist/kube-router/main.js`]);
 }
 
 /** One agent process inside a namespace. */

@@ -13,6 +13,7 @@
  *
  * @module
  */
+import "../observe/quiet_node.ts"; // before client-node loads
 import * as k8s from "@kubernetes/client-node";
 import { parseArgs } from "node:util";
 import { ConfigError } from "../errors/mod.ts";

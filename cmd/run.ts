@@ -10,6 +10,7 @@ import type { AgentOptions } from "../options/mod.ts";
 import { ConfigError } from "../errors/mod.ts";
 import type { Controller, ControllerContext } from "../controllers/controller.ts";
 import { laneFactory, runController } from "../controllers/runner.ts";
+import { MemoryTrimmer } from "../controllers/memory_trim.ts";
 import { type ControllerName, CONTROLLERS } from "../controllers/registry.ts";
 import { CommandRunner, DryRunRunner, formatCommand, type Runner } from "../kernel/exec.ts";
 import { healthRoute, HealthTracker, serveHttp } from "../observe/health.ts";
@@ -208,13 +209,24 @@ export async function runAgent(
     }
 
     const runner = makeRunner(o, io);
+    const trimmer = new MemoryTrimmer({
+      onTrim: (before, after, ms) =>
+        log.debug("returned freed memory to the OS: resident {before} -> {after} MB in {ms} ms", {
+          before: (before / 2 ** 20).toFixed(1),
+          after: (after / 2 ** 20).toFixed(1),
+          ms: ms.toFixed(1),
+        }),
+    });
+    signal.addEventListener("abort", () => trimmer.stop(), { once: true });
     // Only the LoadBalancer allocator writes through client-node; the rest of the agent never loads it.
-    const api = o.manifests || !enabled.includes("loadbalancer")
-      ? undefined
-      : (await import("../watch/client_node_config.ts")).loadKubeConfig({
+    let api: ControllerContext["api"];
+    if (!o.manifests && enabled.includes("loadbalancer")) {
+      await import("../observe/quiet_node.ts"); // before client-node loads
+      api = (await import("../watch/client_node_config.ts")).loadKubeConfig({
         kubeconfig: o.kubeconfig,
         master: o.master,
       });
+    }
     const controllers: Controller[] = [];
     for (const c of enabled) {
       const ctx: ControllerContext = {
@@ -233,6 +245,7 @@ export async function runAgent(
           metrics,
           signal,
           beat: (n, at) => health.beat(n, at),
+          afterRun: () => trimmer.noteWork(),
         }),
       };
       controllers.push((await CONTROLLERS[c].load()).create(ctx));
@@ -256,10 +269,14 @@ export async function runAgent(
       await c.start?.(signal);
       handles.push(runController(c, source, {
         signal,
-        onSynced: (n, at) => health.beat(n, at),
+        onSynced: (n, at) => {
+          health.beat(n, at);
+          trimmer.noteWork();
+        },
         onSyncDuration: (_n, s) => syncTime.observe(s),
         onError: (n, err, retry) => {
           syncErrors.inc({ controller: n });
+          trimmer.noteWork();
           logger(n).error("sync failed, retrying in {retry} ms: {error}", {
             retry,
             error: err instanceof Error ? err.message : String(err),

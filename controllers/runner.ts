@@ -246,6 +246,8 @@ export interface LaneWiring {
   signal?: AbortSignal;
   /** A successful run of a lane opened with `health: true` beats the controller's health. */
   beat?: (controller: string, at: number) => void;
+  /** Told after every run of every lane, failed or not (the agent's memory trim waits for quiet). */
+  afterRun?: () => void;
 }
 
 /** The lanes of one controller: every lane's errors are logged and counted, runs timed. */
@@ -276,9 +278,11 @@ export function laneFactory(w: LaneWiring): LaneFactory {
         seconds.inc(labels, s);
         if (opts.health) w.beat?.(w.controller, at);
         opts.onSuccess?.(at, s);
+        w.afterRun?.();
       },
       onError: (e, retry) => {
         errors.inc(labels);
+        w.afterRun?.();
         if (retry !== undefined) {
           w.log.error("{lane} failed, retrying in {retry} ms: {error}", {
             lane: name,

@@ -9,6 +9,7 @@
  *
  * @module
  */
+import "../../observe/quiet_node.ts"; // before client-node loads
 import * as k8s from "@kubernetes/client-node";
 
 export interface LeaseTiming {

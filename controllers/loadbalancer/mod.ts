@@ -10,6 +10,7 @@
  *
  * @module
  */
+import "../../observe/quiet_node.ts"; // before client-node loads
 import * as k8s from "@kubernetes/client-node";
 import type { ClusterSnapshot, ResourceKind } from "../../watch/types.ts";
 import type { CleanupFn, Controller, ControllerContext } from "../controller.ts";

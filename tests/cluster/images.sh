@@ -143,6 +143,6 @@ mkdir -p "$r/var/cache/deno"
 DENO_DIR=/var/cache/deno DENO_NO_UPDATE_CHECK=1 chroot "$r" /usr/bin/deno cache /opt/kube-router/main.js ||
   { echo "images.sh: deno cache in the agent's root failed" >&2; exit 1; }
 oci "$r" "docker.io/library/kube-router-deno:$version" "$out/agent.tar" \
-  '{"Entrypoint":["/usr/bin/deno","run","-A","--no-prompt","--v8-flags=--max-semi-space-size=1","/opt/kube-router/main.js"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","DENO_DIR=/var/cache/deno","DENO_NO_UPDATE_CHECK=1"]}'
+  '{"Entrypoint":["/usr/bin/deno","run","-A","--no-prompt","--no-config","--no-code-cache","--v8-flags=--max-semi-space-size=1,--expose-gc","/opt/kube-router/main.js"],"Env":["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin","DENO_DIR=/var/cache/deno","DENO_NO_UPDATE_CHECK=1"]}'
 echo "$version" >"$out/agent.version"
 echo "$sum" >"$out/agent.sum"

@@ -395,8 +395,8 @@ agent_start() {
     fi
     # A node-local kubeconfig: the agent reaches the API server directly, not through the
     # Service it is about to program.
-    spawn "agent-n$i" env KUBE_ROUTER_CNI_CONF_FILE="$d/etc-cni/10-kuberouter.conflist" \
-      ip netns exec "${ID}n$i" "$DENO" run -A --no-prompt --v8-flags=--max-semi-space-size=1 "$repo/dist/kube-router/main.js" run \
+    spawn "agent-n$i" env DENO_NO_UPDATE_CHECK=1 KUBE_ROUTER_CNI_CONF_FILE="$d/etc-cni/10-kuberouter.conflist" \
+      ip netns exec "${ID}n$i" "$DENO" run -A --no-prompt --no-config --no-code-cache --v8-flags=--max-semi-space-size=1,--expose-gc "$repo/dist/kube-router/main.js" run \
       --kubeconfig="$d/etc-kubernetes/kubelet.kubeconfig" --hostname-override="n$i" \
       --service-proxy-mode=nftables --hairpin-mode=true --health-port=20244 "$@"
   done
@@ -406,7 +406,7 @@ agent_cleanup() {
   local i
   for i in $(seq 1 "$N"); do
     KUBE_ROUTER_CNI_CONF_FILE="$STATE/nodes/n$i/etc-cni/10-kuberouter.conflist" \
-      ip netns exec "${ID}n$i" "$DENO" run -A --no-prompt --v8-flags=--max-semi-space-size=1 "$repo/dist/kube-router/main.js" cleanup "$@" \
+      ip netns exec "${ID}n$i" "$DENO" run -A --no-prompt --no-config --no-code-cache --v8-flags=--max-semi-space-size=1,--expose-gc "$repo/dist/kube-router/main.js" cleanup "$@" \
       >>"$STATE/logs/agent-cleanup-n$i.log" 2>&1
   done
 }

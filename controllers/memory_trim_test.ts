@@ -8,6 +8,7 @@ function trimmer(clock: FakeClock) {
     clock,
     quietMs: 1_000,
     minIntervalMs: 60_000,
+    heapUsed: () => 0,
     gc: () => at.push(clock.now()),
   });
   return { t, at };
@@ -55,4 +56,23 @@ Deno.test("memory trim: nothing after stop, and nothing without a gc to call", a
   none.noteWork();
   await clock.advance(120_000);
   assert.equal(none.trims, 0);
+});
+
+Deno.test("memory trim: none while the live heap is over the bound, and again once it is under", async () => {
+  const clock = new FakeClock();
+  const at: number[] = [];
+  let heap = 200 * 2 ** 20;
+  const t = new MemoryTrimmer({
+    clock,
+    maxHeapBytes: 64 * 2 ** 20,
+    heapUsed: () => heap,
+    gc: () => at.push(clock.now()),
+  });
+  t.noteWork();
+  await clock.advance(5_000);
+  assert.deepEqual(at, []);
+  heap = 20 * 2 ** 20;
+  t.noteWork();
+  await clock.advance(70_000);
+  assert.deepEqual(at, [61_000], "the skipped trim still counts for the interval");
 });

@@ -13,6 +13,7 @@ import { sharedApiServer } from "../fixtures/apiserver.ts";
 import { bridgeApiInto } from "../fixtures/api_bridge.ts";
 import { ServerProcess } from "../fixtures/process.ts";
 import { REPO_ROOT as root, spawnAgent as spawnKubeRouter } from "../fixtures/agent.ts";
+import { SHIPPED_V8_FLAGS } from "../../options/v8_flags.ts";
 
 const EXAMPLE = `${root}manifests/examples/cluster.yaml`;
 const sh = new CommandRunner();
@@ -32,11 +33,12 @@ async function withNetns<T>(fn: (ns: string, tmp: string) => Promise<T>): Promis
   }
 }
 
-function spawnAgent(ns: string, args: string[]): Deno.ChildProcess {
+function spawnAgent(ns: string, args: string[], v8Flags?: readonly string[]): Deno.ChildProcess {
   return spawnKubeRouter(args, {
     netns: ns,
     stdout: "null",
     env: { NODE_NAME: "", KUBE_ROUTER_CNI_CONF_FILE: "" },
+    v8Flags,
   });
 }
 
@@ -281,6 +283,36 @@ Deno.test({
       await apiLog.done;
       assert.equal(s2.code, 1, apiLog.text());
       assert.match(apiLog.text(), /node "krlc-no-such-node" not found in the cluster after the initial sync/);
+    });
+  },
+});
+
+Deno.test({
+  name: "lifecycle: with the shipped V8 flags, the agent gives memory back once quiet after its first sync",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  async fn() {
+    await withNetns(async (ns) => {
+      const child = spawnAgent(ns, [
+        "firewall",
+        `--manifests=${EXAMPLE}`,
+        "--hostname-override=node-1",
+        "--health-port=0",
+        "-v=1",
+      ], SHIPPED_V8_FLAGS);
+      const log = tail(child);
+      const line = /returned freed memory to the OS: resident ([\d.]+) -> ([\d.]+) MB/;
+      try {
+        // The first sync, then one quiet second (controllers/memory_trim.ts).
+        await waitFor(() => line.test(log.text()), 20_000, "the memory trim's log line");
+        await new Promise((r) => setTimeout(r, 3_000)); // nothing to do: no second trim
+      } finally {
+        await stop(child, "SIGTERM");
+        await log.done;
+      }
+      const [, before, after] = line.exec(log.text())!;
+      assert.ok(Number(after) < Number(before), log.text());
+      assert.equal(log.text().match(new RegExp(line, "g"))?.length, 1, "one trim for one burst of work");
     });
   },
 });

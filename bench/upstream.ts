@@ -165,16 +165,25 @@ async function runAgent(
     const alive = () => agent.alive();
     try {
       // First sync: the last change of the kernel counts before 3 s of quiet.
-      let last = { chains: -1, sets: -1 }, lastChange = t0;
+      let last = { chains: -1, sets: -1 }, lastChange = t0, settled = false;
       const deadline = t0 + 300_000;
       while (performance.now() < deadline) {
         await alive();
         const c = await kernelCounts(ns);
         if (c.chains !== last.chains || c.sets !== last.sets) [last, lastChange] = [c, performance.now()];
-        if (last.chains > 0 && performance.now() - lastChange > 3_000) break;
+        if (last.chains > 0 && performance.now() - lastChange > 3_000) {
+          settled = true;
+          break;
+        }
         await sleep(50);
       }
-      const firstSyncS = (lastChange - t0) / 1000;
+      // An agent that never wrote its pod chains has no first sync to compare (NaN, printed so).
+      if (!settled) {
+        console.error(
+          `  ${who}: no settled first sync within 300 s (${last.chains} pod chains); see its log`,
+        );
+      }
+      const firstSyncS = settled ? (lastChange - t0) / 1000 : NaN;
       const labelS: number[] = [];
       const targets = relabelTargets(scale.pods, scale.namespaces);
       for (const i of targets.slice(0, RUNS)) {
@@ -218,7 +227,7 @@ async function runAgent(
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
-const f1 = (x: number) => x.toFixed(x < 10 ? 2 : 1);
+const f1 = (x: number) => Number.isNaN(x) ? "none in 300 s" : x.toFixed(x < 10 ? 2 : 1);
 
 /** The firewall part: first sync, one label change, CPU and memory at each scale. */
 async function firewallPart(upstream: string): Promise<void> {
@@ -263,8 +272,10 @@ async function firewallPart(upstream: string): Promise<void> {
     const ours = oursByForm[0][1];
     ratios.push(
       `${pods} pods: ${oursByForm[0][0]}/upstream first sync ${
-        (ours.firstSyncS / up.firstSyncS).toFixed(2)
-      }×, label change ${(median(ours.labelS) / median(up.labelS)).toFixed(2)}×, CPU ${
+        Number.isNaN(up.firstSyncS)
+          ? "n/a (upstream never settled)"
+          : `${(ours.firstSyncS / up.firstSyncS).toFixed(2)}×`
+      }, label change ${(median(ours.labelS) / median(up.labelS)).toFixed(2)}×, CPU ${
         (ours.cpuS / up.cpuS).toFixed(2)
       }×, RSS ${(ours.rssMb / up.rssMb).toFixed(2)}×`,
     );

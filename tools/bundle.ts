@@ -11,12 +11,13 @@
  * anything else. If a Deno upgrade changes the helper, the build fails here rather than ship
  * the change unnoticed.
  *
- *   deno run -A tools/bundle.ts
+ *   deno run -A tools/bundle.ts [--outdir DIR]     (default dist/kube-router)
  *
  * @module
  */
 const root = new URL("../", import.meta.url).pathname;
-const out = `${root}dist/kube-router`;
+const at = Deno.args.indexOf("--outdir");
+const out = at >= 0 ? Deno.args[at + 1] : `${root}dist/kube-router`;
 
 const EAGER = 'import { createRequire as __deno_internal_createRequire } from "node:module";\n' +
   "var __require = __deno_internal_createRequire(import.meta.url);\n";

@@ -20,7 +20,7 @@
 import { CommandRunner } from "../kernel/exec.ts";
 import { generatedCluster } from "./cluster_gen.ts";
 import { procStatus } from "./proc_status.ts";
-import { SHIPPED_RUN_FLAGS, shippedV8Arg } from "../options/v8_flags.ts";
+import { bundleArgv } from "./upstream_agents.ts";
 
 const positional = Deno.args.filter((a) => !a.startsWith("--"));
 const [PODS, NAMESPACES, POLICIES, SERVICES] = [10_000, 500, 2_000, 10_000].map((d, i) =>
@@ -65,30 +65,7 @@ async function measure(args: string[], manifests: string, ready: (ns: string) =>
   }
 }
 
-const agentArgv = [Deno.execPath(), "run", "-A", `${root}main.ts`];
-if (SHIPPED) {
-  const built = await new Deno.Command(Deno.execPath(), {
-    args: ["task", "bundle"],
-    cwd: root,
-    stdout: "null",
-  })
-    .output();
-  if (!built.success) throw new Error(`deno task bundle failed: ${new TextDecoder().decode(built.stderr)}`);
-  agentArgv.splice(
-    0,
-    4,
-    "env",
-    "DENO_NO_UPDATE_CHECK=1",
-    Deno.execPath(),
-    "run",
-    "-A",
-    ...SHIPPED_RUN_FLAGS,
-    shippedV8Arg(),
-    `${root}dist/kube-router/main.js`,
-  );
-  // As the image does at build time (tests/cluster/images.sh): analysed once, not at agent start.
-  await sh.run([Deno.execPath(), "cache", "--no-config", `${root}dist/kube-router/main.js`]);
-}
+const agentArgv = SHIPPED ? await bundleArgv() : [Deno.execPath(), "run", "-A", `${root}main.ts`];
 console.log(`agent: ${agentArgv.slice(1).join(" ")}`);
 const dir = await Deno.makeTempDir();
 const big = `${dir}/cluster.json`, empty = `${dir}/empty.json`;

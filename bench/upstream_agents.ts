@@ -45,13 +45,20 @@ let bundled: Promise<void> | undefined;
  * flags), or `bundle:<v8 flags>`. The bundle is built once per process.
  */
 export async function oursArgv(form: string, command: string): Promise<string[]> {
-  const deno = Deno.execPath();
-  if (form === "source") return [deno, "run", "-A", `${root}main.ts`, command];
+  if (form === "source") return [Deno.execPath(), "run", "-A", `${root}main.ts`, command];
   const [kind, flags] = form.split(/:(.*)/s);
   if (kind !== "bundle") throw new Error(`--ours: unknown form ${form} (source, bundle, bundle:<v8 flags>)`);
+  return [...await bundleArgv(flags?.split(/[ ,]+/).filter(Boolean)), command];
+}
+
+/**
+ * `dist/kube-router/main.js` started as the image starts it: its environment (no update check),
+ * its entrypoint's `deno run` flags and `v8` (the shipped V8 flags by default). Builds and
+ * caches the bundle once per process.
+ */
+export async function bundleArgv(v8: readonly string[] = SHIPPED_V8_FLAGS): Promise<string[]> {
+  const deno = Deno.execPath();
   await (bundled ??= buildBundle(deno));
-  const v8 = flags === undefined ? [...SHIPPED_V8_FLAGS] : flags.split(/[ ,]+/).filter(Boolean);
-  // As the image starts it: its environment (no update check) and entrypoint flags.
   return [
     "env",
     "DENO_NO_UPDATE_CHECK=1",
@@ -61,7 +68,6 @@ export async function oursArgv(form: string, command: string): Promise<string[]>
     ...SHIPPED_RUN_FLAGS,
     ...(v8.length ? [`--v8-flags=${v8.join(",")}`] : []),
     `${root}dist/kube-router/main.js`,
-    command,
   ];
 }
 
